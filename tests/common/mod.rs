@@ -1,0 +1,197 @@
+//! The suite's harness: one throwaway PostgreSQL cluster per test binary, one database per test.
+//!
+//! Compiled into every integration test binary, each of which uses only part of it: hence
+//! the allow below.
+#![allow(dead_code, unused_imports)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use dbtool::cluster::{ClusterOptions, TempCluster};
+
+// Prometheus tooling (promtool, node_exporter), kept in its own file.
+mod prom;
+pub use prom::*;
+
+/// Longest a best-effort DROP DATABASE may hold up a test's end.
+const DROP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cluster shared by all tests of this binary, started on first use. It is never
+/// dropped (statics aren't): its reaper stops it when the test process exits.
+pub fn cluster() -> &'static TempCluster {
+    static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| own_cluster(ClusterOptions::default()))
+}
+
+/// A cluster of the test's own, for special settings or for stopping it. Server binaries:
+/// `opts.bin_dir`, else DBTOOL_TEST_PG_BIN, else `find_server_bin()`. Panics (fails the test)
+/// when no server can be started: a suite that silently skips proves nothing.
+pub fn own_cluster(mut opts: ClusterOptions) -> TempCluster {
+    if opts.bin_dir.is_none() {
+        opts.bin_dir = test_bin_dir();
+    }
+    TempCluster::start(opts).unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {}", chain(&e)))
+}
+
+fn test_bin_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("DBTOOL_TEST_PG_BIN")?);
+    assert!(
+        dir.join("initdb").is_file(),
+        "DBTOOL_TEST_PG_BIN={} has no initdb: point it at a server bin dir (scripts/pg-versions prints them)",
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// A database of the test's own; dropped (best effort) when the value is.
+pub struct TestDb {
+    name: String,
+    dsn: String,
+    tcp_dsn: String,
+    admin_dsn: String,
+}
+
+/// A fresh database on the shared cluster, named after `name_hint`.
+pub async fn fresh_db(name_hint: &str) -> TestDb {
+    fresh_db_on(cluster(), name_hint).await
+}
+
+/// [`fresh_db`] for tests without a tokio runtime, e.g. those that only run the binary.
+pub fn fresh_db_blocking(name_hint: &str) -> TestDb {
+    block_on_own_runtime(fresh_db(name_hint)).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// A fresh database on a cluster from [`own_cluster`].
+pub async fn fresh_db_on(cluster: &TempCluster, name_hint: &str) -> TestDb {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let suffix = format!("_{n}_{}", std::process::id());
+    let hint: String = name_hint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(63 - suffix.len())
+        .collect();
+    let name = format!("{hint}{suffix}");
+    let admin_dsn = cluster.dsn("postgres");
+    let client = connect(&admin_dsn).await;
+    client
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .await
+        .unwrap_or_else(|e| panic!("could not create test database {name}: {e}"));
+    TestDb {
+        dsn: cluster.dsn(&name),
+        tcp_dsn: cluster.tcp_dsn(&name),
+        name,
+        admin_dsn,
+    }
+}
+
+impl TestDb {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// DSN over the unix socket, as the superuser.
+    pub fn dsn(&self) -> String {
+        self.dsn.clone()
+    }
+
+    /// DSN over TCP on 127.0.0.1, as the superuser.
+    pub fn tcp_dsn(&self) -> String {
+        self.tcp_dsn.clone()
+    }
+
+    /// A superuser connection to this database; needs a tokio runtime.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.dsn).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Its own runtime on its own thread: Drop may run inside the test's runtime, where
+        // blocking on a future would panic. A failure is fine: the cluster dies with us.
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
+        let admin_dsn = self.admin_dsn.clone();
+        // Ignoring a panic too: re-raising it while the test unwinds would abort the binary.
+        let _ = block_on_own_runtime(async move {
+            let drop = async {
+                let (client, conn) = tokio_postgres::connect(&admin_dsn, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client.batch_execute(&sql).await
+            };
+            let _ = tokio::time::timeout(DROP_TIMEOUT, drop).await;
+        });
+    }
+}
+
+/// A connection whose driver task runs on the current runtime; panics with the DSN on failure.
+pub async fn connect(dsn: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("could not connect to {dsn}: {}", chain(&e)));
+    tokio::spawn(conn);
+    client
+}
+
+/// The dbtool binary with a clean libpq environment: no PG* variables, no DATABASE_URL and no
+/// DBTOOL_* settings (but DBTOOL_PG_BIN, which only says where server binaries live), so the
+/// developer's own setup cannot leak into what a test sees.
+pub fn dbtool() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbtool"));
+    for (key, _) in std::env::vars_os() {
+        let key_str = key.to_string_lossy();
+        let dbtool_setting = key_str.starts_with("DBTOOL_") && key_str != "DBTOOL_PG_BIN";
+        if key_str.starts_with("PG") || key_str == "DATABASE_URL" || dbtool_setting {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
+/// Quote an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// An error with its whole source chain, as main prints it.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Runs `future` to completion on a fresh runtime in a scoped thread, which works whether or
+/// not the caller is inside a runtime. Err carries a panic of that thread.
+fn block_on_own_runtime<F>(future: F) -> std::thread::Result<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread tokio runtime");
+                runtime.block_on(future)
+            })
+            .join()
+    })
+}

@@ -1,0 +1,92 @@
+//! Real Prometheus tooling for tests: promtool's metrics linter and a node_exporter whose
+//! textfile collector reads what dbtool wrote. Missing tools fail the test, never skip it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `promtool check metrics` on the text; Err carries promtool's complaints.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("promtool not runnable ({e}); scripts/test installs the Debian package prometheus"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1; the body, or None while nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+/// Kills the child on drop so no exporter outlives its test.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts node_exporter with only the textfile collector on `dir`; returns it and its port.
+pub fn start_node_exporter(dir: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let child = Command::new("prometheus-node-exporter")
+        .arg("--collector.disable-defaults")
+        .arg("--collector.textfile")
+        .arg(format!("--collector.textfile.directory={}", dir.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("prometheus-node-exporter not runnable ({e}); scripts/test installs it"));
+    (Killed(child), port)
+}
+
+/// Scrapes a node_exporter once it answers (at most 10 s).
+pub async fn scrape_node_exporter(dir: &Path) -> String {
+    let (_exporter, port) = start_node_exporter(dir);
+    for _ in 0..100 {
+        let got = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+            .await
+            .ok()
+            .flatten();
+        if let Some(body) = got {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("node_exporter on port {port} never answered");
+}
