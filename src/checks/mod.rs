@@ -1,0 +1,341 @@
+//! The check architecture: the `Check` trait, what a check returns, and the registry.
+//!
+//! A check declares the queries it needs (see `query.rs`), its thresholds and its metric
+//! families; the runner executes each distinct query once and hands the rows to `evaluate`,
+//! which turns rows into findings and samples. Checks never print: renderers do.
+
+pub mod query;
+pub mod runner;
+pub mod shared;
+#[cfg(test)]
+pub mod testing;
+
+pub mod cache_hit;
+pub mod connections;
+pub mod locks;
+pub mod long_transactions;
+pub mod vacuum;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::db::row::{Row, RowError};
+pub use query::{Query, QueryFailure, QueryOutcome, Scope, Variant};
+
+/// Nagios-style severity; its number is the plugin exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Severity {
+    /// The Nagios exit code and the value of `dbtool_check_status`.
+    pub fn code(self) -> u8 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+            Severity::Unknown => 3,
+        }
+    }
+
+    /// Rank for "the worst finding decides": a check that could not run (UNKNOWN) must not
+    /// hide a real WARNING or CRITICAL elsewhere, so UNKNOWN ranks between OK and WARNING.
+    fn rank(self) -> u8 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Unknown => 1,
+            Severity::Warning => 2,
+            Severity::Critical => 3,
+        }
+    }
+
+    pub fn worst(self, other: Severity) -> Severity {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Severity for a value that is bad when high: `value >= crit` → CRITICAL, and so on.
+    /// A threshold of 0 or less is disabled.
+    pub fn above(value: f64, warn: f64, crit: f64) -> Severity {
+        if crit > 0.0 && value >= crit {
+            Severity::Critical
+        } else if warn > 0.0 && value >= warn {
+            Severity::Warning
+        } else {
+            Severity::Ok
+        }
+    }
+
+    /// Severity for a value that is bad when low (cache hit ratio).
+    pub fn below(value: f64, warn: f64, crit: f64) -> Severity {
+        if value < crit {
+            Severity::Critical
+        } else if value < warn {
+            Severity::Warning
+        } else {
+            Severity::Ok
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing worth telling: an offender, a check that could not run, or an informational note.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// What it is about: "db app table public.posts", "pid 4242", "database app".
+    pub object: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, object: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            object: object.into(),
+            message: message.into(),
+            value: None,
+        }
+    }
+
+    pub fn with_value(mut self, value: f64) -> Self {
+        self.value = Some(value);
+        self
+    }
+}
+
+/// Prometheus metric type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    Gauge,
+    Counter,
+}
+
+/// A metric family, declared once (statically) by the check that emits it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MetricFamily {
+    /// Full name including the `dbtool_` prefix.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricKind,
+}
+
+/// One sample of a family. The `target` label is added by the renderer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub family: &'static MetricFamily,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl Sample {
+    pub fn new(family: &'static MetricFamily, value: f64) -> Self {
+        Sample {
+            family,
+            labels: Vec::new(),
+            value,
+        }
+    }
+
+    pub fn label(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.labels.push((name, value.into()));
+        self
+    }
+}
+
+/// A threshold a check reads, with its default; overridable in config and with `--set`.
+#[derive(Debug)]
+pub struct ThresholdSpec {
+    pub key: &'static str,
+    pub default: f64,
+    pub help: &'static str,
+}
+
+/// Thresholds resolved for one check (defaults overlaid by config and flags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds(pub BTreeMap<String, f64>);
+
+impl Thresholds {
+    pub fn defaults(specs: &[ThresholdSpec]) -> Thresholds {
+        Thresholds(specs.iter().map(|s| (s.key.to_string(), s.default)).collect())
+    }
+
+    /// The value of a declared threshold. Undeclared keys are a programming error caught by
+    /// the registry test, so this falls back to 0 (disabled) rather than panicking.
+    pub fn get(&self, key: &str) -> f64 {
+        self.0.get(key).copied().unwrap_or(0.0)
+    }
+}
+
+/// Everything `evaluate` may look at.
+pub struct EvalContext<'a> {
+    pub outcomes: &'a BTreeMap<&'static str, QueryOutcome>,
+    pub thresholds: &'a Thresholds,
+    pub top_n: usize,
+    pub server_version_num: u32,
+}
+
+impl EvalContext<'_> {
+    /// Rows of a query this check declared; empty when it failed everywhere.
+    pub fn rows(&self, query: &Query) -> &[Row] {
+        self.outcomes.get(query.name).map(|o| o.rows.as_slice()).unwrap_or(&[])
+    }
+
+    /// Whether a query produced anything to evaluate (it may have failed in some databases).
+    pub fn has_rows(&self, query: &Query) -> bool {
+        self.outcomes
+            .get(query.name)
+            .is_some_and(|o| !o.rows.is_empty() || o.failures.is_empty())
+    }
+}
+
+/// What a check found, before the runner adds status and timing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckOutput {
+    /// One line for the summary table: "41 of 97 usable connections (42%)".
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    pub samples: Vec<Sample>,
+}
+
+/// A check whose rows did not have the expected shape: the check reports UNKNOWN.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{query}: {source}")]
+    Row {
+        query: &'static str,
+        #[source]
+        source: RowError,
+    },
+}
+
+/// Adds the query name to a row-reading error.
+pub trait RowContext<T> {
+    fn in_query(self, query: &Query) -> Result<T, EvalError>;
+}
+
+impl<T> RowContext<T> for Result<T, RowError> {
+    fn in_query(self, query: &Query) -> Result<T, EvalError> {
+        self.map_err(|source| EvalError::Row {
+            query: query.name,
+            source,
+        })
+    }
+}
+
+/// A health check. Implementations are unit structs listed in `REGISTRY`.
+pub trait Check: Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn enabled_by_default(&self) -> bool {
+        true
+    }
+    fn queries(&self) -> &'static [&'static Query];
+    fn thresholds(&self) -> &'static [ThresholdSpec] {
+        &[]
+    }
+    fn metrics(&self) -> &'static [&'static MetricFamily];
+    /// The privilege a role needs for this check, named in UNKNOWN findings on permission errors.
+    fn privilege(&self) -> &'static str {
+        "pg_monitor"
+    }
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError>;
+}
+
+/// Every check, in report order: the single source for `--check`/`--skip`, config sections,
+/// `dbtool checks` and the README's check list (a test pins that they agree).
+pub static REGISTRY: &[&dyn Check] = &[
+    &connections::Connections,
+    &locks::Locks,
+    &long_transactions::LongTransactions,
+    &vacuum::Vacuum,
+    &cache_hit::CacheHit,
+];
+
+pub fn find(name: &str) -> Option<&'static dyn Check> {
+    REGISTRY.iter().copied().find(|c| c.name() == name)
+}
+
+/// Formats a share (0..1) as a percentage for messages.
+pub fn pct(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// Formats seconds for people: 75 → "1m15s".
+pub fn human_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "never".into();
+    }
+    let s = secs.max(0.0).round() as u64;
+    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s:02}s"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn worst_prefers_critical_over_unknown() {
+        assert_eq!(Severity::Unknown.worst(Severity::Critical), Severity::Critical);
+        assert_eq!(Severity::Warning.worst(Severity::Unknown), Severity::Warning);
+        assert_eq!(Severity::Ok.worst(Severity::Unknown), Severity::Unknown);
+    }
+
+    #[test]
+    fn registry_names_and_metric_families_are_unique_and_prefixed() {
+        let mut names = HashSet::new();
+        let mut families = HashSet::new();
+        for c in REGISTRY {
+            assert!(names.insert(c.name()), "duplicate check {}", c.name());
+            for f in c.metrics() {
+                assert!(f.name.starts_with("dbtool_"), "{} lacks prefix", f.name);
+                assert!(families.insert(f.name), "family {} declared twice", f.name);
+            }
+            for t in c.thresholds() {
+                assert!(!t.key.contains('.'), "{}: threshold keys have no dots", c.name());
+            }
+        }
+    }
+
+    #[test]
+    fn human_secs_formats() {
+        assert_eq!(human_secs(75.0), "1m15s");
+        assert_eq!(human_secs(3.0), "3s");
+        assert_eq!(human_secs(90000.0), "1d01h");
+        assert_eq!(human_secs(f64::INFINITY), "never");
+    }
+}

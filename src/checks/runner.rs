@@ -1,0 +1,352 @@
+//! Runs the enabled checks against one target.
+//!
+//! Each distinct query runs once: cluster-scope queries pipelined on the main connection,
+//! per-database queries on one connection per database (bounded), all concurrently. Every
+//! statement is its own read-only transaction (default_transaction_read_only is set at
+//! connect), so a permission error in one check cannot abort another check's query.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use tokio_postgres::Client;
+
+use super::query::version_name;
+use super::{Check, EvalContext, Finding, Query, QueryFailure, QueryOutcome, Scope, Severity, Thresholds};
+use crate::db::row::{rows_from_messages, Row};
+use crate::db::{connect, ConnParams, SessionSettings};
+use crate::report::{CheckReport, TargetReport};
+
+/// What to run, resolved from config and flags.
+#[derive(Clone)]
+pub struct Plan {
+    pub checks: Vec<(&'static dyn Check, Thresholds)>,
+    /// Per-database queries only in these databases (None: all that accept connections).
+    pub databases: Option<Vec<String>>,
+    pub top_n: usize,
+    /// Connections per target, the main one included.
+    pub max_connections: usize,
+    pub session: SessionSettings,
+}
+
+/// A database server to check.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub params: ConnParams,
+}
+
+type Outcomes = BTreeMap<&'static str, QueryOutcome>;
+
+/// One query's result in one place, and how long it took.
+type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);
+
+const LIST_DATABASES: &str = "/* dbtool: databases to visit */ \
+SELECT datname FROM pg_database \
+WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY 1";
+
+fn failure(db: Option<&str>, e: &tokio_postgres::Error) -> QueryFailure {
+    let (message, sqlstate) = match e.as_db_error() {
+        Some(d) => (d.message().to_string(), Some(d.code().code().to_string())),
+        None => (e.to_string(), e.code().map(|c| c.code().to_string())),
+    };
+    QueryFailure {
+        database: db.map(str::to_string),
+        message,
+        sqlstate,
+        needs_version: None,
+    }
+}
+
+async fn exec(client: &Client, q: &'static Query, version: u32, db: Option<&str>) -> Executed {
+    let started = Instant::now();
+    let result = match q.sql_for(version) {
+        Err(min) => Err(QueryFailure {
+            database: db.map(str::to_string),
+            message: format!("needs {}+", version_name(min)),
+            sqlstate: None,
+            needs_version: Some(min),
+        }),
+        Ok(sql) => client
+            .simple_query(sql)
+            .await
+            .map(rows_from_messages)
+            .map_err(|e| failure(db, &e)),
+    };
+    (q.name, result, started.elapsed())
+}
+
+fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
+    for (name, result, took) in results {
+        let o = outcomes.entry(name).or_default();
+        o.duration += took;
+        match result {
+            Ok(rows) => o.rows.extend(rows),
+            Err(f) => o.failures.push(f),
+        }
+    }
+}
+
+/// Runs the per-database queries in one database on its own connection.
+async fn in_database(
+    target: &Target,
+    plan: &Plan,
+    db: String,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    match connect(&target.params.with_dbname(&db), &plan.session).await {
+        Ok(client) => {
+            let futs = queries.iter().map(|q| exec(&client, q, version, Some(&db)));
+            futures_util::future::join_all(futs).await
+        }
+        Err(e) => queries
+            .iter()
+            .map(|q| {
+                (
+                    q.name,
+                    Err(QueryFailure {
+                        database: Some(db.clone()),
+                        message: e.to_string(),
+                        sqlstate: None,
+                        needs_version: None,
+                    }),
+                    Duration::ZERO,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The databases per-table queries visit: listed by the server, narrowed by `--database`.
+fn choose_databases(
+    listed: Result<Vec<Row>, tokio_postgres::Error>,
+    wanted: &Option<Vec<String>>,
+) -> (Vec<String>, Vec<QueryFailure>) {
+    let listed: Vec<String> = match listed {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.str("datname").ok().map(str::to_string))
+            .collect(),
+        Err(e) => return (Vec::new(), vec![failure(None, &e)]),
+    };
+    let Some(wanted) = wanted else {
+        return (listed, Vec::new());
+    };
+    let mut missing = Vec::new();
+    for w in wanted.iter().filter(|w| !listed.contains(w)) {
+        missing.push(QueryFailure {
+            database: Some(w.clone()),
+            message: format!(
+                "database {w} does not exist, does not accept connections, or the role lacks CONNECT on it"
+            ),
+            sqlstate: None,
+            needs_version: None,
+        });
+    }
+    (listed.into_iter().filter(|d| wanted.contains(d)).collect(), missing)
+}
+
+/// Runs every planned query; returns the server version and the outcomes.
+async fn gather(
+    client: &Client,
+    target: &Target,
+    plan: &Plan,
+) -> Result<(u32, String, Outcomes), tokio_postgres::Error> {
+    let rows = rows_from_messages(client.simple_query("/* dbtool */ SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v").await?);
+    let version = rows
+        .first()
+        .and_then(|r| r.i64("num").ok())
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let version_text = rows.first().and_then(|r| r.str("v").ok()).unwrap_or("").to_string();
+
+    let mut queries: Vec<&'static Query> = Vec::new();
+    for q in plan.checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
+        if !queries.iter().any(|x| x.name == q.name) {
+            queries.push(q);
+        }
+    }
+    let cluster: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope == Scope::Cluster).collect();
+    let per_db: Vec<&'static Query> = queries
+        .iter()
+        .copied()
+        .filter(|q| q.scope == Scope::EachDatabase)
+        .collect();
+    let main_db = target.params.dbname().to_string();
+
+    let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| exec(client, q, version, None)));
+    let db_side = async {
+        if per_db.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
+        let (dbs, missing) = choose_databases(listed, &plan.databases);
+        let mut results = Vec::new();
+        if dbs.contains(&main_db) {
+            results.extend(
+                futures_util::future::join_all(per_db.iter().map(|q| exec(client, q, version, Some(&main_db)))).await,
+            );
+        }
+        let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
+        let width = plan.max_connections.saturating_sub(1).max(1);
+        let mut stream = stream::iter(others)
+            .map(|db| in_database(target, plan, db, &per_db, version))
+            .buffer_unordered(width);
+        while let Some(r) = stream.next().await {
+            results.extend(r);
+        }
+        (results, missing)
+    };
+    let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;
+    let mut outcomes = Outcomes::new();
+    merge(&mut outcomes, cluster_results);
+    merge(&mut outcomes, db_results);
+    for q in &per_db {
+        outcomes
+            .entry(q.name)
+            .or_default()
+            .failures
+            .extend(missing.iter().cloned());
+    }
+    Ok((version, version_text, outcomes))
+}
+
+fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -> Finding {
+    let object = f
+        .database
+        .as_ref()
+        .map_or_else(|| check.name().to_string(), |d| format!("database {d}"));
+    let message = if let Some(v) = f.needs_version {
+        format!("{} needs {}+", check.name(), version_name(v))
+    } else if f.sqlstate.as_deref() == Some("42501") {
+        format!(
+            "permission denied ({}); grant {} to {user}",
+            f.message,
+            check.privilege()
+        )
+    } else {
+        format!("query {} failed: {}", q.name, f.message)
+    };
+    Finding::new(Severity::Unknown, object, message)
+}
+
+/// Evaluates one check over the gathered outcomes.
+pub fn evaluate(
+    check: &dyn Check,
+    thresholds: &Thresholds,
+    outcomes: &Outcomes,
+    plan_top: usize,
+    version: u32,
+    user: &str,
+) -> CheckReport {
+    let started = Instant::now();
+    let mut findings = Vec::new();
+    let mut runnable = true;
+    let mut query_time = Duration::ZERO;
+    for q in check.queries() {
+        let Some(o) = outcomes.get(q.name) else { continue };
+        query_time += o.duration;
+        findings.extend(o.failures.iter().map(|f| failure_finding(check, q, f, user)));
+        if o.rows.is_empty() && !o.failures.is_empty() {
+            runnable = false;
+        }
+    }
+    let threshold = thresholds
+        .0
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut report = CheckReport {
+        name: check.name(),
+        status: Severity::Ok,
+        summary: String::new(),
+        threshold,
+        duration: Duration::ZERO,
+        findings: Vec::new(),
+        samples: Vec::new(),
+    };
+    if runnable {
+        let ctx = EvalContext {
+            outcomes,
+            thresholds,
+            top_n: plan_top,
+            server_version_num: version,
+        };
+        match check.evaluate(&ctx) {
+            Ok(out) => {
+                report.summary = out.summary;
+                report.findings = out.findings;
+                report.samples = out.samples;
+            }
+            Err(e) => findings.push(Finding::new(
+                Severity::Unknown,
+                check.name(),
+                format!("unexpected query result: {e}"),
+            )),
+        }
+    } else {
+        report.summary = findings.first().map(|f| f.message.clone()).unwrap_or_default();
+    }
+    report.findings.extend(findings);
+    report.status = report.findings.iter().fold(Severity::Ok, |w, f| w.worst(f.severity));
+    report.duration = query_time + started.elapsed();
+    report
+}
+
+/// Connects, runs every planned check and returns the target's report; never fails.
+pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
+    let started = Instant::now();
+    let client = match connect(&target.params, &plan.session).await {
+        Ok(c) => c,
+        Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
+    };
+    match gather(&client, target, plan).await {
+        Ok((version, version_text, outcomes)) => {
+            let checks = plan
+                .checks
+                .iter()
+                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version, target.params.user()))
+                .collect();
+            TargetReport {
+                name: target.name.clone(),
+                up: true,
+                error: None,
+                server_version: Some(version_text),
+                server_version_num: Some(version),
+                duration: started.elapsed(),
+                checks,
+            }
+        }
+        Err(e) => {
+            let mut r = TargetReport::down(
+                target.name.clone(),
+                format!("connected, but the server stopped answering: {e}"),
+                started.elapsed(),
+            );
+            r.up = true;
+            r
+        }
+    }
+}
+
+/// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN.
+pub async fn run_target_with_timeout(target: &Target, plan: &Plan, timeout: Duration) -> TargetReport {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, run_target(target, plan)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = TargetReport::down(
+                target.name.clone(),
+                format!(
+                    "health run did not finish within {}; raise --timeout or look at the server's load",
+                    humantime::format_duration(timeout)
+                ),
+                started.elapsed(),
+            );
+            r.up = true;
+            r
+        }
+    }
+}

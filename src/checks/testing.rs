@@ -1,0 +1,39 @@
+//! Helpers for evaluate() unit tests: fixture rows in, findings out.
+
+use std::collections::BTreeMap;
+
+use super::{Check, CheckOutput, EvalContext, Query, QueryOutcome, Thresholds};
+use crate::db::row::Row;
+
+pub fn outcome(query: &'static Query, rows: Vec<Row>) -> (&'static str, QueryOutcome) {
+    (
+        query.name,
+        QueryOutcome {
+            rows,
+            ..Default::default()
+        },
+    )
+}
+
+/// Evaluates with default thresholds, top 20, PostgreSQL 16.
+pub fn eval(check: &dyn Check, outcomes: Vec<(&'static str, QueryOutcome)>) -> CheckOutput {
+    eval_with(check, outcomes, Thresholds::defaults(check.thresholds()))
+}
+
+pub fn eval_with(
+    check: &dyn Check,
+    outcomes: Vec<(&'static str, QueryOutcome)>,
+    thresholds: Thresholds,
+) -> CheckOutput {
+    let outcomes: BTreeMap<_, _> = outcomes.into_iter().collect();
+    let ctx = EvalContext {
+        outcomes: &outcomes,
+        thresholds: &thresholds,
+        top_n: 20,
+        server_version_num: 160000,
+    };
+    match check.evaluate(&ctx) {
+        Ok(out) => out,
+        Err(e) => panic!("evaluate failed: {e}"),
+    }
+}

@@ -1,0 +1,338 @@
+//! Transaction-ID and multixact wraparound, and tables whose dead tuples autovacuum is not clearing.
+
+use super::shared::{table_object, DATABASES, TABLES};
+use super::{
+    human_secs, pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
+    Sample, Severity, ThresholdSpec,
+};
+
+pub struct Vacuum;
+
+/// Transaction IDs are 32-bit and compared modulo 2^31: the wraparound horizon.
+pub const WRAPAROUND_HORIZON: f64 = 2_147_483_648.0;
+
+pub static DB_XID_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_database_xid_age",
+    help: "Age of the database's datfrozenxid in transactions.",
+    kind: MetricKind::Gauge,
+};
+pub static DB_MXID_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_database_mxid_age",
+    help: "Age of the database's datminmxid in multixacts.",
+    kind: MetricKind::Gauge,
+};
+pub static DB_WRAP: MetricFamily = MetricFamily {
+    name: "dbtool_database_wraparound_ratio",
+    help: "The larger of xid and multixact age as a share of the 2^31 wraparound horizon.",
+    kind: MetricKind::Gauge,
+};
+pub static TABLE_XID_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_table_xid_age",
+    help: "relfrozenxid age of the oldest tables (including their TOAST table), top N.",
+    kind: MetricKind::Gauge,
+};
+pub static TABLE_DEAD: MetricFamily = MetricFamily {
+    name: "dbtool_table_dead_tuples",
+    help: "Estimated dead tuples of the tables with the most, top N.",
+    kind: MetricKind::Gauge,
+};
+pub static TABLE_DEAD_RATIO: MetricFamily = MetricFamily {
+    name: "dbtool_table_dead_ratio",
+    help: "Dead tuples as a share of live plus dead, for the same tables.",
+    kind: MetricKind::Gauge,
+};
+pub static TABLE_AV_THRESHOLD: MetricFamily = MetricFamily {
+    name: "dbtool_table_autovacuum_threshold_tuples",
+    help: "Dead tuples at which autovacuum would vacuum the table (threshold + scale factor x reltuples).",
+    kind: MetricKind::Gauge,
+};
+pub static TABLE_VACUUM_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_table_last_vacuum_age_seconds",
+    help: "Seconds since the last manual or auto vacuum (+Inf when never vacuumed).",
+    kind: MetricKind::Gauge,
+};
+pub static OVERDUE: MetricFamily = MetricFamily {
+    name: "dbtool_tables_vacuum_overdue",
+    help: "Tables past their autovacuum threshold and not vacuumed within the limit.",
+    kind: MetricKind::Gauge,
+};
+
+struct Table {
+    db: String,
+    schema: String,
+    name: String,
+    xid_age: f64,
+    live: f64,
+    dead: f64,
+    threshold: f64,
+    vacuum_age: f64,
+    autovacuum: bool,
+}
+
+impl Table {
+    fn labelled(&self, s: Sample) -> Sample {
+        s.label("database", self.db.as_str())
+            .label("schema", self.schema.as_str())
+            .label("table", self.name.as_str())
+    }
+    fn object(&self) -> String {
+        table_object(&self.db, &self.schema, &self.name)
+    }
+}
+
+fn tables(ctx: &EvalContext<'_>) -> Result<Vec<Table>, EvalError> {
+    let q = &TABLES;
+    ctx.rows(q)
+        .iter()
+        .map(|r| {
+            Ok(Table {
+                db: r.str("datname").in_query(q)?.to_string(),
+                schema: r.str("schemaname").in_query(q)?.to_string(),
+                name: r.str("relname").in_query(q)?.to_string(),
+                xid_age: r.opt_f64("xid_age").in_query(q)?.unwrap_or(0.0),
+                live: r.opt_f64("n_live_tup").in_query(q)?.unwrap_or(0.0),
+                dead: r.opt_f64("n_dead_tup").in_query(q)?.unwrap_or(0.0),
+                threshold: r.f64("autovacuum_threshold").in_query(q)?,
+                vacuum_age: r.opt_f64("vacuum_age_seconds").in_query(q)?.unwrap_or(f64::INFINITY),
+                autovacuum: r.opt_bool("autovacuum_enabled").in_query(q)?.unwrap_or(true),
+            })
+        })
+        .collect()
+}
+
+fn wraparound(ctx: &EvalContext<'_>, out: &mut CheckOutput) -> Result<f64, EvalError> {
+    let q = &DATABASES;
+    let (warn, crit) = (ctx.thresholds.get("xid_warning"), ctx.thresholds.get("xid_critical"));
+    let mut oldest = 0f64;
+    for r in ctx.rows(q) {
+        let db = r.str("datname").in_query(q)?;
+        let xid = r.f64("xid_age").in_query(q)?;
+        let mxid = r.f64("mxid_age").in_query(q)?;
+        oldest = oldest.max(xid);
+        out.samples.push(Sample::new(&DB_XID_AGE, xid).label("database", db));
+        out.samples.push(Sample::new(&DB_MXID_AGE, mxid).label("database", db));
+        out.samples
+            .push(Sample::new(&DB_WRAP, xid.max(mxid) / WRAPAROUND_HORIZON).label("database", db));
+        for (what, age) in [("transaction ID", xid), ("multixact", mxid)] {
+            let sev = Severity::above(age, warn, crit);
+            if sev != Severity::Ok {
+                out.findings.push(
+                    Finding::new(
+                        sev,
+                        format!("database {db}"),
+                        format!(
+                            "{what} age {age:.0} is {} of the wraparound horizon; run VACUUM (FREEZE) on its oldest tables (see dbtool_table_xid_age)",
+                            pct(age / WRAPAROUND_HORIZON)
+                        ),
+                    )
+                    .with_value(age),
+                );
+            }
+        }
+    }
+    Ok(oldest)
+}
+
+impl Check for Vacuum {
+    fn name(&self) -> &'static str {
+        "vacuum"
+    }
+    fn description(&self) -> &'static str {
+        "Transaction-ID and multixact wraparound age; dead tuples autovacuum is not clearing"
+    }
+    fn queries(&self) -> &'static [&'static Query] {
+        static L: &[&Query] = &[&DATABASES, &TABLES];
+        L
+    }
+    fn thresholds(&self) -> &'static [ThresholdSpec] {
+        &[
+            ThresholdSpec {
+                key: "xid_warning",
+                default: 1.3e9,
+                help: "transaction-ID or multixact age of a database or table",
+            },
+            ThresholdSpec {
+                key: "xid_critical",
+                default: 1.4e9,
+                help: "transaction-ID or multixact age of a database or table",
+            },
+            ThresholdSpec {
+                key: "vacuum_age_seconds",
+                default: 86400.0,
+                help: "a table past its autovacuum threshold not vacuumed for this long",
+            },
+        ]
+    }
+    fn metrics(&self) -> &'static [&'static MetricFamily] {
+        static L: &[&MetricFamily] = &[
+            &DB_XID_AGE,
+            &DB_MXID_AGE,
+            &DB_WRAP,
+            &TABLE_XID_AGE,
+            &TABLE_DEAD,
+            &TABLE_DEAD_RATIO,
+            &TABLE_AV_THRESHOLD,
+            &TABLE_VACUUM_AGE,
+            &OVERDUE,
+        ];
+        L
+    }
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
+        let mut out = CheckOutput::default();
+        let oldest = wraparound(ctx, &mut out)?;
+        let mut tables = tables(ctx)?;
+        let (warn, crit) = (ctx.thresholds.get("xid_warning"), ctx.thresholds.get("xid_critical"));
+        let max_age = ctx.thresholds.get("vacuum_age_seconds");
+
+        tables.sort_by(|a, b| b.xid_age.total_cmp(&a.xid_age));
+        for t in tables.iter().take(ctx.top_n) {
+            out.samples.push(t.labelled(Sample::new(&TABLE_XID_AGE, t.xid_age)));
+            let sev = Severity::above(t.xid_age, warn, crit);
+            if sev != Severity::Ok {
+                out.findings.push(
+                    Finding::new(
+                        sev,
+                        t.object(),
+                        format!(
+                            "relfrozenxid age {:.0} ({} of the horizon); VACUUM (FREEZE, VERBOSE) {}.{}",
+                            t.xid_age,
+                            pct(t.xid_age / WRAPAROUND_HORIZON),
+                            t.schema,
+                            t.name
+                        ),
+                    )
+                    .with_value(t.xid_age),
+                );
+            }
+        }
+
+        let mut overdue: Vec<&Table> = tables
+            .iter()
+            .filter(|t| t.dead > t.threshold && t.dead > 0.0 && t.vacuum_age >= max_age)
+            .collect();
+        overdue.sort_by(|a, b| b.dead.total_cmp(&a.dead));
+        let mut per_db = std::collections::BTreeMap::<&str, u32>::new();
+        for t in &overdue {
+            *per_db.entry(t.db.as_str()).or_default() += 1;
+        }
+        for r in ctx.rows(&DATABASES) {
+            if r.opt_bool("datallowconn").in_query(&DATABASES)?.unwrap_or(false) {
+                let db = r.str("datname").in_query(&DATABASES)?;
+                let n = per_db.get(db).copied().unwrap_or(0);
+                out.samples
+                    .push(Sample::new(&OVERDUE, f64::from(n)).label("database", db));
+            }
+        }
+        for t in overdue.iter().take(ctx.top_n) {
+            let why = if t.autovacuum {
+                ""
+            } else {
+                " (autovacuum is disabled for it)"
+            };
+            out.findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    t.object(),
+                    format!(
+                        "{:.0} dead tuples ({} of rows) exceed the autovacuum threshold {:.0}; {}{why}",
+                        t.dead,
+                        pct(t.dead / (t.dead + t.live).max(1.0)),
+                        t.threshold,
+                        if t.vacuum_age.is_finite() {
+                            format!("last vacuumed {} ago", human_secs(t.vacuum_age))
+                        } else {
+                            "never vacuumed".into()
+                        }
+                    ),
+                )
+                .with_value(t.dead),
+            );
+        }
+
+        let overdue_count = overdue.len();
+        tables.sort_by(|a, b| b.dead.total_cmp(&a.dead));
+        for t in tables.iter().filter(|t| t.dead > 0.0).take(ctx.top_n) {
+            out.samples.push(t.labelled(Sample::new(&TABLE_DEAD, t.dead)));
+            out.samples
+                .push(t.labelled(Sample::new(&TABLE_DEAD_RATIO, t.dead / (t.dead + t.live).max(1.0))));
+            out.samples
+                .push(t.labelled(Sample::new(&TABLE_AV_THRESHOLD, t.threshold)));
+            out.samples
+                .push(t.labelled(Sample::new(&TABLE_VACUUM_AGE, t.vacuum_age)));
+        }
+        out.summary = format!(
+            "oldest xid age {oldest:.0} ({} of horizon); {} table(s) overdue for vacuum",
+            pct(oldest / WRAPAROUND_HORIZON),
+            overdue_count
+        );
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{eval, outcome};
+    use crate::db::row::Row;
+
+    fn db(name: &str, xid: &str) -> Row {
+        Row::from_pairs(&[
+            ("datname", Some(name)),
+            ("datallowconn", Some("t")),
+            ("xid_age", Some(xid)),
+            ("mxid_age", Some("5")),
+        ])
+    }
+
+    fn table(name: &str, dead: Option<&str>, vac_age: Option<&str>, av: &str) -> Row {
+        Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("relname", Some(name)),
+            ("xid_age", Some("1000")),
+            ("n_live_tup", Some("1000")),
+            ("n_dead_tup", dead),
+            ("autovacuum_threshold", Some("250")),
+            ("vacuum_age_seconds", vac_age),
+            ("autovacuum_enabled", Some(av)),
+        ])
+    }
+
+    #[test]
+    fn wraparound_thresholds_match_check_postgres_defaults() {
+        let out = eval(
+            &Vacuum,
+            vec![
+                outcome(
+                    &DATABASES,
+                    vec![db("a", "1350000000"), db("b", "1500000000"), db("c", "10")],
+                ),
+                outcome(&TABLES, vec![]),
+            ],
+        );
+        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
+        assert_eq!(sev, vec![Severity::Warning, Severity::Critical]);
+    }
+
+    #[test]
+    fn dead_tuples_over_threshold_and_never_vacuumed_warn_recently_vacuumed_do_not() {
+        let rows = vec![
+            table("never", Some("5000"), None, "f"),
+            table("recent", Some("5000"), Some("60"), "t"),
+            table("clean", Some("10"), None, "t"),
+            table("nostats", None, None, "t"),
+        ];
+        let out = eval(
+            &Vacuum,
+            vec![outcome(&DATABASES, vec![db("app", "10")]), outcome(&TABLES, rows)],
+        );
+        assert_eq!(out.findings.len(), 1);
+        assert_eq!(out.findings[0].object, "app.public.never");
+        assert!(out.findings[0].message.contains("autovacuum is disabled"));
+        let never = out
+            .samples
+            .iter()
+            .find(|s| s.family.name == TABLE_VACUUM_AGE.name && s.labels.contains(&("table", "never".into())));
+        assert_eq!(never.map(|s| s.value), Some(f64::INFINITY));
+    }
+}

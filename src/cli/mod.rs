@@ -1,0 +1,117 @@
+//! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
+//! config file and defaults, once.
+
+pub mod health;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes shared by every command, shown in `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes (Nagios plugin convention):
+  0  OK
+  1  WARNING
+  2  CRITICAL (for health: a target is unreachable)
+  3  UNKNOWN: bad arguments, bad configuration, internal error";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbtool",
+    version,
+    about = "PostgreSQL health and maintenance toolkit",
+    long_about = "PostgreSQL health and maintenance toolkit: health checks for Nagios and Prometheus, \
+PgBouncer pool sizing, verified backups, safe row archiving, and a scheduler for all of them.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML); see README "Configuration"
+    #[arg(long, global = true, env = "DBTOOL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, env = "DBTOOL_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// More logging (-v info, -vv debug); DBTOOL_LOG takes a tracing filter too
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run health checks against one or more PostgreSQL servers
+    #[command(after_help = health::EXIT_CODES)]
+    Health(health::HealthArgs),
+    /// Start a throwaway local cluster, create some trouble, run the health report on it, remove it
+    #[command(
+        after_help = "Exit codes: 0 the report was shown (whatever it found), 3 the cluster could not be started"
+    )]
+    Demo(DemoArgs),
+    /// List every check with its thresholds and metric families
+    #[command(after_help = "Exit codes: 0 always")]
+    Checks(ChecksArgs),
+    /// Configuration file tools
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output format of the report
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: health::Format,
+    /// Server binaries to use [default: the newest /usr/lib/postgresql/N/bin]
+    #[arg(long, env = "DBTOOL_PG_BIN", value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecksArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file; prints each error with its line
+    #[command(after_help = "Exit codes: 0 valid, 1 invalid")]
+    Check {
+        /// The file to check [default: --config]
+        file: Option<PathBuf>,
+    },
+}
+
+/// Connection flags shared by every command that talks to PostgreSQL.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnArgs {
+    /// Connection string, URL (postgres://user@host:5432/db) or conninfo ("host=/run/postgresql dbname=app");
+    /// repeat for several targets. Without it the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE,
+    /// PGPASSWORD, PGSSLMODE, ~/.pgpass …) and its defaults apply
+    #[arg(long, env = "DATABASE_URL", value_name = "DSN")]
+    pub dsn: Vec<String>,
+    /// statement_timeout of every dbtool session [default: 5s]
+    #[arg(long, env = "DBTOOL_STATEMENT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    pub statement_timeout: Option<std::time::Duration>,
+    /// lock_timeout of every dbtool session [default: 100ms]
+    #[arg(long, env = "DBTOOL_LOCK_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+/// "5s", "100ms", "2m", "1h30m".
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 5s, 100ms, 2m"))
+}

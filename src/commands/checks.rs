@@ -1,0 +1,50 @@
+//! `dbtool checks`: the registry, printed — every check, its thresholds and metric families.
+
+use std::io::Write;
+
+use anyhow::Context;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use crate::checks::REGISTRY;
+use crate::cli::ChecksArgs;
+
+pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<serde_json::Value> = REGISTRY
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name(),
+                    "description": c.description(),
+                    "enabled_by_default": c.enabled_by_default(),
+                    "privilege": c.privilege(),
+                    "thresholds": c.thresholds().iter().map(|t| serde_json::json!({"key": t.key, "default": t.default, "help": t.help})).collect::<Vec<_>>(),
+                    "metrics": c.metrics().iter().map(|m| m.name).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["check", "description", "thresholds (defaults)", "metrics"]);
+    for c in REGISTRY {
+        let th: Vec<String> = c
+            .thresholds()
+            .iter()
+            .map(|t| format!("{}={}", t.key, t.default))
+            .collect();
+        let m: Vec<&str> = c.metrics().iter().map(|m| m.name).collect();
+        t.add_row(vec![
+            c.name().to_string(),
+            c.description().to_string(),
+            th.join("\n"),
+            m.join("\n"),
+        ]);
+    }
+    writeln!(out, "{t}").context("writing to stdout")?;
+    Ok(0)
+}

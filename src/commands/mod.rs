@@ -1,0 +1,32 @@
+//! One file per subcommand; `dispatch` routes the parsed command line.
+
+pub mod checks;
+pub mod config;
+pub mod demo;
+pub mod health;
+pub mod targets;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config::Loaded;
+
+/// Runs the command and returns its exit code; errors go up to main, which prints them once.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Config(ConfigCommand::Check { file }) => {
+            config::check(file.as_deref().or(cli.global.config.as_deref()))
+        }
+        Command::Checks(args) => checks::run(&args),
+        command => {
+            let loaded = Loaded::load(cli.global.config.as_deref())?;
+            match command {
+                Command::Health(args) => health::run(&args, &loaded).await,
+                Command::Demo(args) => demo::run(&args).await,
+                Command::Config(_) | Command::Checks(_) => unreachable_command(),
+            }
+        }
+    }
+}
+
+fn unreachable_command() -> anyhow::Result<u8> {
+    anyhow::bail!("internal error: command routed twice")
+}

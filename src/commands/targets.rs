@@ -1,0 +1,61 @@
+//! Which databases a command talks to: `--dsn` flags, else the file's `[[targets]]`, else the
+//! libpq environment; and the session settings every connection gets.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::checks::runner::Target;
+use crate::cli::ConnArgs;
+use crate::config::Loaded;
+use crate::db::{ConnParams, Env, SessionSettings};
+
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);
+
+pub fn session(conn: &ConnArgs, loaded: &Loaded, read_only: bool) -> SessionSettings {
+    SessionSettings {
+        statement_timeout: conn
+            .statement_timeout
+            .or(loaded.file.statement_timeout.map(|d| d.0))
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
+        lock_timeout: conn
+            .lock_timeout
+            .or(loaded.file.lock_timeout.map(|d| d.0))
+            .unwrap_or(DEFAULT_LOCK_TIMEOUT),
+        read_only,
+        ..SessionSettings::default()
+    }
+}
+
+/// Resolves targets; names are unique (a repeated label gets "#2").
+pub fn resolve(conn: &ConnArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    if !conn.dsn.is_empty() {
+        for (i, dsn) in conn.dsn.iter().enumerate() {
+            let params = ConnParams::resolve(Some(dsn), env).with_context(|| format!("--dsn number {}", i + 1))?;
+            let mut name = params.target_label();
+            let mut n = 2;
+            while targets.iter().any(|t: &Target| t.name == name) {
+                name = format!("{}#{n}", params.target_label());
+                n += 1;
+            }
+            targets.push(Target { name, params });
+        }
+    } else if !loaded.file.targets.is_empty() {
+        for t in &loaded.file.targets {
+            let params = ConnParams::resolve(Some(&t.dsn), env).with_context(|| format!("[[targets]] '{}'", t.name))?;
+            targets.push(Target {
+                name: t.name.clone(),
+                params,
+            });
+        }
+    } else {
+        let params = ConnParams::resolve(None, env).context("libpq environment (PGHOST, PGPORT, ...)")?;
+        targets.push(Target {
+            name: params.target_label(),
+            params,
+        });
+    }
+    Ok(targets)
+}

@@ -1,0 +1,99 @@
+//! The health report value and the renderers that print it. Checks never print.
+
+pub mod atomic;
+pub mod json;
+pub mod prometheus;
+pub mod table;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::checks::{Finding, Sample, Severity};
+
+/// Version of the JSON wire format; bumped only on incompatible changes.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// One run of `dbtool health` over one or more targets.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub generated_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub targets: Vec<TargetReport>,
+}
+
+/// The result for one database server.
+#[derive(Clone, Debug)]
+pub struct TargetReport {
+    pub name: String,
+    /// Whether dbtool could connect.
+    pub up: bool,
+    /// Why the target could not be checked (unreachable, timed out); never contains a password.
+    pub error: Option<String>,
+    pub server_version: Option<String>,
+    pub server_version_num: Option<u32>,
+    pub duration: Duration,
+    pub checks: Vec<CheckReport>,
+}
+
+/// The result of one check on one target.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    pub name: &'static str,
+    pub status: Severity,
+    pub summary: String,
+    /// The thresholds in force, as "warning=70 critical=90".
+    pub threshold: String,
+    pub duration: Duration,
+    pub findings: Vec<Finding>,
+    pub samples: Vec<Sample>,
+}
+
+impl TargetReport {
+    /// A target that could not be reached: CRITICAL, `dbtool_up 0`.
+    pub fn down(name: String, error: String, duration: Duration) -> TargetReport {
+        TargetReport {
+            name,
+            up: false,
+            error: Some(error),
+            server_version: None,
+            server_version_num: None,
+            duration,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn status(&self) -> Severity {
+        if !self.up {
+            return Severity::Critical;
+        }
+        let base = if self.error.is_some() {
+            Severity::Unknown
+        } else {
+            Severity::Ok
+        };
+        self.checks.iter().fold(base, |w, c| w.worst(c.status))
+    }
+}
+
+impl Report {
+    /// The worst status over all targets: the exit code.
+    pub fn status(&self) -> Severity {
+        self.targets.iter().fold(Severity::Ok, |w, t| w.worst(t.status()))
+    }
+}
+
+/// Writes the report in the chosen format.
+pub fn render(
+    report: &Report,
+    format: crate::cli::health::Format,
+    out: &mut dyn std::io::Write,
+    colour: bool,
+) -> std::io::Result<()> {
+    use crate::cli::health::Format;
+    match format {
+        Format::Table => table::render(report, out, colour),
+        Format::Json => json::render(report, out),
+        Format::Prometheus => prometheus::render(report, out),
+    }
+}

@@ -1,0 +1,200 @@
+//! Prometheus text exposition (format 0.0.4) for node_exporter's textfile collector and /metrics.
+//!
+//! HELP and TYPE once per family, every sample labelled with its target, label values escaped,
+//! no timestamps (the textfile collector rejects them).
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use crate::checks::{MetricFamily, MetricKind, Sample};
+
+use super::Report;
+
+pub static UP: MetricFamily = MetricFamily {
+    name: "dbtool_up",
+    help: "1 when dbtool could connect to the target, 0 when it could not.",
+    kind: MetricKind::Gauge,
+};
+pub static CHECK_STATUS: MetricFamily = MetricFamily {
+    name: "dbtool_check_status",
+    help: "Status of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    kind: MetricKind::Gauge,
+};
+pub static CHECK_DURATION: MetricFamily = MetricFamily {
+    name: "dbtool_check_duration_seconds",
+    help: "Time spent in each check's queries and evaluation.",
+    kind: MetricKind::Gauge,
+};
+pub static SCRAPE_DURATION: MetricFamily = MetricFamily {
+    name: "dbtool_scrape_duration_seconds",
+    help: "Wall time of the whole health run for the target, connecting included.",
+    kind: MetricKind::Gauge,
+};
+pub static SERVER_VERSION: MetricFamily = MetricFamily {
+    name: "dbtool_server_version_num",
+    help: "server_version_num of the target.",
+    kind: MetricKind::Gauge,
+};
+pub static BUILD_INFO: MetricFamily = MetricFamily {
+    name: "dbtool_build_info",
+    help: "Always 1; the version label is dbtool's version.",
+    kind: MetricKind::Gauge,
+};
+
+/// Families emitted by the report itself rather than by a check.
+pub static REPORT_FAMILIES: &[&MetricFamily] = &[
+    &UP,
+    &CHECK_STATUS,
+    &CHECK_DURATION,
+    &SCRAPE_DURATION,
+    &SERVER_VERSION,
+    &BUILD_INFO,
+];
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A sample value as Prometheus spells it.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// One series: its labels and value.
+type Series<'a> = (Vec<(&'a str, &'a str)>, f64);
+
+/// Samples grouped by family in first-seen order, each with its extra (target) labels.
+#[derive(Default)]
+pub struct Exposition<'a> {
+    families: Vec<(&'static MetricFamily, Vec<Series<'a>>)>,
+}
+
+impl<'a> Exposition<'a> {
+    pub fn push(&mut self, family: &'static MetricFamily, labels: Vec<(&'a str, &'a str)>, value: f64) {
+        match self.families.iter_mut().find(|(f, _)| f.name == family.name) {
+            Some((_, samples)) => samples.push((labels, value)),
+            None => self.families.push((family, vec![(labels, value)])),
+        }
+    }
+
+    pub fn push_sample(&mut self, target: &'a str, s: &'a Sample) {
+        let mut labels = vec![("target", target)];
+        labels.extend(s.labels.iter().map(|(k, v)| (*k, v.as_str())));
+        self.push(s.family, labels, s.value);
+    }
+
+    /// Writes every family; a repeated label set (which Prometheus rejects) keeps its first value.
+    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for (family, samples) in &self.families {
+            let kind = match family.kind {
+                MetricKind::Gauge => "gauge",
+                MetricKind::Counter => "counter",
+            };
+            writeln!(out, "# HELP {} {}", family.name, escape_help(family.help))?;
+            writeln!(out, "# TYPE {} {kind}", family.name)?;
+            let mut seen = HashSet::new();
+            for (labels, value) in samples {
+                let rendered: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
+                let rendered = rendered.join(",");
+                if !seen.insert(rendered.clone()) {
+                    tracing::debug!(family = family.name, labels = %rendered, "duplicate series dropped");
+                    continue;
+                }
+                if rendered.is_empty() {
+                    writeln!(out, "{} {}", family.name, format_value(*value))?;
+                } else {
+                    writeln!(out, "{}{{{rendered}}} {}", family.name, format_value(*value))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds a health report's samples to an exposition (shared with the scheduler's /metrics).
+pub fn add_report<'a>(exp: &mut Exposition<'a>, report: &'a Report) {
+    exp.push(&BUILD_INFO, vec![("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    for t in &report.targets {
+        exp.push(&UP, vec![("target", &t.name)], if t.up { 1.0 } else { 0.0 });
+        exp.push(&SCRAPE_DURATION, vec![("target", &t.name)], t.duration.as_secs_f64());
+        if let Some(v) = t.server_version_num {
+            exp.push(&SERVER_VERSION, vec![("target", &t.name)], f64::from(v));
+        }
+        for c in &t.checks {
+            exp.push(
+                &CHECK_STATUS,
+                vec![("target", &t.name), ("check", c.name)],
+                f64::from(c.status.code()),
+            );
+            exp.push(
+                &CHECK_DURATION,
+                vec![("target", &t.name), ("check", c.name)],
+                c.duration.as_secs_f64(),
+            );
+        }
+    }
+    for t in &report.targets {
+        for c in &t.checks {
+            for s in &c.samples {
+                exp.push_sample(&t.name, s);
+            }
+        }
+    }
+}
+
+pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut exp = Exposition::default();
+    add_report(&mut exp, report);
+    exp.write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_quotes_backslashes_and_newlines() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn help_and_type_once_per_family_and_duplicates_dropped() {
+        let mut exp = Exposition::default();
+        exp.push(&UP, vec![("target", "a")], 1.0);
+        exp.push(&UP, vec![("target", "b")], 0.0);
+        exp.push(&UP, vec![("target", "a")], 0.0);
+        let mut buf = Vec::new();
+        assert!(exp.write(&mut buf).is_ok());
+        let text = String::from_utf8_lossy(&buf);
+        assert_eq!(text.matches("# TYPE dbtool_up gauge").count(), 1);
+        assert_eq!(text.matches("dbtool_up{target=\"a\"}").count(), 1);
+        assert!(text.contains("dbtool_up{target=\"b\"} 0\n"));
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(1.3e9), "1300000000");
+    }
+}

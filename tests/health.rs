@@ -1,0 +1,449 @@
+//! `dbtool health` against a real throwaway cluster: real conditions in, findings and exit codes out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{dbtool, fresh_db, own_cluster};
+use dbtool::cluster::ClusterOptions;
+use serde_json::Value;
+
+/// Runs the binary off the async runtime; returns (exit code, stdout, stderr).
+async fn run(args: Vec<String>) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
+        .await
+        .expect("join")
+        .expect("run dbtool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+async fn health_json(dsn: &str, extra: &[&str]) -> (i32, Value) {
+    let mut a = args(&["health", "--format", "json", "--dsn", dsn]);
+    a.extend(args(extra));
+    let (code, out, err) = run(a).await;
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    (code, v)
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["targets"][0]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+async fn pid(client: &tokio_postgres::Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0)
+}
+
+/// Waits until `sql` returns true (statistics and lock waits show up asynchronously).
+async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
+    for _ in 0..100 {
+        if client
+            .query_one(sql, &[])
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("condition never became true: {sql}");
+}
+
+#[tokio::test]
+async fn locks_names_the_root_blocker_of_a_waiting_session() {
+    let db = fresh_db("locks").await;
+    let setup = db.client().await;
+    setup
+        .batch_execute("CREATE TABLE posts (id int PRIMARY KEY)")
+        .await
+        .expect("setup");
+    let holder = db.client().await;
+    let holder_pid = pid(&holder).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let waiter = db.client().await;
+    let waiter_pid = pid(&waiter).await;
+    let blocked = tokio::spawn(async move { waiter.simple_query("SELECT count(*) FROM posts").await.map(|_| ()) });
+    wait_for(
+        &setup,
+        &format!("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = {waiter_pid}"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let (code, report) = health_json(&db.dsn(), &["--check", "locks", "--set", "locks.warning_seconds=1"]).await;
+    let locks = check(&report, "locks");
+    assert_eq!(locks["status"], "WARNING", "{locks}");
+    assert_eq!(code, 1);
+    let finding = &locks["findings"][0];
+    assert_eq!(finding["object"], format!("pid {waiter_pid}"));
+    let msg = finding["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&format!("root blocker pid {holder_pid}")), "{msg}");
+    assert!(msg.contains("idle in transaction"), "{msg}");
+    let metrics = locks["metrics"].as_array().expect("metrics");
+    let blocked_n = metrics
+        .iter()
+        .find(|m| m["name"] == "dbtool_blocked_sessions")
+        .map(|m| m["value"].clone());
+    assert_eq!(blocked_n, Some(Value::from(1.0)));
+    blocked.abort();
+}
+
+#[tokio::test]
+async fn idle_in_transaction_session_is_reported_with_its_pid() {
+    let db = fresh_db("idle").await;
+    let idle = db.client().await;
+    let idle_pid = pid(&idle).await;
+    idle.batch_execute("BEGIN; SELECT 1").await.expect("begin");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (code, report) = health_json(
+        &db.dsn(),
+        &[
+            "--check",
+            "long_transactions",
+            "--set",
+            "long_transactions.idle_warning_seconds=1",
+        ],
+    )
+    .await;
+    let lt = check(&report, "long_transactions");
+    assert_eq!(lt["status"], "WARNING", "{lt}");
+    assert_eq!(code, 1);
+    let objects: Vec<&Value> = lt["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| &f["object"])
+        .collect();
+    assert!(
+        objects.contains(&&Value::from(format!("pid {idle_pid}"))),
+        "{objects:?}"
+    );
+}
+
+#[tokio::test]
+async fn nearly_exhausted_connections_are_critical() {
+    let cluster = own_cluster(ClusterOptions {
+        conf: vec![
+            "max_connections = 10".into(),
+            "superuser_reserved_connections = 3".into(),
+        ],
+        ..ClusterOptions::default()
+    });
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(common::connect(&cluster.dsn("postgres")).await);
+    }
+    // 6 held + dbtool's own = 7 of 7 usable.
+    let (code, report) = health_json(&cluster.dsn("postgres"), &["--check", "connections"]).await;
+    let c = check(&report, "connections");
+    assert_eq!(c["status"], "CRITICAL", "{c}");
+    assert_eq!(code, 2);
+    assert!(c["summary"].as_str().unwrap_or_default().starts_with("7 of 7"), "{c}");
+}
+
+#[tokio::test]
+async fn dead_tuples_with_autovacuum_off_warn_about_that_table() {
+    let db = fresh_db("vacuum").await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE churn (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false);
+         INSERT INTO churn SELECT i, 'x' FROM generate_series(1, 5000) i;
+         ANALYZE churn;
+         DELETE FROM churn WHERE id % 2 = 0;",
+    )
+    .await
+    .expect("churn");
+    drop(c);
+    let probe = db.client().await;
+    wait_for(
+        &probe,
+        "SELECT coalesce(n_dead_tup, 0) >= 2500 FROM pg_stat_user_tables WHERE relname = 'churn'",
+    )
+    .await;
+    let (code, report) = health_json(&db.dsn(), &["--check", "vacuum", "--database", db.name()]).await;
+    let v = check(&report, "vacuum");
+    assert_eq!(v["status"], "WARNING", "{v}");
+    assert_eq!(code, 1);
+    let f = &v["findings"][0];
+    assert_eq!(f["object"], format!("{}.public.churn", db.name()));
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("autovacuum is disabled"),
+        "{f}"
+    );
+}
+
+#[tokio::test]
+async fn pg_monitor_role_runs_every_check_and_missing_privilege_is_unknown_not_a_crash() {
+    let db = fresh_db("monitor").await;
+    let admin = db.client().await;
+    admin
+        .batch_execute("DO $$ BEGIN CREATE ROLE dbtool_monitor LOGIN IN ROLE pg_monitor; EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
+        .await
+        .expect("role");
+    let dsn = format!("{} user=dbtool_monitor", db.dsn());
+    let (_, report) = health_json(&dsn, &["--database", db.name()]).await;
+    for c in report["targets"][0]["checks"].as_array().expect("checks") {
+        assert_ne!(c["status"], "UNKNOWN", "{c}");
+    }
+    // Take away a view the locks check needs, in this database only.
+    admin
+        .batch_execute("REVOKE SELECT ON pg_catalog.pg_locks FROM PUBLIC")
+        .await
+        .expect("revoke");
+    let (code, report) = health_json(&dsn, &["--database", db.name()]).await;
+    let locks = check(&report, "locks");
+    assert_eq!(locks["status"], "UNKNOWN", "{locks}");
+    let msg = locks["findings"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("permission denied") && msg.contains("grant pg_monitor to dbtool_monitor"),
+        "{msg}"
+    );
+    assert_eq!(check(&report, "connections")["status"], "OK");
+    assert_eq!(code, 3);
+}
+
+#[tokio::test]
+async fn unreachable_server_gives_up_0_critical_and_still_writes_the_file() {
+    let cluster = own_cluster(ClusterOptions::default());
+    let dsn = cluster.dsn("postgres");
+    cluster.stop().expect("stop");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("dbtool.prom");
+    let (code, out, err) = run(args(&[
+        "health",
+        "--format",
+        "prometheus",
+        "--dsn",
+        &dsn,
+        "--output",
+        &file.to_string_lossy(),
+    ]))
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "stdout must stay empty with --output: {out}");
+    let text = std::fs::read_to_string(&file).expect("file written");
+    assert!(text.contains("dbtool_up{target="), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("dbtool_up{") && l.ends_with(" 0")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_dsn_is_a_one_line_error_exit_3_without_the_password() {
+    for dsn in [
+        "postgres://alice:s3cretpw@localhost:notaport/db",
+        "host=localhost password=s3cretpw bogus=1",
+        "password='s3cretpw",
+    ] {
+        let (code, out, err) = run(args(&["health", "--dsn", dsn])).await;
+        assert_eq!(code, 3, "{dsn}: {err}");
+        assert!(out.is_empty());
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("dbtool: error:"), "{err}");
+        assert!(!err.contains("s3cretpw"), "password leaked: {err}");
+    }
+    // Wrong password against a real server: the error names the fix and never the password.
+    let db = fresh_db("badpw").await;
+    let (code, _, err) = run(args(&[
+        "health",
+        "--dsn",
+        &format!("{} password=hunter2xyz connect_timeout=5", db.dsn()),
+    ]))
+    .await;
+    assert_eq!(code, 0, "trust auth ignores the password: {err}");
+    assert!(!err.contains("hunter2xyz"));
+}
+
+#[tokio::test]
+async fn checks_finish_while_a_user_table_is_locked_exclusively() {
+    let db = fresh_db("exclusive").await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE hot (id int PRIMARY KEY); INSERT INTO hot SELECT generate_series(1, 1000); BEGIN; LOCK TABLE hot IN ACCESS EXCLUSIVE MODE;")
+        .await
+        .expect("lock");
+    let (_, report) = health_json(&db.dsn(), &["--database", db.name(), "--timeout", "20s"]).await;
+    for ch in report["targets"][0]["checks"].as_array().expect("checks") {
+        assert_ne!(ch["status"], "UNKNOWN", "{ch}");
+        assert!(ch["duration_seconds"].as_f64().unwrap_or(99.0) < 5.0, "{ch}");
+    }
+}
+
+#[tokio::test]
+async fn prometheus_output_escapes_hostile_table_names_and_passes_promtool() {
+    let db = fresh_db("names").await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE \"a\"\"b\\c\" (id int) WITH (autovacuum_enabled = false);
+         CREATE TABLE \"new\nline\" (id int) WITH (autovacuum_enabled = false);
+         INSERT INTO \"a\"\"b\\c\" SELECT generate_series(1, 100);
+         INSERT INTO \"new\nline\" SELECT generate_series(1, 100);
+         DELETE FROM \"a\"\"b\\c\"; DELETE FROM \"new\nline\";",
+    )
+    .await
+    .expect("tables");
+    drop(c);
+    let probe = db.client().await;
+    wait_for(
+        &probe,
+        "SELECT count(*) = 2 FROM pg_stat_user_tables WHERE n_dead_tup > 0",
+    )
+    .await;
+    let (_, out, err) = run(args(&[
+        "health",
+        "--format",
+        "prometheus",
+        "--dsn",
+        &db.dsn(),
+        "--database",
+        db.name(),
+    ]))
+    .await;
+    assert!(out.contains(r#"table="a\"b\\c""#), "{out}\n{err}");
+    assert!(out.contains(r#"table="new\nline""#), "{out}");
+    for family in [
+        "dbtool_up",
+        "dbtool_check_status",
+        "dbtool_check_duration_seconds",
+        "dbtool_scrape_duration_seconds",
+    ] {
+        assert_eq!(out.matches(&format!("# TYPE {family} ")).count(), 1, "{family}");
+    }
+    let promtool = common::promtool_check_metrics(&out);
+    assert!(promtool.is_ok(), "promtool rejected the output: {promtool:?}");
+}
+
+#[tokio::test]
+async fn textfile_is_read_by_a_real_node_exporter() {
+    let db = fresh_db("textfile").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("dbtool.prom");
+    let (code, _, err) = run(args(&[
+        "health",
+        "--format",
+        "prometheus",
+        "--dsn",
+        &db.dsn(),
+        "--database",
+        db.name(),
+        "--output",
+        &file.to_string_lossy(),
+    ]))
+    .await;
+    assert!(code <= 1, "{err}");
+    let scraped = common::scrape_node_exporter(dir.path()).await;
+    assert!(
+        scraped.lines().any(|l| l == "node_textfile_scrape_error 0"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("dbtool_up{target="),
+        "dbtool families missing from node_exporter output"
+    );
+    assert!(scraped.contains("dbtool_connections{"), "{scraped}");
+}
+
+#[tokio::test]
+async fn json_report_pins_its_field_names() {
+    let db = fresh_db("json").await;
+    let (_, report) = health_json(&db.dsn(), &["--database", db.name()]).await;
+    for key in [
+        "schema",
+        "dbtool_version",
+        "generated_at",
+        "status",
+        "exit_code",
+        "duration_seconds",
+        "targets",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(report["schema"], 1);
+    let t = &report["targets"][0];
+    for key in [
+        "target",
+        "up",
+        "status",
+        "error",
+        "server_version",
+        "server_version_num",
+        "duration_seconds",
+        "checks",
+    ] {
+        assert!(t.get(key).is_some(), "missing target.{key}");
+    }
+    let c = &t["checks"][0];
+    for key in [
+        "name",
+        "status",
+        "summary",
+        "threshold",
+        "duration_seconds",
+        "findings",
+        "metrics",
+    ] {
+        assert!(c.get(key).is_some(), "missing check.{key}");
+    }
+    let names: Vec<&str> = t["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["connections", "locks", "long_transactions", "vacuum", "cache_hit"]
+    );
+}
+
+#[tokio::test]
+async fn libpq_environment_is_used_when_no_dsn_is_given() {
+    let db = fresh_db("env").await;
+    let cluster = common::cluster();
+    let out = tokio::task::spawn_blocking({
+        let (sock, port, name) = (
+            cluster.socket_dir().to_path_buf(),
+            cluster.port(),
+            db.name().to_string(),
+        );
+        move || {
+            dbtool()
+                .args(["health", "--check", "connections", "--format", "json"])
+                .env("PGHOST", sock)
+                .env("PGPORT", port.to_string())
+                .env("PGUSER", "postgres")
+                .env("PGDATABASE", name)
+                .output()
+        }
+    })
+    .await
+    .expect("join")
+    .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["targets"][0]["up"], true, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(v["targets"][0]["target"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with(&format!("/{}", db.name())));
+}
