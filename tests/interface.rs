@@ -36,7 +36,12 @@ fn readme_lists_every_check_with_its_thresholds() {
             .find(|l| l.starts_with(&format!("| `{}` |", check.name())))
             .unwrap_or_else(|| panic!("README check table has no row for `{}`", check.name()));
         for t in check.thresholds() {
-            assert!(row.contains(&format!("`{}`", t.key)), "README row of {} lacks threshold `{}`", check.name(), t.key);
+            assert!(
+                row.contains(&format!("`{}`", t.key)),
+                "README row of {} lacks threshold `{}`",
+                check.name(),
+                t.key
+            );
         }
     }
 }
@@ -49,35 +54,64 @@ fn readme_documents_every_metric_family() {
         .flat_map(|c| c.metrics().iter())
         .chain(dbtool::report::prometheus::REPORT_FAMILIES.iter());
     for f in families {
-        assert!(readme.contains(&format!("| `{}` |", f.name)), "README metrics reference lacks `{}`", f.name);
+        assert!(
+            readme.contains(&format!("| `{}` |", f.name)),
+            "README metrics reference lacks `{}`",
+            f.name
+        );
     }
 }
 
 #[test]
 fn bad_arguments_exit_3_and_help_exits_0() {
     let bin = env!("CARGO_BIN_EXE_dbtool");
-    let bad = std::process::Command::new(bin).args(["health", "--no-such-flag"]).output().expect("run");
+    let bad = std::process::Command::new(bin)
+        .args(["health", "--no-such-flag"])
+        .output()
+        .expect("run");
     assert_eq!(bad.status.code(), Some(3));
-    let help = std::process::Command::new(bin).args(["health", "--help"]).output().expect("run");
+    let help = std::process::Command::new(bin)
+        .args(["health", "--help"])
+        .output()
+        .expect("run");
     assert_eq!(help.status.code(), Some(0));
-    let unknown_check = std::process::Command::new(bin).args(["health", "--check", "nope"]).env_remove("DATABASE_URL").output().expect("run");
+    let unknown_check = std::process::Command::new(bin)
+        .args(["health", "--check", "nope"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run");
     assert_eq!(unknown_check.status.code(), Some(3));
     let err = String::from_utf8_lossy(&unknown_check.stderr);
-    assert!(err.contains("unknown check 'nope'") && err.contains("connections"), "{err}");
+    assert!(
+        err.contains("unknown check 'nope'") && err.contains("connections"),
+        "{err}"
+    );
 }
 
 #[test]
 fn config_check_reports_each_error_with_its_line_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[checks.connections]\nwarnign = 80\n\n[checks.bogus]\nwarning = 1\n").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbtool")).args(["config", "check"]).arg(&bad).output().expect("run");
+    std::fs::write(
+        &bad,
+        "[checks.connections]\nwarnign = 80\n\n[checks.bogus]\nwarning = 1\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbtool"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:") && err.contains("warnign"), "{err}");
     assert!(err.contains("bad.toml:4:") && err.contains("unknown check"), "{err}");
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[checks.connections]\nwarning = 80\n").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbtool")).args(["config", "check"]).arg(&good).output().expect("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbtool"))
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }

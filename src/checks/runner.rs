@@ -100,6 +100,11 @@ async fn in_database(
             let futs = queries.iter().map(|q| exec(&client, q, version, Some(&db)));
             futures_util::future::join_all(futs).await
         }
+        // Listed a moment ago, dropped since: nothing to check there, and not a problem.
+        Err(e) if e.is_missing_database() => {
+            tracing::debug!(database = %db, "database vanished before it could be checked");
+            Vec::new()
+        }
         Err(e) => queries
             .iter()
             .map(|q| {
