@@ -1,7 +1,9 @@
 //! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
 //! config file and defaults, once.
 
+pub mod archive;
 pub mod health;
+pub mod history;
 
 use std::path::PathBuf;
 
@@ -66,6 +68,15 @@ pub enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Apply dbtool's own schema (dbtool.job_runs) to the target; --status shows what is applied
+    #[command(after_help = history::MIGRATE_EXIT_CODES)]
+    Migrate(history::MigrateArgs),
+    /// Recent job runs recorded in dbtool.job_runs (archive, backup, scheduler)
+    #[command(after_help = history::HISTORY_EXIT_CODES)]
+    History(history::HistoryArgs),
+    /// Move rows older than a cutoff into an archive table in small safe batches
+    #[command(after_help = archive::EXIT_CODES)]
+    Archive(Box<archive::ArchiveArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,11 @@
 //! One file per subcommand; `dispatch` routes the parsed command line.
 
+pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod migrate;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -21,6 +23,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
+                Command::Migrate(args) => migrate::run(&args, &loaded).await,
+                Command::History(args) => migrate::history(&args, &loaded).await,
+                Command::Archive(args) => archive::run(&args, &loaded).await,
                 Command::Config(_) | Command::Checks(_) => unreachable_command(),
             }
         }
