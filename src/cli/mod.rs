@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
 //! config file and defaults, once.
 
+pub mod backup;
 pub mod health;
 
 use std::path::PathBuf;
@@ -66,6 +67,15 @@ pub enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up databases with pg_dump: verified, checksummed, retained, with metrics
+    #[command(after_help = backup::BACKUP_EXIT_CODES)]
+    Backup(backup::BackupArgs),
+    /// List, verify and prune the backups in a destination
+    #[command(subcommand)]
+    Backups(backup::BackupsCommand),
+    /// Restore a backup into a new or empty database, or prove it restores (--check)
+    #[command(after_help = backup::RESTORE_EXIT_CODES)]
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,12 @@
 //! One file per subcommand; `dispatch` routes the parsed command line.
 
+pub mod backup;
+pub mod backups;
 pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod restore;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -21,6 +24,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
+                Command::Backup(args) => backup::run(&args, &loaded).await,
+                Command::Backups(cmd) => backups::run(&cmd, &loaded).await,
+                Command::Restore(args) => restore::run(&args, &loaded).await,
                 Command::Config(_) | Command::Checks(_) => unreachable_command(),
             }
         }

@@ -20,7 +20,9 @@ pub enum BackupError {
         what: &'static str,
         message: String,
     },
-    #[error("database {database}: another backup is running ({holder}); two backups of one database never run at once")]
+    #[error(
+        "database {database}: another backup is running ({holder}); two backups of one database never run at once"
+    )]
     Busy { database: String, holder: String },
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
@@ -51,6 +53,9 @@ impl BackupError {
 
     /// A mistake in what the user asked for (exit 3) rather than a failed backup (exit 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, BackupError::NoDest | BackupError::Options(_) | BackupError::NotFound(_))
+        matches!(
+            self,
+            BackupError::NoDest | BackupError::Options(_) | BackupError::NotFound(_)
+        )
     }
 }

@@ -77,7 +77,13 @@ pub struct Leftover {
 pub fn safe_name(database: &str) -> String {
     database
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -114,7 +120,11 @@ pub fn scan(dest: &Path) -> Result<(Vec<Manifest>, Vec<Leftover>), BackupError> 
         if name.starts_with('.') {
             if name.ends_with(".partial") {
                 let why = "unfinished backup".into();
-                leftovers.push(Leftover { path: entry.path(), modified, why });
+                leftovers.push(Leftover {
+                    path: entry.path(),
+                    modified,
+                    why,
+                });
             }
             continue;
         }
@@ -123,7 +133,11 @@ pub fn scan(dest: &Path) -> Result<(Vec<Manifest>, Vec<Leftover>), BackupError> 
         }
         match read(&entry.path()) {
             Ok(m) => backups.push(m),
-            Err(why) => leftovers.push(Leftover { path: entry.path(), modified, why }),
+            Err(why) => leftovers.push(Leftover {
+                path: entry.path(),
+                modified,
+                why,
+            }),
         }
     }
     backups.sort_by(|a, b| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
@@ -133,9 +147,7 @@ pub fn scan(dest: &Path) -> Result<(Vec<Manifest>, Vec<Leftover>), BackupError> 
 /// A backup by id, or the newest (of `database`, if given) for `--latest`.
 pub fn find(dest: &Path, id: Option<&str>, database: Option<&str>) -> Result<Manifest, BackupError> {
     let (backups, _) = scan(dest)?;
-    let mut matching = backups
-        .into_iter()
-        .filter(|m| database.is_none_or(|d| m.database == d));
+    let mut matching = backups.into_iter().filter(|m| database.is_none_or(|d| m.database == d));
     match id {
         Some(id) => matching
             .find(|m| m.id == id)

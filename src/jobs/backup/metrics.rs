@@ -90,7 +90,13 @@ pub fn load_state(dest: &Path) -> State {
 }
 
 /// Records an attempt (read-modify-write under the caller's per-database lock).
-pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, error: Option<String>) -> Result<(), BackupError> {
+pub fn record(
+    dest: &Path,
+    database: &str,
+    at: DateTime<Utc>,
+    seconds: f64,
+    error: Option<String>,
+) -> Result<(), BackupError> {
     let mut state = load_state(dest);
     let db = state.databases.entry(database.to_string()).or_default();
     db.last_ok = error.is_none();
@@ -148,7 +154,8 @@ pub fn write_file(path: &Path, target: &str, samples: &[Sample]) -> Result<(), B
         exp.push_sample(target, s);
     }
     let mut buf = Vec::new();
-    exp.write(&mut buf).map_err(BackupError::io("render metrics for", path))?;
+    exp.write(&mut buf)
+        .map_err(BackupError::io("render metrics for", path))?;
     crate::report::atomic::write(path, &buf).map_err(|e| BackupError::Io {
         action: "write",
         path: e.path,

@@ -71,7 +71,11 @@ fn progress_bar() -> ProgressBar {
 /// Backs up every selected database of `target` into `opts.dest`, records each attempt,
 /// applies retention after success and writes the metrics file. `cancel` kills a running
 /// pg_dump and removes its temporaries. Err only when nothing could be attempted.
-pub async fn run(opts: &BackupOptions, target: &Target, cancel: CancellationToken) -> Result<BackupReport, BackupError> {
+pub async fn run(
+    opts: &BackupOptions,
+    target: &Target,
+    cancel: CancellationToken,
+) -> Result<BackupReport, BackupError> {
     run_with_session(opts, target, &default_session(), cancel).await
 }
 

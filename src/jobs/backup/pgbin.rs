@@ -35,10 +35,7 @@ impl PgBin {
 /// "pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)" → ("15.14", 15).
 pub fn parse_version(output: &str) -> Option<(String, u32)> {
     let rest = output.split(')').nth(1)?.trim();
-    let version: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
+    let version: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
     let major = version.split('.').next()?.parse().ok()?;
     Some((version, major))
 }
@@ -75,10 +72,7 @@ async fn pg_config_bindir() -> Option<PathBuf> {
 
 fn debian_dirs() -> Vec<PathBuf> {
     let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
     majors.sort_unstable_by(|a, b| b.cmp(a));
     majors
@@ -106,7 +100,11 @@ pub async fn find(server_major: u32) -> Result<PgBin, PgBinError> {
     looked.dedup();
     Err(PgBinError {
         needed: server_major,
-        looked: if looked.is_empty() { "nowhere".into() } else { looked.join(", ") },
+        looked: if looked.is_empty() {
+            "nowhere".into()
+        } else {
+            looked.join(", ")
+        },
     })
 }
 
@@ -118,7 +116,10 @@ mod tests {
             super::parse_version("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n"),
             Some(("15.14".into(), 15))
         );
-        assert_eq!(super::parse_version("pg_dump (PostgreSQL) 17beta1"), Some(("17".into(), 17)));
+        assert_eq!(
+            super::parse_version("pg_dump (PostgreSQL) 17beta1"),
+            Some(("17".into(), 17))
+        );
         assert_eq!(super::parse_version("nonsense"), None);
     }
 }

@@ -27,7 +27,9 @@ pub struct PruneReport {
 
 /// The newest modification time under a partial directory (its dump grows inside it).
 fn newest_mtime(path: &Path) -> SystemTime {
-    let own = std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+    let own = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     let inner = std::fs::read_dir(path)
         .into_iter()
         .flatten()
@@ -73,7 +75,10 @@ pub fn prune(
     }
     let cutoff = SystemTime::from(now) - LEFTOVER_AGE;
     for l in leftovers {
-        let is_partial = l.path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".partial"));
+        let is_partial = l
+            .path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".partial"));
         if !is_partial {
             report.foreign.push((l.path, l.why));
         } else if newest_mtime(&l.path) < cutoff {

@@ -37,11 +37,18 @@ fn admin_session(base: &SessionSettings) -> SessionSettings {
     }
 }
 
-async fn exec(client: &Client, database: &str, what: &'static str, sql: &str) -> Result<Vec<crate::db::row::Row>, BackupError> {
+async fn exec(
+    client: &Client,
+    database: &str,
+    what: &'static str,
+    sql: &str,
+) -> Result<Vec<crate::db::row::Row>, BackupError> {
     let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
         database: database.into(),
         what,
-        message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
+        message: e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string()),
     })?;
     Ok(rows_from_messages(messages))
 }
@@ -49,8 +56,14 @@ async fn exec(client: &Client, database: &str, what: &'static str, sql: &str) ->
 /// Creates `name` if missing; refuses one that already holds relations (nothing is lost).
 async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
     let admin = db::connect(&server.with_dbname("postgres"), s).await?;
-    let sql = format!("SELECT 1 AS found FROM pg_database WHERE datname = {}", quote_literal(name));
-    if exec(&admin, "postgres", "looking up the database", &sql).await?.is_empty() {
+    let sql = format!(
+        "SELECT 1 AS found FROM pg_database WHERE datname = {}",
+        quote_literal(name)
+    );
+    if exec(&admin, "postgres", "looking up the database", &sql)
+        .await?
+        .is_empty()
+    {
         let sql = format!("CREATE DATABASE {}", quote_ident(name));
         exec(&admin, "postgres", "creating the database", &sql).await?;
         return Ok(());
@@ -81,8 +94,20 @@ pub async fn restore(
 ) -> Result<(), BackupError> {
     let s = admin_session(settings);
     let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
-    let rows = exec(&probe, "postgres", "reading the server version", "SELECT current_setting('server_version_num') AS num").await?;
-    let num = rows.first().map(|r| r.i64("num")).transpose().ok().flatten().unwrap_or(0);
+    let rows = exec(
+        &probe,
+        "postgres",
+        "reading the server version",
+        "SELECT current_setting('server_version_num') AS num",
+    )
+    .await?;
+    let num = rows
+        .first()
+        .map(|r| r.i64("num"))
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     let major = u32::try_from(num / 10_000).unwrap_or(0);
     drop(probe);
     let bin = pgbin::find(major).await?;
@@ -141,13 +166,22 @@ pub async fn check(
         let client = db::connect(&server.with_dbname(&scratch), &admin_session(settings)).await?;
         let mut out = Vec::new();
         for t in &m.tables {
-            let sql = format!("SELECT count(*) AS n FROM {}.{}", quote_ident(&t.schema), quote_ident(&t.name));
+            let sql = format!(
+                "SELECT count(*) AS n FROM {}.{}",
+                quote_ident(&t.schema),
+                quote_ident(&t.name)
+            );
             let restored = match client.simple_query(&sql).await {
                 Ok(msgs) => rows_from_messages(msgs).first().and_then(|r| r.i64("n").ok()),
                 Err(_) => None,
             };
             let table = format!("{}.{}", t.schema, t.name);
-            out.push(TableCheck { table, estimated: t.rows, restored, verdict: judge(t.rows, restored) });
+            out.push(TableCheck {
+                table,
+                estimated: t.rows,
+                restored,
+                verdict: judge(t.rows, restored),
+            });
         }
         Ok::<_, BackupError>(out)
     }
@@ -156,7 +190,9 @@ pub async fn check(
     let dropped = match admin {
         Ok(c) => {
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&scratch));
-            exec(&c, "postgres", "dropping the scratch database", &sql).await.map(|_| ())
+            exec(&c, "postgres", "dropping the scratch database", &sql)
+                .await
+                .map(|_| ())
         }
         Err(e) => Err(e.into()),
     };

@@ -94,9 +94,21 @@ mod tests {
         // Jul 12, Jul 5, Jun 28. Monthly (newest of each month): Jul 19, Jun 30, May 31,
         // Apr 30, Mar 31, Feb 28.
         let want = [
-            "app_20260228", "app_20260331", "app_20260430", "app_20260531", "app_20260628", "app_20260630",
-            "app_20260705", "app_20260712", "app_20260713", "app_20260714", "app_20260715", "app_20260716",
-            "app_20260717", "app_20260718", "app_20260719",
+            "app_20260228",
+            "app_20260331",
+            "app_20260430",
+            "app_20260531",
+            "app_20260628",
+            "app_20260630",
+            "app_20260705",
+            "app_20260712",
+            "app_20260713",
+            "app_20260714",
+            "app_20260715",
+            "app_20260716",
+            "app_20260717",
+            "app_20260718",
+            "app_20260719",
         ];
         assert_eq!(kept, want);
         assert_eq!(d.delete.len(), 200 - want.len());
@@ -108,8 +120,17 @@ mod tests {
     fn several_backups_a_day_keep_the_newest_of_the_day() {
         let mut points = history("app", 3);
         let extra = points[2].at + Duration::hours(5);
-        points.push(Point { id: "app_late".into(), database: "app".into(), at: extra });
-        let r = Retention { keep_last: 0, keep_daily: 2, keep_weekly: 0, keep_monthly: 0 };
+        points.push(Point {
+            id: "app_late".into(),
+            database: "app".into(),
+            at: extra,
+        });
+        let r = Retention {
+            keep_last: 0,
+            keep_daily: 2,
+            keep_weekly: 0,
+            keep_monthly: 0,
+        };
         let d = decide(&points, r);
         let kept: Vec<&str> = d.keep.keys().map(String::as_str).collect();
         assert_eq!(kept, ["app_20260102", "app_late"]);
@@ -119,7 +140,15 @@ mod tests {
     #[test]
     fn the_newest_backup_survives_a_policy_of_zero() {
         let points = history("app", 10);
-        let d = decide(&points, Retention { keep_last: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0 });
+        let d = decide(
+            &points,
+            Retention {
+                keep_last: 0,
+                keep_daily: 0,
+                keep_weekly: 0,
+                keep_monthly: 0,
+            },
+        );
         assert_eq!(d.keep.keys().collect::<Vec<_>>(), ["app_20260110"]);
         assert_eq!(d.delete.len(), 9);
     }
@@ -128,7 +157,15 @@ mod tests {
     fn databases_are_retained_separately_and_keep_last_counts() {
         let mut points = history("a", 5);
         points.extend(history("b", 2));
-        let d = decide(&points, Retention { keep_last: 3, keep_daily: 0, keep_weekly: 0, keep_monthly: 0 });
+        let d = decide(
+            &points,
+            Retention {
+                keep_last: 3,
+                keep_daily: 0,
+                keep_weekly: 0,
+                keep_monthly: 0,
+            },
+        );
         assert_eq!(d.keep.len(), 3 + 2);
         assert_eq!(d.delete, ["a_20260101", "a_20260102"]);
     }

@@ -26,7 +26,9 @@ async fn query(client: &Client, database: &str, what: &'static str, sql: &str) -
     let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
         database: database.into(),
         what,
-        message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
+        message: e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string()),
     })?;
     Ok(rows_from_messages(messages))
 }
@@ -42,7 +44,13 @@ fn bad_row(database: &str, what: &'static str, e: impl std::fmt::Display) -> Bac
 /// Connects to `database`, takes its backup lock, reads what the manifest needs.
 pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &str) -> Result<Session, BackupError> {
     let client = db::connect(&params.with_dbname(database), settings).await?;
-    let rows = query(&client, database, "taking the backup lock", &lock::try_lock_sql(database)).await?;
+    let rows = query(
+        &client,
+        database,
+        "taking the backup lock",
+        &lock::try_lock_sql(database),
+    )
+    .await?;
     let locked = rows.first().map(|r| r.bool("locked")).transpose();
     match locked.map_err(|e| bad_row(database, "taking the backup lock", e))? {
         Some(true) => {}
@@ -59,9 +67,15 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
     let sql = "/* dbtool: backup server version */ SELECT current_setting('server_version') AS v, \
                current_setting('server_version_num') AS num";
     let rows = query(&client, database, "reading the server version", sql).await?;
-    let row = rows.first().ok_or_else(|| bad_row(database, "reading the server version", "no row"))?;
-    let server_version = row.str("v").map_err(|e| bad_row(database, "reading the server version", e))?;
-    let num = row.i64("num").map_err(|e| bad_row(database, "reading the server version", e))?;
+    let row = rows
+        .first()
+        .ok_or_else(|| bad_row(database, "reading the server version", "no row"))?;
+    let server_version = row
+        .str("v")
+        .map_err(|e| bad_row(database, "reading the server version", e))?;
+    let num = row
+        .i64("num")
+        .map_err(|e| bad_row(database, "reading the server version", e))?;
     let server_major = u32::try_from(num / 10_000).map_err(|e| bad_row(database, "reading the server version", e))?;
     let mut tables = Vec::new();
     for r in query(&client, database, "reading table estimates", TABLES_SQL).await? {

@@ -84,7 +84,12 @@ pub fn dump_sha256(files: &[FileEntry], dump: &str) -> String {
 }
 
 /// Test-reads a dump with pg_restore.
-pub async fn test_read(bin: &PgBin, dump: &Path, level: VerifyLevel, cancel: &CancellationToken) -> Result<(), BackupError> {
+pub async fn test_read(
+    bin: &PgBin,
+    dump: &Path,
+    level: VerifyLevel,
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
     let mut cmd = tokio::process::Command::new(bin.pg_restore());
     match level {
         VerifyLevel::List => cmd.arg("--list"),
@@ -117,10 +122,16 @@ pub async fn verify_backup(
         match actual.iter().find(|f| f.path == want.path) {
             None => return Err(corrupt(format!("{} is missing", want.path))),
             Some(got) if got.bytes != want.bytes => {
-                return Err(corrupt(format!("{} has {} bytes, the manifest says {}", want.path, got.bytes, want.bytes)))
+                return Err(corrupt(format!(
+                    "{} has {} bytes, the manifest says {}",
+                    want.path, got.bytes, want.bytes
+                )))
             }
             Some(got) if got.sha256 != want.sha256 => {
-                return Err(corrupt(format!("{} does not match its sha256 (the file changed on disk)", want.path)))
+                return Err(corrupt(format!(
+                    "{} does not match its sha256 (the file changed on disk)",
+                    want.path
+                )))
             }
             Some(_) => {}
         }
