@@ -29,7 +29,7 @@ fn pg15() -> PathBuf {
 /// The backup tests' own PostgreSQL 15 cluster (see the module comment for why not `cluster()`).
 fn backup_cluster() -> &'static TempCluster {
     static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| pg15_cluster())
+    CLUSTER.get_or_init(pg15_cluster)
 }
 
 fn pg15_cluster() -> TempCluster {
@@ -168,7 +168,7 @@ async fn round_trip_backup_restore_and_check() {
     assert_eq!(posts.map(|p| p["rows"].clone()), Some(serde_json::json!(5000)));
 
     let prom = std::fs::read_to_string(&metrics).unwrap_or_default();
-    assert!(prom.contains(&format!("dbtool_backup_last_status{{target=")), "{prom}");
+    assert!(prom.contains("dbtool_backup_last_status{target="), "{prom}");
     assert!(prom.contains(&format!("database=\"{}\"}} 1\n", db.name())), "{prom}");
     // The issue fixes the name dbtool_backups_count; promtool's only complaint may be its
     // naming lint about the `_count` suffix (a convention, not a parse error).
@@ -290,4 +290,298 @@ fn bad_input_is_exit_3_with_a_clear_line() {
             "{sub:?} --help lists no exit codes"
         );
     }
+}
+
+/// Processes whose parent is `parent` and whose command name is `name` (from /proc).
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …"; comm may hold spaces, so split at the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+        let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Holds ACCESS EXCLUSIVE on `table` in an open transaction, so pg_dump (which takes ACCESS
+/// SHARE on every table it dumps) waits: a reliable way to catch it mid-run.
+async fn hold_lock(db: &TestDb, table: &str) -> tokio_postgres::Client {
+    let client = db.client().await;
+    client
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .unwrap_or_else(|e| panic!("lock {table}: {e}"));
+    client
+}
+
+/// Waits until a pg_dump session of `db` waits for a lock; panics after 30 s.
+async fn wait_for_blocked_dump(db: &TestDb) {
+    let watcher = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'",
+                &[],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if n > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pg_dump never started waiting for the held lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn_backup(dsn: &str, dest: &Path, metrics: &Path) -> Child {
+    dbt()
+        .args(["backup", "--dsn", dsn, "--dest"])
+        .arg(dest)
+        .arg("--metrics")
+        .arg(metrics)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn dbtool: {e}"))
+}
+
+fn metric(prom: &str, name: &str) -> Option<f64> {
+    prom.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// After a failed run: only the earlier good backup, failure recorded, last success kept.
+fn assert_failed_cleanly(dest: &Path, metrics: &Path, good: &[String], failures: f64) {
+    assert_eq!(
+        manifest_ids(dest),
+        good,
+        "a failed backup must leave no finished-looking file"
+    );
+    let hidden: Vec<String> = visible(dest).into_iter().filter(|n| n.ends_with(".partial")).collect();
+    assert!(hidden.is_empty(), "temporaries left behind: {hidden:?}");
+    let prom = std::fs::read_to_string(metrics).unwrap_or_default();
+    assert_eq!(metric(&prom, "dbtool_backup_last_status"), Some(0.0), "{prom}");
+    assert_eq!(metric(&prom, "dbtool_backup_failures_total"), Some(failures), "{prom}");
+    let last_success = metric(&prom, "dbtool_backup_last_success_timestamp_seconds").unwrap_or(0.0);
+    assert_eq!(
+        last_success > 0.0,
+        !good.is_empty(),
+        "last success must survive a failure: {prom}"
+    );
+}
+
+#[tokio::test]
+async fn killed_pg_dump_leaves_nothing_finished_and_a_second_backup_is_refused() {
+    let db = fresh_db_on(backup_cluster(), "backup killed").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    assert_exit(&backup(&db, &dest, &[]), 0);
+    let good = manifest_ids(&dest);
+    let holder = hold_lock(&db, "posts").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    // Two backups of one database never run at once.
+    let second = backup(&db, &dest, &[]);
+    assert_exit(&second, 2);
+    assert!(
+        text(&second.stderr).contains("another backup is running"),
+        "{}",
+        text(&second.stderr)
+    );
+    let pids = children_named(child.id(), "pg_dump");
+    assert_eq!(pids.len(), 1, "pg_dump children of dbtool: {pids:?}");
+    let killed = Command::new("kill").args(["-KILL", &pids[0].to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pg_dump failed (killed by SIGKILL)") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_failed_cleanly(&dest, &metrics, &good, 1.0);
+}
+
+#[tokio::test]
+async fn server_stopped_mid_dump_fails_cleanly() {
+    // A cluster of its own: this test stops it.
+    let c = pg15_cluster();
+    let db = fresh_db_on(&c, "backup server stop").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    let holder = hold_lock(&db, "chat.messages").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    c.stop().unwrap_or_else(|e| panic!("stop: {e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("pg_dump failed"), "{}", text(&out.stderr));
+    assert_failed_cleanly(&dest, &metrics, &[], 1.0);
+}
+
+/// A 1 MiB tmpfs, unmounted on drop.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount() -> SmallFs {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot mount a 1 MiB tmpfs at {} (this test needs root and mount(8)); a full disk is part of the contract",
+            dir.path().display()
+        );
+        SmallFs { dir }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_destination_fails_cleanly() {
+    let db = fresh_db_on(backup_cluster(), "backup full disk").await;
+    // ~6 MB of hex digits: still well over 1 MiB after pg_dump's compression.
+    exec(
+        &db,
+        "CREATE TABLE blob AS SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) AS h \
+         FROM generate_series(1, 60000) g; ANALYZE",
+    )
+    .await;
+    let fs = SmallFs::mount();
+    let metrics = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt()
+        .args(["backup", "--dsn", &db.dsn(), "--dest"])
+        .arg(fs.dir.path())
+        .arg("--metrics")
+        .arg(metrics.path()));
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("No space left on device"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_failed_cleanly(fs.dir.path(), metrics.path(), &[], 1.0);
+}
+
+fn synthetic_manifest(db: &str, at: chrono::DateTime<chrono::Utc>) -> dbtool::jobs::backup::Manifest {
+    use dbtool::jobs::backup::manifest::{make_id, Manifest, Status, SCHEMA};
+    Manifest {
+        schema: SCHEMA,
+        id: make_id(db, at),
+        database: db.into(),
+        status: Status::Verified,
+        format: "custom".into(),
+        compression: None,
+        server_version: "15.14".into(),
+        pg_dump_version: "15.14".into(),
+        dbtool_version: "0.1.0".into(),
+        started_at: at,
+        finished_at: at,
+        duration_seconds: 1.0,
+        bytes: 0,
+        sha256: String::new(),
+        dump: format!("{db}.dump"),
+        globals: None,
+        files_archive: None,
+        verified_with: "list".into(),
+        files: Vec::new(),
+        tables: Vec::new(),
+    }
+}
+
+#[test]
+fn prune_applies_retention_over_months_of_synthetic_manifests() {
+    use chrono::TimeZone;
+    use dbtool::jobs::backup::{retention, Retention};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 1, 3, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut points = Vec::new();
+    for day in 0..150 {
+        let m = synthetic_manifest("app", start + chrono::Duration::days(day));
+        let d = dir.path().join(&m.id);
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(d.join("manifest.json"), serde_json::to_vec(&m).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        points.push(retention::Point {
+            id: m.id.clone(),
+            database: m.database.clone(),
+            at: m.finished_at,
+        });
+    }
+    let newest = points.last().map(|p| p.id.clone()).unwrap_or_default();
+    // An unfinished backup from two days ago goes; one being written right now stays;
+    // a directory dbtool did not write is never touched.
+    for (name, age) in [(".old.partial", "2 days ago"), (".fresh.partial", "now")] {
+        std::fs::create_dir(dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        let touched = Command::new("touch")
+            .args(["-d", age])
+            .arg(dir.path().join(name))
+            .status();
+        assert!(touched.is_ok_and(|s| s.success()));
+    }
+    std::fs::create_dir(dir.path().join("notes")).unwrap_or_else(|e| panic!("{e}"));
+
+    let dry = run(dbt().args(["backups", "prune", "--dry-run", "--dest"]).arg(dir.path()));
+    assert_exit(&dry, 0);
+    assert!(text(&dry.stdout).contains("would delete"), "{}", text(&dry.stdout));
+    assert_eq!(manifest_ids(dir.path()).len(), 150 + 1, "--dry-run deleted something");
+
+    let out = run(dbt().args(["backups", "prune", "--dest"]).arg(dir.path()));
+    assert_exit(&out, 0);
+    let want = retention::decide(&points, Retention::default());
+    let mut left = manifest_ids(dir.path());
+    left.retain(|n| n != "notes");
+    assert_eq!(left, want.keep.keys().cloned().collect::<Vec<_>>());
+    // Worked out by hand: 7 daily May 24..30; ISO weeks: May 30, 24 (both daily), 17, 10;
+    // months: May 30 (daily), Apr 30, Mar 31, Feb 28, Jan 31 (only five months exist).
+    let dates: Vec<&str> = left.iter().map(|id| id.get(4..12).unwrap_or_default()).collect();
+    assert_eq!(
+        dates,
+        [
+            "20260131", "20260228", "20260331", "20260430", "20260510", "20260517", "20260524", "20260525", "20260526",
+            "20260527", "20260528", "20260529", "20260530"
+        ]
+    );
+    assert!(left.contains(&newest));
+    let all = visible(dir.path());
+    assert!(
+        all.contains(&".fresh.partial".to_string()) && !all.contains(&".old.partial".to_string()),
+        "{all:?}"
+    );
+    assert!(all.contains(&"notes".to_string()));
 }

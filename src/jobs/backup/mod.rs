@@ -119,9 +119,13 @@ pub async fn run_with_session(
         let started = Utc::now();
         let clock = std::time::Instant::now();
         let result = dump::backup_database(&job, &database).await;
-        let error = result.as_ref().err().map(ToString::to_string);
-        if let Err(e) = metrics::record(dest, &database, started, clock.elapsed().as_secs_f64(), error) {
-            tracing::warn!(error = %e, "could not record the backup attempt");
+        // A run refused because another one holds the lock is not an attempt: recording it
+        // would report the running backup's database as failed while it is being backed up.
+        if !matches!(result, Err(BackupError::Busy { .. })) {
+            let error = result.as_ref().err().map(ToString::to_string);
+            if let Err(e) = metrics::record(dest, &database, started, clock.elapsed().as_secs_f64(), error) {
+                tracing::warn!(error = %e, "could not record the backup attempt");
+            }
         }
         report.outcomes.push(DbOutcome { database, result });
     }

@@ -22,6 +22,9 @@ pub struct Decision {
     pub delete: Vec<String>,
 }
 
+/// A calendar bucket of a time: its day, ISO week or month.
+type BucketKey = fn(&DateTime<Utc>) -> (i32, u32);
+
 /// Keeps, per database: the newest backup always; the `keep_last` newest; and the newest
 /// backup of each of the last `keep_daily` days, `keep_weekly` ISO weeks and `keep_monthly`
 /// months that have a backup (as restic and the popular backup containers count them).
@@ -40,7 +43,7 @@ pub fn decide(points: &[Point], r: Retention) -> Decision {
         for p in list.iter().take(r.keep_last as usize) {
             keep(&p.id, "last");
         }
-        let buckets: [(&'static str, u32, fn(&DateTime<Utc>) -> (i32, u32)); 3] = [
+        let buckets: [(&'static str, u32, BucketKey); 3] = [
             ("daily", r.keep_daily, |t| (t.year(), t.ordinal())),
             ("weekly", r.keep_weekly, |t| (t.iso_week().year(), t.iso_week().week())),
             ("monthly", r.keep_monthly, |t| (t.year(), t.month())),
