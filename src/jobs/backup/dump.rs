@@ -2,6 +2,7 @@
 //! test-read, checksum, manifest, fsync, and only then rename to `DEST/ID`. Whatever fails,
 //! the partial directory is removed: nothing that looks finished is left behind.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -89,7 +90,11 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     let _lock_file = LockFile::acquire(job.dest, database)?;
     let id = free_id(job.dest, database, started_at);
     let partial = manifest::partial_dir(job.dest, &id);
-    std::fs::create_dir(&partial).map_err(BackupError::io("create", &partial))?;
+    // 0700: a dump holds every row of the database, whatever the umask says.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&partial)
+        .map_err(BackupError::io("create", &partial))?;
     let result = async {
         let dump = dump_name(database, job.opts.format);
         write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
@@ -160,6 +165,9 @@ async fn write_contents(
         bar.set_position(0);
     }
     child::run(cmd, job.cancel, &[], job.progress.map(|b| (out.as_path(), b))).await?;
+    if let Some(bar) = job.progress {
+        bar.set_prefix(format!("{database} (dumped; verifying)"));
+    }
     if job.opts.globals {
         let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
         cmd.args(["--globals-only", "--no-password"])
