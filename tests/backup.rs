@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use common::{connect, dbtool, fresh_db_on, TestDb};
 use dbtool::cluster::{ClusterOptions, TempCluster};
 
@@ -144,11 +145,11 @@ async fn round_trip_backup_restore_and_check() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
     let metrics = dir.path().join("backup.prom");
-    let out = backup(
-        &db,
-        &dest,
-        &["--globals", "--metrics", metrics.to_str().unwrap_or_default()],
-    );
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(uploads.join("2026")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(uploads.join("2026/cat.png"), b"not really a png").unwrap_or_else(|e| panic!("{e}"));
+    let (m_arg, u_arg) = (metrics.to_string_lossy(), uploads.to_string_lossy());
+    let out = backup(&db, &dest, &["--globals", "--metrics", &m_arg, "--files", &u_arg]);
     assert_exit(&out, 0);
     // Not a terminal: nothing but the result on stdout, and nothing on stderr.
     assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
@@ -161,6 +162,16 @@ async fn round_trip_backup_restore_and_check() {
     assert_eq!(m["status"], "verified");
     assert_eq!(m["database"], db.name());
     assert_eq!(m["globals"], "globals.sql");
+    let globals = std::fs::read_to_string(dest.join(&ids[0]).join("globals.sql")).unwrap_or_default();
+    assert!(globals.contains("CREATE ROLE postgres"), "{globals}");
+    let listing = run(Command::new("tar")
+        .arg("-tzf")
+        .arg(dest.join(&ids[0]).join("files.tar.gz")));
+    assert!(
+        text(&listing.stdout).contains("uploads/2026/cat.png"),
+        "{}",
+        text(&listing.stdout)
+    );
     assert!(m["pg_dump_version"].as_str().is_some_and(|v| v.starts_with("15.")));
     let posts = m["tables"]
         .as_array()
@@ -584,4 +595,108 @@ fn prune_applies_retention_over_months_of_synthetic_manifests() {
         "{all:?}"
     );
     assert!(all.contains(&"notes".to_string()));
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap_or_else(|e| panic!("README.md: {e}"))
+}
+
+/// The body of the first README code block whose opening fence is "```lang" and whose
+/// first line starts with `first`.
+fn readme_block(lang: &str, first: &str) -> String {
+    let text = readme();
+    let fence = format!("```{lang}\n");
+    text.split(&fence)
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(body, _)| body.to_string()))
+        .find(|body| body.starts_with(first))
+        .unwrap_or_else(|| panic!("README has no ```{lang} block starting with {first:?}"))
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    let analyze = Command::new("systemd-analyze").arg("--version").output();
+    assert!(
+        analyze.is_ok_and(|o| o.status.success()),
+        "systemd-analyze is missing: install the Debian package systemd (scripts/test does)"
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    for unit in ["dbtool-backup.service", "dbtool-backup.timer"] {
+        let text = std::fs::read_to_string(deploy.join(unit)).unwrap_or_else(|e| panic!("{unit}: {e}"));
+        // verify checks that ExecStart is executable: point it at the binary under test.
+        let text = text.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool"));
+        std::fs::write(dir.path().join(unit), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("dbtool-backup.service"))
+        .arg(dir.path().join("dbtool-backup.timer")));
+    let complaints: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("dbtool-backup"))
+        .map(str::to_string)
+        .collect();
+    assert!(out.status.success() && complaints.is_empty(), "{}", text(&out.stderr));
+    // The unit's command line is one dbtool accepts.
+    let service = std::fs::read_to_string(deploy.join("dbtool-backup.service")).unwrap_or_default();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap_or_default();
+    let parsed = dbtool::cli::Cli::try_parse_from(exec.split_whitespace());
+    assert!(parsed.is_ok(), "ExecStart does not parse: {exec}: {parsed:?}");
+}
+
+#[test]
+fn readme_crontab_line_parses() {
+    let block = readme_block("crontab", "");
+    let line = block
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(fields.len() > 7, "{line}");
+    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+    for (field, (lo, hi)) in fields.iter().zip(ranges) {
+        let ok = *field == "*"
+            || field.split(',').all(|part| {
+                let (range, step) = part.split_once('/').unwrap_or((part, "1"));
+                let in_range = |v: &str| v.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n));
+                let range_ok = range == "*" || range.split('-').all(in_range);
+                range_ok && step.parse::<u32>().is_ok_and(|s| s > 0)
+            });
+        assert!(
+            ok,
+            "crontab field {field} is not a valid schedule field ({lo}-{hi}): {line}"
+        );
+    }
+    assert_eq!(fields[5], "postgres", "an /etc/cron.d line names the user");
+    let redirect = fields
+        .iter()
+        .position(|f| f.starts_with(">>"))
+        .unwrap_or_else(|| panic!("no log redirection: {line}"));
+    assert_eq!(fields.last(), Some(&"2>&1"), "stderr must go to the log too: {line}");
+    let args = &fields[6..redirect];
+    let parsed = dbtool::cli::Cli::try_parse_from(args.iter().copied());
+    assert!(parsed.is_ok(), "the crontab command does not parse: {parsed:?}");
+    let shell = Command::new("sh").args(["-n", "-c", &fields[6..].join(" ")]).status();
+    assert!(shell.is_ok_and(|s| s.success()), "sh -n rejects the crontab command");
+}
+
+#[test]
+fn readme_backup_section_is_a_valid_config_and_typos_are_refused() {
+    let toml = readme_block("toml", "[backup]");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &toml).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt().args(["config", "check"]).arg(&good));
+    assert_exit(&out, 0);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[backup]\ndest = \"/b\"\nkeep_dayly = 7\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt().args(["config", "check"]).arg(&bad));
+    assert_exit(&out, 1);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains(":3:") && all.contains("keep_dayly"), "{all}");
 }
