@@ -700,3 +700,75 @@ fn readme_backup_section_is_a_valid_config_and_typos_are_refused() {
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(all.contains(":3:") && all.contains("keep_dayly"), "{all}");
 }
+
+#[tokio::test]
+async fn sigterm_mid_dump_kills_pg_dump_and_removes_the_partial_backup() {
+    let db = fresh_db_on(backup_cluster(), "backup sigterm").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    let holder = hold_lock(&db, "posts").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    let pg_dump = children_named(child.id(), "pg_dump");
+    assert_eq!(pg_dump.len(), 1);
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(term.is_ok_and(|s| s.success()));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("cancelled"), "{}", text(&out.stderr));
+    assert!(
+        !Path::new(&format!("/proc/{}", pg_dump[0])).exists(),
+        "pg_dump outlived the cancelled backup"
+    );
+    assert_failed_cleanly(&dest, &metrics, &[], 1.0);
+}
+
+/// The scheduler's path: `jobs::backup::run` in-process, cancelled through its token.
+#[tokio::test]
+async fn library_run_cancelled_through_its_token_leaves_nothing() {
+    use dbtool::checks::runner::Target;
+    use dbtool::db::{ConnParams, MapEnv};
+    use dbtool::jobs::backup::{self, BackupError, BackupOptions};
+    let db = fresh_db_on(backup_cluster(), "backup lib cancel").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let params = ConnParams::resolve(Some(&db.dsn()), &MapEnv(Default::default())).unwrap_or_else(|e| panic!("{e}"));
+    let target = Target {
+        name: "main".into(),
+        params,
+    };
+    let opts = BackupOptions {
+        dest: Some(dir.path().to_path_buf()),
+        ..BackupOptions::default()
+    };
+    let holder = hold_lock(&db, "posts").await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = tokio::spawn({
+        let (opts, target, cancel) = (opts.clone(), target, cancel.clone());
+        async move { backup::run(&opts, &target, cancel).await }
+    });
+    wait_for_blocked_dump(&db).await;
+    assert_eq!(children_named(std::process::id(), "pg_dump").len(), 1);
+    cancel.cancel();
+    let report = job
+        .await
+        .unwrap_or_else(|e| panic!("join: {e}"))
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    drop(holder);
+    assert!(
+        matches!(report.outcomes[0].result, Err(BackupError::Cancelled)),
+        "{report:?}"
+    );
+    assert!(
+        children_named(std::process::id(), "pg_dump").is_empty(),
+        "pg_dump outlived the cancelled job"
+    );
+    assert!(visible(dir.path()).is_empty(), "{:?}", visible(dir.path()));
+    let status = report
+        .samples
+        .iter()
+        .find(|s| s.family.name == "dbtool_backup_last_status");
+    assert_eq!(status.map(|s| s.value), Some(0.0));
+}
