@@ -114,6 +114,18 @@ fn print(report: &BackupReport, json: bool) -> anyhow::Result<()> {
 pub async fn run(args: &BackupArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let opts = resolve(args, loaded);
     let targets = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
+    if targets.len() > 1 {
+        // why: backups of two servers' "app" databases in one destination could not be told
+        // apart by retention, listing or restore, and one metrics file would hold only the last.
+        return Err(Failure {
+            code: 3,
+            message: format!(
+                "dbtool backup backs up one server per run, got {} targets; run it once per server, each with its own --dest and --metrics",
+                targets.len()
+            ),
+        }
+        .into());
+    }
     let session = targets::session(&args.conn, loaded, true);
     let cancel = cancel_on_signal();
     let mut failures = Vec::new();

@@ -95,6 +95,7 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
         .mode(0o700)
         .create(&partial)
         .map_err(BackupError::io("create", &partial))?;
+    let mut guard = PartialGuard(Some(partial.clone()));
     let result = async {
         let dump = dump_name(database, job.opts.format);
         write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
@@ -125,12 +126,24 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
         Ok(m)
     }
     .await;
-    if result.is_err() {
-        if let Err(e) = std::fs::remove_dir_all(&partial) {
-            tracing::warn!(path = %partial.display(), error = %e, "could not remove the unfinished backup");
-        }
+    if result.is_ok() {
+        guard.0 = None;
     }
     result
+}
+
+/// Removes the partial directory unless the backup was sealed, also when the future is
+/// dropped mid-way (a scheduler's timeout), not only when it returns an error.
+struct PartialGuard(Option<PathBuf>);
+
+impl Drop for PartialGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the unfinished backup");
+            }
+        }
+    }
 }
 
 /// pg_dump, then pg_dumpall --globals-only and the files archive when asked.
@@ -248,4 +261,31 @@ pub fn validate(opts: &BackupOptions) -> Result<(), BackupError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bin(major: u32) -> PgBin {
+        PgBin {
+            dir: PathBuf::from("/usr/lib/postgresql/x/bin"),
+            version: format!("{major}.1"),
+            major,
+        }
+    }
+
+    #[test]
+    fn compression_follows_what_pg_dump_supports() {
+        assert_eq!(compression(None, &bin(15)).ok(), Some(None));
+        assert_eq!(compression(None, &bin(16)).ok(), Some(Some("zstd".into())));
+        assert_eq!(compression(Some("6"), &bin(15)).ok(), Some(Some("6".into())));
+        assert_eq!(compression(Some("gzip:9"), &bin(15)).ok(), Some(Some("9".into())));
+        assert_eq!(compression(Some("none"), &bin(15)).ok(), Some(Some("0".into())));
+        assert_eq!(compression(Some("zstd:3"), &bin(17)).ok(), Some(Some("zstd:3".into())));
+        let e = compression(Some("zstd"), &bin(15)).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("pg_dump 16 or newer") && e.contains("15.1")));
+        assert!(compression(Some("brotli"), &bin(17)).is_err());
+        assert!(compression(Some("12"), &bin(15)).is_err());
+    }
 }
