@@ -288,8 +288,25 @@ fn bad_input_is_exit_3_with_a_clear_line() {
         "{}",
         text(&out.stderr)
     );
+    let out = run(dbt()
+        .args([
+            "backup",
+            "--dsn",
+            "host=/a dbname=x",
+            "--dsn",
+            "host=/b dbname=x",
+            "--dest",
+        ])
+        .arg(dir.path()));
+    assert_exit(&out, 3);
+    assert!(
+        text(&out.stderr).contains("one server per run"),
+        "{}",
+        text(&out.stderr)
+    );
     for sub in [
         &["backup"][..],
+        &["backups"],
         &["backups", "list"],
         &["backups", "verify"],
         &["backups", "prune"],

@@ -71,7 +71,10 @@ pub enum Command {
     #[command(after_help = backup::BACKUP_EXIT_CODES)]
     Backup(backup::BackupArgs),
     /// List, verify and prune the backups in a destination
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Exit codes: see each subcommand's --help (0 ok, 2 a backup is bad or could not be deleted, 3 bad input)"
+    )]
     Backups(backup::BackupsCommand),
     /// Restore a backup into a new or empty database, or prove it restores (--check)
     #[command(after_help = backup::RESTORE_EXIT_CODES)]
