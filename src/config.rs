@@ -42,6 +42,12 @@ pub struct FileConfig {
     /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
     #[serde(default)]
     pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// The scheduler's own settings (`dbtool schedule`).
+    #[serde(default)]
+    pub schedule: crate::scheduler::config::ScheduleFileConfig,
+    /// `[[jobs]]` for `dbtool schedule`; validated by `scheduler::config` (kind-specific keys).
+    #[serde(default)]
+    pub jobs: Vec<crate::scheduler::config::RawJob>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +187,7 @@ impl Loaded {
                 )));
             }
         }
+        errors.extend(crate::scheduler::config::validate(self));
         errors
     }
 

@@ -16,12 +16,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             config::check(file.as_deref().or(cli.global.config.as_deref()))
         }
         Command::Checks(args) => checks::run(&args),
+        Command::Schedule(args) => crate::scheduler::run(&args, cli.global.config.as_deref()).await,
         command => {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
-                Command::Config(_) | Command::Checks(_) => unreachable_command(),
+                Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
             }
         }
     }
