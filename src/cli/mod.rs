@@ -2,6 +2,7 @@
 //! config file and defaults, once.
 
 pub mod health;
+pub mod history;
 pub mod schedule;
 
 use std::path::PathBuf;
@@ -70,6 +71,12 @@ pub enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Apply dbtool's own schema (dbtool.job_runs) to the target; --status shows what is applied
+    #[command(after_help = history::MIGRATE_EXIT_CODES)]
+    Migrate(history::MigrateArgs),
+    /// Recent job runs recorded in dbtool.job_runs (archive, backup, scheduler)
+    #[command(after_help = history::HISTORY_EXIT_CODES)]
+    History(history::HistoryArgs),
 }
 
 #[derive(Debug, Args)]

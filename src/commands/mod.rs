@@ -4,6 +4,7 @@ pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod migrate;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -22,6 +23,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
+                Command::Migrate(args) => migrate::run(&args, &loaded).await,
+                Command::History(args) => migrate::history(&args, &loaded).await,
                 Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
             }
         }

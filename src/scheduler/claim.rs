@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::history::{self, HistoryError};
 use crate::checks::runner::Target;
+use crate::db::job_runs::RunStatus;
 use crate::db::{connect, ConnectError, SessionSettings};
 
 /// The outcome of trying to claim a run.
@@ -46,12 +47,6 @@ pub fn lock_key(job: &str) -> i64 {
     i64::from_ne_bytes(h.to_ne_bytes())
 }
 
-/// Who ran it, for the `runner` column: host and pid.
-pub fn runner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}:{}", host.trim(), std::process::id())
-}
-
 /// The bookkeeping session: writable, short statements, never waits on a lock.
 pub fn session() -> SessionSettings {
     SessionSettings {
@@ -73,7 +68,7 @@ pub async fn claim(target: &Target, job: &str, kind: &str, scheduled_at: DateTim
     if !got {
         return Ok(Claim::Lost);
     }
-    match history::start(&client, job, kind, &target.name, scheduled_at, &runner_id()).await? {
+    match history::start(&client, job, kind, &target.name, scheduled_at).await? {
         Some(id) => Ok(Claim::Won(Held { client, id, key })),
         None => Ok(Claim::Lost),
     }
@@ -84,7 +79,7 @@ impl Held {
     /// lock goes with the session anyway.
     pub async fn release(
         self,
-        status: &str,
+        status: RunStatus,
         rows: Option<i64>,
         bytes: Option<i64>,
         message: &str,

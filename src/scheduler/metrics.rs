@@ -56,6 +56,16 @@ impl RunResult {
         RunResult::SkippedLocked,
     ];
 
+    /// The `status` recorded in dbtool.job_runs for a run that was claimed.
+    pub fn status(self) -> crate::db::job_runs::RunStatus {
+        use crate::db::job_runs::RunStatus;
+        match self {
+            RunResult::Success => RunStatus::Success,
+            RunResult::Timeout => RunStatus::Timeout,
+            _ => RunStatus::Failure,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             RunResult::Success => "success",

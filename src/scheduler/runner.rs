@@ -218,7 +218,7 @@ async fn run_target(
     if result == RunResult::Success {
         prune_if_due(job, target, gen, shared, &held.client).await;
     }
-    if let Err(e) = held.release(result.label(), rows, bytes, &message).await {
+    if let Err(e) = held.release(result.status(), rows, bytes, &message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
     let duration_ms = started.elapsed().as_millis() as u64;
