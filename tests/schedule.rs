@@ -483,3 +483,82 @@ async fn one_catch_up_run_after_downtime_and_none_when_disabled() {
     let none = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly-nocatch'").await;
     assert_eq!(none, 1);
 }
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn the_example_config_parses_and_lists_every_job_kind() {
+    let example = repo("deploy/dbtool.example.toml");
+    let out = dbtool()
+        .arg("config")
+        .arg("check")
+        .arg(&example)
+        .output()
+        .expect("config check");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dbtool()
+        .arg("--config")
+        .arg(&example)
+        .args(["schedule", "--list"])
+        .output()
+        .expect("--list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for kind in ["(health,", "(pool-advise,", "(backup,", "(archive,"] {
+        assert!(list.contains(kind), "the example has no {kind} job:\n{list}");
+    }
+    // Five upcoming times per job, in the configured timezone.
+    assert_eq!(
+        list.matches(" CET\n").count() + list.matches(" CEST\n").count(),
+        20,
+        "{list}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let tool = Path::new("/usr/bin/systemd-analyze");
+    assert!(
+        tool.exists(),
+        "systemd-analyze is missing: apt-get install systemd (scripts/test installs it)"
+    );
+    let unit = std::fs::read_to_string(repo("deploy/systemd/dbtool-schedule.service")).expect("unit file");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "reload must send SIGHUP"
+    );
+    // verify checks that ExecStart's binary exists: point it at the one under test.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dbtool-schedule.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool")),
+    )
+    .expect("write unit");
+    let out = std::process::Command::new(tool)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("dbtool-schedule.service:"),
+        "systemd-analyze verify: {err}"
+    );
+}
+
+#[test]
+fn the_kubernetes_cronjob_forbids_concurrent_runs() {
+    let text = std::fs::read_to_string(repo("deploy/kubernetes/cronjob.yaml")).expect("cronjob.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    assert_eq!(doc["kind"].as_str(), Some("CronJob"));
+    assert_eq!(doc["apiVersion"].as_str(), Some("batch/v1"));
+    assert_eq!(doc["spec"]["concurrencyPolicy"].as_str(), Some("Forbid"));
+    let args = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_sequence().is_some_and(|a| !a.is_empty()),
+        "the container runs a dbtool command"
+    );
+}
