@@ -217,7 +217,7 @@ async fn health(job: &Job, target: &Target, loaded: &Loaded, cancel: Cancellatio
         bail!("target unreachable: {err}");
     }
     Ok(Outcome {
-        message: format!("health status {status:?}"),
+        message: format!("health {status}"),
         report: Some(report),
         ..Outcome::default()
     })

@@ -141,7 +141,7 @@ async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Op
 /// Starts a run for `scheduled_at` unless the job is still running.
 fn trigger(job: &Job, scheduled_at: DateTime<Utc>, gen: &Arc<Generation>, shared: &Arc<Shared>) {
     if !shared.lock_running().insert(job.name.clone()) {
-        tracing::warn!(job = %job.name, %scheduled_at, result = "skipped_overlap", "still running; this run is skipped");
+        tracing::warn!(job = %job.name, %scheduled_at, result = %"skipped_overlap", "still running; this run is skipped");
         shared.metrics.count(&job.name, RunResult::SkippedOverlap);
         return;
     }
@@ -192,17 +192,17 @@ async fn run_target(
     let held = match claimed {
         Ok(Claim::Won(held)) => held,
         Ok(Claim::Lost) => {
-            tracing::info!(job = %job.name, target = %target.name, %scheduled_at, result = "skipped_locked",
+            tracing::info!(job = %job.name, target = %target.name, %scheduled_at, result = %"skipped_locked",
                 "another runner has this run");
             return RunResult::SkippedLocked;
         }
         Err(e) => {
-            tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = "failure",
-                duration_ms = started.elapsed().as_millis() as u64, error = %e, "job failed: could not claim the run");
+            tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
             return RunResult::Failure;
         }
     };
-    tracing::info!(job = %job.name, kind = job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
+    tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
     let (result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
     let (rows, bytes, message) = match &outcome {
@@ -221,12 +221,12 @@ async fn run_target(
     if let Err(e) = held.release(result.status(), rows, bytes, &message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if result == RunResult::Success {
-        tracing::info!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = result.label(),
-            rows, bytes, message = %message, "job finished");
+        tracing::info!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
+            rows, bytes, summary = %message, "job finished");
     } else {
-        tracing::error!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = result.label(),
+        tracing::error!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
             rows, bytes, error = %message, "job finished");
     }
     result
