@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
     #[serde(default)]
     pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Archive jobs, run by name with `dbtool archive --job NAME` or by the scheduler.
+    #[serde(default)]
+    pub archive: Vec<crate::jobs::archive::ArchiveJob>,
     /// The scheduler's own settings (`dbtool schedule`).
     #[serde(default)]
     pub schedule: crate::scheduler::config::ScheduleFileConfig,
@@ -185,6 +188,18 @@ impl Loaded {
                     "[[targets]] name '{}' is used twice; target names must be unique",
                     t.name
                 )));
+            }
+        }
+        let mut jobs = std::collections::HashSet::new();
+        for job in &self.file.archive {
+            if !jobs.insert(job.job_name()) {
+                errors.push(ConfigError::Invalid(format!(
+                    "[[archive]] name '{}' is used twice; job names must be unique",
+                    job.job_name()
+                )));
+            }
+            if let Err(e) = job.validate() {
+                errors.push(ConfigError::Invalid(e.to_string()));
             }
         }
         errors.extend(crate::scheduler::config::validate(self));

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod jobs;
 pub mod report;
 pub mod scheduler;
 

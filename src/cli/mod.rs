@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
 //! config file and defaults, once.
 
+pub mod archive;
 pub mod health;
 pub mod history;
 pub mod schedule;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Recent job runs recorded in dbtool.job_runs (archive, backup, scheduler)
     #[command(after_help = history::HISTORY_EXIT_CODES)]
     History(history::HistoryArgs),
+    /// Move rows older than a cutoff into an archive table in small safe batches
+    #[command(after_help = archive::EXIT_CODES)]
+    Archive(Box<archive::ArchiveArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One file per subcommand; `dispatch` routes the parsed command line.
 
+pub mod archive;
 pub mod checks;
 pub mod config;
 pub mod demo;
@@ -25,6 +26,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Demo(args) => demo::run(&args).await,
                 Command::Migrate(args) => migrate::run(&args, &loaded).await,
                 Command::History(args) => migrate::history(&args, &loaded).await,
+                Command::Archive(args) => archive::run(&args, &loaded).await,
                 Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
             }
         }
