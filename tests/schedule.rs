@@ -562,3 +562,40 @@ fn the_kubernetes_cronjob_forbids_concurrent_runs() {
         "the container runs a dbtool command"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
+    let db = fresh_db("sched_archive").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE posts (id text PRIMARY KEY, create_at bigint NOT NULL, message text); \
+             INSERT INTO posts SELECT 'old' || g, (extract(epoch FROM now() - interval '3 years') * 1000)::bigint, 'x' \
+               FROM generate_series(1, 250) g; \
+             INSERT INTO posts SELECT 'new' || g, (extract(epoch FROM now()) * 1000)::bigint, 'y' FROM generate_series(1, 40) g;",
+        )
+        .await
+        .expect("posts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = "[[jobs]]\nname = \"archive-posts\"\nkind = \"archive\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
+                table = \"public.posts\"\ncolumn = \"create_at\"\ncolumn_type = \"epoch-ms\"\nolder_than = \"2y\"\nbatch_size = 100\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await < 2 {
+        assert!(Instant::now() < until, "no archive runs: {}", d.log());
+        sleep(0.2).await;
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM posts").await, 40);
+    assert_eq!(count(&db, "SELECT count(*) FROM archive.posts").await, 250);
+    // One row per run, the scheduler's own (the job does not record a second one), with the count.
+    let moved = count(
+        &db,
+        "SELECT coalesce(sum(rows), 0)::bigint FROM dbtool.job_runs WHERE job = 'archive-posts'",
+    )
+    .await;
+    assert_eq!(moved, 250);
+    let unscheduled = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE scheduled_at IS NULL").await;
+    assert_eq!(unscheduled, 0);
+    assert!(d.log().contains("rows=250"), "{}", d.log());
+}

@@ -105,6 +105,9 @@ pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
     for raw in &loaded.file.jobs {
         match job(raw, &targets, &at) {
             Ok(job) => {
+                if let Err(e) = super::kinds::check_job(&job, loaded) {
+                    errors.push(at(raw.span().start, format!("job '{}': {e}", job.name)));
+                }
                 if !names.insert(job.name.clone()) {
                     errors.push(at(
                         raw.span().start,
