@@ -48,6 +48,12 @@ pub struct FileConfig {
     /// Archive jobs, run by name with `dbtool archive --job NAME` or by the scheduler.
     #[serde(default)]
     pub archive: Vec<crate::jobs::archive::ArchiveJob>,
+    /// The scheduler's own settings (`dbtool schedule`).
+    #[serde(default)]
+    pub schedule: crate::scheduler::config::ScheduleFileConfig,
+    /// `[[jobs]]` for `dbtool schedule`; validated by `scheduler::config` (kind-specific keys).
+    #[serde(default)]
+    pub jobs: Vec<crate::scheduler::config::RawJob>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +205,7 @@ impl Loaded {
                 errors.push(ConfigError::Invalid(e.to_string()));
             }
         }
+        errors.extend(crate::scheduler::config::validate(self));
         errors
     }
 

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod backup;
 pub mod health;
 pub mod history;
+pub mod schedule;
 
 use std::path::PathBuf;
 
@@ -66,6 +67,9 @@ pub enum Command {
     /// List every check with its thresholds and metric families
     #[command(after_help = "Exit codes: 0 always")]
     Checks(ChecksArgs),
+    /// Run the [[jobs]] of the config file on their cron schedules (a daemon; safe to run on two hosts)
+    #[command(after_help = schedule::EXIT_CODES)]
+    Schedule(schedule::ScheduleArgs),
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -21,6 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             config::check(file.as_deref().or(cli.global.config.as_deref()))
         }
         Command::Checks(args) => checks::run(&args),
+        Command::Schedule(args) => crate::scheduler::run(&args, cli.global.config.as_deref()).await,
         command => {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
@@ -32,7 +33,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Backup(args) => backup::run(&args, &loaded).await,
                 Command::Backups(cmd) => backups::run(&cmd, &loaded).await,
                 Command::Restore(args) => restore::run(&args, &loaded).await,
-                Command::Config(_) | Command::Checks(_) => unreachable_command(),
+                Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
             }
         }
     }
