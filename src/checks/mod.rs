@@ -7,6 +7,7 @@
 pub mod query;
 pub mod runner;
 pub mod shared;
+pub mod state;
 #[cfg(test)]
 pub mod testing;
 
@@ -162,6 +163,8 @@ pub struct Sample {
     pub family: &'static MetricFamily,
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
+    /// For counters with `--state`: the increase since the previous run.
+    pub delta: Option<f64>,
 }
 
 impl Sample {
@@ -170,6 +173,7 @@ impl Sample {
             family,
             labels: Vec::new(),
             value,
+            delta: None,
         }
     }
 

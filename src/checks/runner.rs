@@ -318,6 +318,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
                 server_version_num: Some(version),
                 duration: started.elapsed(),
                 checks,
+                previous_run: None,
             }
         }
         Err(e) => {
