@@ -16,6 +16,9 @@ use dbtool::cluster::{ClusterOptions, TempCluster};
 // Prometheus tooling (promtool, node_exporter), kept in its own file.
 mod prom;
 pub use prom::*;
+// Running `dbtool health` and reading its JSON report.
+mod report;
+pub use report::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
