@@ -6,6 +6,8 @@
 WITH s AS (
     SELECT queryid, userid, dbid, calls, total_exec_time, rows, query
     FROM pg_stat_statements
+    -- dbtool's own statements: their cost is in dbtool_check_duration_seconds already.
+    WHERE query NOT LIKE '/* dbtool%'
 ), totals AS (
     SELECT count(*) AS statements,
            coalesce(sum(calls), 0)::float8 AS all_calls,

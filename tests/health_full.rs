@@ -216,7 +216,8 @@ async fn top_queries_from_pg_stat_statements_never_label_metrics_with_query_text
             panic!("pg_stat_statements must be available (postgresql-contrib; the harness preloads it): {e}")
         });
     for _ in 0..5 {
-        c.batch_execute("SELECT 'dbtool_marker_q', count(*) FROM generate_series(1, 2000)")
+        // An alias, not a literal: pg_stat_statements replaces constants with $1.
+        c.batch_execute("SELECT count(*) AS dbtool_marker_q FROM generate_series(1, 2000)")
             .await
             .expect("query");
     }

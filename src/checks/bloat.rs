@@ -131,7 +131,8 @@ impl Check for Bloat {
                 Some(i) => format!("index {}.{i} on {}", b.schema, b.table),
                 None => format!("table {}.{}", b.schema, b.table),
             };
-            if bad || b.bytes > 0.0 {
+            // Below half the warning share it is ordinary free space, not worth a line.
+            if bad || b.share >= warn / 2.0 {
                 out.findings.push(
                     Finding::new(
                         if bad { Severity::Warning } else { Severity::Ok },
@@ -192,6 +193,7 @@ mod tests {
                     vec![
                         row("big", None, &gib2, "0.6", Some("f")),
                         row("mostly_small", None, "1000000", "0.9", Some("f")),
+                        row("ordinary_free_space", None, "5000000", "0.1", Some("f")),
                         row("no_stats", None, &gib2, "0.9", Some("t")),
                         row("null_na", None, &gib2, "0.9", None),
                     ],
