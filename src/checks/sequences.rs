@@ -144,6 +144,9 @@ impl Check for Sequences {
         static L: &[&MetricFamily] = &[&USED, &MAX_USED, &HIDDEN];
         L
     }
+    fn privilege(&self) -> &'static str {
+        "SELECT or USAGE on the sequences (pg_monitor alone cannot read their position)"
+    }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
         let (warn, crit) = (ctx.thresholds.get("warning"), ctx.thresholds.get("critical"));
         let mut out = CheckOutput::default();
