@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod pool;
 pub mod report;
 
 use cli::{Cli, LogFormat};

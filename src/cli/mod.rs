@@ -2,6 +2,7 @@
 //! config file and defaults, once.
 
 pub mod health;
+pub mod pool_advise;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,9 @@ pub enum Command {
     /// Run health checks against one or more PostgreSQL servers
     #[command(after_help = health::EXIT_CODES)]
     Health(health::HealthArgs),
+    /// Size PgBouncer and application pools from measured load, with a reason for every number
+    #[command(after_help = pool_advise::EXIT_CODES)]
+    PoolAdvise(pool_advise::PoolAdviseArgs),
     /// Start a throwaway local cluster, create some trouble, run the health report on it, remove it
     #[command(
         after_help = "Exit codes: 0 the report was shown (whatever it found), 3 the cluster could not be started"

@@ -4,6 +4,7 @@ pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod health;
+pub mod pool_advise;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -20,6 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
+                Command::PoolAdvise(args) => pool_advise::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
                 Command::Config(_) | Command::Checks(_) => unreachable_command(),
             }

@@ -1,0 +1,87 @@
+//! `dbtool pool-advise`: sample PostgreSQL (and PgBouncer), run the sizing model, render.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::cli::pool_advise::{PoolAdviseArgs, PoolFormat};
+use crate::config::Loaded;
+use crate::db::{ConnParams, ProcessEnv};
+use crate::pool::sample::{measure, SampleSpec};
+use crate::pool::{model, render, Assumptions};
+
+use super::targets;
+
+const DEFAULT_SAMPLE: Duration = Duration::from_secs(30);
+/// Connecting and the snapshot queries, on top of the window.
+const SLACK: Duration = Duration::from_secs(30);
+
+/// Flags over the `[pool_advise]` section over the defaults.
+pub fn assumptions(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<Assumptions> {
+    let c = &loaded.file.pool_advise;
+    let a = Assumptions {
+        db_cores: args.db_cores.or(c.db_cores),
+        ssd: args.ssd.or(c.ssd),
+        app_instances: args.app_instances.or(c.app_instances),
+        app_max_open: args.app_max_open.or(c.app_max_open),
+        app_max_idle: args.app_max_idle.or(c.app_max_idle),
+        peak_factor: args.peak_factor.or(c.peak_factor),
+        headroom: args.headroom.or(c.headroom),
+    };
+    for (name, v) in [("--peak-factor", a.peak_factor), ("--headroom", a.headroom)] {
+        if v.is_some_and(|v| !(1.0..=100.0).contains(&v)) {
+            bail!("{name} must be between 1 and 100 (a multiplier, e.g. 1.5)");
+        }
+    }
+    if a.db_cores == Some(0) || a.app_instances == Some(0) {
+        bail!("--db-cores and --app-instances must be at least 1");
+    }
+    Ok(a)
+}
+
+pub async fn run(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let c = &loaded.file.pool_advise;
+    let assumptions = assumptions(args, loaded)?;
+    let mut found = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
+    if found.len() != 1 {
+        bail!("pool-advise sizes one server: give one --dsn (got {})", found.len());
+    }
+    let target = found.remove(0);
+    let bouncer = match args.pgbouncer.as_deref().or(c.pgbouncer.as_deref()) {
+        Some(dsn) => Some(ConnParams::resolve(Some(dsn), &ProcessEnv).context("--pgbouncer")?),
+        None => None,
+    };
+    let window = args.sample.or(c.sample.map(|d| d.0)).unwrap_or(DEFAULT_SAMPLE);
+    let session = targets::session(&args.conn, loaded, true);
+    let spec = SampleSpec {
+        postgres: &target.params,
+        session: &session,
+        pgbouncer: bouncer.as_ref(),
+        window,
+        poll: Duration::from_secs(1),
+    };
+    let measured = tokio::time::timeout(window + SLACK, measure(&spec))
+        .await
+        .with_context(|| format!("sampling did not finish within {}s", (window + SLACK).as_secs()))?
+        .with_context(|| format!("sampling {}", target.params.redacted()))?;
+    let advice = model::advise(&measured, &assumptions);
+    let mut buf = Vec::with_capacity(16 * 1024);
+    match args.format.or(c.format).unwrap_or(PoolFormat::Table) {
+        PoolFormat::Table => render::table(&measured, &advice, &mut buf),
+        PoolFormat::Ini => render::ini(&measured, &advice, &mut buf),
+        PoolFormat::Json => render::json(&measured, &advice, &mut buf),
+        PoolFormat::Prometheus => render::prometheus(&measured, &advice, &mut buf),
+    }
+    .context("rendering the advice")?;
+    match &args.output {
+        Some(path) => crate::report::atomic::write(path, &buf)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf)
+                .and_then(|_| out.flush())
+                .context("writing to stdout")?;
+        }
+    }
+    Ok(advice.status().code())
+}

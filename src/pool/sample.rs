@@ -1,0 +1,366 @@
+//! Sampling: two snapshots of PostgreSQL's and PgBouncer's counters over a window, with SHOW
+//! POOLS and pg_stat_activity polled in between for peaks. Counters become rates here, so a
+//! short window does not depend on PgBouncer's 60 s `avg_*` figures.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::db::row::{rows_from_messages, Row, RowError};
+use crate::db::{connect, ConnParams, ConnectError, SessionSettings};
+
+use super::{BouncerFigures, DatabaseFigures, Measured, PgFigures, PoolFigures, StatsFigures};
+
+const SETTINGS_SQL: &str = include_str!("../../queries/pool_settings.sql");
+const ACTIVITY_SQL: &str = include_str!("../../queries/pool_activity.sql");
+const DB_STATS_SQL: &str = include_str!("../../queries/pool_db_stats.sql");
+const DB_STATS_PG14_SQL: &str = include_str!("../../queries/pool_db_stats.pg14.sql");
+const STATEMENTS_SQL: &str = include_str!("../../queries/pool_statements.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("{what}: {source}")]
+    Connect {
+        what: &'static str,
+        #[source]
+        source: ConnectError,
+    },
+    #[error("{what} failed: {}", render(.source))]
+    Query {
+        what: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{what}: {source}")]
+    Row {
+        what: String,
+        #[source]
+        source: RowError,
+    },
+    #[error("{what} returned no row")]
+    NoRow { what: String },
+}
+
+fn render(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Where to sample and for how long.
+pub struct SampleSpec<'a> {
+    pub postgres: &'a ConnParams,
+    pub session: &'a SessionSettings,
+    pub pgbouncer: Option<&'a ConnParams>,
+    pub window: Duration,
+    pub poll: Duration,
+}
+
+async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>, SampleError> {
+    let messages = client.simple_query(sql).await.map_err(|source| SampleError::Query {
+        what: what.to_string(),
+        source,
+    })?;
+    Ok(rows_from_messages(messages))
+}
+
+async fn one(client: &Client, what: &str, sql: &str) -> Result<Row, SampleError> {
+    query(client, what, sql)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| SampleError::NoRow { what: what.to_string() })
+}
+
+fn col<T>(what: &str, r: Result<T, RowError>) -> Result<T, SampleError> {
+    r.map_err(|source| SampleError::Row {
+        what: what.to_string(),
+        source,
+    })
+}
+
+/// Takes the two snapshots and the polls in between.
+pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
+    let pg = connect(spec.postgres, spec.session)
+        .await
+        .map_err(|source| SampleError::Connect {
+            what: "PostgreSQL",
+            source,
+        })?;
+    let bouncer = match spec.pgbouncer {
+        Some(params) => {
+            let admin = SessionSettings {
+                admin_console: true,
+                ..spec.session.clone()
+            };
+            Some(connect(params, &admin).await.map_err(|source| SampleError::Connect {
+                what: "PgBouncer admin console",
+                source,
+            })?)
+        }
+        None => None,
+    };
+    let mut figures = pg_settings(&pg).await?;
+    let stats_sql = if figures.server_version_num >= 140000 {
+        DB_STATS_PG14_SQL
+    } else {
+        DB_STATS_SQL
+    };
+    let started = Instant::now();
+    let pg_before = one(&pg, "pg_stat_database", stats_sql).await?;
+    let bouncer_before = match &bouncer {
+        Some(b) => Some(show_stats(b).await?),
+        None => None,
+    };
+    let mut peaks = Peaks::default();
+    loop {
+        poll(&pg, bouncer.as_ref(), &mut peaks).await?;
+        let left = spec.window.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(left.min(spec.poll)).await;
+    }
+    let pg_after = one(&pg, "pg_stat_database", stats_sql).await?;
+    let window = started.elapsed().as_secs_f64().max(0.001);
+    pg_rates(&mut figures, &pg_before, &pg_after, window)?;
+    figures.busy_backends_peak = peaks.busy_backends;
+    figures.client_backends = peaks.client_backends;
+    statements(&pg, &mut figures).await;
+    let pgbouncer = match (&bouncer, bouncer_before) {
+        (Some(b), Some(before)) => Some(bouncer_figures(b, &before, window, &peaks).await?),
+        _ => None,
+    };
+    Ok(Measured {
+        window_seconds: window,
+        postgres: figures,
+        pgbouncer,
+    })
+}
+
+async fn pg_settings(pg: &Client) -> Result<PgFigures, SampleError> {
+    let what = "PostgreSQL settings";
+    let row = one(pg, what, SETTINGS_SQL).await?;
+    let version = col(what, row.i64("server_version_num"))?;
+    Ok(PgFigures {
+        server_version_num: u32::try_from(version).unwrap_or(0),
+        max_connections: col(what, row.i64("max_connections"))?,
+        reserved_connections: col(what, row.i64("reserved_connections"))?,
+        ..PgFigures::default()
+    })
+}
+
+fn pg_rates(f: &mut PgFigures, before: &Row, after: &Row, window: f64) -> Result<(), SampleError> {
+    let what = "pg_stat_database";
+    let xacts = col(what, after.f64("xacts"))? - col(what, before.f64("xacts"))?;
+    f.xact_rate = Some(xacts.max(0.0) / window);
+    f.busy_mean = match (
+        col(what, after.opt_f64("busy_ms"))?,
+        col(what, before.opt_f64("busy_ms"))?,
+    ) {
+        (Some(a), Some(b)) => Some((a - b).max(0.0) / 1000.0 / window),
+        _ => None,
+    };
+    Ok(())
+}
+
+/// pg_stat_statements is optional: without it (or without the right to read it) the model
+/// says pool_mode was assumed rather than failing the run.
+async fn statements(pg: &Client, f: &mut PgFigures) {
+    let row = match one(pg, "pg_stat_statements", STATEMENTS_SQL).await {
+        Ok(row) => row,
+        Err(e) => {
+            tracing::info!("pg_stat_statements not usable, pool_mode will be assumed: {e}");
+            return;
+        }
+    };
+    let features = [
+        ("listen", "LISTEN"),
+        ("advisory_locks", "session advisory locks"),
+        ("session_set", "SET"),
+        ("prepare", "PREPARE"),
+        ("temp_tables", "temporary tables"),
+        ("with_hold", "WITH HOLD cursors"),
+    ];
+    let found = features
+        .iter()
+        .filter(|(c, _)| row.i64(c).is_ok_and(|n| n > 0))
+        .map(|(_, label)| label.to_string())
+        .collect();
+    f.session_features = Some(found);
+    f.parameterized_statements = row.i64("parameterized").ok();
+}
+
+#[derive(Default)]
+struct Peaks {
+    busy_backends: i64,
+    client_backends: i64,
+    /// (database, user) → (peak cl_waiting, peak maxwait seconds)
+    waits: BTreeMap<(String, String), (i64, f64)>,
+}
+
+async fn poll(pg: &Client, bouncer: Option<&Client>, peaks: &mut Peaks) -> Result<(), SampleError> {
+    let what = "pg_stat_activity";
+    let row = one(pg, what, ACTIVITY_SQL).await?;
+    peaks.busy_backends = peaks.busy_backends.max(col(what, row.i64("busy_backends"))?);
+    peaks.client_backends = col(what, row.i64("client_backends"))?;
+    if let Some(b) = bouncer {
+        for p in show_pools(b).await? {
+            let entry = peaks.waits.entry((p.database, p.user)).or_insert((0, 0.0));
+            entry.0 = entry.0.max(p.cl_waiting);
+            entry.1 = entry.1.max(p.maxwait_seconds_peak);
+        }
+    }
+    Ok(())
+}
+
+async fn show_pools(b: &Client) -> Result<Vec<PoolFigures>, SampleError> {
+    let what = "SHOW POOLS";
+    let mut out = Vec::new();
+    for r in query(b, what, "SHOW POOLS").await? {
+        let us = col(what, r.opt_i64("maxwait_us"))?.unwrap_or(0);
+        let cl_waiting = col(what, r.i64("cl_waiting"))?;
+        out.push(PoolFigures {
+            database: col(what, r.str("database"))?.to_string(),
+            user: col(what, r.str("user"))?.to_string(),
+            cl_active: col(what, r.i64("cl_active"))?,
+            cl_waiting,
+            cl_waiting_peak: cl_waiting,
+            sv_active: col(what, r.i64("sv_active"))?,
+            sv_idle: col(what, r.i64("sv_idle"))?,
+            sv_used: col(what, r.i64("sv_used"))?,
+            sv_tested: col(what, r.i64("sv_tested"))?,
+            sv_login: col(what, r.i64("sv_login"))?,
+            // maxwait is whole seconds; maxwait_us (1.8+) the microseconds on top of them.
+            maxwait_seconds_peak: col(what, r.f64("maxwait"))? + us as f64 / 1e6,
+            pool_mode: col(what, r.opt_str("pool_mode"))?.unwrap_or("").to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// SHOW STATS totals per database: (xacts, queries, xact µs, query µs, wait µs).
+type Totals = BTreeMap<String, [f64; 5]>;
+
+async fn show_stats(b: &Client) -> Result<Totals, SampleError> {
+    let what = "SHOW STATS";
+    let cols = [
+        "total_xact_count",
+        "total_query_count",
+        "total_xact_time",
+        "total_query_time",
+        "total_wait_time",
+    ];
+    let mut out = Totals::new();
+    for r in query(b, what, "SHOW STATS").await? {
+        let mut v = [0.0; 5];
+        for (slot, c) in v.iter_mut().zip(cols) {
+            *slot = col(what, r.f64(c))?;
+        }
+        out.insert(col(what, r.str("database"))?.to_string(), v);
+    }
+    Ok(out)
+}
+
+fn rates(database: &str, before: Option<&[f64; 5]>, after: &[f64; 5], window: f64) -> StatsFigures {
+    let zero = [0.0; 5];
+    let b = before.unwrap_or(&zero);
+    // A RELOAD or restart can reset counters; a negative delta is read as no traffic.
+    let d: Vec<f64> = after.iter().zip(b).map(|(a, b)| (a - b).max(0.0)).collect();
+    let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
+    StatsFigures {
+        database: database.to_string(),
+        xact_rate: d[0] / window,
+        query_rate: d[1] / window,
+        busy_servers: d[2] / 1e6 / window,
+        waiting_clients: d[4] / 1e6 / window,
+        avg_xact_seconds: per(d[2], d[0]) / 1e6,
+        avg_query_seconds: per(d[3], d[1]) / 1e6,
+        avg_wait_seconds: per(d[4], d[0]) / 1e6,
+    }
+}
+
+async fn bouncer_figures(
+    b: &Client,
+    before: &Totals,
+    window: f64,
+    peaks: &Peaks,
+) -> Result<BouncerFigures, SampleError> {
+    let after = show_stats(b).await?;
+    let stats = after
+        .iter()
+        .map(|(db, a)| rates(db, before.get(db), a, window))
+        .collect();
+    let mut pools = show_pools(b).await?;
+    for p in &mut pools {
+        if let Some((waiting, maxwait)) = peaks.waits.get(&(p.database.clone(), p.user.clone())) {
+            p.cl_waiting_peak = p.cl_waiting_peak.max(*waiting);
+            p.maxwait_seconds_peak = p.maxwait_seconds_peak.max(*maxwait);
+        }
+    }
+    let config = query(b, "SHOW CONFIG", "SHOW CONFIG")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                col("SHOW CONFIG", r.str("key"))?.to_string(),
+                col("SHOW CONFIG", r.str("value"))?.to_string(),
+            ))
+        })
+        .collect::<Result<_, SampleError>>()?;
+    let version = query(b, "SHOW VERSION", "SHOW VERSION").await.ok().and_then(|rows| {
+        rows.first()
+            .and_then(|r| r.opt_str("version").ok().flatten().map(str::to_string))
+    });
+    Ok(BouncerFigures {
+        version,
+        config,
+        pools,
+        databases: show_databases(b).await?,
+        stats,
+    })
+}
+
+async fn show_databases(b: &Client) -> Result<Vec<DatabaseFigures>, SampleError> {
+    let what = "SHOW DATABASES";
+    let mut out = Vec::new();
+    for r in query(b, what, "SHOW DATABASES").await? {
+        let text = |c: &str| -> Result<Option<String>, SampleError> {
+            Ok(col(what, r.opt_str(c))?.filter(|s| !s.is_empty()).map(str::to_string))
+        };
+        out.push(DatabaseFigures {
+            name: col(what, r.str("name"))?.to_string(),
+            host: text("host")?,
+            port: col(what, r.opt_i64("port"))?,
+            database: col(what, r.str("database"))?.to_string(),
+            force_user: text("force_user")?,
+            pool_size: col(what, r.i64("pool_size"))?,
+            reserve_pool: col(what, r.opt_i64("reserve_pool"))?.unwrap_or(0),
+            max_connections: col(what, r.opt_i64("max_connections"))?.unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_come_from_counter_deltas_in_microseconds() {
+        // 100 transactions of 20 ms over 2 s, 3 s of waiting in total.
+        let before = [1000.0, 1000.0, 5e6, 5e6, 1e6];
+        let after = [1100.0, 1100.0, 7e6, 7e6, 4e6];
+        let s = rates("app", Some(&before), &after, 2.0);
+        assert_eq!(s.xact_rate, 50.0);
+        assert_eq!(s.busy_servers, 1.0);
+        assert_eq!(s.waiting_clients, 1.5);
+        assert!((s.avg_xact_seconds - 0.02).abs() < 1e-9);
+        assert!((s.avg_wait_seconds - 0.03).abs() < 1e-9);
+        // Counters reset by a restart read as no traffic, not negative.
+        let reset = rates("app", Some(&after), &before, 2.0);
+        assert_eq!(reset.xact_rate, 0.0);
+    }
+}
