@@ -18,26 +18,16 @@ const DB_STATS_SQL: &str = include_str!("../../queries/pool_db_stats.sql");
 const DB_STATS_PG14_SQL: &str = include_str!("../../queries/pool_db_stats.pg14.sql");
 const STATEMENTS_SQL: &str = include_str!("../../queries/pool_statements.sql");
 
+/// Why sampling failed. Display carries each cause, so none is chained as a `source`
+/// (main's `{:#}` would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("{what}: {source}")]
-    Connect {
-        what: &'static str,
-        #[source]
-        source: ConnectError,
-    },
-    #[error("{what} failed: {}", render(.source))]
-    Query {
-        what: String,
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    #[error("{what}: {source}")]
-    Row {
-        what: String,
-        #[source]
-        source: RowError,
-    },
+    #[error("{what}: {cause}")]
+    Connect { what: &'static str, cause: ConnectError },
+    #[error("{what} failed: {}", render(.cause))]
+    Query { what: String, cause: tokio_postgres::Error },
+    #[error("{what}: {cause}")]
+    Row { what: String, cause: RowError },
     #[error("{what} returned no row")]
     NoRow { what: String },
 }
@@ -59,9 +49,9 @@ pub struct SampleSpec<'a> {
 }
 
 async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>, SampleError> {
-    let messages = client.simple_query(sql).await.map_err(|source| SampleError::Query {
+    let messages = client.simple_query(sql).await.map_err(|cause| SampleError::Query {
         what: what.to_string(),
-        source,
+        cause,
     })?;
     Ok(rows_from_messages(messages))
 }
@@ -75,9 +65,9 @@ async fn one(client: &Client, what: &str, sql: &str) -> Result<Row, SampleError>
 }
 
 fn col<T>(what: &str, r: Result<T, RowError>) -> Result<T, SampleError> {
-    r.map_err(|source| SampleError::Row {
+    r.map_err(|cause| SampleError::Row {
         what: what.to_string(),
-        source,
+        cause,
     })
 }
 
@@ -85,9 +75,9 @@ fn col<T>(what: &str, r: Result<T, RowError>) -> Result<T, SampleError> {
 pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
     let pg = connect(spec.postgres, spec.session)
         .await
-        .map_err(|source| SampleError::Connect {
+        .map_err(|cause| SampleError::Connect {
             what: "PostgreSQL",
-            source,
+            cause,
         })?;
     let bouncer = match spec.pgbouncer {
         Some(params) => {
@@ -95,9 +85,9 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
                 admin_console: true,
                 ..spec.session.clone()
             };
-            Some(connect(params, &admin).await.map_err(|source| SampleError::Connect {
+            Some(connect(params, &admin).await.map_err(|cause| SampleError::Connect {
                 what: "PgBouncer admin console",
-                source,
+                cause,
             })?)
         }
         None => None,
@@ -306,7 +296,7 @@ async fn bouncer_figures(
         .map(|r| {
             Ok((
                 col("SHOW CONFIG", r.str("key"))?.to_string(),
-                col("SHOW CONFIG", r.str("value"))?.to_string(),
+                col("SHOW CONFIG", r.opt_str("value"))?.unwrap_or("").to_string(),
             ))
         })
         .collect::<Result<_, SampleError>>()?;

@@ -16,6 +16,8 @@ use dbtool::cluster::{ClusterOptions, TempCluster};
 // Prometheus tooling (promtool, node_exporter), kept in its own file.
 mod prom;
 pub use prom::*;
+mod pgbouncer;
+pub use pgbouncer::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
