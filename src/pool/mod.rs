@@ -3,7 +3,9 @@
 //! `sample` takes two snapshots over a window and turns counters into rates (`Measured`);
 //! `model` is a pure function from `Measured` + `Assumptions` to `Advice`; `render` prints it.
 
+mod findings;
 pub mod model;
+mod recommend;
 pub mod render;
 pub mod sample;
 
