@@ -47,8 +47,6 @@ pub struct PgFigures {
     /// Session-level features seen in pg_stat_statements (LISTEN, session advisory locks, SET,
     /// PREPARE, temp tables, WITH HOLD cursors); None when pg_stat_statements is unavailable.
     pub session_features: Option<Vec<String>>,
-    /// Statements with $n parameters (extended protocol; drivers may prepare them by name).
-    pub parameterized_statements: Option<i64>,
 }
 
 /// One PgBouncer pool (a user × database pair), from SHOW POOLS; waits are the window's peak.
@@ -94,14 +92,19 @@ pub struct StatsFigures {
     pub database: String,
     pub xact_rate: f64,
     pub query_rate: f64,
-    /// Δtotal_xact_time / window: mean server connections busy with a transaction.
+    /// (Δtotal_xact_time − Δtotal_wait_time) / window: mean server connections busy with a
+    /// transaction (PgBouncer's xact time includes the client's wait for a server).
     pub busy_servers: f64,
     /// Δtotal_wait_time / window: mean clients waiting for a server.
     pub waiting_clients: f64,
+    /// Mean transaction time as the client sees it, wait included (Δtotal_xact_time / Δxacts).
     pub avg_xact_seconds: f64,
     pub avg_query_seconds: f64,
     /// Mean wait per transaction (Δtotal_wait_time / Δtotal_xact_count).
     pub avg_wait_seconds: f64,
+    /// Protocol-level Parse messages from clients per second (total_client_parse_count,
+    /// PgBouncer 1.21+; None on older versions, which cannot tell).
+    pub parse_rate: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

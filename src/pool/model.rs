@@ -184,7 +184,7 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
             (
                 s.busy_servers,
                 s.waiting_clients,
-                "Little's law: Δtotal_xact_time and Δtotal_wait_time / window",
+                "Little's law: Δ(total_xact_time − total_wait_time) and Δtotal_wait_time / window",
             )
         };
         out.push(Demand {

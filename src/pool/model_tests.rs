@@ -13,7 +13,6 @@ fn pg(max_connections: i64, client_backends: i64) -> PgFigures {
         xact_rate: Some(900.0),
         busy_mean: Some(40.0),
         session_features: Some(Vec::new()),
-        parameterized_statements: Some(0),
     }
 }
 
@@ -238,7 +237,9 @@ fn old_servers_use_the_polled_peak_of_busy_backends() {
 fn session_features_and_prepared_statements_in_transaction_mode_warn() {
     let (mut m, a) = classic();
     m.postgres.session_features = Some(vec!["LISTEN".into()]);
-    m.postgres.parameterized_statements = Some(12);
+    if let Some(b) = m.pgbouncer.as_mut() {
+        b.stats[0].parse_rate = Some(12.0);
+    }
     let advice = advise(&m, &a);
     assert_eq!(advice.get("pool_mode").map(|r| r.recommended.as_str()), Some("session"));
     assert!(has(&advice, Severity::Warning, "pool_mode"));

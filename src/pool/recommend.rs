@@ -199,15 +199,16 @@ impl Ctx<'_> {
                     ),
                 ));
             }
-            // max_prepared_statements exists from PgBouncer 1.21; older versions have none (0).
+            // Only PgBouncer 1.21+ counts Parse messages (and has max_prepared_statements).
             let prepared = b.and_then(|b| b.setting_i64("max_prepared_statements")).unwrap_or(0);
-            let parameterized = m.postgres.parameterized_statements.unwrap_or(0);
-            if parameterized > 0 && prepared == 0 {
+            let parses: f64 = b.map_or(0.0, |b| b.stats.iter().filter_map(|s| s.parse_rate).sum());
+            if parses > 0.0 && prepared == 0 {
                 findings.push(Finding::new(Severity::Warning, "max_prepared_statements", format!(
-                    "{parameterized} parameterized statements in pg_stat_statements, transaction pooling and max_prepared_statements = 0: \
-                     drivers that prepare by name (JDBC, pgx) fail with 'prepared statement does not exist'; \
-                     set max_prepared_statements (PgBouncer ≥ 1.21) or turn off named prepares in the driver"
-                )).with_value(parameterized as f64));
+                    "clients prepare {} statements/s by protocol, under transaction pooling with max_prepared_statements = 0: \
+                     a statement prepared on one server is missing on the next ('prepared statement does not exist'); \
+                     set max_prepared_statements (e.g. 200) or turn off named prepares in the driver",
+                    num(parses)
+                )).with_value(parses));
             }
         }
         rec(Scope::Pgbouncer, "pool_mode", current, mode, reason)

@@ -57,7 +57,7 @@ gauge!(
 gauge!(
     AVG_XACT,
     "dbtool_pgbouncer_avg_xact_seconds",
-    "Mean transaction time over the sample window, per database (from total_xact_time)."
+    "Mean transaction time as clients see it (wait included) over the sample window, per database (from total_xact_time)."
 );
 gauge!(
     AVG_WAIT,
@@ -134,7 +134,7 @@ fn new_table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160)
+        .set_width(120)
         .set_header(header.to_vec());
     t
 }

@@ -180,7 +180,6 @@ async fn statements(pg: &Client, f: &mut PgFigures) {
         .map(|(_, label)| label.to_string())
         .collect();
     f.session_features = Some(found);
-    f.parameterized_statements = row.i64("parameterized").ok();
 }
 
 #[derive(Default)]
@@ -231,8 +230,9 @@ async fn show_pools(b: &Client) -> Result<Vec<PoolFigures>, SampleError> {
     Ok(out)
 }
 
-/// SHOW STATS totals per database: (xacts, queries, xact µs, query µs, wait µs).
-type Totals = BTreeMap<String, [f64; 5]>;
+/// SHOW STATS totals per database: (xacts, queries, xact µs, query µs, wait µs) and the
+/// client Parse count where PgBouncer (1.21+) reports it.
+type Totals = BTreeMap<String, ([f64; 5], Option<f64>)>;
 
 async fn show_stats(b: &Client) -> Result<Totals, SampleError> {
     let what = "SHOW STATS";
@@ -249,14 +249,21 @@ async fn show_stats(b: &Client) -> Result<Totals, SampleError> {
         for (slot, c) in v.iter_mut().zip(cols) {
             *slot = col(what, r.f64(c))?;
         }
-        out.insert(col(what, r.str("database"))?.to_string(), v);
+        let parses = r.opt_f64("total_client_parse_count").ok().flatten();
+        out.insert(col(what, r.str("database"))?.to_string(), (v, parses));
     }
     Ok(out)
 }
 
-fn rates(database: &str, before: Option<&[f64; 5]>, after: &[f64; 5], window: f64) -> StatsFigures {
-    let zero = [0.0; 5];
-    let b = before.unwrap_or(&zero);
+fn rates(
+    database: &str,
+    before: Option<&([f64; 5], Option<f64>)>,
+    after: &([f64; 5], Option<f64>),
+    window: f64,
+) -> StatsFigures {
+    let zero = ([0.0; 5], None);
+    let (b, b_parses) = before.unwrap_or(&zero);
+    let (after, a_parses) = after;
     // A RELOAD or restart can reset counters; a negative delta is read as no traffic.
     let d: Vec<f64> = after.iter().zip(b).map(|(a, b)| (a - b).max(0.0)).collect();
     let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
@@ -264,11 +271,14 @@ fn rates(database: &str, before: Option<&[f64; 5]>, after: &[f64; 5], window: f6
         database: database.to_string(),
         xact_rate: d[0] / window,
         query_rate: d[1] / window,
-        busy_servers: d[2] / 1e6 / window,
+        // total_xact_time runs from the client's first query, so it includes the wait for a
+        // server: what a server spent in the transaction is xact time minus wait time.
+        busy_servers: (d[2] - d[4]).max(0.0) / 1e6 / window,
         waiting_clients: d[4] / 1e6 / window,
         avg_xact_seconds: per(d[2], d[0]) / 1e6,
         avg_query_seconds: per(d[3], d[1]) / 1e6,
         avg_wait_seconds: per(d[4], d[0]) / 1e6,
+        parse_rate: a_parses.map(|a| (a - b_parses.unwrap_or(0.0)).max(0.0) / window),
     }
 }
 
@@ -340,17 +350,21 @@ mod tests {
 
     #[test]
     fn rates_come_from_counter_deltas_in_microseconds() {
-        // 100 transactions of 20 ms over 2 s, 3 s of waiting in total.
-        let before = [1000.0, 1000.0, 5e6, 5e6, 1e6];
-        let after = [1100.0, 1100.0, 7e6, 7e6, 4e6];
+        // 100 transactions of 50 ms as the client sees them over 2 s, 30 ms of it waiting:
+        // servers were busy 100 × 20 ms = 2 s in 2 s, one on average.
+        let before = ([1000.0, 1000.0, 5e6, 5e6, 1e6], None);
+        let after = ([1100.0, 1100.0, 10e6, 10e6, 4e6], None);
         let s = rates("app", Some(&before), &after, 2.0);
         assert_eq!(s.xact_rate, 50.0);
         assert_eq!(s.busy_servers, 1.0);
         assert_eq!(s.waiting_clients, 1.5);
-        assert!((s.avg_xact_seconds - 0.02).abs() < 1e-9);
+        assert!((s.avg_xact_seconds - 0.05).abs() < 1e-9);
         assert!((s.avg_wait_seconds - 0.03).abs() < 1e-9);
         // Counters reset by a restart read as no traffic, not negative.
         let reset = rates("app", Some(&after), &before, 2.0);
         assert_eq!(reset.xact_rate, 0.0);
+        assert_eq!(s.parse_rate, None);
+        let parses = rates("app", Some(&([0.0; 5], Some(10.0))), &([0.0; 5], Some(30.0)), 2.0);
+        assert_eq!(parses.parse_rate, Some(10.0));
     }
 }
