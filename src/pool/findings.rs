@@ -34,12 +34,26 @@ pub(super) fn bouncer_findings(m: &Measured, d: &Derived, demands: &[Demand]) ->
         let stats = b.stats.iter().find(|s| s.database == p.database);
         let avg_wait = stats.map_or(0.0, |s| s.avg_wait_seconds);
         if p.cl_waiting_peak > 0 || p.maxwait_seconds_peak > 0.0 || avg_wait > 0.0005 {
+            let pool_size = b
+                .databases
+                .iter()
+                .find(|x| x.name == p.database)
+                .map_or(0, |x| x.pool_size);
+            // Past the host's useful concurrency a bigger pool moves the queue into PostgreSQL.
+            let why = if pool_size >= d.useful_connections {
+                format!(
+                    "pool_size {pool_size} already matches the {} connections the host can keep busy: the queue is the host's, shorten transactions or add cores",
+                    d.useful_connections
+                )
+            } else {
+                format!("pool_size {pool_size} is too small for the measured demand")
+            };
             out.push(
                 Finding::new(
                     Severity::Warning,
                     format!("pool {}/{}", p.database, p.user),
                     format!(
-                        "clients wait for a server: up to {} waiting, longest wait {}, mean wait {} per transaction",
+                        "clients wait for a server: up to {} waiting, longest wait {}, mean wait {} per transaction; {why}",
                         p.cl_waiting_peak,
                         secs(p.maxwait_seconds_peak),
                         secs(avg_wait)

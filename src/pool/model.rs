@@ -116,7 +116,7 @@ fn inputs(a: &Assumptions, assumed: &mut Vec<String>) -> Inputs {
     });
     if a.app_max_open.is_none() {
         assumed.push(
-            "the application's pool size is unknown; client demand taken from PgBouncer's clients (set --app-max-open)"
+            "the application's pool size is unknown: client demand is the connections seen while sampling (set --app-max-open)"
                 .into(),
         );
     }
@@ -212,7 +212,7 @@ fn cap_to_useful(demands: &mut [Demand], useful: i64, findings: &mut Vec<Finding
             Severity::Warning,
             "database host",
             format!(
-                "measured demand needs {total} busy connections, but the host can work on about {useful} at once \
+                "measured demand needs {total} connections, but the host can work on about {useful} at once \
              (cores × 2 + spindles); pools are capped there: shorten transactions or add cores"
             ),
         )

@@ -129,6 +129,11 @@ fn classic_outage_waiting_clients_and_too_small_max_client_conn() {
         advice.findings
     );
     assert!(has(&advice, Severity::Warning, "max_client_conn"));
+    // 47 servers already exceed the 34 the host can keep busy: the finding says so.
+    assert!(advice
+        .findings
+        .iter()
+        .any(|f| f.message.contains("the queue is the host's")));
     assert!(has(&advice, Severity::Warning, "database host"));
     assert_eq!(advice.status(), Severity::Warning);
     assert_eq!(

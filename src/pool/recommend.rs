@@ -106,20 +106,23 @@ impl Ctx<'_> {
     /// Client connections the application can open at peak, and where that figure comes from.
     fn client_demand(&self) -> (i64, String) {
         let inp = self.inp;
-        let seen: i64 =
-            (self.m.pgbouncer.as_ref()).map_or(0, |b| b.user_pools().map(|p| p.cl_active + p.cl_waiting_peak).sum());
+        // Without PgBouncer the application's connections are PostgreSQL's client backends.
+        let (seen, where_seen) = match self.m.pgbouncer.as_ref() {
+            Some(b) => (
+                b.user_pools().map(|p| p.cl_active + p.cl_waiting_peak).sum(),
+                "clients seen in SHOW POOLS",
+            ),
+            None => (self.m.postgres.client_backends, "client backends seen in PostgreSQL"),
+        };
         match inp.app_max_open {
             Some(open) if inp.instances * open >= seen => (
                 inp.instances * open,
                 format!("{} instances × max open {open}", inp.instances),
             ),
-            Some(_) => (
-                seen,
-                "more clients seen in SHOW POOLS than the application's pools allow".into(),
-            ),
+            Some(_) => (seen, format!("{where_seen}, more than the application's pools allow")),
             None => (
                 ((seen as f64) * inp.peak).ceil() as i64,
-                format!("clients seen in SHOW POOLS × peak {}", num(inp.peak)),
+                format!("{where_seen} × peak {}", num(inp.peak)),
             ),
         }
     }
