@@ -71,7 +71,7 @@ pub async fn run(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         PoolFormat::Table => render::table(&measured, &advice, &mut buf),
         PoolFormat::Ini => render::ini(&measured, &advice, &mut buf),
         PoolFormat::Json => render::json(&measured, &advice, &mut buf),
-        PoolFormat::Prometheus => render::prometheus(&measured, &advice, &mut buf),
+        PoolFormat::Prometheus => render::prometheus(&measured, &advice, &target.name, &mut buf),
     }
     .context("rendering the advice")?;
     match &args.output {

@@ -264,18 +264,26 @@ pub fn json(m: &Measured, a: &Advice, out: &mut dyn Write) -> std::io::Result<()
     writeln!(out)
 }
 
-pub fn prometheus(m: &Measured, a: &Advice, out: &mut dyn Write) -> std::io::Result<()> {
+/// Every series carries `target` (the PostgreSQL server, labelled as in `health`), so the
+/// output merges with health's in one textfile directory.
+pub fn prometheus(m: &Measured, a: &Advice, target: &str, out: &mut dyn Write) -> std::io::Result<()> {
     let mut e = Exposition::default();
-    e.push(&STATUS, vec![], f64::from(a.status().code()));
+    e.push(&STATUS, vec![("target", target)], f64::from(a.status().code()));
     if let Some(rec) = a
         .get("default_pool_size")
         .and_then(|r| r.recommended.parse::<f64>().ok())
     {
-        e.push(&RECOMMENDED, vec![], rec);
+        e.push(&RECOMMENDED, vec![("target", target)], rec);
     }
     if let Some(b) = &m.pgbouncer {
         for p in b.user_pools() {
-            let l = || vec![("database", p.database.as_str()), ("user", p.user.as_str())];
+            let l = || {
+                vec![
+                    ("target", target),
+                    ("database", p.database.as_str()),
+                    ("user", p.user.as_str()),
+                ]
+            };
             e.push(&CLIENTS_ACTIVE, l(), p.cl_active as f64);
             e.push(&CLIENTS_WAITING, l(), p.cl_waiting_peak as f64);
             e.push(&MAXWAIT, l(), p.maxwait_seconds_peak);
@@ -292,14 +300,14 @@ pub fn prometheus(m: &Measured, a: &Advice, out: &mut dyn Write) -> std::io::Res
             }
         }
         for s in b.stats.iter().filter(|s| s.database != "pgbouncer") {
-            let l = || vec![("database", s.database.as_str())];
+            let l = || vec![("target", target), ("database", s.database.as_str())];
             e.push(&XACT_RATE, l(), s.xact_rate);
             e.push(&AVG_XACT, l(), s.avg_xact_seconds);
             e.push(&AVG_WAIT, l(), s.avg_wait_seconds);
             e.push(&BUSY, l(), s.busy_servers);
         }
     } else if let Some(busy) = m.postgres.busy_mean {
-        e.push(&BUSY, vec![("database", "(all databases)")], busy);
+        e.push(&BUSY, vec![("target", target), ("database", "(all databases)")], busy);
     }
     e.write(out)
 }
