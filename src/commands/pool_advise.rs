@@ -85,3 +85,43 @@ pub async fn run(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     }
     Ok(advice.status().code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(text: &str) -> Loaded {
+        Loaded {
+            file: toml::from_str(text).unwrap_or_else(|e| panic!("{e}")),
+            ..Loaded::default()
+        }
+    }
+
+    #[test]
+    fn flags_override_the_pool_advise_section() {
+        let l = loaded("[pool_advise]\ndb_cores = 8\napp_instances = 3\nheadroom = 1.5\n");
+        let args = PoolAdviseArgs {
+            db_cores: Some(16),
+            ..PoolAdviseArgs::default()
+        };
+        let a = assumptions(&args, &l).unwrap_or_default();
+        assert_eq!(
+            (a.db_cores, a.app_instances, a.headroom),
+            (Some(16), Some(3), Some(1.5))
+        );
+    }
+
+    #[test]
+    fn nonsense_multipliers_are_refused_by_name() {
+        let args = PoolAdviseArgs {
+            peak_factor: Some(0.5),
+            ..PoolAdviseArgs::default()
+        };
+        let err = assumptions(&args, &Loaded::default())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--peak-factor"), "{err}");
+        assert!(toml::from_str::<crate::config::FileConfig>("[pool_advise]\ncores = 8\n").is_err());
+    }
+}

@@ -149,7 +149,9 @@ fn classic_outage_waiting_clients_and_too_small_max_client_conn() {
         .map(|r| r.reason.clone())
         .unwrap_or_default();
     assert!(
-        reason.contains("46.5 busy") && reason.contains("30 waiting") && reason.contains("capped at 34"),
+        reason.contains("46.5 busy")
+            && reason.contains("30 waiting")
+            && reason.contains("want 96, the host keeps about 34 busy"),
         "{reason}"
     );
 }

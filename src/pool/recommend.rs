@@ -74,7 +74,10 @@ impl Ctx<'_> {
                     x.users
                 );
                 if d.needed > d.useful_connections {
-                    r.push_str(&format!(", capped at {} useful connections", d.useful_connections));
+                    r.push_str(&format!(
+                        "; all databases together want {}, the host keeps about {} busy (cores × 2 + spindles): scaled to {default_pool}",
+                        d.needed, d.useful_connections
+                    ));
                 }
                 if s.trimmed {
                     r.push_str(&format!(

@@ -311,3 +311,7 @@ pub fn prometheus(m: &Measured, a: &Advice, target: &str, out: &mut dyn Write) -
     }
     e.write(out)
 }
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;
