@@ -288,7 +288,7 @@ async fn without_pgbouncer_advice_comes_from_postgres_and_names_assumptions() {
 }
 
 #[test]
-fn bad_pgbouncer_dsn_is_unknown_with_a_clear_message() {
+fn unreachable_postgres_is_unknown_with_a_clear_message() {
     let out = dbtool()
         .args([
             "pool-advise",
@@ -301,5 +301,31 @@ fn bad_pgbouncer_dsn_is_unknown_with_a_clear_message() {
         .expect("run dbtool");
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("PostgreSQL") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("PostgreSQL: could not connect") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_admin_console_is_unknown_and_named() {
+    let db = fresh_db("pool_no_bouncer").await;
+    let port = common::free_port();
+    let bouncer = format!("postgres://admin:hunter2@127.0.0.1:{port}/pgbouncer");
+    let args: Vec<String> = [
+        "pool-advise",
+        "--dsn",
+        &db.dsn(),
+        "--pgbouncer",
+        &bouncer,
+        "--sample",
+        "1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, out, err) = run(args).await;
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("PgBouncer admin console: could not connect"), "{err}");
+    assert!(err.contains(&port.to_string()) && !err.contains("hunter2"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! `sample` takes two snapshots over a window and turns counters into rates (`Measured`);
 //! `model` is a pure function from `Measured` + `Assumptions` to `Advice`; `render` prints it.
 
+mod bouncer;
 mod findings;
 pub mod model;
 mod recommend;
