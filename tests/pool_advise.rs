@@ -329,3 +329,28 @@ async fn unreachable_admin_console_is_unknown_and_named() {
     assert!(err.contains("PgBouncer admin console: could not connect"), "{err}");
     assert!(err.contains(&port.to_string()) && !err.contains("hunter2"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_user_without_rights_is_told_what_to_add() {
+    let db = fresh_db("pool_not_admin").await;
+    let bouncer = PgBouncer::start(cluster(), &[db.name()], &[]);
+    let console = format!("host=127.0.0.1 port={} user=monitor dbname=pgbouncer", bouncer.port());
+    let args: Vec<String> = [
+        "pool-advise",
+        "--dsn",
+        &db.dsn(),
+        "--pgbouncer",
+        &console,
+        "--sample",
+        "1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, out, err) = run(args).await;
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("not allowed") && err.contains("admin_users or stats_users"),
+        "{err}"
+    );
+}

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use crate::cli::pool_advise::{PoolAdviseArgs, PoolFormat};
 use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
-use crate::pool::sample::{measure, SampleSpec};
+use crate::pool::sample::{measure, SampleError, SampleSpec};
 use crate::pool::{model, render, Assumptions};
 
 use super::targets;
@@ -64,7 +64,11 @@ pub async fn run(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let measured = tokio::time::timeout(window + SLACK, measure(&spec))
         .await
         .with_context(|| format!("sampling did not finish within {}s", (window + SLACK).as_secs()))?
-        .with_context(|| format!("sampling {}", target.params.redacted()))?;
+        .map_err(|e| match e {
+            // A connect error already names the server (redacted); others need it added.
+            SampleError::Connect { .. } => anyhow::Error::new(e),
+            e => anyhow::Error::new(e).context(format!("sampling {}", target.params.redacted())),
+        })?;
     let advice = model::advise(&measured, &assumptions);
     let mut buf = Vec::with_capacity(16 * 1024);
     match args.format.or(c.format).unwrap_or(PoolFormat::Table) {

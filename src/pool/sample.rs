@@ -23,7 +23,7 @@ const STATEMENTS_SQL: &str = include_str!("../../queries/pool_statements.sql");
 /// (main's `{:#}` would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("{what}: {cause}")]
+    #[error("{what}: {cause}{}", connect_hint(.what, .cause))]
     Connect { what: &'static str, cause: ConnectError },
     #[error("{what} failed: {}", render(.cause))]
     Query { what: String, cause: tokio_postgres::Error },
@@ -32,6 +32,22 @@ pub enum SampleError {
     #[error("{what} returned no row")]
     NoRow { what: String },
 }
+
+/// PgBouncer answers a user outside admin_users/stats_users with a bare "not allowed".
+fn connect_hint(what: &str, cause: &ConnectError) -> &'static str {
+    let refused = cause.failures().iter().any(|f| {
+        f.postgres_error()
+            .and_then(|e| e.as_db_error())
+            .is_some_and(|db| db.message() == "not allowed")
+    });
+    if what == ADMIN_CONSOLE && refused {
+        "; add the user to admin_users or stats_users in pgbouncer.ini and RELOAD"
+    } else {
+        ""
+    }
+}
+
+const ADMIN_CONSOLE: &str = "PgBouncer admin console";
 
 fn render(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -87,7 +103,7 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
                 ..spec.session.clone()
             };
             Some(connect(params, &admin).await.map_err(|cause| SampleError::Connect {
-                what: "PgBouncer admin console",
+                what: ADMIN_CONSOLE,
                 cause,
             })?)
         }

@@ -1,5 +1,6 @@
 //! A real PgBouncer (Debian's /usr/sbin/pgbouncer) in front of a test cluster: its own temp
-//! dir with ini and userlist, 127.0.0.1 on a free port, trust auth, `postgres` as admin.
+//! dir with ini and userlist, 127.0.0.1 on a free port, trust auth, `postgres` as admin
+//! (`monitor` may log in but is no admin).
 //! Killed on drop. A missing binary fails the test.
 
 use std::fs;
@@ -40,7 +41,11 @@ impl PgBouncer {
             .expect("temp dir");
         // After dropping root PgBouncer reads its ini again on RELOAD, as postgres.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
-        write_readable(&dir.path().join("userlist.txt"), "\"postgres\" \"\"\n");
+        // `monitor` may log in but is in neither admin_users nor stats_users.
+        write_readable(
+            &dir.path().join("userlist.txt"),
+            "\"postgres\" \"\"\n\"monitor\" \"\"\n",
+        );
         let extra: String = settings.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let mut b = PgBouncer {
             dir,
