@@ -12,6 +12,8 @@ pub const DEFAULT_PEAK_FACTOR: f64 = 1.0;
 pub const DEFAULT_HEADROOM: f64 = 1.25;
 /// Server slots kept free for psql, dbtool and monitoring beyond the superuser reserve.
 pub const ADMIN_MARGIN: i64 = 3;
+/// Below this many busy + waiting connections on every database the window had no load.
+const IDLE_DEMAND: f64 = 0.05;
 /// PgBouncer needs a descriptor per client and per server plus its own listeners and logs.
 pub const FD_SLACK: i64 = 10;
 
@@ -41,6 +43,8 @@ pub(super) struct Demand {
     pub(super) needed: i64,
     /// Where busy and waiting come from, for the reason text.
     pub(super) source: &'static str,
+    /// No load measured: the configured size is kept, not capped to the host.
+    pub(super) kept: bool,
 }
 
 impl Demand {
@@ -162,6 +166,7 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
             wanted: need(busy),
             needed: need(busy),
             source,
+            kept: false,
         }];
     };
     let mut out = Vec::new();
@@ -195,16 +200,39 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
             wanted: need(busy + waiting),
             needed: need(busy + waiting),
             source,
+            kept: false,
         });
     }
+    keep_configured_when_idle(b, &mut out, assumed);
     out
+}
+
+/// A window without traffic says nothing about the peak: keep the configured pool sizes
+/// rather than advise shrinking them to one connection.
+fn keep_configured_when_idle(b: &super::BouncerFigures, demands: &mut [Demand], assumed: &mut Vec<String>) {
+    let idle = demands.iter().all(|d| d.busy + d.waiting < IDLE_DEMAND);
+    let Some(configured) = b.setting_i64("default_pool_size").filter(|n| *n > 0) else {
+        return;
+    };
+    if !idle || demands.is_empty() {
+        return;
+    }
+    assumed.push(format!(
+        "no load in the sampled window: pool sizes kept at the configured {configured}; sample at peak load"
+    ));
+    for d in demands.iter_mut() {
+        d.source = "no load in the window: the configured size is kept";
+        d.wanted = configured * d.users;
+        d.needed = d.wanted;
+        d.kept = true;
+    }
 }
 
 /// Beyond cores × 2 + spindles, more connections queue inside PostgreSQL instead of adding
 /// throughput: scale every database's need down to that bound.
 fn cap_to_useful(demands: &mut [Demand], useful: i64, findings: &mut Vec<Finding>) {
     let total: i64 = demands.iter().map(|d| d.needed).sum();
-    if total <= useful || total == 0 {
+    if total <= useful || total == 0 || demands.iter().any(|d| d.kept) {
         return;
     }
     findings.push(

@@ -276,3 +276,27 @@ fn idle_pools_are_flagged() {
     );
     assert_eq!(recommended(&advice, "default_pool_size"), 2);
 }
+
+#[test]
+fn an_idle_window_keeps_the_configured_pool_size() {
+    let config = [("pool_mode", "transaction"), ("default_pool_size", "20")];
+    let m = Measured {
+        window_seconds: 10.0,
+        postgres: pg(100, 0),
+        pgbouncer: Some(bouncer(
+            &config,
+            vec![pool("app", "u", 0, 0, 0, 0.0)],
+            vec![database("app", 20)],
+            vec![stats("app", 0.0, 0.0, 0.0)],
+        )),
+    };
+    let advice = advise(&m, &Assumptions::default());
+    assert_eq!(recommended(&advice, "default_pool_size"), 20);
+    assert!(
+        advice.assumed.iter().any(|s| s.contains("no load")),
+        "{:?}",
+        advice.assumed
+    );
+    assert_eq!(recommended(&advice, "max_connections"), 100);
+    assert!(!has(&advice, Severity::Warning, "database host"));
+}

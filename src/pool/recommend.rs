@@ -61,6 +61,10 @@ impl Ctx<'_> {
         let default_pool = s.default_pool();
         let busiest = self.busiest();
         let reason = match busiest {
+            Some(x) if x.kept => format!(
+                "no load in the sampled window, so no basis to change it: {default_pool} kept (within the {} server connections PostgreSQL can give); sample at peak load",
+                d.server_budget
+            ),
             Some(x) => {
                 let mut r = format!(
                     "{}: {} busy + {} waiting on average ({}) × peak {} × headroom {} = {} connections over {} pool(s)",
@@ -245,6 +249,15 @@ impl Ctx<'_> {
             d.bypass_connections, pg.reserved_connections
         );
         let current = Some(pg.max_connections.to_string());
+        if self.demands.iter().any(|x| x.kept) {
+            return rec(
+                Scope::Postgresql,
+                "max_connections",
+                current,
+                pg.max_connections,
+                "no change: no load in the sampled window to size it by".into(),
+            );
+        }
         if needed <= pg.max_connections {
             return rec(
                 Scope::Postgresql,
