@@ -29,13 +29,21 @@ pub fn assumptions(args: &PoolAdviseArgs, loaded: &Loaded) -> anyhow::Result<Ass
         peak_factor: args.peak_factor.or(c.peak_factor),
         headroom: args.headroom.or(c.headroom),
     };
-    for (name, v) in [("--peak-factor", a.peak_factor), ("--headroom", a.headroom)] {
-        if v.is_some_and(|v| !(1.0..=100.0).contains(&v)) {
-            bail!("{name} must be between 1 and 100 (a multiplier, e.g. 1.5)");
+    for (flag, key, v) in [
+        ("--peak-factor", "peak_factor", a.peak_factor),
+        ("--headroom", "headroom", a.headroom),
+    ] {
+        if let Some(v) = v.filter(|v| !(1.0..=100.0).contains(v)) {
+            bail!("{flag} (or {key} in [pool_advise]) is {v}; it must be a multiplier between 1 and 100, e.g. 1.5");
         }
     }
-    if a.db_cores == Some(0) || a.app_instances == Some(0) {
-        bail!("--db-cores and --app-instances must be at least 1");
+    for (flag, key, v) in [
+        ("--db-cores", "db_cores", a.db_cores),
+        ("--app-instances", "app_instances", a.app_instances),
+    ] {
+        if v == Some(0) {
+            bail!("{flag} (or {key} in [pool_advise]) is 0; it must be at least 1");
+        }
     }
     Ok(a)
 }
