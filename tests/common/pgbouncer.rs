@@ -19,7 +19,8 @@ const START_ATTEMPTS: u32 = 5;
 
 pub struct PgBouncer {
     dir: tempfile::TempDir,
-    child: Child,
+    /// None only between start attempts.
+    child: Option<Child>,
     port: u16,
     databases: Vec<String>,
     cluster_port: u16,
@@ -49,7 +50,7 @@ impl PgBouncer {
         let extra: String = settings.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let mut b = PgBouncer {
             dir,
-            child: Command::new("true").spawn().expect("spawn true"),
+            child: None,
             port: 0,
             databases: databases.iter().map(|d| d.to_string()).collect(),
             cluster_port: cluster.port(),
@@ -57,14 +58,16 @@ impl PgBouncer {
         };
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            let _ = b.child.wait();
             b.port = free_port();
             b.write_ini("");
-            b.child = b.spawn();
+            b.child = Some(b.spawn());
             match b.wait_ready() {
                 Ok(()) => return b,
                 // Someone took the port between probing and binding: try another one.
-                Err(e) => last_error = e,
+                Err(e) => {
+                    last_error = e;
+                    b.stop();
+                }
             }
         }
         panic!("PgBouncer did not start: {last_error}");
@@ -117,7 +120,7 @@ impl PgBouncer {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 return Err(format!("pgbouncer exited ({status}): {}", self.log_text()));
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -188,10 +191,18 @@ fn unsafe_is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+impl PgBouncer {
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for PgBouncer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
