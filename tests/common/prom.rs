@@ -90,3 +90,65 @@ pub async fn scrape_node_exporter(dir: &Path) -> String {
     }
     panic!("node_exporter on port {port} never answered");
 }
+
+/// Starts a real Prometheus (Debian `prometheus`) in `dir` (config and TSDB live there) that
+/// scrapes 127.0.0.1:`scrape_port` every second and evaluates `rule_file` every second.
+pub fn start_prometheus(dir: &Path, scrape_port: u16, rule_file: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
+         scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n",
+        rules = rule_file.display()
+    );
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).expect("write prometheus.yml");
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus.log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_file.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("prometheus not runnable ({e}); scripts/test installs the Debian package prometheus")
+        });
+    (Killed(child), port)
+}
+
+/// GETs `path` until something answers, at most `within`; panics naming `what` otherwise.
+pub async fn get_when_up(what: &str, port: u16, path: &str, within: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    let path_owned = path.to_string();
+    loop {
+        let p = path_owned.clone();
+        if let Some(body) = tokio::task::spawn_blocking(move || http_get(port, &p))
+            .await
+            .ok()
+            .flatten()
+        {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} on port {port} did not answer {path} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Metric names in Prometheus text: sample lines and `# TYPE` lines.
+pub fn metric_names_in(exposition: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in exposition.lines() {
+        let name = match line.strip_prefix("# TYPE ") {
+            Some(rest) => rest.split_whitespace().next(),
+            None if line.starts_with('#') => None,
+            None => line.split(['{', ' ']).next(),
+        };
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            names.insert(name.to_string());
+        }
+    }
+    names
+}

@@ -125,21 +125,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "server",
 ];
 
-/// Metric names in Prometheus text: sample lines and `# TYPE` lines.
-pub fn names_in(exposition: &str) -> Names {
-    let mut names = Names::new();
-    for line in exposition.lines() {
-        let name = match line.strip_prefix("# TYPE ") {
-            Some(rest) => rest.split_whitespace().next(),
-            None if line.starts_with('#') => None,
-            None => line.split(['{', ' ']).next(),
-        };
-        if let Some(name) = name.filter(|n| !n.is_empty()) {
-            names.insert(name.to_string());
-        }
-    }
-    names
-}
+pub use crate::common::metric_names_in as names_in;
 
 /// Runs dbtool with `args` off the async runtime; (exit code, stdout, stderr).
 pub async fn run_dbtool(args: Vec<String>) -> (i32, String, String) {
