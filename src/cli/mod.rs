@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
 //! config file and defaults, once.
 
+pub mod completions;
 pub mod health;
 
 use std::path::PathBuf;
@@ -66,6 +67,12 @@ pub enum Command {
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = completions::COMPLETIONS_EXIT_CODES)]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), generated from these definitions
+    #[command(after_help = completions::MAN_EXIT_CODES)]
+    Man(completions::ManArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per subcommand; `dispatch` routes the parsed command line.
 
 pub mod checks;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod health;
@@ -16,12 +17,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             config::check(file.as_deref().or(cli.global.config.as_deref()))
         }
         Command::Checks(args) => checks::run(&args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
         command => {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
-                Command::Config(_) | Command::Checks(_) => unreachable_command(),
+                Command::Config(_) | Command::Checks(_) | Command::Completions(_) | Command::Man(_) => {
+                    unreachable_command()
+                }
             }
         }
     }
