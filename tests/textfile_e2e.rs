@@ -94,14 +94,17 @@ async fn watch_alert(prom_port: u16) -> Vec<String> {
     while tokio::time::Instant::now() < deadline && seen.last().map(String::as_str) != Some("firing") {
         let body = get_when_up("prometheus", prom_port, "/api/v1/alerts", Duration::from_secs(10)).await;
         let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("/api/v1/alerts not JSON ({e}): {body}"));
-        let state = v["data"]["alerts"]
+        let alert = v["data"]["alerts"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|a| a["labels"]["alertname"] == ALERT)
-            .and_then(|a| a["state"].as_str());
-        if let Some(state) = state {
+            .find(|a| a["labels"]["alertname"] == ALERT);
+        if let Some(state) = alert.and_then(|a| a["state"].as_str()) {
             if seen.last().map(String::as_str) != Some(state) {
+                eprintln!(
+                    "{ALERT} is {state}: {}",
+                    alert.map(Value::to_string).unwrap_or_default()
+                );
                 seen.push(state.to_string());
             }
         }

@@ -41,13 +41,19 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
 
 /// A plain HTTP/1.0 GET on 127.0.0.1; the body, or None while nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_status(port, path).map(|(_, body)| body)
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1; (status code, body), or None while nothing answers.
+pub fn http_get_status(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
+    let status = head.strip_prefix("HTTP/1.")?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Kills the child on drop so no exporter outlives its test.
@@ -116,22 +122,23 @@ pub fn start_prometheus(dir: &Path, scrape_port: u16, rule_file: &Path) -> (Kill
     (Killed(child), port)
 }
 
-/// GETs `path` until something answers, at most `within`; panics naming `what` otherwise.
+/// GETs `path` until it answers 200 OK, at most `within`; panics naming `what` otherwise.
 pub async fn get_when_up(what: &str, port: u16, path: &str, within: Duration) -> String {
     let deadline = tokio::time::Instant::now() + within;
-    let path_owned = path.to_string();
+    let mut last = None;
     loop {
-        let p = path_owned.clone();
-        if let Some(body) = tokio::task::spawn_blocking(move || http_get(port, &p))
+        let p = path.to_string();
+        match tokio::task::spawn_blocking(move || http_get_status(port, &p))
             .await
             .ok()
             .flatten()
         {
-            return body;
+            Some((200, body)) => return body,
+            other => last = other.or(last),
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{what} on port {port} did not answer {path} within {within:?}"
+            "{what} on port {port} did not answer {path} with 200 within {within:?}; last answer: {last:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
