@@ -39,18 +39,13 @@ pub const PENDING: &[(Feature, &[&str])] = &[
     (
         Feature::Check("replication"),
         &[
-            "dbtool_replication_lag_seconds",
+            "dbtool_replication_standby_lag_seconds",
+            "dbtool_replication_replay_lag_seconds",
             "dbtool_replication_slot_retained_bytes",
             "dbtool_replication_slot_active",
         ],
     ),
-    (
-        Feature::Check("archiver"),
-        &[
-            "dbtool_archiver_last_failed_timestamp_seconds",
-            "dbtool_archiver_last_archived_timestamp_seconds",
-        ],
-    ),
+    (Feature::Check("archiver"), &["dbtool_archiver_failing"]),
     (
         Feature::Check("database_activity"),
         &[
@@ -59,10 +54,7 @@ pub const PENDING: &[(Feature, &[&str])] = &[
             "dbtool_database_size_bytes",
         ],
     ),
-    (
-        Feature::Check("checkpoints"),
-        &["dbtool_checkpoints_timed_total", "dbtool_checkpoints_requested_total"],
-    ),
+    (Feature::Check("checkpoints"), &["dbtool_checkpoints_total"]),
     (
         Feature::Command("backup"),
         &[
@@ -74,7 +66,7 @@ pub const PENDING: &[(Feature, &[&str])] = &[
     (
         Feature::Command("archive"),
         &[
-            "dbtool_archive_last_status",
+            "dbtool_archive_status",
             "dbtool_archive_rows_total",
             "dbtool_archive_remaining_rows",
         ],
@@ -235,7 +227,18 @@ pub struct Conditions {
 }
 
 async fn health(_dir: PathBuf) -> Names {
+    // An inactive physical slot that reserves WAL, for the replication check's slot families.
+    let slot = format!("dbtool_emitted_{}", std::process::id());
+    let admin = crate::common::connect(&crate::common::cluster().dsn("postgres")).await;
+    admin
+        .execute("SELECT pg_create_physical_replication_slot($1, true)", &[&slot])
+        .await
+        .expect("create a replication slot");
     let (out, _conditions) = health_exposition(&[]).await;
+    admin
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .await
+        .expect("drop the replication slot");
     assert!(
         out.lines().any(|l| l.starts_with("dbtool_up{") && l.ends_with(" 1")),
         "health could not connect, so its output proves little:\n{out}"
