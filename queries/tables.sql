@@ -34,7 +34,8 @@ SELECT current_database() AS datname,
        idx.read AS idx_blks_read
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+-- relkind 't' lets the planner hash only TOAST relations, not all of pg_class.
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid AND t.relkind = 't'
 LEFT JOIN idx ON idx.indrelid = c.oid
 LEFT JOIN LATERAL (
     SELECT max(option_value) FILTER (WHERE option_name = 'autovacuum_vacuum_threshold')::float8 AS vac_threshold,
