@@ -1,8 +1,7 @@
 /* dbtool: tables */
 -- Per-table vacuum and I/O statistics for the connected database, read once and shared by
 -- the vacuum, cache-hit and database-activity checks. The xid age includes the table's TOAST
--- relation, which
--- freezes separately. The autovacuum trigger point honours per-table reloptions.
+-- relation, which freezes separately. The autovacuum trigger point honours per-table reloptions.
 -- Statistics come from the pg_stat_get_* functions on pg_class oids, the functions
 -- pg_stat_user_tables and pg_statio_user_tables are made of: joining those views reads
 -- pg_class and pg_namespace twice more and sums index I/O table by table, which with 5,000
