@@ -353,3 +353,34 @@ async fn no_delete_copies_purge_deletes_and_config_jobs_run_by_name() {
         text(&check)
     );
 }
+
+#[tokio::test]
+async fn a_key_already_archived_is_replaced_by_the_row_being_moved() {
+    let db = fresh_db("archive_conflict").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 3_000).await;
+    let old = count_old(&c, "posts").await;
+    let out = archive(&db.dsn(), &["--no-delete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The source row changes after it was copied: moving it must keep the new version.
+    let id: String = c
+        .query_one(
+            "UPDATE posts SET message = 'edited after the copy' WHERE id = (SELECT id FROM archive.posts LIMIT 1) RETURNING id",
+            &[],
+        )
+        .await
+        .expect("update")
+        .get(0);
+    let before = fingerprint(&c, &["posts"]).await;
+    let out = archive(&db.dsn(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{old} rows moved; done")));
+    assert_eq!(in_both(&c, "posts", "archive.posts").await, 0);
+    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+    let message: String = c
+        .query_one("SELECT message FROM archive.posts WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(message, "edited after the copy");
+}

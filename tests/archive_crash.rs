@@ -42,7 +42,7 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     let cluster = own_cluster(ClusterOptions::default());
     let db = fresh_db_on(&cluster, "archive_crash").await;
     let mut c = db.client().await;
-    create_posts(&c, "posts", 120_000).await;
+    create_posts(&c, "posts", 150_000).await;
     let old = count_old(&c, "posts").await;
     let before = fingerprint(&c, &["posts"]).await;
     let seed = std::time::SystemTime::now()
@@ -56,7 +56,7 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
         if kills >= 22 && crashed {
             break;
         }
-        let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "35ms"]);
+        let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
         let mut child = spawn_quiet(child);
         std::thread::sleep(Duration::from_millis(80 + rng.next(250)));
         if round == 8 {

@@ -102,6 +102,14 @@ async fn run_inner(
 ) -> Result<ArchiveReport, ArchiveError> {
     let settings = session(job);
     let mut src = db::connect(&target.params, &settings).await?;
+    // Safe here and saves a WAL flush per batch: a batch's DELETE and INSERT commit together,
+    // so a crash that loses a recent commit loses both halves and the rows are still in the
+    // source. (Cross-database, the destination session keeps synchronous commits: its insert
+    // must be durable before the source deletes; a lost source delete only leaves rows in
+    // both places, which the next run resolves.)
+    src.batch_execute("SET synchronous_commit = off")
+        .await
+        .map_err(dbe("setting synchronous_commit"))?;
     let name = QualifiedName::parse(&job.table, "public")?;
     let column = ident::parse_column(&job.column)?;
     let source = plan::load_source(&src, &name, &column).await?;
@@ -327,6 +335,8 @@ async fn prepare(
         None => Ok(Stmts::Same {
             first: src.prepare(&built.first).await.map_err(&p)?,
             next: src.prepare(&built.next).await.map_err(&p)?,
+            careful_first: src.prepare(&built.careful_first).await.map_err(&p)?,
+            careful_next: src.prepare(&built.careful_next).await.map_err(&p)?,
         }),
         Some(dst) => {
             let c = cross_db::build(source, dest_sql, walk, predicate, job.batch_size(), mode);
@@ -360,6 +370,8 @@ async fn dry_run(
         }
     }
     sql.push_str(&built.next);
+    sql.push_str(";\n-- when a row is locked by another session (lock_timeout), the same range again:\n");
+    sql.push_str(&built.careful_next);
     let count = format!("SELECT count(*) FROM {} s WHERE {predicate}", source.name.quoted());
     report.would_move = src.query_one(&count, &[]).await.ok().map(|r| r.get(0));
     report.remaining = report.would_move;

@@ -26,7 +26,12 @@ const MAX_PAGES: i64 = 8192;
 const RETRIES: u32 = 3;
 
 pub enum Stmts {
-    Same { first: Statement, next: Statement },
+    Same {
+        first: Statement,
+        next: Statement,
+        careful_first: Statement,
+        careful_next: Statement,
+    },
     Cross(cross_db::Prepared),
 }
 
@@ -193,6 +198,7 @@ impl<'a> Runner<'a> {
 
     async fn batch_with_retry(&mut self, pos: &mut Position) -> Result<Outcome, String> {
         let mut attempt = 0;
+        let mut careful = false;
         loop {
             let (first, params) = match pos {
                 Position::Ctid { lo, pages, .. } => (false, vec![format!("({lo},0)"), format!("({},0)", *lo + *pages)]),
@@ -200,8 +206,19 @@ impl<'a> Runner<'a> {
                 Position::Key { last: Some(k) } => (false, k.clone()),
             };
             let result = match &self.stmts {
-                Stmts::Same { first: f, next } => {
-                    batch::execute(&self.src, if first { f } else { next }, &params).await
+                Stmts::Same {
+                    first: f,
+                    next,
+                    careful_first: cf,
+                    careful_next: cn,
+                } => {
+                    let stmt = match (careful, first) {
+                        (false, true) => f,
+                        (false, false) => next,
+                        (true, true) => cf,
+                        (true, false) => cn,
+                    };
+                    batch::execute(&self.src, stmt, &params).await
                 }
                 Stmts::Cross(p) => match &self.dst {
                     Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,
@@ -213,15 +230,19 @@ impl<'a> Runner<'a> {
                 Err(e) => e,
             };
             let code = e.code().cloned();
-            attempt += 1;
-            let transient = matches!(
+            let locked = matches!(
                 code,
-                Some(
-                    SqlState::LOCK_NOT_AVAILABLE
-                        | SqlState::T_R_DEADLOCK_DETECTED
-                        | SqlState::T_R_SERIALIZATION_FAILURE
-                )
+                Some(SqlState::LOCK_NOT_AVAILABLE | SqlState::T_R_DEADLOCK_DETECTED)
             );
+            // Someone holds one of the batch's rows, or the archive has one of its keys: the
+            // fast form changed nothing; redo the range skipping locked rows, upserting.
+            let duplicate = code == Some(SqlState::UNIQUE_VIOLATION);
+            if (locked || duplicate) && !careful && matches!(self.stmts, Stmts::Same { .. }) {
+                careful = true;
+                continue;
+            }
+            attempt += 1;
+            let transient = locked || code == Some(SqlState::T_R_SERIALIZATION_FAILURE);
             let timeout = code == Some(SqlState::QUERY_CANCELED);
             if attempt > RETRIES || !(transient || timeout) {
                 return Err(format!("batch {} failed: {}", self.batches + 1, pg_error(&e)));
@@ -365,7 +386,7 @@ mod tests {
         assert_eq!(next_pages(100, 2500, 5000, fast), 200);
         assert_eq!(next_pages(100, 0, 5000, fast), 200);
         assert_eq!(next_pages(100, 1, 5000, fast), 400, "growth is bounded per step");
-        assert_eq!(next_pages(100, 5000, 5000, Duration::from_secs(1)), 50);
+        assert_eq!(next_pages(100, 5000, 5000, Duration::from_millis(300)), 50);
         assert_eq!(next_pages(MAX_PAGES, 0, 5000, fast), MAX_PAGES);
         assert_eq!(next_pages(1, 10_000, 5000, fast), 1);
     }
