@@ -367,8 +367,10 @@ fn next_pages(pages: i64, rows: i64, batch_size: i64, took: Duration) -> i64 {
     } else {
         pages * 2
     };
-    let aimed = if took > TARGET_BATCH * 2 {
-        (pages / 2).min(aimed)
+    // Too slow: scale the range down in proportion, whatever the row count says.
+    let aimed = if took > TARGET_BATCH {
+        let scaled = (pages as f64 * TARGET_BATCH.as_secs_f64() / took.as_secs_f64()).floor() as i64;
+        scaled.min(aimed)
     } else {
         aimed
     };
