@@ -253,3 +253,45 @@ async fn sigterm_and_max_runtime_stop_cleanly_between_batches() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-runtime reached"));
     assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
 }
+
+#[tokio::test]
+async fn a_row_locked_by_the_application_is_skipped_not_waited_for() {
+    let db = fresh_db("archive_locked_row").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 5_000).await;
+    let old = count_old(&c, "posts").await;
+    let mut holder = db.client().await;
+    let tx = holder.transaction().await.expect("begin");
+    let id: String = tx
+        .query_one(
+            "SELECT id FROM posts WHERE createat < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint
+             ORDER BY id LIMIT 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .expect("lock a row")
+        .get(0);
+    let out = archive_cmd(&db.dsn(), &["--lock-timeout", "100ms"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} rows moved; done: 1 rows", old - 1)),
+        "{stdout}"
+    );
+    tx.rollback().await.expect("release");
+    let still: i64 = c
+        .query_one("SELECT count(*) FROM posts WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(still, 1, "the locked row was left in place");
+    let out = archive_cmd(&db.dsn(), &[]).output().expect("run");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 rows moved; done: nothing"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&c, "archive.posts").await, old);
+}
