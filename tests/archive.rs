@@ -384,3 +384,33 @@ async fn a_key_already_archived_is_replaced_by_the_row_being_moved() {
         .get(0);
     assert_eq!(message, "edited after the copy");
 }
+
+#[tokio::test]
+async fn where_narrows_the_rows_and_cannot_smuggle_a_second_statement() {
+    let db = fresh_db("archive_where").await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE x (id int PRIMARY KEY)").await.expect("x");
+    create_posts(&c, "posts", 3_000).await;
+    let old = count_old(&c, "posts").await;
+    let kept: i64 = c
+        .query_one(
+            "SELECT count(*) FROM posts WHERE channelid = 'ch3'
+             AND createat < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    let out = archive(&db.dsn(), &["--where", "true; DROP TABLE x"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--where"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&c, "x").await, 0, "table x is still there");
+    let out = archive(&db.dsn(), &["--where", "s.channelid <> 'ch3'"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(count(&c, "archive.posts").await, old - kept);
+    assert_eq!(count_old(&c, "posts").await, kept);
+}

@@ -161,6 +161,8 @@ pub fn build(source: &Source, dest: &str, mode: Mode, walk: Walk, predicate: &st
                     );
                 }
                 let lock = if careful { " FOR UPDATE OF s SKIP LOCKED" } else { "" };
+                // The predicate again in the DELETE: if a concurrent update replaced a row
+                // between the two scans, PostgreSQL re-checks the new version against it.
                 let batch = selection(
                     source,
                     walk,
@@ -171,7 +173,7 @@ pub fn build(source: &Source, dest: &str, mode: Mode, walk: Walk, predicate: &st
                 );
                 format!(
                     "/* dbtool archive */ WITH batch AS ({batch}{lock}), \
-                     moved AS (DELETE FROM {table} s WHERE s.ctid = ANY (ARRAY(SELECT ctid FROM batch)) \
+                     moved AS (DELETE FROM {table} s WHERE s.ctid = ANY (ARRAY(SELECT ctid FROM batch)) AND {predicate} \
                      RETURNING {returning}){ins} \
                      SELECT (SELECT count(*) FROM moved) AS rows, (SELECT count(*) FROM batch) AS selected, \
                      {last} AS last_key"

@@ -90,7 +90,14 @@ async fn run_inner(
         mut report,
     } = setup::setup(job, target).await?;
     let dest_sql = dest.as_ref().map(|d| d.quoted()).unwrap_or_default();
-    let built = batch::build(&source, &dest_sql, report.mode, report.walk, &predicate, job.batch_size());
+    let built = batch::build(
+        &source,
+        &dest_sql,
+        report.mode,
+        report.walk,
+        &predicate,
+        job.batch_size(),
+    );
     if job.dry_run {
         return setup::dry_run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
     }

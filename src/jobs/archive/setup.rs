@@ -43,6 +43,18 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
     let sql_type = source.column(&column).map(|c| c.sql_type.clone()).unwrap_or_default();
     let cut = cutoff::compute(&src, &job.older_than, ctype, &sql_type).await?;
     let predicate = predicate(&column, &cut, job.filter.as_deref());
+    // Parsing it as one prepared statement proves --where is one expression: a prepared
+    // statement cannot hold a second command, whatever the text tries.
+    src.prepare(&format!("SELECT 1 FROM {} s WHERE {predicate}", source.name.quoted()))
+        .await
+        .map_err(|e| {
+            ArchiveError::Config(format!(
+                "--where {:?} is not a valid condition on {} (alias s): {}",
+                job.filter.as_deref().unwrap_or(""),
+                source.name,
+                crate::jobs::pg_error(&e)
+            ))
+        })?;
     let walk = choose_walk(&src, job.walk).await?;
     let mode = job.mode();
     let dest = match mode {
@@ -176,7 +188,11 @@ pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveErr
     }
 }
 
-pub(super) async fn record_start(src: &mut Client, job: &ArchiveJob, target: &Target) -> Result<Option<i64>, ArchiveError> {
+pub(super) async fn record_start(
+    src: &mut Client,
+    job: &ArchiveJob,
+    target: &Target,
+) -> Result<Option<i64>, ArchiveError> {
     migrate::apply(src).await?;
     job_runs::start(src, &job.job_name(), "archive", &target.name, None)
         .await
