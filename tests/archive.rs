@@ -414,3 +414,44 @@ async fn where_narrows_the_rows_and_cannot_smuggle_a_second_statement() {
     assert_eq!(count(&c, "archive.posts").await, old - kept);
     assert_eq!(count_old(&c, "posts").await, kept);
 }
+
+#[tokio::test]
+async fn timestamptz_timestamp_and_date_columns_are_detected() {
+    let db = fresh_db("archive_types").await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL,
+                              local timestamp NOT NULL, day date NOT NULL);
+         INSERT INTO events (at, local, day)
+         SELECT now() - i * interval '1 day', (now() - i * interval '1 day')::timestamp, (now() - i * interval '1 day')::date
+         FROM generate_series(0, 99) i;",
+    )
+    .await
+    .expect("events");
+    for (column, age, expect_left) in [("at", "60d", 60), ("local", "40 days", 40), ("day", "20d", 21)] {
+        let out = dbtool()
+            .args(["archive", "--dsn", &db.dsn(), "--table", "events", "--column", column])
+            .args(["--older-than", age, "--dest", &format!("archive.events_{column}")])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let left = count(&c, "events").await;
+        assert!(
+            (expect_left - 1..=expect_left + 1).contains(&left),
+            "{column}: {left} left\n{}",
+            text(&out)
+        );
+    }
+    // Identity values travel as they are (OVERRIDING SYSTEM VALUE).
+    let ids: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT id FROM events UNION ALL SELECT id FROM archive.events_at
+             UNION ALL SELECT id FROM archive.events_local UNION ALL SELECT id FROM archive.events_day) u
+             WHERE id BETWEEN 1 AND 100",
+            &[],
+        )
+        .await
+        .expect("ids")
+        .get(0);
+    assert_eq!(ids, 100);
+}
