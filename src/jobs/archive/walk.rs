@@ -18,10 +18,11 @@ use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
 use crate::jobs::pg_error;
 
-/// A batch should stay well under this, so writers waiting on its row locks wait little.
-const TARGET_BATCH: Duration = Duration::from_millis(150);
-/// Most heap pages one ctid batch may span (64 MB at 8 kB pages).
-const MAX_PAGES: i64 = 8192;
+mod pages;
+mod probe;
+
+use pages::{next_pages, MAX_PAGES};
+
 /// Transient failures (lock_timeout, deadlock) retried per batch before giving up.
 const RETRIES: u32 = 3;
 
@@ -261,17 +262,6 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn blocks(&self) -> Result<i64, String> {
-        self.src
-            .query_one(
-                "SELECT pg_relation_size($1::bigint::oid) / current_setting('block_size')::bigint",
-                &[&self.source.oid],
-            )
-            .await
-            .map(|r| r.get(0))
-            .map_err(|e| format!("reading the table size: {}", pg_error(&e)))
-    }
-
     /// Stop before the next batch? Waits here while a standby lags too far behind.
     async fn should_stop(&mut self) -> Option<StopReason> {
         let mut told = false;
@@ -300,96 +290,10 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn replay_lag(&self) -> Option<Duration> {
-        let row = self
-            .src
-            .query_one(
-                "/* dbtool archive */ SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
-                &[],
-            )
-            .await;
-        match row {
-            Ok(r) => Duration::try_from_secs_f64(r.get::<_, f64>(0)).ok(),
-            Err(e) => {
-                tracing::warn!("cannot read pg_stat_replication: {}", pg_error(&e));
-                None
-            }
-        }
-    }
-
     async fn pause(&self, d: Duration) {
         tokio::select! {
             _ = self.cancel.cancelled() => {}
             _ = tokio::time::sleep(d) => {}
         }
-    }
-
-    /// Is any row older than the cutoff left? (Only asked when an index makes it cheap.)
-    async fn any_left(&self, predicate: &str) -> bool {
-        let sql = format!(
-            "/* dbtool archive */ SELECT EXISTS (SELECT 1 FROM {} s WHERE {predicate})",
-            self.source.name.quoted()
-        );
-        // If the probe fails, assume yes: another pass is safe, stopping early is not.
-        self.src.query_one(&sql, &[]).await.map_or(true, |r| r.get(0))
-    }
-
-    /// Rows still older than the cutoff: counted when that is quick, else the planner's estimate.
-    pub async fn remaining(&self, predicate: &str, estimate: Option<i64>) -> Option<i64> {
-        let sql = format!(
-            "/* dbtool archive */ SELECT count(*) FROM {} s WHERE {predicate}",
-            self.source.name.quoted()
-        );
-        let counted = async {
-            self.src
-                .batch_execute("BEGIN; SET LOCAL statement_timeout = '2s'")
-                .await?;
-            let n = self.src.query_one(&sql, &[]).await;
-            self.src.batch_execute("ROLLBACK").await?;
-            n.map(|r| r.get::<_, i64>(0))
-        };
-        match counted.await {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let _ = self.src.batch_execute("ROLLBACK").await;
-                estimate.map(|e| (e - self.rows).max(0))
-            }
-        }
-    }
-}
-
-/// Pages for the next ctid batch: aim at `batch_size` rows, grow over pages with nothing to
-/// move, and shrink when a batch took too long (its row locks block writers meanwhile).
-fn next_pages(pages: i64, rows: i64, batch_size: i64, took: Duration) -> i64 {
-    let aimed = if rows > 0 {
-        let per_page = rows as f64 / pages as f64;
-        ((batch_size as f64 / per_page).ceil() as i64).min(pages * 4)
-    } else {
-        pages * 2
-    };
-    // Too slow: scale the range down in proportion, whatever the row count says.
-    let aimed = if took > TARGET_BATCH {
-        let scaled = (pages as f64 * TARGET_BATCH.as_secs_f64() / took.as_secs_f64()).floor() as i64;
-        scaled.min(aimed)
-    } else {
-        aimed
-    };
-    aimed.clamp(1, MAX_PAGES)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_ranges_adapt_to_density_and_time() {
-        let fast = Duration::from_millis(20);
-        assert_eq!(next_pages(100, 5000, 5000, fast), 100);
-        assert_eq!(next_pages(100, 2500, 5000, fast), 200);
-        assert_eq!(next_pages(100, 0, 5000, fast), 200);
-        assert_eq!(next_pages(100, 1, 5000, fast), 400, "growth is bounded per step");
-        assert_eq!(next_pages(100, 5000, 5000, Duration::from_millis(300)), 50);
-        assert_eq!(next_pages(MAX_PAGES, 0, 5000, fast), MAX_PAGES);
-        assert_eq!(next_pages(1, 10_000, 5000, fast), 1);
     }
 }
