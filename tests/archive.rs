@@ -353,3 +353,105 @@ async fn no_delete_copies_purge_deletes_and_config_jobs_run_by_name() {
         text(&check)
     );
 }
+
+#[tokio::test]
+async fn a_key_already_archived_is_replaced_by_the_row_being_moved() {
+    let db = fresh_db("archive_conflict").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 3_000).await;
+    let old = count_old(&c, "posts").await;
+    let out = archive(&db.dsn(), &["--no-delete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The source row changes after it was copied: moving it must keep the new version.
+    let id: String = c
+        .query_one(
+            "UPDATE posts SET message = 'edited after the copy' WHERE id = (SELECT id FROM archive.posts LIMIT 1) RETURNING id",
+            &[],
+        )
+        .await
+        .expect("update")
+        .get(0);
+    let before = fingerprint(&c, &["posts"]).await;
+    let out = archive(&db.dsn(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{old} rows moved; done")));
+    assert_eq!(in_both(&c, "posts", "archive.posts").await, 0);
+    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+    let message: String = c
+        .query_one("SELECT message FROM archive.posts WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(message, "edited after the copy");
+}
+
+#[tokio::test]
+async fn where_narrows_the_rows_and_cannot_smuggle_a_second_statement() {
+    let db = fresh_db("archive_where").await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE x (id int PRIMARY KEY)").await.expect("x");
+    create_posts(&c, "posts", 3_000).await;
+    let old = count_old(&c, "posts").await;
+    let kept: i64 = c
+        .query_one(
+            "SELECT count(*) FROM posts WHERE channelid = 'ch3'
+             AND createat < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    let out = archive(&db.dsn(), &["--where", "true; DROP TABLE x"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--where"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&c, "x").await, 0, "table x is still there");
+    let out = archive(&db.dsn(), &["--where", "s.channelid <> 'ch3'"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(count(&c, "archive.posts").await, old - kept);
+    assert_eq!(count_old(&c, "posts").await, kept);
+}
+
+#[tokio::test]
+async fn timestamptz_timestamp_and_date_columns_are_detected() {
+    let db = fresh_db("archive_types").await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL,
+                              local timestamp NOT NULL, day date NOT NULL);
+         INSERT INTO events (at, local, day)
+         SELECT now() - i * interval '1 day', (now() - i * interval '1 day')::timestamp, (now() - i * interval '1 day')::date
+         FROM generate_series(0, 99) i;",
+    )
+    .await
+    .expect("events");
+    for (column, age, expect_left) in [("at", "60d", 60), ("local", "40 days", 40), ("day", "20d", 21)] {
+        let out = dbtool()
+            .args(["archive", "--dsn", &db.dsn(), "--table", "events", "--column", column])
+            .args(["--older-than", age, "--dest", &format!("archive.events_{column}")])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let left = count(&c, "events").await;
+        assert!(
+            (expect_left - 1..=expect_left + 1).contains(&left),
+            "{column}: {left} left\n{}",
+            text(&out)
+        );
+    }
+    // Identity values travel as they are (OVERRIDING SYSTEM VALUE).
+    let ids: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT id FROM events UNION ALL SELECT id FROM archive.events_at
+             UNION ALL SELECT id FROM archive.events_local UNION ALL SELECT id FROM archive.events_day) u
+             WHERE id BETWEEN 1 AND 100",
+            &[],
+        )
+        .await
+        .expect("ids")
+        .get(0);
+    assert_eq!(ids, 100);
+}

@@ -37,14 +37,28 @@ impl Rng {
     }
 }
 
+/// 20,000 more rows three years old, in posts and in the truth table.
+async fn top_up(c: &tokio_postgres::Client, round: i32) {
+    let sql = format!(
+        "WITH ins AS (INSERT INTO posts (id, createat, channelid, message)
+           SELECT 'top-{round}-' || i, (extract(epoch FROM now() - interval '3 years') * 1000)::bigint - i * 1000,
+                  'top', 'topped up ' || i
+           FROM generate_series(1, 20000) i RETURNING *)
+         INSERT INTO truth SELECT * FROM ins"
+    );
+    c.batch_execute(&sql).await.expect("top up");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     let cluster = own_cluster(ClusterOptions::default());
     let db = fresh_db_on(&cluster, "archive_crash").await;
     let mut c = db.client().await;
-    create_posts(&c, "posts", 120_000).await;
-    let old = count_old(&c, "posts").await;
-    let before = fingerprint(&c, &["posts"]).await;
+    create_posts(&c, "posts", 60_000).await;
+    // The truth every row must still match; topped up along with posts when old rows run low.
+    c.batch_execute("CREATE TABLE truth AS TABLE posts")
+        .await
+        .expect("truth");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -56,7 +70,10 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
         if kills >= 22 && crashed {
             break;
         }
-        let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "35ms"]);
+        if count_old(&c, "posts").await < 5_000 {
+            top_up(&c, round).await;
+        }
+        let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
         let mut child = spawn_quiet(child);
         std::thread::sleep(Duration::from_millis(80 + rng.next(250)));
         if round == 8 {
@@ -88,7 +105,9 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     }
     assert!(kills >= 20 && crashed, "only {kills} kills landed (seed {seed})");
     let moved_before_final = count(&c, "archive.posts").await;
-    eprintln!("{kills} kills, {moved_before_final} of {old} rows moved before the final run");
+    eprintln!("{kills} kills, {moved_before_final} rows moved before the final run");
+    let old = count_old(&c, "truth").await;
+    let before = fingerprint(&c, &["truth"]).await;
 
     let out = archive_cmd(&db.dsn(), &[]).output().expect("final run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -252,4 +271,46 @@ async fn sigterm_and_max_runtime_stop_cleanly_between_batches() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-runtime reached"));
     assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+}
+
+#[tokio::test]
+async fn a_row_locked_by_the_application_is_skipped_not_waited_for() {
+    let db = fresh_db("archive_locked_row").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 5_000).await;
+    let old = count_old(&c, "posts").await;
+    let mut holder = db.client().await;
+    let tx = holder.transaction().await.expect("begin");
+    let id: String = tx
+        .query_one(
+            "SELECT id FROM posts WHERE createat < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint
+             ORDER BY id LIMIT 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .expect("lock a row")
+        .get(0);
+    let out = archive_cmd(&db.dsn(), &["--lock-timeout", "100ms"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} rows moved; done: 1 rows", old - 1)),
+        "{stdout}"
+    );
+    tx.rollback().await.expect("release");
+    let still: i64 = c
+        .query_one("SELECT count(*) FROM posts WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(still, 1, "the locked row was left in place");
+    let out = archive_cmd(&db.dsn(), &[]).output().expect("run");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 rows moved; done: nothing"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&c, "archive.posts").await, old);
 }

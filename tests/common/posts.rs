@@ -57,8 +57,16 @@ pub async fn fingerprint(client: &tokio_postgres::Client, tables: &[&str]) -> (i
     (row.get(0), row.get(1))
 }
 
-/// Keys present in both tables (must be zero after any run).
+/// Keys present in both tables (must be zero after any run); 0 while `b` does not exist yet.
 pub async fn in_both(client: &tokio_postgres::Client, a: &str, b: &str) -> i64 {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&b])
+        .await
+        .expect("to_regclass")
+        .get(0);
+    if !exists {
+        return 0;
+    }
     let sql = format!("SELECT count(*) FROM {a} x JOIN {b} y USING (id)");
     client.query_one(&sql, &[]).await.expect("in both").get(0)
 }

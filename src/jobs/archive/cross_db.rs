@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use tokio_postgres::{Client, Statement};
 
-use super::batch::{insert_sql, Mode, Outcome, Walk};
+use super::batch::{insert_sql, Conflict, Mode, Outcome, Walk};
 use super::ident::quote_ident;
 use super::plan::Source;
 
@@ -52,7 +52,16 @@ pub fn build(source: &Source, dest: &str, walk: Walk, predicate: &str, limit: i6
         select_next: sel(true),
         insert: format!(
             "/* dbtool archive */ {} RETURNING {dest_key}",
-            insert_sql(source, dest, &from, mode == Mode::Move)
+            insert_sql(
+                source,
+                dest,
+                &from,
+                if mode == Mode::Move {
+                    Conflict::Update
+                } else {
+                    Conflict::Nothing
+                }
+            )
         ),
         delete: format!(
             "/* dbtool archive */ DELETE FROM {} WHERE ctid = ANY ($1::text[]::tid[])",

@@ -11,6 +11,7 @@ pub mod ident;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod setup;
 pub mod walk;
 
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use crate::config::HumanDuration;
 
 pub use batch::{Mode, Walk};
 pub use cutoff::ColumnType;
-pub use run::{run, run_with, Progress, RunOptions};
+pub use run::{run, run_with, Progress, Quiet, RunOptions};
 
 /// Default rows per batch.
 pub const DEFAULT_BATCH_SIZE: i64 = 5000;

@@ -41,7 +41,12 @@ pub static STATUS: MetricFamily = MetricFamily {
 /// One line saying why the run stopped, as printed last and stored in the job history.
 pub fn reason_line(r: &ArchiveReport) -> String {
     let what = match r.stop {
-        StopReason::Done => "done: nothing older than the cutoff is left".to_string(),
+        StopReason::Done => match r.remaining {
+            Some(n) if n > 0 && r.mode != super::Mode::Copy => format!(
+                "done: {n} rows older than the cutoff were locked by other sessions and skipped; the next run takes them"
+            ),
+            _ => "done: nothing older than the cutoff is left".to_string(),
+        },
         StopReason::MaxRuntime => "stopped: --max-runtime reached; the next run continues".to_string(),
         StopReason::Signal => "stopped: signal received, the current batch was finished; the next run continues".into(),
         StopReason::Lag => {

@@ -18,15 +18,21 @@ use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
 use crate::jobs::pg_error;
 
-/// A batch should stay well under this, so writers waiting on its row locks wait little.
-const TARGET_BATCH: Duration = Duration::from_millis(150);
-/// Most heap pages one ctid batch may span (64 MB at 8 kB pages).
-const MAX_PAGES: i64 = 8192;
+mod pages;
+mod probe;
+
+use pages::{next_pages, MAX_PAGES};
+
 /// Transient failures (lock_timeout, deadlock) retried per batch before giving up.
 const RETRIES: u32 = 3;
 
 pub enum Stmts {
-    Same { first: Statement, next: Statement },
+    Same {
+        first: Statement,
+        next: Statement,
+        careful_first: Statement,
+        careful_next: Statement,
+    },
     Cross(cross_db::Prepared),
 }
 
@@ -193,6 +199,7 @@ impl<'a> Runner<'a> {
 
     async fn batch_with_retry(&mut self, pos: &mut Position) -> Result<Outcome, String> {
         let mut attempt = 0;
+        let mut careful = false;
         loop {
             let (first, params) = match pos {
                 Position::Ctid { lo, pages, .. } => (false, vec![format!("({lo},0)"), format!("({},0)", *lo + *pages)]),
@@ -200,8 +207,19 @@ impl<'a> Runner<'a> {
                 Position::Key { last: Some(k) } => (false, k.clone()),
             };
             let result = match &self.stmts {
-                Stmts::Same { first: f, next } => {
-                    batch::execute(&self.src, if first { f } else { next }, &params).await
+                Stmts::Same {
+                    first: f,
+                    next,
+                    careful_first: cf,
+                    careful_next: cn,
+                } => {
+                    let stmt = match (careful, first) {
+                        (false, true) => f,
+                        (false, false) => next,
+                        (true, true) => cf,
+                        (true, false) => cn,
+                    };
+                    batch::execute(&self.src, stmt, &params).await
                 }
                 Stmts::Cross(p) => match &self.dst {
                     Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,
@@ -213,15 +231,19 @@ impl<'a> Runner<'a> {
                 Err(e) => e,
             };
             let code = e.code().cloned();
-            attempt += 1;
-            let transient = matches!(
+            let locked = matches!(
                 code,
-                Some(
-                    SqlState::LOCK_NOT_AVAILABLE
-                        | SqlState::T_R_DEADLOCK_DETECTED
-                        | SqlState::T_R_SERIALIZATION_FAILURE
-                )
+                Some(SqlState::LOCK_NOT_AVAILABLE | SqlState::T_R_DEADLOCK_DETECTED)
             );
+            // Someone holds one of the batch's rows, or the archive has one of its keys: the
+            // fast form changed nothing; redo the range skipping locked rows, upserting.
+            let duplicate = code == Some(SqlState::UNIQUE_VIOLATION);
+            if (locked || duplicate) && !careful && matches!(self.stmts, Stmts::Same { .. }) {
+                careful = true;
+                continue;
+            }
+            attempt += 1;
+            let transient = locked || code == Some(SqlState::T_R_SERIALIZATION_FAILURE);
             let timeout = code == Some(SqlState::QUERY_CANCELED);
             if attempt > RETRIES || !(transient || timeout) {
                 return Err(format!("batch {} failed: {}", self.batches + 1, pg_error(&e)));
@@ -238,17 +260,6 @@ impl<'a> Runner<'a> {
             ));
             self.pause(Duration::from_millis(200 * u64::from(attempt))).await;
         }
-    }
-
-    async fn blocks(&self) -> Result<i64, String> {
-        self.src
-            .query_one(
-                "SELECT pg_relation_size($1::bigint::oid) / current_setting('block_size')::bigint",
-                &[&self.source.oid],
-            )
-            .await
-            .map(|r| r.get(0))
-            .map_err(|e| format!("reading the table size: {}", pg_error(&e)))
     }
 
     /// Stop before the next batch? Waits here while a standby lags too far behind.
@@ -279,94 +290,10 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn replay_lag(&self) -> Option<Duration> {
-        let row = self
-            .src
-            .query_one(
-                "/* dbtool archive */ SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
-                &[],
-            )
-            .await;
-        match row {
-            Ok(r) => Duration::try_from_secs_f64(r.get::<_, f64>(0)).ok(),
-            Err(e) => {
-                tracing::warn!("cannot read pg_stat_replication: {}", pg_error(&e));
-                None
-            }
-        }
-    }
-
     async fn pause(&self, d: Duration) {
         tokio::select! {
             _ = self.cancel.cancelled() => {}
             _ = tokio::time::sleep(d) => {}
         }
-    }
-
-    /// Is any row older than the cutoff left? (Only asked when an index makes it cheap.)
-    async fn any_left(&self, predicate: &str) -> bool {
-        let sql = format!(
-            "/* dbtool archive */ SELECT EXISTS (SELECT 1 FROM {} s WHERE {predicate})",
-            self.source.name.quoted()
-        );
-        // If the probe fails, assume yes: another pass is safe, stopping early is not.
-        self.src.query_one(&sql, &[]).await.map_or(true, |r| r.get(0))
-    }
-
-    /// Rows still older than the cutoff: counted when that is quick, else the planner's estimate.
-    pub async fn remaining(&self, predicate: &str, estimate: Option<i64>) -> Option<i64> {
-        let sql = format!(
-            "/* dbtool archive */ SELECT count(*) FROM {} s WHERE {predicate}",
-            self.source.name.quoted()
-        );
-        let counted = async {
-            self.src
-                .batch_execute("BEGIN; SET LOCAL statement_timeout = '2s'")
-                .await?;
-            let n = self.src.query_one(&sql, &[]).await;
-            self.src.batch_execute("ROLLBACK").await?;
-            n.map(|r| r.get::<_, i64>(0))
-        };
-        match counted.await {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let _ = self.src.batch_execute("ROLLBACK").await;
-                estimate.map(|e| (e - self.rows).max(0))
-            }
-        }
-    }
-}
-
-/// Pages for the next ctid batch: aim at `batch_size` rows, grow over pages with nothing to
-/// move, and shrink when a batch took too long (its row locks block writers meanwhile).
-fn next_pages(pages: i64, rows: i64, batch_size: i64, took: Duration) -> i64 {
-    let aimed = if rows > 0 {
-        let per_page = rows as f64 / pages as f64;
-        ((batch_size as f64 / per_page).ceil() as i64).min(pages * 4)
-    } else {
-        pages * 2
-    };
-    let aimed = if took > TARGET_BATCH * 2 {
-        (pages / 2).min(aimed)
-    } else {
-        aimed
-    };
-    aimed.clamp(1, MAX_PAGES)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_ranges_adapt_to_density_and_time() {
-        let fast = Duration::from_millis(20);
-        assert_eq!(next_pages(100, 5000, 5000, fast), 100);
-        assert_eq!(next_pages(100, 2500, 5000, fast), 200);
-        assert_eq!(next_pages(100, 0, 5000, fast), 200);
-        assert_eq!(next_pages(100, 1, 5000, fast), 400, "growth is bounded per step");
-        assert_eq!(next_pages(100, 5000, 5000, Duration::from_secs(1)), 50);
-        assert_eq!(next_pages(MAX_PAGES, 0, 5000, fast), MAX_PAGES);
-        assert_eq!(next_pages(1, 10_000, 5000, fast), 1);
     }
 }
