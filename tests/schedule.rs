@@ -305,12 +305,20 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
     let db = common::fresh_db_on(&cluster, "sched_restart").await;
     migrate(&db);
     let dir = tempfile::tempdir().expect("tempdir");
-    let jobs = "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ncatch_up = false\nchecks = [\"connections\"]\n";
-    let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    let out = dir.path().join("health.prom");
+    let jobs = format!(
+        "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
+         checks = [\"connections\"]\noutput = \"{}\"\n",
+        out.display()
+    );
+    let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
     sleep(1.5).await;
     cluster.stop().expect("stop the server");
     sleep(2.5).await;
     assert!(d.alive(), "the daemon died with the database: {}", d.log());
+    // The health output says the server is down instead of keeping the last good report.
+    let down = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(down.contains("dbtool_up{target=\"main\"} 0"), "{down}");
     cluster.start_again().expect("start the server again");
     let restarted = db
         .client()
@@ -370,7 +378,12 @@ async fn bad_configs_are_refused_with_lines_and_a_bad_reload_keeps_the_old_one()
         .arg("schedule")
         .output()
         .expect("schedule");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(":7: job 'a'") && err.contains(":17: job 'c'"),
+        "the daemon names every problem: {err}"
+    );
 
     let good = config(
         &db.dsn(),

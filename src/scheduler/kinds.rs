@@ -35,6 +35,9 @@ pub struct Outcome {
     pub bytes: Option<i64>,
     pub message: String,
     pub report: Option<Report>,
+    /// The run failed but still produced something worth keeping (a health report saying
+    /// `dbtool_up 0`); the runner counts it as a failure with this message.
+    pub failure: Option<String>,
 }
 
 impl Kind {
@@ -254,10 +257,13 @@ async fn health(job: &Job, target: &Target, loaded: &Loaded, cancel: Cancellatio
         crate::report::atomic::write(path, &buf)?;
     }
     let status = report.status();
-    if let Some(err) = report.targets.iter().find_map(|t| t.error.as_ref().filter(|_| !t.up)) {
-        bail!("target unreachable: {err}");
-    }
+    let failure = report
+        .targets
+        .iter()
+        .find_map(|t| t.error.as_ref().filter(|_| !t.up))
+        .map(|err| format!("target unreachable: {err}"));
     Ok(Outcome {
+        failure,
         message: format!("health {status}"),
         report: Some(report),
         ..Outcome::default()

@@ -199,13 +199,22 @@ async fn run_target(
         Err(e) => {
             tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
                 duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
+            if job.kind == kinds::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
+                // The server is down: the health output must say so (dbtool_up 0) rather than
+                // keep the last good report for node_exporter to serve.
+                report_down(job, target, gen, shared).await;
+            }
             return RunResult::Failure;
         }
     };
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
-    let (result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
+    let (mut result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
     let (rows, bytes, message) = match &outcome {
+        Ok(kinds::Outcome { failure: Some(f), .. }) => {
+            result = RunResult::Failure;
+            (None, None, f.clone())
+        }
         Ok(o) => (o.rows, o.bytes, o.message.clone()),
         Err(e) => (None, None, format!("{e:#}")),
     };
@@ -230,6 +239,21 @@ async fn run_target(
             rows, bytes, error = %message, "job finished");
     }
     result
+}
+
+/// A health run against an unreachable target: its report (dbtool_up 0) still goes to the
+/// output file and /metrics. Not claimed, so possibly written by both replicas; harmless.
+async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shared) {
+    let token = shared.cancel_runs.child_token();
+    if let (
+        _,
+        Ok(kinds::Outcome {
+            report: Some(report), ..
+        }),
+    ) = execute_bounded(job, target, &gen.loaded, token).await
+    {
+        shared.metrics.set_health(report);
+    }
 }
 
 /// Runs the job under its timeout: at the deadline the token is cancelled and the job gets
