@@ -39,6 +39,9 @@ pub struct FileConfig {
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[backup]`: defaults of `dbtool backup`, `dbtool backups` and `dbtool restore`.
+    #[serde(default)]
+    pub backup: crate::jobs::backup::BackupOptions,
     /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
     #[serde(default)]
     pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,

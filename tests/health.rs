@@ -54,7 +54,8 @@ async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
         if client
             .query_one(sql, &[])
             .await
-            .map(|r| r.get::<_, bool>(0))
+            .ok()
+            .and_then(|r| r.try_get::<_, Option<bool>>(0).ok().flatten())
             .unwrap_or(false)
         {
             return;
@@ -266,14 +267,19 @@ async fn bad_dsn_is_a_one_line_error_exit_3_without_the_password() {
     }
     // Wrong password against a real server: the error names the fix and never the password.
     let db = fresh_db("badpw").await;
-    let (code, _, err) = run(args(&[
+    let (code, out, err) = run(args(&[
         "health",
         "--dsn",
         &format!("{} password=hunter2xyz connect_timeout=5", db.dsn()),
     ]))
     .await;
-    assert_eq!(code, 0, "trust auth ignores the password: {err}");
-    assert!(!err.contains("hunter2xyz"));
+    // No --database: every database of the shared cluster is visited while other tests create and
+    // drop theirs, which once made this UNKNOWN (a dropped database's failures now are forgotten).
+    assert!(
+        code <= 1,
+        "trust auth ignores the password: stderr={err:?} stdout={out}"
+    );
+    assert!(!err.contains("hunter2xyz") && !out.contains("hunter2xyz"));
 }
 
 #[tokio::test]

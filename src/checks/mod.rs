@@ -210,9 +210,7 @@ impl EvalContext<'_> {
 
     /// Whether a query produced anything to evaluate (it may have failed in some databases).
     pub fn has_rows(&self, query: &Query) -> bool {
-        self.outcomes
-            .get(query.name)
-            .is_some_and(|o| !o.rows.is_empty() || o.failures.is_empty())
+        self.outcomes.get(query.name).is_some_and(QueryOutcome::usable)
     }
 }
 

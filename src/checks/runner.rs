@@ -81,7 +81,10 @@ fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
         let o = outcomes.entry(name).or_default();
         o.duration += took;
         match result {
-            Ok(rows) => o.rows.extend(rows),
+            Ok(rows) => {
+                o.succeeded += 1;
+                o.rows.extend(rows);
+            }
             Err(f) => o.failures.push(f),
         }
     }
@@ -99,6 +102,11 @@ async fn in_database(
         Ok(client) => {
             let futs = queries.iter().map(|q| exec(&client, q, version, Some(&db)));
             futures_util::future::join_all(futs).await
+        }
+        // Listed a moment ago, dropped since: nothing to check there, and not a problem.
+        Err(e) if e.is_missing_database() => {
+            tracing::debug!(database = %db, "database vanished before it could be checked");
+            Vec::new()
         }
         Err(e) => queries
             .iter()
@@ -209,7 +217,37 @@ async fn gather(
             .failures
             .extend(missing.iter().cloned());
     }
+    forget_vanished_databases(client, &mut outcomes).await;
     Ok((version, version_text, outcomes))
+}
+
+/// A database dropped while dbtool was checking it (its sessions are terminated mid-query) is not
+/// a problem of the server: re-read pg_database, only when something failed, and forget the
+/// failures of databases that are gone. Seen in CI, where tests drop their databases concurrently.
+async fn forget_vanished_databases(client: &Client, outcomes: &mut Outcomes) {
+    let failed_in_db = outcomes
+        .values()
+        .flat_map(|o| &o.failures)
+        .any(|f| f.database.is_some());
+    if !failed_in_db {
+        return;
+    }
+    let Ok(rows) = client
+        .simple_query("/* dbtool */ SELECT datname FROM pg_database")
+        .await
+        .map(rows_from_messages)
+    else {
+        return;
+    };
+    let existing: Vec<&str> = rows.iter().filter_map(|r| r.str("datname").ok()).collect();
+    for o in outcomes.values_mut() {
+        retain_existing(&mut o.failures, &existing);
+    }
+}
+
+/// Keeps failures that are not about a database, or about one that still exists.
+fn retain_existing(failures: &mut Vec<QueryFailure>, existing: &[&str]) {
+    failures.retain(|f| f.database.as_deref().is_none_or(|d| existing.contains(&d)));
 }
 
 fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -> Finding {
@@ -219,6 +257,15 @@ fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -
         .map_or_else(|| check.name().to_string(), |d| format!("database {d}"));
     let message = if let Some(v) = f.needs_version {
         format!("{} needs {}+", check.name(), version_name(v))
+    } else if f.is_benign() {
+        return Finding::new(
+            Severity::Ok,
+            object,
+            format!(
+                "not checked this run: the server ended dbtool's session there ({}); dropped or being dropped?",
+                f.message
+            ),
+        );
     } else if f.sqlstate.as_deref() == Some("42501") {
         format!(
             "permission denied ({}); grant {} to {user}",
@@ -248,7 +295,7 @@ pub fn evaluate(
         let Some(o) = outcomes.get(q.name) else { continue };
         query_time += o.duration;
         findings.extend(o.failures.iter().map(|f| failure_finding(check, q, f, user)));
-        if o.rows.is_empty() && !o.failures.is_empty() {
+        if !o.usable() {
             runnable = false;
         }
     }
@@ -348,5 +395,90 @@ pub async fn run_target_with_timeout(target: &Target, plan: &Plan, timeout: Dura
             r.up = true;
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_in(db: Option<&str>) -> QueryFailure {
+        QueryFailure {
+            database: db.map(str::to_string),
+            message: "terminated".into(),
+            sqlstate: Some("57P01".into()),
+            needs_version: None,
+        }
+    }
+
+    #[test]
+    fn failures_of_a_database_dropped_mid_run_are_forgotten() {
+        // Regression: a test database dropped while health ran made the whole report UNKNOWN.
+        let mut failures = vec![failed_in(Some("gone")), failed_in(Some("app")), failed_in(None)];
+        retain_existing(&mut failures, &["app", "postgres"]);
+        let left: Vec<Option<&str>> = failures.iter().map(|f| f.database.as_deref()).collect();
+        assert_eq!(left, vec![Some("app"), None]);
+    }
+
+    fn outcomes_with_tables_failure(sqlstate: &str) -> Outcomes {
+        use crate::checks::shared::{DATABASES, TABLES};
+        let mut o = Outcomes::new();
+        let db = Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("datallowconn", Some("t")),
+            ("xid_age", Some("10")),
+            ("mxid_age", Some("1")),
+        ]);
+        o.insert(
+            DATABASES.name,
+            QueryOutcome {
+                rows: vec![db],
+                succeeded: 1,
+                ..Default::default()
+            },
+        );
+        // The tables query answered (no tables) in one database and failed in another.
+        let mut f = failed_in(Some("other"));
+        f.sqlstate = Some(sqlstate.into());
+        o.insert(
+            TABLES.name,
+            QueryOutcome {
+                rows: vec![],
+                succeeded: 1,
+                failures: vec![f],
+                ..Default::default()
+            },
+        );
+        o
+    }
+
+    #[test]
+    fn a_session_terminated_in_one_database_is_told_not_alerted() {
+        // Regression: DROP DATABASE … WITH (FORCE) elsewhere made vacuum and cache_hit UNKNOWN.
+        let check = &crate::checks::vacuum::Vacuum;
+        let t = Thresholds::defaults(check.thresholds());
+        let r = evaluate(check, &t, &outcomes_with_tables_failure("57P01"), 20, 160000, "u");
+        assert_eq!(r.status, Severity::Ok, "{:?}", r.findings);
+        assert!(r.findings.iter().any(|f| f.message.contains("not checked this run")));
+        assert!(
+            r.summary.starts_with("oldest xid age"),
+            "evaluated despite the failure: {}",
+            r.summary
+        );
+    }
+
+    #[test]
+    fn a_missing_privilege_in_one_database_is_unknown_naming_the_grant() {
+        let check = &crate::checks::vacuum::Vacuum;
+        let t = Thresholds::defaults(check.thresholds());
+        let r = evaluate(check, &t, &outcomes_with_tables_failure("42501"), 20, 160000, "monitor");
+        assert_eq!(r.status, Severity::Unknown);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.message.contains("grant pg_monitor to monitor")),
+            "{:?}",
+            r.findings
+        );
     }
 }

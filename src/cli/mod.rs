@@ -2,6 +2,7 @@
 //! config file and defaults, once.
 
 pub mod archive;
+pub mod backup;
 pub mod health;
 pub mod history;
 pub mod schedule;
@@ -81,6 +82,18 @@ pub enum Command {
     /// Move rows older than a cutoff into an archive table in small safe batches
     #[command(after_help = archive::EXIT_CODES)]
     Archive(Box<archive::ArchiveArgs>),
+    /// Back up databases with pg_dump: verified, checksummed, retained, with metrics
+    #[command(after_help = backup::BACKUP_EXIT_CODES)]
+    Backup(backup::BackupArgs),
+    /// List, verify and prune the backups in a destination
+    #[command(
+        subcommand,
+        after_help = "Exit codes: see each subcommand's --help (0 ok, 2 a backup is bad or could not be deleted, 3 bad input)"
+    )]
+    Backups(backup::BackupsCommand),
+    /// Restore a backup into a new or empty database, or prove it restores (--check)
+    #[command(after_help = backup::RESTORE_EXIT_CODES)]
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,14 @@
 //! One file per subcommand; `dispatch` routes the parsed command line.
 
 pub mod archive;
+pub mod backup;
+pub mod backups;
 pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod health;
 pub mod migrate;
+pub mod restore;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -27,6 +30,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Migrate(args) => migrate::run(&args, &loaded).await,
                 Command::History(args) => migrate::history(&args, &loaded).await,
                 Command::Archive(args) => archive::run(&args, &loaded).await,
+                Command::Backup(args) => backup::run(&args, &loaded).await,
+                Command::Backups(cmd) => backups::run(&cmd, &loaded).await,
+                Command::Restore(args) => restore::run(&args, &loaded).await,
                 Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
             }
         }

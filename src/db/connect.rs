@@ -84,6 +84,16 @@ impl ConnectError {
     }
 
     /// The failures, one per host tried, in order.
+    /// The server said the database does not exist (SQLSTATE 3D000), e.g. dropped a moment ago.
+    pub fn is_missing_database(&self) -> bool {
+        let failures = self.failures();
+        !failures.is_empty()
+            && failures.iter().all(|f| {
+                f.postgres_error().and_then(|e| e.code())
+                    == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
+            })
+    }
+
     pub fn failures(&self) -> &[HostFailure] {
         match self {
             ConnectError::Tls { .. } => &[],

@@ -1,6 +1,7 @@
-//! Jobs that change data: idempotent, cancellable, single-runner (archive; backup lives beside it).
+//! Jobs: long-running, cancellable, single-runner work that the commands and the scheduler share.
 
 pub mod archive;
+pub mod backup;
 
 /// A PostgreSQL error as one line: the server's message (with its detail) or the client error.
 pub fn pg_error(e: &tokio_postgres::Error) -> String {
