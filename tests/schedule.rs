@@ -612,3 +612,50 @@ async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
     assert_eq!(unscheduled, 0);
     assert!(d.log().contains("rows=250"), "{}", d.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
+    let db = fresh_db("sched_backup").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
+        .await
+        .expect("data");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("backups");
+    let jobs = format!(
+        "[[jobs]]\nname = \"nightly\"\nkind = \"backup\"\nschedule = \"*/2 * * * * *\"\ncatch_up = false\ntarget = \"main\"\n\
+         dest = \"{}\"\nkeep_last = 1\n",
+        dest.display()
+    );
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND finished_at IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < until, "no backup run finished: {}", d.log());
+        sleep(0.3).await;
+    }
+    let ok = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND status = 'success' AND bytes > 0",
+    )
+    .await;
+    assert!(ok >= 1, "{}", d.log());
+    let out = dbtool()
+        .args(["backups", "list", "--json", "--dest"])
+        .arg(&dest)
+        .output()
+        .expect("backups list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains(db.name()),
+        "the scheduled backup is listed: {list} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,6 +11,7 @@ use crate::checks::runner::{run_target_with_timeout, Target};
 use crate::cli::health::{Format, HealthArgs};
 use crate::config::Loaded;
 use crate::jobs::archive::{ArchiveJob, StopReason};
+use crate::jobs::backup::BackupOptions;
 use crate::report::Report;
 
 /// Set to 1 to allow `kind = "sleep"`, a job that runs `sleep SECONDS` as a child process. The
@@ -90,10 +91,13 @@ impl Kind {
                 "compress",
                 "globals",
                 "files",
+                "verify",
+                "lock_wait_timeout",
                 "keep_last",
                 "keep_daily",
                 "keep_weekly",
                 "keep_monthly",
+                "prune",
                 "metrics",
             ],
             Kind::Archive => &[
@@ -151,6 +155,16 @@ impl Kind {
 pub fn check_job(job: &Job, loaded: &Loaded) -> Result<(), String> {
     match job.kind {
         Kind::Archive => archive_job(job, loaded).map(|_| ()),
+        Kind::Backup => {
+            if job.target == super::config::TargetSel::All && loaded.file.targets.len() > 1 {
+                return Err("a backup job backs up one server; set target = \"NAME\" (one job per server, each with its own dest)".into());
+            }
+            let opts = backup_options(job, loaded)?;
+            if opts.dest.is_none() {
+                return Err("missing key 'dest' (the backup directory), here or in [backup]".into());
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -186,6 +200,38 @@ fn archive_job(job: &Job, loaded: &Loaded) -> Result<ArchiveJob, String> {
     Ok(archive)
 }
 
+/// The `[backup]` section with the job's own keys laid over it: a key the job sets wins, the
+/// rest keep the section's values (the same defaults `dbtool backup` uses).
+fn backup_options(job: &Job, loaded: &Loaded) -> Result<BackupOptions, String> {
+    let table: toml::Table = job.options.clone().into_iter().collect();
+    let own: BackupOptions = Value::Table(table).try_into().map_err(|e| e.message().to_string())?;
+    let mut o = loaded.file.backup.clone();
+    for key in job.options.keys() {
+        match key.as_str() {
+            "dest" => o.dest.clone_from(&own.dest),
+            "databases" => o.databases.clone_from(&own.databases),
+            "all" => o.all = own.all,
+            "format" => o.format = own.format,
+            "jobs" => o.jobs = own.jobs,
+            "compress" => o.compress.clone_from(&own.compress),
+            "globals" => o.globals = own.globals,
+            "files" => o.files.clone_from(&own.files),
+            "verify" => o.verify = own.verify,
+            "lock_wait_timeout" => o.lock_wait_timeout = own.lock_wait_timeout,
+            "keep_last" => o.keep_last = own.keep_last,
+            "keep_daily" => o.keep_daily = own.keep_daily,
+            "keep_weekly" => o.keep_weekly = own.keep_weekly,
+            "keep_monthly" => o.keep_monthly = own.keep_monthly,
+            "prune" => o.prune = own.prune,
+            "metrics" => o.metrics.clone_from(&own.metrics),
+            other => return Err(format!("unknown key '{other}'")),
+        }
+    }
+    // A scheduled job has no terminal to draw progress on.
+    o.progress = false;
+    Ok(o)
+}
+
 /// Runs one job against one target until it finishes or `cancel` fires.
 pub async fn execute(
     job: &Job,
@@ -197,7 +243,8 @@ pub async fn execute(
         Kind::Health => health(job, target, loaded, cancel).await,
         Kind::Sleep => sleep(job, cancel).await,
         Kind::Archive => archive(job, target, loaded, cancel).await,
-        Kind::PoolAdvise | Kind::Backup => Err(anyhow!(
+        Kind::Backup => backup(job, target, loaded, cancel).await,
+        Kind::PoolAdvise => Err(anyhow!(
             "the {} job is not available in this build of dbtool {}; upgrade dbtool or remove job '{}'",
             job.kind.name(),
             env!("CARGO_PKG_VERSION"),
@@ -266,6 +313,39 @@ async fn health(job: &Job, target: &Target, loaded: &Loaded, cancel: Cancellatio
         failure,
         message: format!("health {status}"),
         report: Some(report),
+        ..Outcome::default()
+    })
+}
+
+async fn backup(job: &Job, target: &Target, loaded: &Loaded, cancel: CancellationToken) -> anyhow::Result<Outcome> {
+    let opts = backup_options(job, loaded).map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+    let session = crate::commands::targets::session(&crate::cli::ConnArgs::default(), loaded, true);
+    let report = crate::jobs::backup::run_with_session(&opts, target, &session, cancel).await?;
+    let mut bytes: i64 = 0;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for o in &report.outcomes {
+        match &o.result {
+            Ok(m) => {
+                bytes = bytes.saturating_add(i64::try_from(m.bytes).unwrap_or(i64::MAX));
+                done.push(format!("{} ({})", o.database, m.id));
+            }
+            Err(e) => failed.push(format!("backup of database {} failed: {e}", o.database)),
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{}", failed.join("; "));
+    }
+    if done.is_empty() {
+        bail!("no database was backed up");
+    }
+    Ok(Outcome {
+        bytes: Some(bytes),
+        message: format!(
+            "backed up {}; {} old backups pruned",
+            done.join(", "),
+            report.pruned.len()
+        ),
         ..Outcome::default()
     })
 }
