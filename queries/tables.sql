@@ -1,7 +1,7 @@
 /* dbtool: tables */
 -- Per-table vacuum and I/O statistics for the connected database, read once and shared by
--- the vacuum and cache-hit checks. The xid age includes the table's TOAST relation, which
--- freezes separately. The autovacuum trigger point honours per-table reloptions.
+-- the vacuum, cache-hit and database-activity checks (scan counts). The xid age includes the
+-- table's TOAST relation, which freezes separately. The autovacuum trigger point honours per-table reloptions.
 SELECT current_database() AS datname,
        n.nspname AS schemaname,
        c.relname,
@@ -17,7 +17,11 @@ SELECT current_database() AS datname,
        io.heap_blks_hit,
        io.heap_blks_read,
        io.idx_blks_hit,
-       io.idx_blks_read
+       io.idx_blks_read,
+       s.seq_scan,
+       s.seq_tup_read,
+       s.idx_scan,
+       c.relpages::bigint * current_setting('block_size')::bigint AS heap_bytes
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.reltoastrelid

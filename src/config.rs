@@ -80,6 +80,8 @@ pub struct HealthConfig {
     pub max_connections: Option<usize>,
     /// Targets checked at once (default 8).
     pub concurrency: Option<usize>,
+    /// Counter state file for deltas between runs (default: none).
+    pub state: Option<PathBuf>,
 }
 
 /// A configuration problem, with the line it is on when there is one.

@@ -6,6 +6,7 @@
 //! connect), so a permission error in one check cannot abort another check's query.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
@@ -294,8 +295,9 @@ pub fn evaluate(
     for q in check.queries() {
         let Some(o) = outcomes.get(q.name) else { continue };
         query_time += o.duration;
-        findings.extend(o.failures.iter().map(|f| failure_finding(check, q, f, user)));
-        if !o.usable() {
+        let unexpected: Vec<&QueryFailure> = o.failures.iter().filter(|f| !check.expected_failure(f)).collect();
+        findings.extend(unexpected.iter().map(|f| failure_finding(check, q, f, user)));
+        if o.succeeded == 0 && !unexpected.is_empty() {
             runnable = false;
         }
     }
@@ -344,11 +346,17 @@ pub fn evaluate(
 
 /// Connects, runs every planned check and returns the target's report; never fails.
 pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
+    run_target_noting_connect(target, plan, &AtomicBool::new(false)).await
+}
+
+/// [`run_target`], setting `connected` once the server has answered.
+async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     let started = Instant::now();
     let client = match connect(&target.params, &plan.session).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
+    connected.store(true, Ordering::Relaxed);
     match gather(&client, target, plan).await {
         Ok((version, version_text, outcomes)) => {
             let checks = plan
@@ -364,6 +372,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
                 server_version_num: Some(version),
                 duration: started.elapsed(),
                 checks,
+                previous_run: None,
             }
         }
         Err(e) => {
@@ -381,18 +390,23 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
 /// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN.
 pub async fn run_target_with_timeout(target: &Target, plan: &Plan, timeout: Duration) -> TargetReport {
     let started = Instant::now();
-    match tokio::time::timeout(timeout, run_target(target, plan)).await {
+    let connected = AtomicBool::new(false);
+    match tokio::time::timeout(timeout, run_target_noting_connect(target, plan, &connected)).await {
         Ok(r) => r,
         Err(_) => {
+            let up = connected.load(Ordering::Relaxed);
+            let message = if up {
+                "health run did not finish within {}; raise --timeout or look at the server's load"
+            } else {
+                "no answer from the server within {} (--timeout); check that it is running and reachable"
+            };
             let mut r = TargetReport::down(
                 target.name.clone(),
-                format!(
-                    "health run did not finish within {}; raise --timeout or look at the server's load",
-                    humantime::format_duration(timeout)
-                ),
+                message.replace("{}", &humantime::format_duration(timeout).to_string()),
                 started.elapsed(),
             );
-            r.up = true;
+            // A server that never completed the connection is down (dbtool_up 0), not slow.
+            r.up = up;
             r
         }
     }

@@ -58,7 +58,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run health checks against one or more PostgreSQL servers
     #[command(after_help = health::EXIT_CODES)]
-    Health(health::HealthArgs),
+    Health(Box<health::HealthArgs>),
     /// Start a throwaway local cluster, create some trouble, run the health report on it, remove it
     #[command(
         after_help = "Exit codes: 0 the report was shown (whatever it found), 3 the cluster could not be started"

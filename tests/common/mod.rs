@@ -18,6 +18,9 @@ mod prom;
 pub use prom::*;
 // The archive tests' posts table.
 pub mod posts;
+// Running `dbtool health` and reading its JSON report.
+mod report;
+pub use report::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
