@@ -23,12 +23,18 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, name: &str, config: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_skewed(dir, name, config, extra, 0)
+    }
+
+    /// A daemon whose clock is `skew_ms` off (DBTOOL_TEST_CLOCK_SKEW_MS, honoured with test jobs only).
+    fn start_skewed(dir: &Path, name: &str, config: &str, extra: &[&str], skew_ms: i64) -> Daemon {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).expect("write config");
         let log = dir.join(format!("{name}.log"));
         let metrics = dir.join(format!("{name}.prom"));
         let child = dbtool()
             .env("DBTOOL_TEST_JOBS", "1")
+            .env("DBTOOL_TEST_CLOCK_SKEW_MS", skew_ms.to_string())
             .arg("--config")
             .arg(&cfg)
             .args(["schedule", "--metrics"])
@@ -661,5 +667,34 @@ async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
         list.contains(db.name()),
         "the scheduled backup is listed: {list} {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_whose_clocks_differ_still_run_each_time_once() {
+    let db = fresh_db("sched_skew").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 20 ms job on two hosts, one clock 1.5 s behind: when the late replica reaches second T,
+    // the other finished T's run long ago. Only the (job, scheduled_at) row can stop a rerun.
+    let jobs =
+        "[[jobs]]\nname = \"quick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0.02\ncatch_up = false\n";
+    let cfg = config(&db.dsn(), jobs);
+    let ahead = Daemon::start(dir.path(), "ahead", &cfg, &[]);
+    let behind = Daemon::start_skewed(dir.path(), "behind", &cfg, &[], -1500);
+    sleep(4.5).await;
+    let dupes = count(
+        &db,
+        "SELECT count(*) FROM (SELECT scheduled_at FROM dbtool.job_runs GROUP BY 1 HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(dupes, 0, "{}\n{}", ahead.log(), behind.log());
+    let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
+    assert!(runs >= 3, "{runs}");
+    let locked = behind.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
+    assert!(
+        locked >= 2.0,
+        "the late replica must find each time already run: {locked}\n{}",
+        behind.log()
     );
 }

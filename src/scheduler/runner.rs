@@ -21,6 +21,23 @@ const CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// History is pruned at most this often per target.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Shifts the daemon's clock when test jobs are enabled, so the tests can run two replicas
+/// whose clocks disagree by a second or two, as two hosts' do.
+pub const TEST_CLOCK_SKEW_ENV: &str = "DBTOOL_TEST_CLOCK_SKEW_MS";
+
+/// The wall clock the schedule is read on (see TEST_CLOCK_SKEW_ENV).
+fn now() -> DateTime<Utc> {
+    static SKEW: std::sync::OnceLock<chrono::Duration> = std::sync::OnceLock::new();
+    let skew = SKEW.get_or_init(|| {
+        let enabled = std::env::var(kinds::TEST_JOBS_ENV).is_ok_and(|v| v == "1");
+        let ms = std::env::var(TEST_CLOCK_SKEW_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        chrono::Duration::milliseconds(ms.filter(|_| enabled).unwrap_or(0))
+    });
+    Utc::now() + *skew
+}
+
 /// One configuration's worth of jobs; a reload makes a new one.
 pub struct Generation {
     pub loaded: Arc<Loaded>,
@@ -77,7 +94,7 @@ fn targets_of(job: &Job, all: &[Target]) -> Vec<Target> {
 async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop: CancellationToken) {
     let job = &gen.settings.jobs[index];
     let tz = gen.settings.timezone;
-    let mut after = Utc::now();
+    let mut after = now();
     if job.catch_up {
         if let Some(missed) = missed_while_down(job, &gen, tz).await {
             tracing::info!(job = %job.name, scheduled_at = %missed, "catching up one run missed while no daemon ran");
@@ -92,15 +109,15 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
         };
         shared.metrics.next_run(&job.name, Some(next));
         // Timers run on the monotonic clock; loop until the wall clock has really reached `next`.
-        while Utc::now() < next {
-            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        while now() < next {
+            let wait = (next - now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
         }
         // Woke late (machine slept, clock jumped): the times between `next` and now were missed.
-        let now = Utc::now();
+        let now = now();
         let mut latest = next;
         let mut missed = 0u32;
         while let Some(t) = job.schedule.next_after(latest, tz).filter(|t| *t <= now) {
@@ -125,7 +142,7 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
 /// The latest cron time before now when the history on the job's first reachable target shows
 /// an earlier run but not that one: the daemon (all replicas) was down at that time.
 async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let latest = job.schedule.latest_at_or_before(Utc::now(), tz)?;
+    let latest = job.schedule.latest_at_or_before(now(), tz)?;
     for target in targets_of(job, &gen.targets) {
         let Ok(client) = crate::db::connect(&target.params, &claim::session()).await else {
             continue;
