@@ -42,6 +42,8 @@ pub struct FileConfig {
     /// `[backup]`: defaults of `dbtool backup`, `dbtool backups` and `dbtool restore`.
     #[serde(default)]
     pub backup: crate::jobs::backup::BackupOptions,
+    #[serde(default)]
+    pub pool_advise: PoolAdviseConfig,
     /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
     #[serde(default)]
     pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
@@ -82,6 +84,32 @@ pub struct HealthConfig {
     pub concurrency: Option<usize>,
     /// Counter state file for deltas between runs (default: none).
     pub state: Option<PathBuf>,
+}
+
+/// `[pool_advise]`: what the host and application look like; flags override each key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolAdviseConfig {
+    /// PgBouncer admin console DSN (default: none, advise from PostgreSQL alone).
+    pub pgbouncer: Option<String>,
+    /// Sampling window (default "30s").
+    pub sample: Option<HumanDuration>,
+    /// Output format (default "table").
+    pub format: Option<crate::cli::pool_advise::PoolFormat>,
+    /// CPU cores of the database host (default 4, reported as assumed).
+    pub db_cores: Option<u32>,
+    /// Database storage is SSD (default true, reported as assumed).
+    pub ssd: Option<bool>,
+    /// Application instances (default 1, reported as assumed).
+    pub app_instances: Option<u32>,
+    /// The application's max open connections per instance.
+    pub app_max_open: Option<u32>,
+    /// The application's max idle connections per instance.
+    pub app_max_idle: Option<u32>,
+    /// Expected peak as a multiple of the sampled load (default 1.0).
+    pub peak_factor: Option<f64>,
+    /// Spare capacity on top of the peak (default 1.25).
+    pub headroom: Option<f64>,
 }
 
 /// A configuration problem, with the line it is on when there is one.

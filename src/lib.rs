@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod pool;
 pub mod report;
 pub mod scheduler;
 

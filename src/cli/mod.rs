@@ -6,6 +6,7 @@ pub mod backup;
 pub mod health;
 pub mod history;
 pub mod schedule;
+pub mod pool_advise;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,9 @@ pub enum Command {
     /// Run health checks against one or more PostgreSQL servers
     #[command(after_help = health::EXIT_CODES)]
     Health(Box<health::HealthArgs>),
+    /// Size PgBouncer and application pools from measured load, with a reason for every number
+    #[command(after_help = pool_advise::EXIT_CODES)]
+    PoolAdvise(pool_advise::PoolAdviseArgs),
     /// Start a throwaway local cluster, create some trouble, run the health report on it, remove it
     #[command(
         after_help = "Exit codes: 0 the report was shown (whatever it found), 3 the cluster could not be started"

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod health;
 pub mod migrate;
 pub mod restore;
+pub mod pool_advise;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -26,6 +27,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
                 Command::Health(args) => health::run(&args, &loaded).await,
+                Command::PoolAdvise(args) => pool_advise::run(&args, &loaded).await,
                 Command::Demo(args) => demo::run(&args).await,
                 Command::Migrate(args) => migrate::run(&args, &loaded).await,
                 Command::History(args) => migrate::history(&args, &loaded).await,

@@ -21,6 +21,8 @@ pub mod posts;
 // Running `dbtool health` and reading its JSON report.
 mod report;
 pub use report::*;
+mod pgbouncer;
+pub use pgbouncer::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
