@@ -698,3 +698,37 @@ async fn replicas_whose_clocks_differ_still_run_each_time_once() {
         behind.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_advise_job_samples_and_writes_its_advice() {
+    let db = fresh_db("sched_pool").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("pool.prom");
+    let jobs = format!(
+        "[[jobs]]\nname = \"pools\"\nkind = \"pool-advise\"\nschedule = \"*/2 * * * * *\"\ncatch_up = false\n\
+         sample = \"1s\"\ndb_cores = 2\napp_instances = 3\napp_max_open = 20\noutput = \"{}\"\n",
+        out.display()
+    );
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(15);
+    while count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND finished_at IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < until, "no pool-advise run finished: {}", d.log());
+        sleep(0.3).await;
+    }
+    let ok = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND status = 'success'",
+    )
+    .await;
+    assert_eq!(ok, 1, "{}", d.log());
+    let text = std::fs::read_to_string(&out).expect("advice written");
+    common::promtool_check_metrics(&text).expect("promtool accepts the advice");
+    assert!(text.contains("target=\"main\""), "{text}");
+}

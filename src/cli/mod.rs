@@ -5,8 +5,8 @@ pub mod archive;
 pub mod backup;
 pub mod health;
 pub mod history;
-pub mod schedule;
 pub mod pool_advise;
+pub mod schedule;
 
 use std::path::PathBuf;
 

@@ -8,8 +8,8 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod migrate;
-pub mod restore;
 pub mod pool_advise;
+pub mod restore;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};

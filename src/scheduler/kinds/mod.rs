@@ -4,9 +4,9 @@
 mod archive;
 mod backup;
 mod health;
+mod pool_advise;
 mod sleep;
 
-use anyhow::anyhow;
 use tokio_util::sync::CancellationToken;
 use toml::Value;
 
@@ -75,13 +75,14 @@ impl Kind {
             Kind::PoolAdvise => &[
                 "pgbouncer",
                 "sample",
+                "format",
                 "db_cores",
                 "ssd",
                 "app_instances",
                 "app_max_open",
                 "app_max_idle",
                 "peak_factor",
-                "format",
+                "headroom",
             ],
             Kind::Backup => &[
                 "dest",
@@ -144,6 +145,16 @@ impl Kind {
             (Kind::Health, "format") if !matches!(v.as_str(), Some("prometheus" | "json" | "table")) => {
                 Err("expected \"prometheus\", \"json\" or \"table\"".into())
             }
+            (Kind::PoolAdvise, "pgbouncer" | "sample" | "format") if !v.is_str() => Err("expected a string".into()),
+            (Kind::PoolAdvise, "db_cores" | "app_instances" | "app_max_open" | "app_max_idle")
+                if v.as_integer().is_none_or(|n| u32::try_from(n).is_err()) =>
+            {
+                Err("expected a whole number, 0 or more".into())
+            }
+            (Kind::PoolAdvise, "ssd") if !v.is_bool() => Err("expected true or false".into()),
+            (Kind::PoolAdvise, "peak_factor" | "headroom") if !(v.is_float() || v.is_integer()) => {
+                Err("expected a number, e.g. 1.5".into())
+            }
             (Kind::Sleep, "seconds") if v.as_float().or(v.as_integer().map(|i| i as f64)).is_none() => {
                 Err("expected a number".into())
             }
@@ -156,6 +167,12 @@ impl Kind {
 pub fn check_job(job: &Job, loaded: &Loaded) -> Result<(), String> {
     match job.kind {
         Kind::Archive => archive::archive_job(job, loaded).map(|_| ()),
+        Kind::PoolAdvise => {
+            let args = pool_advise::args_of(job)?;
+            crate::commands::pool_advise::assumptions(&args, loaded)
+                .map(|_| ())
+                .map_err(|e| e.to_string().replace("(or ", "(as a job key, or "))
+        }
         Kind::Backup => {
             if job.target == super::config::TargetSel::All && loaded.file.targets.len() > 1 {
                 return Err("a backup job backs up one server; set target = \"NAME\" (one job per server, each with its own dest)".into());
@@ -181,11 +198,6 @@ pub async fn execute(
         Kind::Sleep => sleep::run(job, cancel).await,
         Kind::Archive => archive::run(job, target, loaded, cancel).await,
         Kind::Backup => backup::run(job, target, loaded, cancel).await,
-        Kind::PoolAdvise => Err(anyhow!(
-            "the {} job is not available in this build of dbtool {}; upgrade dbtool or remove job '{}'",
-            job.kind.name(),
-            env!("CARGO_PKG_VERSION"),
-            job.name
-        )),
+        Kind::PoolAdvise => pool_advise::run(job, target, loaded, cancel).await,
     }
 }
