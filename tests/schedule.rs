@@ -732,3 +732,30 @@ async fn a_pool_advise_job_samples_and_writes_its_advice() {
     common::promtool_check_metrics(&text).expect("promtool accepts the advice");
     assert!(text.contains("target=\"main\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn old_history_is_pruned_after_history_keep() {
+    let db = fresh_db("sched_prune").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO dbtool.job_runs (job, kind, scheduled_at, started_at, finished_at, status) VALUES \
+             ('old', 'sleep', now() - interval '3 days', now() - interval '3 days', now() - interval '3 days', 'success'), \
+             ('recent', 'sleep', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', 'success')",
+        )
+        .await
+        .expect("seed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = "[schedule]\nhistory_keep = \"2d\"\n\n[[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(8);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'old'").await > 0 {
+        assert!(Instant::now() < until, "old history was not pruned: {}", d.log());
+        sleep(0.2).await;
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'recent'").await,
+        1
+    );
+}
