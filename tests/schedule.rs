@@ -302,7 +302,7 @@ async fn sigterm_cancels_after_the_grace_period() {
     }
     let failed = count(
         &db,
-        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'failure' AND message LIKE '%cancelled%'",
+        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'cancelled' AND message LIKE '%cancelled%'",
     )
     .await;
     assert_eq!(failed, 1, "{}", d.log());

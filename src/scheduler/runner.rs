@@ -96,7 +96,7 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
     let tz = gen.settings.timezone;
     let mut after = now();
     if job.catch_up {
-        if let Some(missed) = missed_while_down(job, &gen, tz).await {
+        if let Some(missed) = missed_while_down(job, &gen, tz).await.filter(|_| !stop.is_cancelled()) {
             tracing::info!(job = %job.name, scheduled_at = %missed, "catching up one run missed while no daemon ran");
             trigger(job, missed, &gen, &shared);
         }
@@ -244,7 +244,12 @@ async fn run_target(
     if result == RunResult::Success {
         prune_if_due(job, target, gen, shared, &held.client).await;
     }
-    if let Err(e) = held.release(result.status(), rows, bytes, &message).await {
+    // Cancelled by shutdown after the grace period: history says so; the metric counts a failure.
+    let status = match result {
+        RunResult::Failure if shared.cancel_runs.is_cancelled() => crate::db::job_runs::RunStatus::Cancelled,
+        r => r.status(),
+    };
+    if let Err(e) = held.release(status, rows, bytes, &message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
