@@ -4,6 +4,9 @@
 //! alone says nothing about now.
 
 use super::shared::{table_object, DATABASES, TABLES};
+use crate::query;
+
+query!(DATABASE_SIZE, "database_size", EachDatabase, [0 => "database_size.sql"]);
 use super::{Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample};
 
 pub struct DatabaseActivity;
@@ -70,7 +73,7 @@ counter!(
 );
 pub static SIZE: MetricFamily = MetricFamily {
     name: "dbtool_database_size_bytes",
-    help: "Size of the database on disk.",
+    help: "Size of the database estimated from pg_class.relpages (as of the last VACUUM/ANALYZE).",
     kind: MetricKind::Gauge,
 };
 
@@ -107,9 +110,13 @@ fn databases(ctx: &EvalContext<'_>, out: &mut CheckOutput) -> Result<(f64, f64),
             }
             out.samples.push(s);
         }
+    }
+    let q = &DATABASE_SIZE;
+    for r in ctx.rows(q) {
         if let Some(b) = r.opt_f64("size_bytes").in_query(q)? {
             size += b;
-            out.samples.push(Sample::new(&SIZE, b).label("database", db));
+            out.samples
+                .push(Sample::new(&SIZE, b).label("database", r.str("datname").in_query(q)?));
         }
     }
     Ok((deadlocks, size))
@@ -161,7 +168,7 @@ impl Check for DatabaseActivity {
         "Per database: commits, rollbacks, deadlocks, conflicts, temp files, rows, size; most seq-scanned tables"
     }
     fn queries(&self) -> &'static [&'static Query] {
-        static L: &[&Query] = &[&DATABASES, &TABLES];
+        static L: &[&Query] = &[&DATABASES, &TABLES, &DATABASE_SIZE];
         L
     }
     fn metrics(&self) -> &'static [&'static MetricFamily] {
@@ -211,7 +218,7 @@ impl Check for DatabaseActivity {
             );
         }
         out.summary = format!(
-            "{} database(s), {:.1} MB; {deadlocks} deadlocks since statistics reset",
+            "{} database(s), {:.1} MB in those visited; {deadlocks} deadlocks since statistics reset",
             ctx.rows(&DATABASES).len(),
             size / 1e6
         );
@@ -229,7 +236,7 @@ mod tests {
     fn db(name: &str, deadlocks: Option<&str>) -> Row {
         let mut pairs: Vec<(&str, Option<&str>)> = DB_COUNTERS.iter().map(|(c, _, _)| (*c, Some("1"))).collect();
         pairs.retain(|(c, _)| *c != "deadlocks");
-        pairs.extend([("datname", Some(name)), ("deadlocks", deadlocks), ("size_bytes", None)]);
+        pairs.extend([("datname", Some(name)), ("deadlocks", deadlocks)]);
         Row::from_pairs(&pairs)
     }
 
@@ -251,6 +258,10 @@ mod tests {
             &DatabaseActivity,
             vec![
                 outcome(&DATABASES, vec![db("app", Some("4")), db("other", None)]),
+                outcome(
+                    &DATABASE_SIZE,
+                    vec![Row::from_pairs(&[("datname", Some("app")), ("size_bytes", None)])],
+                ),
                 outcome(
                     &TABLES,
                     vec![

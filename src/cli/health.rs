@@ -25,7 +25,7 @@ pub enum Format {
 pub struct HealthArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Output format [default: table]
+    /// Output format [default: table; prometheus when --output ends in .prom]
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<Format>,
     /// Write the report to FILE atomically (temp file, fsync, rename) instead of stdout

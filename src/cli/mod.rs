@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod backup;
+pub mod completions;
 pub mod health;
 pub mod history;
 pub mod pool_advise;
@@ -98,6 +99,12 @@ pub enum Command {
     /// Restore a backup into a new or empty database, or prove it restores (--check)
     #[command(after_help = backup::RESTORE_EXIT_CODES)]
     Restore(backup::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = completions::COMPLETIONS_EXIT_CODES)]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), generated from these definitions
+    #[command(after_help = completions::MAN_EXIT_CODES)]
+    Man(completions::ManArgs),
 }
 
 #[derive(Debug, Args)]

@@ -68,7 +68,10 @@ pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Res
     Ok(HealthSettings {
         targets: targets::resolve(&args.conn, loaded, env)?,
         plan,
-        format: args.format.or(h.format).unwrap_or(Format::Table),
+        format: args
+            .format
+            .or(h.format)
+            .unwrap_or_else(|| default_format(args.output.as_deref())),
         output: args.output.clone(),
         timeout: args
             .timeout
@@ -77,6 +80,15 @@ pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Res
         concurrency: h.concurrency.unwrap_or(8).max(1),
         state: args.state.clone().or_else(|| h.state.clone()),
     })
+}
+
+/// Table, except for a `.prom` file: node_exporter's textfile collector reads only Prometheus text
+/// there, and a table in it is a scrape error nobody sees until the alerts go quiet.
+fn default_format(output: Option<&std::path::Path>) -> Format {
+    match output.and_then(|p| p.extension()) {
+        Some(ext) if ext == "prom" => Format::Prometheus,
+        _ => Format::Table,
+    }
 }
 
 /// Checks every target concurrently (bounded); one slow or dead target holds up no other.
@@ -122,4 +134,20 @@ pub async fn run(args: &HealthArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         checks::state::save(path, &state)?;
     }
     Ok(report.status().code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prom_file_defaults_to_prometheus_text() {
+        // Regression: `--output dbtool.prom` without --format wrote a table node_exporter rejects.
+        assert_eq!(
+            default_format(Some(std::path::Path::new("/var/lib/node/dbtool.prom"))),
+            Format::Prometheus
+        );
+        assert_eq!(default_format(Some(std::path::Path::new("report.txt"))), Format::Table);
+        assert_eq!(default_format(None), Format::Table);
+    }
 }

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod backup;
 pub mod backups;
 pub mod checks;
+pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod health;
@@ -23,6 +24,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Checks(args) => checks::run(&args),
         Command::Schedule(args) => crate::scheduler::run(&args, cli.global.config.as_deref()).await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
         command => {
             let loaded = Loaded::load(cli.global.config.as_deref())?;
             match command {
@@ -35,7 +38,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Backup(args) => backup::run(&args, &loaded).await,
                 Command::Backups(cmd) => backups::run(&cmd, &loaded).await,
                 Command::Restore(args) => restore::run(&args, &loaded).await,
-                Command::Config(_) | Command::Checks(_) | Command::Schedule(_) => unreachable_command(),
+                Command::Config(_)
+                | Command::Checks(_)
+                | Command::Schedule(_)
+                | Command::Completions(_)
+                | Command::Man(_) => unreachable_command(),
             }
         }
     }
