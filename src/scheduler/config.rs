@@ -137,6 +137,88 @@ pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
     resolve(loaded).err().unwrap_or_default()
 }
 
+/// Reads one `[[jobs]]` table, collecting every problem with its position.
+struct Reader<'a> {
+    table: &'a BTreeMap<String, Spanned<Value>>,
+    start: usize,
+    label: String,
+    at: &'a dyn Fn(usize, String) -> ConfigError,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn err(&mut self, pos: usize, msg: String) {
+        let e = (self.at)(pos, format!("{}: {msg}", self.label));
+        self.errors.push(e);
+    }
+
+    /// A string value and its position; None (with an error if the type is wrong) otherwise.
+    fn string(&mut self, key: &str) -> Option<(String, usize)> {
+        let v = self.table.get(key)?;
+        match v.get_ref().as_str() {
+            Some(s) => Some((s.to_string(), v.span().start)),
+            None => {
+                self.err(v.span().start, format!("{key}: expected a string"));
+                None
+            }
+        }
+    }
+
+    /// A required string key; `hint` completes the "missing key" message.
+    fn required(&mut self, key: &str, hint: &str) -> Option<(String, usize)> {
+        if !self.table.contains_key(key) {
+            self.err(self.start, format!("missing key '{key}'{hint}"));
+        }
+        self.string(key)
+    }
+
+    fn target(&mut self, targets: &[&str]) -> Option<TargetSel> {
+        match self.string("target") {
+            Some((t, _)) if t == "*" => Some(TargetSel::All),
+            Some((t, _)) if targets.contains(&t.as_str()) => Some(TargetSel::Named(t)),
+            Some((t, pos)) => {
+                let known = if targets.is_empty() {
+                    "none are defined; add a [[targets]] section".to_string()
+                } else {
+                    targets.join(", ")
+                };
+                self.err(
+                    pos,
+                    format!("target '{t}' is not a [[targets]] name (known: {known}), nor \"*\""),
+                );
+                None
+            }
+            None if self.table.contains_key("target") => None,
+            None if targets.is_empty() => {
+                let msg = "missing key 'target', and there are no [[targets]] to run against".to_string();
+                self.err(self.start, msg);
+                None
+            }
+            None => Some(TargetSel::All),
+        }
+    }
+
+    /// The kind-specific keys: known to the kind and of the right type.
+    fn options(&mut self, kind: Kind) -> BTreeMap<String, Value> {
+        let mut options = BTreeMap::new();
+        let table = self.table;
+        for (key, value) in table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())) {
+            let pos = value.span().start;
+            if !kind.option_keys().contains(&key.as_str()) {
+                let valid: Vec<&str> = COMMON_KEYS.iter().chain(kind.option_keys()).copied().collect();
+                let msg = format!("unknown key '{key}'; a {} job takes {}", kind.name(), valid.join(", "));
+                self.err(pos, msg);
+                continue;
+            }
+            if let Err(e) = kind.check_option(key, value.get_ref()) {
+                self.err(pos, format!("{key}: {e}"));
+            }
+            options.insert(key.clone(), value.get_ref().clone());
+        }
+        options
+    }
+}
+
 fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError) -> Result<Job, Vec<ConfigError>> {
     let table = raw.get_ref();
     let start = raw.span().start;
@@ -153,106 +235,42 @@ fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError
         }
     };
     let label = format!("job '{name}'");
-    let mut err = |pos: usize, msg: String| errors.push(at(pos, format!("{label}: {msg}")));
-    let string = |key: &str, err: &mut dyn FnMut(usize, String)| -> Option<(String, usize)> {
-        let v = table.get(key)?;
-        match v.get_ref().as_str() {
-            Some(s) => Some((s.to_string(), v.span().start)),
-            None => {
-                err(v.span().start, format!("{key}: expected a string"));
-                None
-            }
-        }
+    let mut r = Reader {
+        table,
+        start,
+        label,
+        at,
+        errors,
     };
-    let kind = match string("kind", &mut err) {
-        Some((k, pos)) => Kind::parse(&k).map_err(|e| err(pos, e)).ok(),
-        None if table.contains_key("kind") => None,
-        None => {
-            err(
-                start,
-                format!("missing key 'kind'; one of {}", Kind::names().join(", ")),
-            );
-            None
-        }
-    };
-    let schedule = match string("schedule", &mut err) {
-        Some((s, pos)) => CronSchedule::parse(&s)
-            .map_err(|e| err(pos, format!("schedule: {e}")))
-            .ok(),
-        None if table.contains_key("schedule") => None,
-        None => {
-            err(start, "missing key 'schedule', e.g. schedule = \"*/5 * * * *\"".into());
-            None
-        }
-    };
-    let target = match string("target", &mut err) {
-        Some((t, _)) if t == "*" => Some(TargetSel::All),
-        Some((t, _)) if targets.contains(&t.as_str()) => Some(TargetSel::Named(t)),
-        Some((t, pos)) => {
-            let known = if targets.is_empty() {
-                "none are defined; add a [[targets]] section".to_string()
-            } else {
-                targets.join(", ")
-            };
-            err(
-                pos,
-                format!("target '{t}' is not a [[targets]] name (known: {known}), nor \"*\""),
-            );
-            None
-        }
-        None if table.contains_key("target") => None,
-        None if targets.is_empty() => {
-            err(
-                start,
-                "missing key 'target', and there are no [[targets]] to run against".into(),
-            );
-            None
-        }
-        None => Some(TargetSel::All),
-    };
-    let output = string("output", &mut err).map(|(o, _)| PathBuf::from(o));
-    let timeout = string("timeout", &mut err).and_then(|(t, pos)| {
+    let kinds = format!("; one of {}", Kind::names().join(", "));
+    let kind = r
+        .required("kind", &kinds)
+        .and_then(|(k, pos)| Kind::parse(&k).map_err(|e| r.err(pos, e)).ok());
+    let schedule = r
+        .required("schedule", ", e.g. schedule = \"*/5 * * * *\"")
+        .and_then(|(s, pos)| {
+            CronSchedule::parse(&s)
+                .map_err(|e| r.err(pos, format!("schedule: {e}")))
+                .ok()
+        });
+    let target = r.target(targets);
+    let output = r.string("output").map(|(o, _)| PathBuf::from(o));
+    let timeout = r.string("timeout").and_then(|(t, pos)| {
         crate::cli::parse_duration(&t)
-            .map_err(|e| err(pos, format!("timeout: {e}")))
+            .map_err(|e| r.err(pos, format!("timeout: {e}")))
             .ok()
     });
-    let catch_up = match table.get("catch_up") {
+    let catch_up = match table.get("catch_up").map(|v| (v.get_ref().as_bool(), v.span().start)) {
         None => true,
-        Some(v) => v.get_ref().as_bool().unwrap_or_else(|| {
-            err(v.span().start, "catch_up: expected true or false".into());
+        Some((Some(b), _)) => b,
+        Some((None, pos)) => {
+            r.err(pos, "catch_up: expected true or false".into());
             true
-        }),
+        }
     };
-    let mut options = BTreeMap::new();
-    for (key, value) in table {
-        if COMMON_KEYS.contains(&key.as_str()) {
-            continue;
-        }
-        match &kind {
-            Some(k) if k.option_keys().contains(&key.as_str()) => {
-                if let Err(e) = k.check_option(key, value.get_ref()) {
-                    err(value.span().start, format!("{key}: {e}"));
-                }
-                options.insert(key.clone(), value.get_ref().clone());
-            }
-            Some(k) => err(
-                value.span().start,
-                format!(
-                    "unknown key '{key}'; a {} job takes {}",
-                    k.name(),
-                    COMMON_KEYS
-                        .iter()
-                        .chain(k.option_keys())
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-            None => {}
-        }
-    }
+    let options = kind.map(|k| r.options(k)).unwrap_or_default();
     match (kind, schedule, target) {
-        (Some(kind), Some(schedule), Some(target)) if errors.is_empty() => Ok(Job {
+        (Some(kind), Some(schedule), Some(target)) if r.errors.is_empty() => Ok(Job {
             name,
             kind,
             schedule,
@@ -262,6 +280,6 @@ fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError
             catch_up,
             options,
         }),
-        _ => Err(errors),
+        _ => Err(r.errors),
     }
 }

@@ -26,7 +26,7 @@ use signals::{Event, Signals};
 
 /// Loads and validates everything a generation needs; every problem in one error.
 fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
-    let loaded = Loaded::load(Some(path))?;
+    let loaded = Loaded::load(Some(path)).map_err(|first| every_error(path).unwrap_or_else(|| first.into()))?;
     let mut settings = config::resolve(&loaded).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(lines.join("\n"))
@@ -46,6 +46,20 @@ fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
         settings: Arc::new(settings),
         targets: Arc::new(targets),
     })
+}
+
+/// `Loaded::load` stops at the first problem; a refused start or reload shows all of them, as
+/// `dbtool config check` does. None when the file does not even parse (the first error says why).
+fn every_error(path: &Path) -> Option<anyhow::Error> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let file = toml::from_str(&text).ok()?;
+    let loaded = Loaded {
+        file,
+        text,
+        path: Some(path.to_path_buf()),
+    };
+    let lines: Vec<String> = loaded.validate().iter().map(ToString::to_string).collect();
+    (!lines.is_empty()).then(|| anyhow::anyhow!(lines.join("\n")))
 }
 
 /// `dbtool schedule --list`: each job's next five run times.

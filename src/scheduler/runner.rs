@@ -21,6 +21,23 @@ const CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// History is pruned at most this often per target.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Shifts the daemon's clock when test jobs are enabled, so the tests can run two replicas
+/// whose clocks disagree by a second or two, as two hosts' do.
+pub const TEST_CLOCK_SKEW_ENV: &str = "DBTOOL_TEST_CLOCK_SKEW_MS";
+
+/// The wall clock the schedule is read on (see TEST_CLOCK_SKEW_ENV).
+fn now() -> DateTime<Utc> {
+    static SKEW: std::sync::OnceLock<chrono::Duration> = std::sync::OnceLock::new();
+    let skew = SKEW.get_or_init(|| {
+        let enabled = std::env::var(kinds::TEST_JOBS_ENV).is_ok_and(|v| v == "1");
+        let ms = std::env::var(TEST_CLOCK_SKEW_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        chrono::Duration::milliseconds(ms.filter(|_| enabled).unwrap_or(0))
+    });
+    Utc::now() + *skew
+}
+
 /// One configuration's worth of jobs; a reload makes a new one.
 pub struct Generation {
     pub loaded: Arc<Loaded>,
@@ -77,9 +94,9 @@ fn targets_of(job: &Job, all: &[Target]) -> Vec<Target> {
 async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop: CancellationToken) {
     let job = &gen.settings.jobs[index];
     let tz = gen.settings.timezone;
-    let mut after = Utc::now();
+    let mut after = now();
     if job.catch_up {
-        if let Some(missed) = missed_while_down(job, &gen, tz).await {
+        if let Some(missed) = missed_while_down(job, &gen, tz).await.filter(|_| !stop.is_cancelled()) {
             tracing::info!(job = %job.name, scheduled_at = %missed, "catching up one run missed while no daemon ran");
             trigger(job, missed, &gen, &shared);
         }
@@ -92,15 +109,15 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
         };
         shared.metrics.next_run(&job.name, Some(next));
         // Timers run on the monotonic clock; loop until the wall clock has really reached `next`.
-        while Utc::now() < next {
-            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        while now() < next {
+            let wait = (next - now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
         }
         // Woke late (machine slept, clock jumped): the times between `next` and now were missed.
-        let now = Utc::now();
+        let now = now();
         let mut latest = next;
         let mut missed = 0u32;
         while let Some(t) = job.schedule.next_after(latest, tz).filter(|t| *t <= now) {
@@ -125,7 +142,7 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
 /// The latest cron time before now when the history on the job's first reachable target shows
 /// an earlier run but not that one: the daemon (all replicas) was down at that time.
 async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let latest = job.schedule.latest_at_or_before(Utc::now(), tz)?;
+    let latest = job.schedule.latest_at_or_before(now(), tz)?;
     for target in targets_of(job, &gen.targets) {
         let Ok(client) = crate::db::connect(&target.params, &claim::session()).await else {
             continue;
@@ -199,13 +216,22 @@ async fn run_target(
         Err(e) => {
             tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
                 duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
+            if job.kind == kinds::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
+                // The server is down: the health output must say so (dbtool_up 0) rather than
+                // keep the last good report for node_exporter to serve.
+                report_down(job, target, gen, shared).await;
+            }
             return RunResult::Failure;
         }
     };
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
-    let (result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
+    let (mut result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
     let (rows, bytes, message) = match &outcome {
+        Ok(kinds::Outcome { failure: Some(f), .. }) => {
+            result = RunResult::Failure;
+            (None, None, f.clone())
+        }
         Ok(o) => (o.rows, o.bytes, o.message.clone()),
         Err(e) => (None, None, format!("{e:#}")),
     };
@@ -218,7 +244,12 @@ async fn run_target(
     if result == RunResult::Success {
         prune_if_due(job, target, gen, shared, &held.client).await;
     }
-    if let Err(e) = held.release(result.status(), rows, bytes, &message).await {
+    // Cancelled by shutdown after the grace period: history says so; the metric counts a failure.
+    let status = match result {
+        RunResult::Failure if shared.cancel_runs.is_cancelled() => crate::db::job_runs::RunStatus::Cancelled,
+        r => r.status(),
+    };
+    if let Err(e) = held.release(status, rows, bytes, &message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -230,6 +261,21 @@ async fn run_target(
             rows, bytes, error = %message, "job finished");
     }
     result
+}
+
+/// A health run against an unreachable target: its report (dbtool_up 0) still goes to the
+/// output file and /metrics. Not claimed, so possibly written by both replicas; harmless.
+async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shared) {
+    let token = shared.cancel_runs.child_token();
+    if let (
+        _,
+        Ok(kinds::Outcome {
+            report: Some(report), ..
+        }),
+    ) = execute_bounded(job, target, &gen.loaded, token).await
+    {
+        shared.metrics.set_health(report);
+    }
 }
 
 /// Runs the job under its timeout: at the deadline the token is cancelled and the job gets
