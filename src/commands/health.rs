@@ -26,6 +26,8 @@ pub struct HealthSettings {
     pub output: Option<PathBuf>,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// `--state`: counters of the previous run, for deltas.
+    pub state: Option<PathBuf>,
 }
 
 pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Result<HealthSettings> {
@@ -73,6 +75,7 @@ pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Res
             .or(h.timeout.map(|d| d.0))
             .unwrap_or(Duration::from_secs(30)),
         concurrency: h.concurrency.unwrap_or(8).max(1),
+        state: args.state.clone().or_else(|| h.state.clone()),
     })
 }
 
@@ -95,7 +98,13 @@ pub async fn execute(s: &HealthSettings) -> Report {
 
 pub async fn run(args: &HealthArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let settings = resolve(args, loaded, &ProcessEnv)?;
-    let report = execute(&settings).await;
+    let mut report = execute(&settings).await;
+    // Deltas since the previous run are applied to the finished report, after evaluation:
+    // checks stay pure functions of one run's rows.
+    let next_state = match &settings.state {
+        Some(path) => Some((path, checks::state::apply(&mut report, &checks::state::load(path)?))),
+        None => None,
+    };
     let mut buf = Vec::with_capacity(64 * 1024);
     let colour = settings.output.is_none() && report::table::colour_for_stdout();
     report::render(&report, settings.format, &mut buf, colour)?;
@@ -107,6 +116,10 @@ pub async fn run(args: &HealthArgs, loaded: &Loaded) -> anyhow::Result<u8> {
                 .and_then(|_| out.flush())
                 .context("writing the report to stdout")?;
         }
+    }
+    // Saved only once the report is out, so a failed write loses no output.
+    if let Some((path, state)) = next_state {
+        checks::state::save(path, &state)?;
     }
     Ok(report.status().code())
 }
