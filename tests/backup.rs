@@ -477,9 +477,13 @@ struct SmallFs {
 
 impl SmallFs {
     fn mount() -> SmallFs {
+        SmallFs::mount_with("size=1m")
+    }
+
+    fn mount_with(options: &str) -> SmallFs {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(dir.path())
             .status();
         assert!(
@@ -521,6 +525,29 @@ async fn a_full_destination_fails_cleanly() {
         text(&out.stderr)
     );
     assert_failed_cleanly(fs.dir.path(), metrics.path(), &[], 1.0);
+}
+
+/// Root ignores file permissions, so a read-only file system stands in for "permission denied".
+#[tokio::test]
+async fn an_unwritable_destination_fails_with_the_failure_in_the_metrics() {
+    let db = fresh_db_on(backup_cluster(), "backup read only").await;
+    seed(&db).await;
+    let fs = SmallFs::mount_with("ro,size=1m");
+    let metrics = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt()
+        .args(["backup", "--dsn", &db.dsn(), "--dest"])
+        .arg(fs.dir.path())
+        .arg("--metrics")
+        .arg(metrics.path()));
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    let prom = std::fs::read_to_string(metrics.path()).unwrap_or_default();
+    assert_eq!(metric(&prom, "dbtool_backup_last_status"), Some(0.0), "{prom}");
+    assert_eq!(metric(&prom, "dbtool_backup_failures_total"), Some(1.0), "{prom}");
 }
 
 fn synthetic_manifest(db: &str, at: chrono::DateTime<chrono::Utc>) -> dbtool::jobs::backup::Manifest {

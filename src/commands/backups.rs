@@ -110,7 +110,8 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let mut bad = Vec::new();
     let mut out = std::io::stdout().lock();
     for m in &selected {
-        let major = pgbin::parse_version(&format!("x) {}", m.pg_dump_version)).map_or(0, |(_, m)| m);
+        // pg_restore reads archives of its own and older pg_dump versions.
+        let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
         let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
         match verify::verify_backup(&dest, m, &bin, level, &cancel).await {
             Ok(()) => writeln!(

@@ -89,14 +89,10 @@ pub fn load_state(dest: &Path) -> State {
         .unwrap_or_default()
 }
 
-/// Records an attempt (read-modify-write under the caller's per-database lock).
-pub fn record(
-    dest: &Path,
-    database: &str,
-    at: DateTime<Utc>,
-    seconds: f64,
-    error: Option<String>,
-) -> Result<(), BackupError> {
+/// Records an attempt (read-modify-write under the caller's per-database lock) and returns
+/// the updated state, also when it cannot be saved (a read-only or full destination): the
+/// metrics of this run must show the failure even then.
+pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, error: Option<String>) -> State {
     let mut state = load_state(dest);
     let db = state.databases.entry(database.to_string()).or_default();
     db.last_ok = error.is_none();
@@ -104,12 +100,14 @@ pub fn record(
     db.last_attempt_at = Some(at);
     db.last_duration_seconds = seconds;
     db.last_error = error;
-    let text = serde_json::to_vec_pretty(&state).map_err(|e| BackupError::Options(e.to_string()))?;
-    crate::report::atomic::write(&state_path(dest), &text).map_err(|e| BackupError::Io {
-        action: "write",
-        path: e.path,
-        source: e.source,
-    })
+    let saved = serde_json::to_vec_pretty(&state)
+        .map_err(std::io::Error::other)
+        .and_then(|text| crate::report::atomic::write(&state_path(dest), &text).map_err(|e| e.source));
+    if let Err(e) = saved {
+        // info, not warn: the run's one-line error already names the unwritable destination.
+        tracing::info!(path = %state_path(dest).display(), error = %e, "could not save the backup state; the failure counter may undercount");
+    }
+    state
 }
 
 /// Every family for every database that has backups or a recorded attempt.

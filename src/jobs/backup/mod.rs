@@ -87,20 +87,23 @@ pub async fn run_with_session(
 ) -> Result<BackupReport, BackupError> {
     let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
     dump::validate(opts)?;
-    std::fs::create_dir_all(dest).map_err(BackupError::io("create the backup directory", dest))?;
-    let databases = match (opts.all, opts.databases.is_empty()) {
-        (true, _) => match session::list_databases(&target.params, session).await {
-            Ok(list) => list,
-            Err(e) => {
-                // Nothing to name the failure after but the target's own database.
-                let now = Utc::now();
-                let _ = metrics::record(dest, target.params.dbname(), now, 0.0, Some(e.to_string()));
-                write_metrics(opts, dest, target)?;
-                return Err(e);
+    let databases = match select_databases(opts, target, session, dest).await {
+        Ok(list) => list,
+        Err(e) => {
+            // Nothing was attempted; name the failure after the databases asked for, or the
+            // target's own, so "last status 0" still reaches the alert.
+            let names = if opts.databases.is_empty() {
+                vec![target.params.dbname().to_string()]
+            } else {
+                opts.databases.clone()
+            };
+            let mut state = None;
+            for db in names {
+                state = Some(metrics::record(dest, &db, Utc::now(), 0.0, Some(e.to_string())));
             }
-        },
-        (false, true) => vec![target.params.dbname().to_string()],
-        (false, false) => opts.databases.clone(),
+            write_metrics(opts, dest, target, state)?;
+            return Err(e);
+        }
     };
     let bar = opts.progress.then(progress_bar);
     let job = dump::Job {
@@ -112,6 +115,7 @@ pub async fn run_with_session(
         progress: bar.as_ref(),
     };
     let mut report = BackupReport::default();
+    let mut state = None;
     for database in databases {
         if cancel.is_cancelled() {
             break;
@@ -123,9 +127,13 @@ pub async fn run_with_session(
         // would report the running backup's database as failed while it is being backed up.
         if !matches!(result, Err(BackupError::Busy { .. })) {
             let error = result.as_ref().err().map(ToString::to_string);
-            if let Err(e) = metrics::record(dest, &database, started, clock.elapsed().as_secs_f64(), error) {
-                tracing::warn!(error = %e, "could not record the backup attempt");
-            }
+            state = Some(metrics::record(
+                dest,
+                &database,
+                started,
+                clock.elapsed().as_secs_f64(),
+                error,
+            ));
         }
         report.outcomes.push(DbOutcome { database, result });
     }
@@ -144,14 +152,36 @@ pub async fn run_with_session(
             report.pruned = p.deleted.into_iter().map(|d| d.id).collect();
         }
     }
-    report.samples = write_metrics(opts, dest, target)?;
+    report.samples = write_metrics(opts, dest, target, state)?;
     Ok(report)
 }
 
-/// The samples for everything in `dest`, written to `opts.metrics` when set.
-fn write_metrics(opts: &BackupOptions, dest: &Path, target: &Target) -> Result<Vec<Sample>, BackupError> {
-    let (backups, _) = manifest::scan(dest)?;
-    let samples = metrics::samples(&metrics::load_state(dest), &backups, Utc::now());
+/// The destination exists, and which databases to dump.
+async fn select_databases(
+    opts: &BackupOptions,
+    target: &Target,
+    session: &SessionSettings,
+    dest: &Path,
+) -> Result<Vec<String>, BackupError> {
+    std::fs::create_dir_all(dest).map_err(BackupError::io("create the backup directory", dest))?;
+    Ok(match (opts.all, opts.databases.is_empty()) {
+        (true, _) => session::list_databases(&target.params, session).await?,
+        (false, true) => vec![target.params.dbname().to_string()],
+        (false, false) => opts.databases.clone(),
+    })
+}
+
+/// The samples for everything in `dest` (with this run's `state` when it has one, in case it
+/// could not be saved), written to `opts.metrics` when set.
+fn write_metrics(
+    opts: &BackupOptions,
+    dest: &Path,
+    target: &Target,
+    state: Option<metrics::State>,
+) -> Result<Vec<Sample>, BackupError> {
+    let backups = manifest::scan(dest).map(|(b, _)| b).unwrap_or_default();
+    let state = state.unwrap_or_else(|| metrics::load_state(dest));
+    let samples = metrics::samples(&state, &backups, Utc::now());
     if let Some(path) = &opts.metrics {
         metrics::write_file(path, &target.name, &samples)?;
     }

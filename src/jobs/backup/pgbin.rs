@@ -40,6 +40,11 @@ pub fn parse_version(output: &str) -> Option<(String, u32)> {
     Some((version, major))
 }
 
+/// "15.14" → 15.
+pub fn major_of(version: &str) -> Option<u32> {
+    version.split(['.', ' ']).next()?.parse().ok()
+}
+
 async fn probe(dir: &Path) -> Option<PgBin> {
     let pg_dump = dir.join("pg_dump");
     if !pg_dump.is_file() || !dir.join("pg_restore").is_file() {
@@ -121,5 +126,7 @@ mod tests {
             Some(("17".into(), 17))
         );
         assert_eq!(super::parse_version("nonsense"), None);
+        assert_eq!(super::major_of("15.14"), Some(15));
+        assert_eq!(super::major_of("17beta1"), None);
     }
 }
