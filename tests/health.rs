@@ -4,41 +4,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::{check_of as check, health_report as health_json, run_dbtool as run, strings as args};
 use common::{dbtool, fresh_db, own_cluster};
 use dbtool::cluster::ClusterOptions;
 use serde_json::Value;
-
-/// Runs the binary off the async runtime; returns (exit code, stdout, stderr).
-async fn run(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
-        .await
-        .expect("join")
-        .expect("run dbtool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-async fn health_json(dsn: &str, extra: &[&str]) -> (i32, Value) {
-    let mut a = args(&["health", "--format", "json", "--dsn", dsn]);
-    a.extend(args(extra));
-    let (code, out, err) = run(a).await;
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
-    (code, v)
-}
-
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["targets"][0]["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no check {name} in {report}"))
-}
 
 async fn pid(client: &tokio_postgres::Client) -> i32 {
     client

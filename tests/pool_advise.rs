@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::run_dbtool as run;
 use common::{cluster, dbtool, fresh_db, promtool_check_metrics, PgBouncer};
 use serde_json::Value;
 
@@ -16,18 +17,6 @@ const SLEEP: &str = "0.02";
 /// How long each load runs: longer than the sample window plus connecting.
 const LOAD: Duration = Duration::from_secs(9);
 const SAMPLE: &str = "5s";
-
-async fn run(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
-        .await
-        .expect("join")
-        .expect("run dbtool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn advise_args(dsn: &str, bouncer: &PgBouncer, format: &str, sample: &str) -> Vec<String> {
     [

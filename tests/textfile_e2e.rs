@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{dbtool, fresh_db_on, get_when_up, metric_names_in, own_cluster, start_node_exporter, start_prometheus};
+use common::run_dbtool;
+use common::{fresh_db_on, get_when_up, metric_names_in, own_cluster, start_node_exporter, start_prometheus};
 use dbtool::cluster::ClusterOptions;
 use serde_json::Value;
 
@@ -23,18 +24,6 @@ const SHORT_FOR: &str = "5s";
 
 /// Bound on waiting for the alert to go pending and then firing.
 const ALERT_WITHIN: Duration = Duration::from_secs(60);
-
-async fn run_dbtool(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
-        .await
-        .expect("join")
-        .expect("run dbtool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Waits until `sql` returns true, 10 s at most.
 async fn wait_for(client: &tokio_postgres::Client, sql: &str) {

@@ -40,6 +40,13 @@ pub async fn health_replication(_dir: PathBuf) -> Names {
         .get(0);
     let s = connect(&standby.dsn("postgres")).await;
     wait_for(&s, &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")).await;
+    // dbtool emits the standby's replay lag only when it can be told (receive position and last
+    // replayed transaction known); under load the receiver can lag behind the replay check above.
+    wait_for(
+        &s,
+        "SELECT pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_xact_replay_timestamp() IS NOT NULL",
+    )
+    .await;
     let mut names = Names::new();
     for dsn in [primary.dsn("postgres"), standby.dsn("postgres")] {
         let args = strings(&[

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use crate::common::run_dbtool;
 use crate::common::{dbtool, fresh_db, http_get, start_node_exporter, TestDb};
 
 #[path = "commands.rs"]
@@ -82,19 +83,6 @@ pub const KNOWN_CHECKS: &[&str] = &[
 ];
 
 pub use crate::common::metric_names_in as names_in;
-
-/// Runs dbtool with `args` off the async runtime; (exit code, stdout, stderr).
-pub async fn run_dbtool(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
-        .await
-        .expect("join")
-        .expect("run dbtool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// [`run_dbtool`] with extra environment variables.
 pub async fn run_dbtool_env(args: Vec<String>, env: &[(&str, &str)]) -> (i32, String, String) {
