@@ -1,7 +1,7 @@
 /* dbtool: tables */
 -- Per-table vacuum and I/O statistics for the connected database, read once and shared by
--- the vacuum and cache-hit checks. The xid age includes the table's TOAST relation, which
--- freezes separately. The autovacuum trigger point honours per-table reloptions.
+-- the vacuum, cache-hit and database-activity checks. The xid age includes the table's TOAST
+-- relation, which freezes separately. The autovacuum trigger point honours per-table reloptions.
 -- Statistics come from the pg_stat_get_* functions on pg_class oids, the functions
 -- pg_stat_user_tables and pg_statio_user_tables are made of: joining those views reads
 -- pg_class and pg_namespace twice more and sums index I/O table by table, which with 5,000
@@ -10,7 +10,8 @@
 WITH idx AS (
     SELECT indrelid,
            sum(pg_stat_get_blocks_hit(indexrelid))::bigint AS hit,
-           sum(pg_stat_get_blocks_fetched(indexrelid))::bigint - sum(pg_stat_get_blocks_hit(indexrelid))::bigint AS read
+           sum(pg_stat_get_blocks_fetched(indexrelid))::bigint - sum(pg_stat_get_blocks_hit(indexrelid))::bigint AS read,
+           sum(pg_stat_get_numscans(indexrelid))::bigint AS scans
     FROM pg_index
     GROUP BY indrelid
 )
@@ -31,7 +32,11 @@ SELECT current_database() AS datname,
        pg_stat_get_blocks_hit(c.oid) AS heap_blks_hit,
        pg_stat_get_blocks_fetched(c.oid) - pg_stat_get_blocks_hit(c.oid) AS heap_blks_read,
        idx.hit AS idx_blks_hit,
-       idx.read AS idx_blks_read
+       idx.read AS idx_blks_read,
+       pg_stat_get_numscans(c.oid) AS seq_scan,
+       pg_stat_get_tuples_returned(c.oid) AS seq_tup_read,
+       idx.scans AS idx_scan,
+       c.relpages::bigint * current_setting('block_size')::bigint AS heap_bytes
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 -- relkind 't' lets the planner hash only TOAST relations, not all of pg_class.

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod standby;
+
 /// The superuser initdb creates; every DSN connects as it.
 const SUPERUSER: &str = "postgres";
 /// PostgreSQL refuses to run as root, so as root the cluster belongs to this system user.

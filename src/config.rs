@@ -39,9 +39,23 @@ pub struct FileConfig {
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[backup]`: defaults of `dbtool backup`, `dbtool backups` and `dbtool restore`.
+    #[serde(default)]
+    pub backup: crate::jobs::backup::BackupOptions,
+    #[serde(default)]
+    pub pool_advise: PoolAdviseConfig,
     /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
     #[serde(default)]
     pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Archive jobs, run by name with `dbtool archive --job NAME` or by the scheduler.
+    #[serde(default)]
+    pub archive: Vec<crate::jobs::archive::ArchiveJob>,
+    /// The scheduler's own settings (`dbtool schedule`).
+    #[serde(default)]
+    pub schedule: crate::scheduler::config::ScheduleFileConfig,
+    /// `[[jobs]]` for `dbtool schedule`; validated by `scheduler::config` (kind-specific keys).
+    #[serde(default)]
+    pub jobs: Vec<crate::scheduler::config::RawJob>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +82,34 @@ pub struct HealthConfig {
     pub max_connections: Option<usize>,
     /// Targets checked at once (default 8).
     pub concurrency: Option<usize>,
+    /// Counter state file for deltas between runs (default: none).
+    pub state: Option<PathBuf>,
+}
+
+/// `[pool_advise]`: what the host and application look like; flags override each key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolAdviseConfig {
+    /// PgBouncer admin console DSN (default: none, advise from PostgreSQL alone).
+    pub pgbouncer: Option<String>,
+    /// Sampling window (default "30s").
+    pub sample: Option<HumanDuration>,
+    /// Output format (default "table").
+    pub format: Option<crate::cli::pool_advise::PoolFormat>,
+    /// CPU cores of the database host (default 4, reported as assumed).
+    pub db_cores: Option<u32>,
+    /// Database storage is SSD (default true, reported as assumed).
+    pub ssd: Option<bool>,
+    /// Application instances (default 1, reported as assumed).
+    pub app_instances: Option<u32>,
+    /// The application's max open connections per instance.
+    pub app_max_open: Option<u32>,
+    /// The application's max idle connections per instance.
+    pub app_max_idle: Option<u32>,
+    /// Expected peak as a multiple of the sampled load (default 1.0).
+    pub peak_factor: Option<f64>,
+    /// Spare capacity on top of the peak (default 1.25).
+    pub headroom: Option<f64>,
 }
 
 /// A configuration problem, with the line it is on when there is one.
@@ -181,6 +223,19 @@ impl Loaded {
                 )));
             }
         }
+        let mut jobs = std::collections::HashSet::new();
+        for job in &self.file.archive {
+            if !jobs.insert(job.job_name()) {
+                errors.push(ConfigError::Invalid(format!(
+                    "[[archive]] name '{}' is used twice; job names must be unique",
+                    job.job_name()
+                )));
+            }
+            if let Err(e) = job.validate() {
+                errors.push(ConfigError::Invalid(e.to_string()));
+            }
+        }
+        errors.extend(crate::scheduler::config::validate(self));
         errors
     }
 

@@ -7,13 +7,18 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod jobs;
+pub mod pool;
 pub mod report;
+pub mod scheduler;
 
 use cli::{Cli, LogFormat};
 
-fn init_logging(global: &cli::GlobalArgs) {
+fn init_logging(global: &cli::GlobalArgs, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match global.verbose {
+        // A daemon logs its job lines by default; one-shot commands only warnings.
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -35,7 +40,8 @@ fn init_logging(global: &cli::GlobalArgs) {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    init_logging(&cli.global);
+    let daemon = matches!(&cli.command, cli::Command::Schedule(a) if !a.list);
+    init_logging(&cli.global, daemon);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

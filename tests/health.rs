@@ -54,7 +54,8 @@ async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
         if client
             .query_one(sql, &[])
             .await
-            .map(|r| r.get::<_, bool>(0))
+            .ok()
+            .and_then(|r| r.try_get::<_, Option<bool>>(0).ok().flatten())
             .unwrap_or(false)
         {
             return;
@@ -211,7 +212,14 @@ async fn pg_monitor_role_runs_every_check_and_missing_privilege_is_unknown_not_a
         .batch_execute("REVOKE SELECT ON pg_catalog.pg_locks FROM PUBLIC")
         .await
         .expect("revoke");
-    let (code, report) = health_json(&dsn, &["--database", db.name()]).await;
+    // Only checks that are OK on any test cluster: the server check warns about its fsync=off,
+    // and on 13/14 checkpoints may warn (CREATE DATABASE forces checkpoints); a WARNING
+    // would outrank the UNKNOWN this test is about.
+    let (code, report) = health_json(
+        &dsn,
+        &["--database", db.name(), "--check", "locks", "--check", "connections"],
+    )
+    .await;
     let locks = check(&report, "locks");
     assert_eq!(locks["status"], "UNKNOWN", "{locks}");
     let msg = locks["findings"][0]["message"].as_str().unwrap_or_default();
@@ -266,14 +274,22 @@ async fn bad_dsn_is_a_one_line_error_exit_3_without_the_password() {
     }
     // Wrong password against a real server: the error names the fix and never the password.
     let db = fresh_db("badpw").await;
-    let (code, _, err) = run(args(&[
+    let (code, out, err) = run(args(&[
         "health",
         "--dsn",
         &format!("{} password=hunter2xyz connect_timeout=5", db.dsn()),
+        // One check that is OK on a test cluster (server warns about its fsync=off).
+        "--check",
+        "connections",
     ]))
     .await;
-    assert_eq!(code, 0, "trust auth ignores the password: {err}");
-    assert!(!err.contains("hunter2xyz"));
+    // No --database: every database of the shared cluster is visited while other tests create and
+    // drop theirs, which once made this UNKNOWN (a dropped database's failures now are forgotten).
+    assert!(
+        code <= 1,
+        "trust auth ignores the password: stderr={err:?} stdout={out}"
+    );
+    assert!(!err.contains("hunter2xyz") && !out.contains("hunter2xyz"));
 }
 
 #[tokio::test]
@@ -413,7 +429,22 @@ async fn json_report_pins_its_field_names() {
         .collect();
     assert_eq!(
         names,
-        ["connections", "locks", "long_transactions", "vacuum", "cache_hit"]
+        [
+            "connections",
+            "locks",
+            "long_transactions",
+            "vacuum",
+            "cache_hit",
+            "server",
+            "replication",
+            "archiver",
+            "database_activity",
+            "checkpoints",
+            "sequences",
+            "indexes",
+            "bloat",
+            "top_queries"
+        ]
     );
 }
 

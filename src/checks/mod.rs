@@ -7,13 +7,23 @@
 pub mod query;
 pub mod runner;
 pub mod shared;
+pub mod state;
 #[cfg(test)]
 pub mod testing;
 
+pub mod archiver;
+pub mod bloat;
 pub mod cache_hit;
+pub mod checkpoints;
 pub mod connections;
+pub mod database_activity;
+pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
+pub mod replication;
+pub mod sequences;
+pub mod server;
+pub mod top_queries;
 pub mod vacuum;
 
 use std::collections::BTreeMap;
@@ -153,6 +163,8 @@ pub struct Sample {
     pub family: &'static MetricFamily,
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
+    /// For counters with `--state`: the increase since the previous run.
+    pub delta: Option<f64>,
 }
 
 impl Sample {
@@ -161,6 +173,7 @@ impl Sample {
             family,
             labels: Vec::new(),
             value,
+            delta: None,
         }
     }
 
@@ -210,9 +223,7 @@ impl EvalContext<'_> {
 
     /// Whether a query produced anything to evaluate (it may have failed in some databases).
     pub fn has_rows(&self, query: &Query) -> bool {
-        self.outcomes
-            .get(query.name)
-            .is_some_and(|o| !o.rows.is_empty() || o.failures.is_empty())
+        self.outcomes.get(query.name).is_some_and(QueryOutcome::usable)
     }
 }
 
@@ -266,6 +277,12 @@ pub trait Check: Sync {
     fn privilege(&self) -> &'static str {
         "pg_monitor"
     }
+    /// A failure that is an answer rather than an error (pg_stat_statements not installed):
+    /// the runner neither reports it as UNKNOWN nor skips `evaluate`, which sees it in
+    /// `ctx.outcomes` and says what it means.
+    fn expected_failure(&self, _failure: &QueryFailure) -> bool {
+        false
+    }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError>;
 }
 
@@ -277,6 +294,15 @@ pub static REGISTRY: &[&dyn Check] = &[
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
     &cache_hit::CacheHit,
+    &server::Server,
+    &replication::Replication,
+    &archiver::Archiver,
+    &database_activity::DatabaseActivity,
+    &checkpoints::Checkpoints,
+    &sequences::Sequences,
+    &indexes::Indexes,
+    &bloat::Bloat,
+    &top_queries::TopQueries,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Check> {

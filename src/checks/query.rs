@@ -72,8 +72,25 @@ pub struct QueryFailure {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueryOutcome {
     pub rows: Vec<crate::db::row::Row>,
+    /// How many places (the cluster, or each database) answered, rows or not.
+    pub succeeded: usize,
     pub failures: Vec<QueryFailure>,
     pub duration: std::time::Duration,
+}
+
+impl QueryOutcome {
+    /// Whether there is anything to evaluate: it ran somewhere, or nowhere failed.
+    pub fn usable(&self) -> bool {
+        self.succeeded > 0 || self.failures.is_empty()
+    }
+}
+
+impl QueryFailure {
+    /// A per-database session the server terminated (57P01: DROP DATABASE … WITH (FORCE), or
+    /// pg_terminate_backend) or a database that no longer exists (3D000): told, not alerted on.
+    pub fn is_benign(&self) -> bool {
+        self.database.is_some() && matches!(self.sqlstate.as_deref(), Some("57P01") | Some("3D000"))
+    }
 }
 
 /// "PostgreSQL 14" from 140000, "PostgreSQL 9.6" from 90600.

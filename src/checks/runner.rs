@@ -6,6 +6,7 @@
 //! connect), so a permission error in one check cannot abort another check's query.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
@@ -81,7 +82,10 @@ fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
         let o = outcomes.entry(name).or_default();
         o.duration += took;
         match result {
-            Ok(rows) => o.rows.extend(rows),
+            Ok(rows) => {
+                o.succeeded += 1;
+                o.rows.extend(rows);
+            }
             Err(f) => o.failures.push(f),
         }
     }
@@ -99,6 +103,11 @@ async fn in_database(
         Ok(client) => {
             let futs = queries.iter().map(|q| exec(&client, q, version, Some(&db)));
             futures_util::future::join_all(futs).await
+        }
+        // Listed a moment ago, dropped since: nothing to check there, and not a problem.
+        Err(e) if e.is_missing_database() => {
+            tracing::debug!(database = %db, "database vanished before it could be checked");
+            Vec::new()
         }
         Err(e) => queries
             .iter()
@@ -209,7 +218,37 @@ async fn gather(
             .failures
             .extend(missing.iter().cloned());
     }
+    forget_vanished_databases(client, &mut outcomes).await;
     Ok((version, version_text, outcomes))
+}
+
+/// A database dropped while dbtool was checking it (its sessions are terminated mid-query) is not
+/// a problem of the server: re-read pg_database, only when something failed, and forget the
+/// failures of databases that are gone. Seen in CI, where tests drop their databases concurrently.
+async fn forget_vanished_databases(client: &Client, outcomes: &mut Outcomes) {
+    let failed_in_db = outcomes
+        .values()
+        .flat_map(|o| &o.failures)
+        .any(|f| f.database.is_some());
+    if !failed_in_db {
+        return;
+    }
+    let Ok(rows) = client
+        .simple_query("/* dbtool */ SELECT datname FROM pg_database")
+        .await
+        .map(rows_from_messages)
+    else {
+        return;
+    };
+    let existing: Vec<&str> = rows.iter().filter_map(|r| r.str("datname").ok()).collect();
+    for o in outcomes.values_mut() {
+        retain_existing(&mut o.failures, &existing);
+    }
+}
+
+/// Keeps failures that are not about a database, or about one that still exists.
+fn retain_existing(failures: &mut Vec<QueryFailure>, existing: &[&str]) {
+    failures.retain(|f| f.database.as_deref().is_none_or(|d| existing.contains(&d)));
 }
 
 fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -> Finding {
@@ -219,6 +258,15 @@ fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -
         .map_or_else(|| check.name().to_string(), |d| format!("database {d}"));
     let message = if let Some(v) = f.needs_version {
         format!("{} needs {}+", check.name(), version_name(v))
+    } else if f.is_benign() {
+        return Finding::new(
+            Severity::Ok,
+            object,
+            format!(
+                "not checked this run: the server ended dbtool's session there ({}); dropped or being dropped?",
+                f.message
+            ),
+        );
     } else if f.sqlstate.as_deref() == Some("42501") {
         format!(
             "permission denied ({}); grant {} to {user}",
@@ -247,8 +295,9 @@ pub fn evaluate(
     for q in check.queries() {
         let Some(o) = outcomes.get(q.name) else { continue };
         query_time += o.duration;
-        findings.extend(o.failures.iter().map(|f| failure_finding(check, q, f, user)));
-        if o.rows.is_empty() && !o.failures.is_empty() {
+        let unexpected: Vec<&QueryFailure> = o.failures.iter().filter(|f| !check.expected_failure(f)).collect();
+        findings.extend(unexpected.iter().map(|f| failure_finding(check, q, f, user)));
+        if o.succeeded == 0 && !unexpected.is_empty() {
             runnable = false;
         }
     }
@@ -297,11 +346,17 @@ pub fn evaluate(
 
 /// Connects, runs every planned check and returns the target's report; never fails.
 pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
+    run_target_noting_connect(target, plan, &AtomicBool::new(false)).await
+}
+
+/// [`run_target`], setting `connected` once the server has answered.
+async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     let started = Instant::now();
     let client = match connect(&target.params, &plan.session).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
+    connected.store(true, Ordering::Relaxed);
     match gather(&client, target, plan).await {
         Ok((version, version_text, outcomes)) => {
             let checks = plan
@@ -317,6 +372,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
                 server_version_num: Some(version),
                 duration: started.elapsed(),
                 checks,
+                previous_run: None,
             }
         }
         Err(e) => {
@@ -334,19 +390,109 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
 /// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN.
 pub async fn run_target_with_timeout(target: &Target, plan: &Plan, timeout: Duration) -> TargetReport {
     let started = Instant::now();
-    match tokio::time::timeout(timeout, run_target(target, plan)).await {
+    let connected = AtomicBool::new(false);
+    match tokio::time::timeout(timeout, run_target_noting_connect(target, plan, &connected)).await {
         Ok(r) => r,
         Err(_) => {
+            let up = connected.load(Ordering::Relaxed);
+            let message = if up {
+                "health run did not finish within {}; raise --timeout or look at the server's load"
+            } else {
+                "no answer from the server within {} (--timeout); check that it is running and reachable"
+            };
             let mut r = TargetReport::down(
                 target.name.clone(),
-                format!(
-                    "health run did not finish within {}; raise --timeout or look at the server's load",
-                    humantime::format_duration(timeout)
-                ),
+                message.replace("{}", &humantime::format_duration(timeout).to_string()),
                 started.elapsed(),
             );
-            r.up = true;
+            // A server that never completed the connection is down (dbtool_up 0), not slow.
+            r.up = up;
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_in(db: Option<&str>) -> QueryFailure {
+        QueryFailure {
+            database: db.map(str::to_string),
+            message: "terminated".into(),
+            sqlstate: Some("57P01".into()),
+            needs_version: None,
+        }
+    }
+
+    #[test]
+    fn failures_of_a_database_dropped_mid_run_are_forgotten() {
+        // Regression: a test database dropped while health ran made the whole report UNKNOWN.
+        let mut failures = vec![failed_in(Some("gone")), failed_in(Some("app")), failed_in(None)];
+        retain_existing(&mut failures, &["app", "postgres"]);
+        let left: Vec<Option<&str>> = failures.iter().map(|f| f.database.as_deref()).collect();
+        assert_eq!(left, vec![Some("app"), None]);
+    }
+
+    fn outcomes_with_tables_failure(sqlstate: &str) -> Outcomes {
+        use crate::checks::shared::{DATABASES, TABLES};
+        let mut o = Outcomes::new();
+        let db = Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("datallowconn", Some("t")),
+            ("xid_age", Some("10")),
+            ("mxid_age", Some("1")),
+        ]);
+        o.insert(
+            DATABASES.name,
+            QueryOutcome {
+                rows: vec![db],
+                succeeded: 1,
+                ..Default::default()
+            },
+        );
+        // The tables query answered (no tables) in one database and failed in another.
+        let mut f = failed_in(Some("other"));
+        f.sqlstate = Some(sqlstate.into());
+        o.insert(
+            TABLES.name,
+            QueryOutcome {
+                rows: vec![],
+                succeeded: 1,
+                failures: vec![f],
+                ..Default::default()
+            },
+        );
+        o
+    }
+
+    #[test]
+    fn a_session_terminated_in_one_database_is_told_not_alerted() {
+        // Regression: DROP DATABASE … WITH (FORCE) elsewhere made vacuum and cache_hit UNKNOWN.
+        let check = &crate::checks::vacuum::Vacuum;
+        let t = Thresholds::defaults(check.thresholds());
+        let r = evaluate(check, &t, &outcomes_with_tables_failure("57P01"), 20, 160000, "u");
+        assert_eq!(r.status, Severity::Ok, "{:?}", r.findings);
+        assert!(r.findings.iter().any(|f| f.message.contains("not checked this run")));
+        assert!(
+            r.summary.starts_with("oldest xid age"),
+            "evaluated despite the failure: {}",
+            r.summary
+        );
+    }
+
+    #[test]
+    fn a_missing_privilege_in_one_database_is_unknown_naming_the_grant() {
+        let check = &crate::checks::vacuum::Vacuum;
+        let t = Thresholds::defaults(check.thresholds());
+        let r = evaluate(check, &t, &outcomes_with_tables_failure("42501"), 20, 160000, "monitor");
+        assert_eq!(r.status, Severity::Unknown);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.message.contains("grant pg_monitor to monitor")),
+            "{:?}",
+            r.findings
+        );
     }
 }

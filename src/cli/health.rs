@@ -25,7 +25,7 @@ pub enum Format {
 pub struct HealthArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Output format [default: table]
+    /// Output format [default: table; prometheus when --output ends in .prom]
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<Format>,
     /// Write the report to FILE atomically (temp file, fsync, rename) instead of stdout
@@ -49,6 +49,10 @@ pub struct HealthArgs {
     /// Bound on the whole run [default: 30s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<std::time::Duration>,
+    /// Keep counters between runs in FILE (JSON, written atomically) and report what changed
+    /// since the previous run; deadlocks increasing is a WARNING [config: health.state]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// Connections dbtool may open per target [default: 3]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,

@@ -1,7 +1,13 @@
 //! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
 //! config file and defaults, once.
 
+pub mod archive;
+pub mod backup;
+pub mod completions;
 pub mod health;
+pub mod history;
+pub mod pool_advise;
+pub mod schedule;
 
 use std::path::PathBuf;
 
@@ -54,7 +60,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run health checks against one or more PostgreSQL servers
     #[command(after_help = health::EXIT_CODES)]
-    Health(health::HealthArgs),
+    Health(Box<health::HealthArgs>),
+    /// Size PgBouncer and application pools from measured load, with a reason for every number
+    #[command(after_help = pool_advise::EXIT_CODES)]
+    PoolAdvise(pool_advise::PoolAdviseArgs),
     /// Start a throwaway local cluster, create some trouble, run the health report on it, remove it
     #[command(
         after_help = "Exit codes: 0 the report was shown (whatever it found), 3 the cluster could not be started"
@@ -63,9 +72,39 @@ pub enum Command {
     /// List every check with its thresholds and metric families
     #[command(after_help = "Exit codes: 0 always")]
     Checks(ChecksArgs),
+    /// Run the [[jobs]] of the config file on their cron schedules (a daemon; safe to run on two hosts)
+    #[command(after_help = schedule::EXIT_CODES)]
+    Schedule(schedule::ScheduleArgs),
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Apply dbtool's own schema (dbtool.job_runs) to the target; --status shows what is applied
+    #[command(after_help = history::MIGRATE_EXIT_CODES)]
+    Migrate(history::MigrateArgs),
+    /// Recent job runs recorded in dbtool.job_runs (archive, backup, scheduler)
+    #[command(after_help = history::HISTORY_EXIT_CODES)]
+    History(history::HistoryArgs),
+    /// Move rows older than a cutoff into an archive table in small safe batches
+    #[command(after_help = archive::EXIT_CODES)]
+    Archive(Box<archive::ArchiveArgs>),
+    /// Back up databases with pg_dump: verified, checksummed, retained, with metrics
+    #[command(after_help = backup::BACKUP_EXIT_CODES)]
+    Backup(backup::BackupArgs),
+    /// List, verify and prune the backups in a destination
+    #[command(
+        subcommand,
+        after_help = "Exit codes: see each subcommand's --help (0 ok, 2 a backup is bad or could not be deleted, 3 bad input)"
+    )]
+    Backups(backup::BackupsCommand),
+    /// Restore a backup into a new or empty database, or prove it restores (--check)
+    #[command(after_help = backup::RESTORE_EXIT_CODES)]
+    Restore(backup::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = completions::COMPLETIONS_EXIT_CODES)]
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), generated from these definitions
+    #[command(after_help = completions::MAN_EXIT_CODES)]
+    Man(completions::ManArgs),
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ pub struct HealthSettings {
     pub output: Option<PathBuf>,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// `--state`: counters of the previous run, for deltas.
+    pub state: Option<PathBuf>,
 }
 
 pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Result<HealthSettings> {
@@ -66,14 +68,27 @@ pub fn resolve(args: &HealthArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Res
     Ok(HealthSettings {
         targets: targets::resolve(&args.conn, loaded, env)?,
         plan,
-        format: args.format.or(h.format).unwrap_or(Format::Table),
+        format: args
+            .format
+            .or(h.format)
+            .unwrap_or_else(|| default_format(args.output.as_deref())),
         output: args.output.clone(),
         timeout: args
             .timeout
             .or(h.timeout.map(|d| d.0))
             .unwrap_or(Duration::from_secs(30)),
         concurrency: h.concurrency.unwrap_or(8).max(1),
+        state: args.state.clone().or_else(|| h.state.clone()),
     })
+}
+
+/// Table, except for a `.prom` file: node_exporter's textfile collector reads only Prometheus text
+/// there, and a table in it is a scrape error nobody sees until the alerts go quiet.
+fn default_format(output: Option<&std::path::Path>) -> Format {
+    match output.and_then(|p| p.extension()) {
+        Some(ext) if ext == "prom" => Format::Prometheus,
+        _ => Format::Table,
+    }
 }
 
 /// Checks every target concurrently (bounded); one slow or dead target holds up no other.
@@ -95,7 +110,13 @@ pub async fn execute(s: &HealthSettings) -> Report {
 
 pub async fn run(args: &HealthArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let settings = resolve(args, loaded, &ProcessEnv)?;
-    let report = execute(&settings).await;
+    let mut report = execute(&settings).await;
+    // Deltas since the previous run are applied to the finished report, after evaluation:
+    // checks stay pure functions of one run's rows.
+    let next_state = match &settings.state {
+        Some(path) => Some((path, checks::state::apply(&mut report, &checks::state::load(path)?))),
+        None => None,
+    };
     let mut buf = Vec::with_capacity(64 * 1024);
     let colour = settings.output.is_none() && report::table::colour_for_stdout();
     report::render(&report, settings.format, &mut buf, colour)?;
@@ -108,5 +129,25 @@ pub async fn run(args: &HealthArgs, loaded: &Loaded) -> anyhow::Result<u8> {
                 .context("writing the report to stdout")?;
         }
     }
+    // Saved only once the report is out, so a failed write loses no output.
+    if let Some((path, state)) = next_state {
+        checks::state::save(path, &state)?;
+    }
     Ok(report.status().code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prom_file_defaults_to_prometheus_text() {
+        // Regression: `--output dbtool.prom` without --format wrote a table node_exporter rejects.
+        assert_eq!(
+            default_format(Some(std::path::Path::new("/var/lib/node/dbtool.prom"))),
+            Format::Prometheus
+        );
+        assert_eq!(default_format(Some(std::path::Path::new("report.txt"))), Format::Table);
+        assert_eq!(default_format(None), Format::Table);
+    }
 }

@@ -23,6 +23,9 @@ pub struct SessionSettings {
     pub lock_timeout: Duration,
     pub read_only: bool,
     pub idle_in_transaction_timeout: Option<Duration>,
+    /// PgBouncer's admin console (database `pgbouncer`): it rejects the options startup
+    /// parameter and reads SET as its own config command, so nothing above is sent there.
+    pub admin_console: bool,
 }
 
 impl Default for SessionSettings {
@@ -32,6 +35,7 @@ impl Default for SessionSettings {
             lock_timeout: Duration::from_millis(100),
             read_only: true,
             idle_in_transaction_timeout: None,
+            admin_console: false,
         }
     }
 }
@@ -84,6 +88,16 @@ impl ConnectError {
     }
 
     /// The failures, one per host tried, in order.
+    /// The server said the database does not exist (SQLSTATE 3D000), e.g. dropped a moment ago.
+    pub fn is_missing_database(&self) -> bool {
+        let failures = self.failures();
+        !failures.is_empty()
+            && failures.iter().all(|f| {
+                f.postgres_error().and_then(|e| e.code())
+                    == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME)
+            })
+    }
+
     pub fn failures(&self) -> &[HostFailure] {
         match self {
             ConnectError::Tls { .. } => &[],
@@ -251,6 +265,9 @@ async fn connect_host(
         let why =
             "abstract unix sockets ('@' hosts) are not supported by dbtool; give a socket directory or a TCP host";
         return Err(Cause::Refused(why.to_string()));
+    }
+    if settings.admin_console {
+        return Ok(open(&config(params, host, None, timeout), host, tls).await?);
     }
     // User options first, dbtool's last: the server applies them in order, so the safety limits win.
     let mut startup: Vec<String> = params.options().map(str::to_string).into_iter().collect();

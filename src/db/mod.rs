@@ -2,6 +2,8 @@
 
 pub mod connect;
 pub mod conninfo;
+pub mod job_runs;
+pub mod migrate;
 pub mod pgpass;
 pub mod row;
 pub mod tls;

@@ -30,6 +30,9 @@ struct WireTarget<'a> {
     server_version: Option<&'a str>,
     server_version_num: Option<u32>,
     duration_seconds: f64,
+    /// With `--state`: when the run was taken that deltas are measured from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_run: Option<String>,
     checks: Vec<WireCheck<'a>>,
 }
 
@@ -50,6 +53,9 @@ struct WireMetric<'a> {
     labels: BTreeMap<&'a str, &'a str>,
     /// Non-finite values (a table never vacuumed: +Inf) are written as null.
     value: Option<f64>,
+    /// With `--state`, counters only: the increase since the previous run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<f64>,
 }
 
 pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
@@ -72,6 +78,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 server_version: t.server_version.as_deref(),
                 server_version_num: t.server_version_num,
                 duration_seconds: t.duration.as_secs_f64(),
+                previous_run: t
+                    .previous_run
+                    .map(|p| p.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
                 checks: t
                     .checks
                     .iter()
@@ -89,6 +98,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                                 name: s.family.name,
                                 labels: s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect(),
                                 value: Some(s.value).filter(|v| v.is_finite()),
+                                delta: s.delta,
                             })
                             .collect(),
                     })

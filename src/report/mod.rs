@@ -34,6 +34,8 @@ pub struct TargetReport {
     pub server_version_num: Option<u32>,
     pub duration: Duration,
     pub checks: Vec<CheckReport>,
+    /// When the previous run that `--state` compared counters with was taken.
+    pub previous_run: Option<DateTime<Utc>>,
 }
 
 /// The result of one check on one target.
@@ -60,6 +62,7 @@ impl TargetReport {
             server_version_num: None,
             duration,
             checks: Vec::new(),
+            previous_run: None,
         }
     }
 

@@ -54,6 +54,13 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
             t.status(),
             t.duration.as_millis()
         )?;
+        if let Some(p) = t.previous_run {
+            writeln!(
+                out,
+                "  counters compared with the previous run at {}",
+                p.format("%Y-%m-%d %H:%M:%S UTC")
+            )?;
+        }
         if let Some(e) = &t.error {
             writeln!(out, "  {e}")?;
         }

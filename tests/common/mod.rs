@@ -16,6 +16,13 @@ use dbtool::cluster::{ClusterOptions, TempCluster};
 // Prometheus tooling (promtool, node_exporter), kept in its own file.
 mod prom;
 pub use prom::*;
+// The archive tests' posts table.
+pub mod posts;
+// Running `dbtool health` and reading its JSON report.
+mod report;
+pub use report::*;
+mod pgbouncer;
+pub use pgbouncer::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -41,13 +41,19 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
 
 /// A plain HTTP/1.0 GET on 127.0.0.1; the body, or None while nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_status(port, path).map(|(_, body)| body)
+}
+
+/// A plain HTTP/1.0 GET on 127.0.0.1; (status code, body), or None while nothing answers.
+pub fn http_get_status(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
+    let status = head.strip_prefix("HTTP/1.")?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Kills the child on drop so no exporter outlives its test.
@@ -89,4 +95,67 @@ pub async fn scrape_node_exporter(dir: &Path) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("node_exporter on port {port} never answered");
+}
+
+/// Starts a real Prometheus (Debian `prometheus`) in `dir` (config and TSDB live there) that
+/// scrapes 127.0.0.1:`scrape_port` every second and evaluates `rule_file` every second.
+pub fn start_prometheus(dir: &Path, scrape_port: u16, rule_file: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
+         scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n",
+        rules = rule_file.display()
+    );
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).expect("write prometheus.yml");
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus.log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_file.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("prometheus not runnable ({e}); scripts/test installs the Debian package prometheus")
+        });
+    (Killed(child), port)
+}
+
+/// GETs `path` until it answers 200 OK, at most `within`; panics naming `what` otherwise.
+pub async fn get_when_up(what: &str, port: u16, path: &str, within: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = None;
+    loop {
+        let p = path.to_string();
+        match tokio::task::spawn_blocking(move || http_get_status(port, &p))
+            .await
+            .ok()
+            .flatten()
+        {
+            Some((200, body)) => return body,
+            other => last = other.or(last),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} on port {port} did not answer {path} with 200 within {within:?}; last answer: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Metric names in Prometheus text: sample lines and `# TYPE` lines.
+pub fn metric_names_in(exposition: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in exposition.lines() {
+        let name = match line.strip_prefix("# TYPE ") {
+            Some(rest) => rest.split_whitespace().next(),
+            None if line.starts_with('#') => None,
+            None => line.split(['{', ' ']).next(),
+        };
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            names.insert(name.to_string());
+        }
+    }
+    names
 }

@@ -1,0 +1,48 @@
+/* dbtool: bloat_tables */
+-- Estimated table bloat from planner statistics, no table scan: the well-known estimate of
+-- ioguide/pgsql-bloat-estimation (after pgexperts): expected pages from reltuples and the
+-- average tuple width in pg_stats, compared with relpages. Tables under 1 MB are skipped
+-- (nothing to win there). is_na marks estimates that cannot be trusted (columns without
+-- statistics, e.g. never analyzed or not readable by this role, or `name` columns).
+SELECT current_database() AS datname, schemaname, tblname AS tablename,
+       (bs * tblpages)::float8 AS real_bytes,
+       CASE WHEN tblpages - est_tblpages_ff > 0 THEN ((tblpages - est_tblpages_ff) * bs)::float8 ELSE 0 END AS bloat_bytes,
+       CASE WHEN tblpages > 0 AND tblpages - est_tblpages_ff > 0
+            THEN ((tblpages - est_tblpages_ff) / tblpages::float8)::float8 ELSE 0 END AS bloat_share,
+       is_na
+FROM (
+  SELECT ceil(reltuples / ((bs - page_hdr) * fillfactor / (tpl_size * 100))) + ceil(toasttuples / 4) AS est_tblpages_ff,
+         tblpages, bs, schemaname, tblname, is_na
+  FROM (
+    SELECT (4 + tpl_hdr_size + tpl_data_size + (2 * ma)
+            - CASE WHEN tpl_hdr_size % ma = 0 THEN ma ELSE tpl_hdr_size % ma END
+            - CASE WHEN ceil(tpl_data_size)::int % ma = 0 THEN ma ELSE ceil(tpl_data_size)::int % ma END
+           ) AS tpl_size,
+           (heappages + toastpages) AS tblpages, reltuples, toasttuples, bs, page_hdr,
+           schemaname, tblname, fillfactor, is_na
+    FROM (
+      SELECT ns.nspname AS schemaname, tbl.relname AS tblname, greatest(tbl.reltuples, 0) AS reltuples,
+             tbl.relpages AS heappages, coalesce(toast.relpages, 0) AS toastpages,
+             greatest(coalesce(toast.reltuples, 0), 0) AS toasttuples,
+             coalesce(substring(array_to_string(tbl.reloptions, ' ') FROM 'fillfactor=([0-9]+)')::smallint, 100) AS fillfactor,
+             current_setting('block_size')::numeric AS bs,
+             CASE WHEN version() ~ 'mingw32' OR version() ~ '64-bit|x86_64|ppc64|ia64|amd64|aarch64' THEN 8 ELSE 4 END AS ma,
+             24 AS page_hdr,
+             23 + CASE WHEN max(coalesce(s.null_frac, 0)) > 0 THEN (7 + count(s.attname)) / 8 ELSE 0::int END AS tpl_hdr_size,
+             sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS tpl_data_size,
+             bool_or(att.atttypid = 'pg_catalog.name'::regtype)
+               OR sum(CASE WHEN att.attnum > 0 THEN 1 ELSE 0 END) <> count(s.attname) AS is_na
+      FROM pg_attribute att
+      JOIN pg_class tbl ON att.attrelid = tbl.oid
+      JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
+      LEFT JOIN pg_stats s ON s.schemaname = ns.nspname AND s.tablename = tbl.relname
+                          AND s.inherited = false AND s.attname = att.attname
+      LEFT JOIN pg_class toast ON tbl.reltoastrelid = toast.oid
+      WHERE NOT att.attisdropped AND att.attnum > 0
+        AND tbl.relkind IN ('r', 'm')
+        AND tbl.relpages::bigint * current_setting('block_size')::bigint >= 1048576
+        AND ns.nspname NOT IN ('pg_catalog', 'information_schema')
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+    ) s
+  ) s2
+) s3

@@ -1,0 +1,42 @@
+/* dbtool: indexes */
+-- Indexes worth a look in the connected database: invalid ones (a failed CREATE INDEX
+-- CONCURRENTLY leaves one behind; one still being built is flagged by in_progress),
+-- never-scanned ones of 1 MB or more, and duplicates (same table, columns, operator classes, collations,
+-- expressions and predicate: the signature). Only those rows come back, sized exactly.
+WITH i AS (
+    SELECT x.indexrelid,
+           x.indrelid,
+           x.indisvalid,
+           x.indisunique,
+           x.indisprimary,
+           ci.relpages::bigint * current_setting('block_size')::bigint AS approx_bytes,
+           coalesce(s.idx_scan, 0) AS idx_scan,
+           concat_ws(' ', x.indrelid, x.indkey::text, x.indclass::text, x.indcollation::text,
+                     pg_get_expr(x.indexprs, x.indrelid), pg_get_expr(x.indpred, x.indrelid)) AS signature
+    FROM pg_index x
+    JOIN pg_class ci ON ci.oid = x.indexrelid
+    JOIN pg_namespace n ON n.oid = ci.relnamespace
+    LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = x.indexrelid
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+), marked AS (
+    SELECT i.*, count(*) OVER (PARTITION BY signature) AS same_signature FROM i
+)
+SELECT current_database() AS datname,
+       n.nspname AS schemaname,
+       t.relname AS tablename,
+       ci.relname AS indexname,
+       m.indisvalid AS valid,
+       m.indisunique AS is_unique,
+       m.indisprimary AS is_primary,
+       m.idx_scan,
+       pg_relation_size(m.indexrelid) AS size_bytes,
+       md5(m.signature) AS signature,
+       m.same_signature,
+       EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = m.indexrelid) AS in_progress
+FROM marked m
+JOIN pg_class ci ON ci.oid = m.indexrelid
+JOIN pg_class t ON t.oid = m.indrelid
+JOIN pg_namespace n ON n.oid = ci.relnamespace
+-- Unused indexes under 1 MB are never worth reporting; skipping them keeps a database with
+-- thousands of fresh indexes from sizing each one.
+WHERE NOT m.indisvalid OR (m.idx_scan = 0 AND m.approx_bytes >= 1048576) OR m.same_signature > 1

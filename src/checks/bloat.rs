@@ -1,0 +1,217 @@
+//! Table and B-tree index bloat, estimated from planner statistics (no pgstattuple scan):
+//! WARNING when an object is both mostly bloat and big in absolute terms.
+
+use super::shared::table_object;
+use super::{
+    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
+    Severity, ThresholdSpec,
+};
+use crate::query;
+
+query!(BLOAT_TABLES, "bloat_tables", EachDatabase, [0 => "bloat_tables.sql"]);
+query!(BLOAT_INDEXES, "bloat_indexes", EachDatabase, [0 => "bloat_indexes.sql"]);
+
+pub struct Bloat;
+
+pub static BLOAT_BYTES: MetricFamily = MetricFamily {
+    name: "dbtool_bloat_bytes",
+    help: "Estimated wasted bytes of the most bloated tables and indexes (kind label), top N.",
+    kind: MetricKind::Gauge,
+};
+pub static BLOAT_RATIO: MetricFamily = MetricFamily {
+    name: "dbtool_bloat_ratio",
+    help: "Estimated share of the object that is bloat, for the same objects.",
+    kind: MetricKind::Gauge,
+};
+pub static DB_BLOAT: MetricFamily = MetricFamily {
+    name: "dbtool_database_bloat_bytes",
+    help: "Estimated wasted bytes per database and kind (table, index), objects of 1 MB and more.",
+    kind: MetricKind::Gauge,
+};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+struct Bloated {
+    kind: &'static str,
+    db: String,
+    schema: String,
+    table: String,
+    index: Option<String>,
+    bytes: f64,
+    share: f64,
+    real: f64,
+}
+
+fn read(ctx: &EvalContext<'_>, q: &'static Query, kind: &'static str, out: &mut Vec<Bloated>) -> Result<(), EvalError> {
+    for r in ctx.rows(q) {
+        // Estimates built on missing statistics are noise, not findings.
+        if r.opt_bool("is_na").in_query(q)? != Some(false) {
+            continue;
+        }
+        let (Some(bytes), Some(share)) = (
+            r.opt_f64("bloat_bytes").in_query(q)?,
+            r.opt_f64("bloat_share").in_query(q)?,
+        ) else {
+            continue;
+        };
+        out.push(Bloated {
+            kind,
+            db: r.str("datname").in_query(q)?.to_string(),
+            schema: r.str("schemaname").in_query(q)?.to_string(),
+            table: r.str("tablename").in_query(q)?.to_string(),
+            index: r.opt_str("indexname").ok().flatten().map(str::to_string),
+            bytes,
+            share,
+            real: r.opt_f64("real_bytes").in_query(q)?.unwrap_or(0.0),
+        });
+    }
+    Ok(())
+}
+
+impl Check for Bloat {
+    fn name(&self) -> &'static str {
+        "bloat"
+    }
+    fn description(&self) -> &'static str {
+        "Estimated table and index bloat from statistics (no scan)"
+    }
+    fn queries(&self) -> &'static [&'static Query] {
+        static L: &[&Query] = &[&BLOAT_TABLES, &BLOAT_INDEXES];
+        L
+    }
+    fn thresholds(&self) -> &'static [ThresholdSpec] {
+        &[
+            ThresholdSpec {
+                key: "warning",
+                default: 50.0,
+                help: "percentage of an object that is bloat (and warning_gib wasted)",
+            },
+            ThresholdSpec {
+                key: "warning_gib",
+                default: 1.0,
+                help: "GiB wasted by an object (and warning percent)",
+            },
+        ]
+    }
+    fn metrics(&self) -> &'static [&'static MetricFamily] {
+        static L: &[&MetricFamily] = &[&BLOAT_BYTES, &BLOAT_RATIO, &DB_BLOAT];
+        L
+    }
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
+        let mut all = Vec::new();
+        read(ctx, &BLOAT_TABLES, "table", &mut all)?;
+        read(ctx, &BLOAT_INDEXES, "index", &mut all)?;
+        all.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+        let mut out = CheckOutput::default();
+        let mut totals: std::collections::BTreeMap<(&str, &str), f64> = Default::default();
+        for b in &all {
+            *totals.entry((b.db.as_str(), b.kind)).or_default() += b.bytes;
+        }
+        for ((db, kind), v) in &totals {
+            out.samples
+                .push(Sample::new(&DB_BLOAT, *v).label("database", *db).label("kind", *kind));
+        }
+        let (warn, warn_bytes) = (
+            ctx.thresholds.get("warning") / 100.0,
+            ctx.thresholds.get("warning_gib") * GIB,
+        );
+        for b in all.iter().take(ctx.top_n) {
+            let lbl = |s: Sample| {
+                let s = s
+                    .label("database", b.db.as_str())
+                    .label("schema", b.schema.as_str())
+                    .label("table", b.table.as_str())
+                    .label("kind", b.kind);
+                s.label("index", b.index.clone().unwrap_or_default())
+            };
+            out.samples.push(lbl(Sample::new(&BLOAT_BYTES, b.bytes)));
+            out.samples.push(lbl(Sample::new(&BLOAT_RATIO, b.share)));
+            let bad = b.share >= warn && b.bytes >= warn_bytes;
+            let name = match &b.index {
+                Some(i) => format!("index {}.{i} on {}", b.schema, b.table),
+                None => format!("table {}.{}", b.schema, b.table),
+            };
+            // Below half the warning share it is ordinary free space, not worth a line.
+            if bad || b.share >= warn / 2.0 {
+                out.findings.push(
+                    Finding::new(
+                        if bad { Severity::Warning } else { Severity::Ok },
+                        table_object(&b.db, &b.schema, b.index.as_deref().unwrap_or(&b.table)),
+                        format!(
+                            "{name}: about {:.1} MB of {:.1} MB ({}) is bloat{}",
+                            b.bytes / 1048576.0,
+                            b.real / 1048576.0,
+                            pct(b.share),
+                            if bad {
+                                "; VACUUM FULL, pg_repack or REINDEX CONCURRENTLY reclaims it"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                    .with_value(b.bytes),
+                );
+            }
+        }
+        let wasted: f64 = totals.values().sum();
+        out.summary = format!(
+            "about {:.1} MB estimated bloat in {} object(s) of 1 MB+",
+            wasted / 1048576.0,
+            all.len()
+        );
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{eval, outcome};
+    use crate::db::row::Row;
+
+    fn row(table: &str, index: Option<&str>, bytes: &str, share: &str, na: Option<&str>) -> Row {
+        Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("tablename", Some(table)),
+            ("indexname", index),
+            ("real_bytes", Some("4000000000")),
+            ("bloat_bytes", Some(bytes)),
+            ("bloat_share", Some(share)),
+            ("is_na", na),
+        ])
+    }
+
+    #[test]
+    fn warns_only_when_both_share_and_size_are_high() {
+        let gib2 = (2.0 * GIB).to_string();
+        let out = eval(
+            &Bloat,
+            vec![
+                outcome(
+                    &BLOAT_TABLES,
+                    vec![
+                        row("big", None, &gib2, "0.6", Some("f")),
+                        row("mostly_small", None, "1000000", "0.9", Some("f")),
+                        row("ordinary_free_space", None, "5000000", "0.1", Some("f")),
+                        row("no_stats", None, &gib2, "0.9", Some("t")),
+                        row("null_na", None, &gib2, "0.9", None),
+                    ],
+                ),
+                outcome(
+                    &BLOAT_INDEXES,
+                    vec![row("big", Some("big_pkey"), &gib2, "0.3", Some("f"))],
+                ),
+            ],
+        );
+        let sev: Vec<(Severity, &str)> = out.findings.iter().map(|f| (f.severity, f.object.as_str())).collect();
+        assert_eq!(
+            sev,
+            vec![
+                (Severity::Warning, "app.public.big"),
+                (Severity::Ok, "app.public.big_pkey"),
+                (Severity::Ok, "app.public.mostly_small"),
+            ]
+        );
+    }
+}

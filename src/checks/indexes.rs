@@ -1,0 +1,216 @@
+//! Indexes that cost without helping: invalid ones (a failed CREATE INDEX CONCURRENTLY),
+//! large ones never scanned since the statistics were reset, and duplicates.
+
+use std::collections::BTreeMap;
+
+use super::{
+    Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample, Severity,
+    ThresholdSpec,
+};
+use crate::query;
+
+query!(INDEXES, "indexes", EachDatabase, [0 => "indexes.sql"]);
+
+pub struct Indexes;
+
+pub static INVALID: MetricFamily = MetricFamily {
+    name: "dbtool_indexes_invalid",
+    help: "Invalid indexes (left by a failed CREATE INDEX CONCURRENTLY), per database.",
+    kind: MetricKind::Gauge,
+};
+pub static UNUSED_BYTES: MetricFamily = MetricFamily {
+    name: "dbtool_indexes_unused_bytes",
+    help: "Size of indexes above the unused threshold never scanned since stats reset, per database.",
+    kind: MetricKind::Gauge,
+};
+pub static DUPLICATE: MetricFamily = MetricFamily {
+    name: "dbtool_indexes_duplicate",
+    help: "Indexes that duplicate another index of the same table, per database.",
+    kind: MetricKind::Gauge,
+};
+
+#[derive(Default)]
+struct PerDb {
+    invalid: f64,
+    unused_bytes: f64,
+    duplicate: f64,
+}
+
+struct Index<'a> {
+    db: &'a str,
+    table: String,
+    name: String,
+    bytes: f64,
+}
+
+impl Index<'_> {
+    fn object(&self) -> String {
+        format!("{}.{}", self.db, self.name)
+    }
+}
+
+impl Check for Indexes {
+    fn name(&self) -> &'static str {
+        "indexes"
+    }
+    fn description(&self) -> &'static str {
+        "Invalid indexes, unused indexes above a size, duplicate indexes"
+    }
+    fn queries(&self) -> &'static [&'static Query] {
+        static L: &[&Query] = &[&INDEXES];
+        L
+    }
+    fn thresholds(&self) -> &'static [ThresholdSpec] {
+        &[ThresholdSpec {
+            key: "unused_mb",
+            default: 10.0,
+            help: "report never-scanned indexes at least this big (MB; 1 at the least)",
+        }]
+    }
+    fn metrics(&self) -> &'static [&'static MetricFamily] {
+        static L: &[&MetricFamily] = &[&INVALID, &UNUSED_BYTES, &DUPLICATE];
+        L
+    }
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
+        let q = &INDEXES;
+        let unused_min = ctx.thresholds.get("unused_mb") * 1024.0 * 1024.0;
+        let mut out = CheckOutput::default();
+        let mut per_db: BTreeMap<&str, PerDb> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Vec<Index<'_>>> = BTreeMap::new();
+        let mut unused = Vec::new();
+        for r in ctx.rows(q) {
+            let db = r.str("datname").in_query(q)?;
+            let schema = r.str("schemaname").in_query(q)?;
+            let ix = Index {
+                db,
+                table: format!("{schema}.{}", r.str("tablename").in_query(q)?),
+                name: format!("{schema}.{}", r.str("indexname").in_query(q)?),
+                bytes: r.opt_f64("size_bytes").in_query(q)?.unwrap_or(0.0),
+            };
+            let stats = per_db.entry(db).or_default();
+            if !r.bool("valid").in_query(q)? {
+                if r.opt_bool("in_progress").in_query(q)? == Some(true) {
+                    out.findings.push(Finding::new(
+                        Severity::Ok,
+                        ix.object(),
+                        format!("index {} on {} is being built", ix.name, ix.table),
+                    ));
+                } else {
+                    stats.invalid += 1.0;
+                    out.findings.push(Finding::new(
+                        Severity::Critical,
+                        ix.object(),
+                        format!(
+                            "index {} on {} is INVALID (a failed CREATE INDEX CONCURRENTLY?): it slows writes and \
+                             serves no query; DROP INDEX CONCURRENTLY it, or REINDEX INDEX CONCURRENTLY",
+                            ix.name, ix.table
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let constraint = r.bool("is_unique").in_query(q)? || r.bool("is_primary").in_query(q)?;
+            let scans = r.opt_f64("idx_scan").in_query(q)?.unwrap_or(0.0);
+            if scans == 0.0 && !constraint && ix.bytes >= unused_min {
+                stats.unused_bytes += ix.bytes;
+                unused.push((ix.object(), format!("index {} on {}", ix.name, ix.table), ix.bytes));
+            }
+            if r.opt_i64("same_signature").in_query(q)?.unwrap_or(1) > 1 {
+                groups
+                    .entry((db, r.str("signature").in_query(q)?))
+                    .or_default()
+                    .push(ix);
+            }
+        }
+        // Invalid copies share the signature but were reported above: only valid twins count.
+        for ixs in groups.values().filter(|g| g.len() > 1) {
+            let names: Vec<&str> = ixs.iter().map(|i| i.name.as_str()).collect();
+            if let Some(first) = ixs.first() {
+                per_db.entry(first.db).or_default().duplicate += (ixs.len() - 1) as f64;
+                out.findings.push(Finding::new(
+                    Severity::Warning,
+                    first.object(),
+                    format!(
+                        "indexes {} on {} are identical (same columns, operator classes, predicate): keep one",
+                        names.join(", "),
+                        first.table
+                    ),
+                ));
+            }
+        }
+        unused.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (object, what, bytes) in unused.into_iter().take(ctx.top_n) {
+            out.findings.push(
+                Finding::new(
+                    Severity::Ok,
+                    object,
+                    format!(
+                        "{what} ({:.1} MB) has not been scanned since the statistics were reset",
+                        bytes / 1048576.0
+                    ),
+                )
+                .with_value(bytes),
+            );
+        }
+        let (mut invalid, mut dup) = (0.0, 0.0);
+        for (db, s) in &per_db {
+            invalid += s.invalid;
+            dup += s.duplicate;
+            out.samples
+                .push(Sample::new(&INVALID, s.invalid).label("database", *db));
+            out.samples
+                .push(Sample::new(&UNUSED_BYTES, s.unused_bytes).label("database", *db));
+            out.samples
+                .push(Sample::new(&DUPLICATE, s.duplicate).label("database", *db));
+        }
+        out.summary = format!("{invalid} invalid, {dup} duplicate index(es)");
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{eval, outcome};
+    use crate::db::row::Row;
+
+    fn ix(name: &str, valid: &str, scans: Option<&str>, size: &str, sig: &str, same: &str) -> Row {
+        Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("tablename", Some("posts")),
+            ("indexname", Some(name)),
+            ("valid", Some(valid)),
+            ("is_unique", Some("f")),
+            ("is_primary", Some("f")),
+            ("idx_scan", scans),
+            ("size_bytes", Some(size)),
+            ("signature", Some(sig)),
+            ("same_signature", Some(same)),
+            ("in_progress", None),
+        ])
+    }
+
+    #[test]
+    fn invalid_duplicate_and_unused() {
+        let big = (20 * 1024 * 1024).to_string();
+        let rows = vec![
+            ix("broken", "f", Some("0"), "8192", "a", "1"),
+            ix("d1", "t", Some("5"), "8192", "b", "2"),
+            ix("d2", "t", Some("1"), "8192", "b", "2"),
+            ix("idle_big", "t", None, &big, "c", "1"),
+            ix("idle_small", "t", Some("0"), "8192", "e", "1"),
+        ];
+        let out = eval(&Indexes, vec![outcome(&INDEXES, rows)]);
+        let sev: Vec<(Severity, &str)> = out.findings.iter().map(|f| (f.severity, f.object.as_str())).collect();
+        assert_eq!(
+            sev,
+            vec![
+                (Severity::Critical, "app.public.broken"),
+                (Severity::Warning, "app.public.d1"),
+                (Severity::Ok, "app.public.idle_big"),
+            ]
+        );
+        assert_eq!(out.summary, "1 invalid, 1 duplicate index(es)");
+    }
+}

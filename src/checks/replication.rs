@@ -1,0 +1,348 @@
+//! Streaming replication from both sides: standbys' lag (on a primary), replay lag and the
+//! WAL receiver (on a standby), and replication slots holding WAL back.
+
+use super::{
+    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
+    Sample, Severity, ThresholdSpec,
+};
+use crate::db::row::Row;
+use crate::query;
+
+query!(STANDBYS, "replication_standbys", Cluster, [0 => "replication_standbys.sql"]);
+query!(SLOTS, "replication_slots", Cluster, [0 => "replication_slots.sql"]);
+query!(RECEIVER, "replication_receiver", Cluster, [0 => "replication_receiver.sql"]);
+
+pub struct Replication;
+
+pub static IN_RECOVERY: MetricFamily = MetricFamily {
+    name: "dbtool_replication_in_recovery",
+    help: "1 when this server is a standby (in recovery), 0 on a primary.",
+    kind: MetricKind::Gauge,
+};
+pub static STANDBY_LAG_SECONDS: MetricFamily = MetricFamily {
+    name: "dbtool_replication_standby_lag_seconds",
+    help: "Per connected standby, its write/flush/replay lag in seconds (0 when caught up).",
+    kind: MetricKind::Gauge,
+};
+pub static STANDBY_LAG_BYTES: MetricFamily = MetricFamily {
+    name: "dbtool_replication_standby_lag_bytes",
+    help: "Per connected standby, WAL bytes not yet sent/written/flushed/replayed there.",
+    kind: MetricKind::Gauge,
+};
+pub static REPLAY_LAG_SECONDS: MetricFamily = MetricFamily {
+    name: "dbtool_replication_replay_lag_seconds",
+    help: "On a standby: age of the last replayed transaction, 0 when all received WAL is replayed.",
+    kind: MetricKind::Gauge,
+};
+pub static REPLAY_LAG_BYTES: MetricFamily = MetricFamily {
+    name: "dbtool_replication_replay_lag_bytes",
+    help: "On a standby: WAL bytes received but not yet replayed.",
+    kind: MetricKind::Gauge,
+};
+pub static RECEIVER_UP: MetricFamily = MetricFamily {
+    name: "dbtool_replication_receiver_streaming",
+    help: "On a standby: 1 when the WAL receiver is streaming from its primary.",
+    kind: MetricKind::Gauge,
+};
+pub static SLOT_RETAINED: MetricFamily = MetricFamily {
+    name: "dbtool_replication_slot_retained_bytes",
+    help: "WAL bytes a replication slot keeps from being removed.",
+    kind: MetricKind::Gauge,
+};
+pub static SLOT_ACTIVE: MetricFamily = MetricFamily {
+    name: "dbtool_replication_slot_active",
+    help: "1 when a consumer is connected to the replication slot.",
+    kind: MetricKind::Gauge,
+};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The standbys of this server: lag samples and a finding per standby.
+fn standbys(ctx: &EvalContext<'_>, out: &mut CheckOutput, warn: f64, crit: f64) -> Result<usize, EvalError> {
+    let q = &STANDBYS;
+    let rows = ctx.rows(q);
+    for r in rows {
+        let name = r.str("application_name").in_query(q)?;
+        let addr = r.str("client_addr").in_query(q)?;
+        let state = r.opt_str("state").in_query(q)?.unwrap_or("unknown");
+        let mut replay = 0.0;
+        for kind in ["write", "flush", "replay"] {
+            // NULL once the standby has caught up on an idle primary: no lag.
+            let secs = r.opt_f64(&format!("{kind}_lag_seconds")).in_query(q)?.unwrap_or(0.0);
+            if kind == "replay" {
+                replay = secs;
+            }
+            let lbl = |s: Sample| s.label("standby", name).label("client_addr", addr).label("kind", kind);
+            out.samples.push(lbl(Sample::new(&STANDBY_LAG_SECONDS, secs)));
+            if let Some(bytes) = r.opt_f64(&format!("{kind}_lag_bytes")).in_query(q)? {
+                out.samples.push(lbl(Sample::new(&STANDBY_LAG_BYTES, bytes)));
+            }
+        }
+        let bytes = r.opt_f64("replay_lag_bytes").in_query(q)?;
+        let mut severity = Severity::above(replay, warn, crit);
+        if state != "streaming" {
+            severity = severity.worst(Severity::Warning);
+        }
+        out.findings.push(
+            Finding::new(
+                severity,
+                format!("standby {name} ({addr})"),
+                format!(
+                    "standby {name} at {addr} is {state}, replay lag {} ({} bytes behind)",
+                    human_secs(replay),
+                    bytes.map_or_else(|| "?".to_string(), |b| format!("{b:.0}"))
+                ),
+            )
+            .with_value(replay),
+        );
+    }
+    Ok(rows.len())
+}
+
+/// This server's own recovery state. Returns whether it is a standby and its replay lag.
+fn receiver(ctx: &EvalContext<'_>, out: &mut CheckOutput, warn: f64, crit: f64) -> Result<Option<f64>, EvalError> {
+    let q = &RECEIVER;
+    let Some(r) = ctx.rows(q).first() else {
+        return Ok(None);
+    };
+    let in_recovery = r.bool("in_recovery").in_query(q)?;
+    out.samples
+        .push(Sample::new(&IN_RECOVERY, if in_recovery { 1.0 } else { 0.0 }));
+    if !in_recovery {
+        return Ok(None);
+    }
+    let status = r.opt_str("receiver_status").in_query(q)?;
+    let streaming = status == Some("streaming");
+    out.samples
+        .push(Sample::new(&RECEIVER_UP, if streaming { 1.0 } else { 0.0 }));
+    // NULL: nothing replayed since the standby started and nothing received (e.g. archive
+    // recovery): the lag cannot be told, which is not the same as a big one.
+    let lag = r.opt_f64("replay_lag_seconds").in_query(q)?;
+    if let Some(lag) = lag {
+        out.samples.push(Sample::new(&REPLAY_LAG_SECONDS, lag));
+        out.findings.push(
+            Finding::new(
+                Severity::above(lag, warn, crit),
+                "this standby",
+                format!("replay lag {}", human_secs(lag)),
+            )
+            .with_value(lag),
+        );
+    }
+    if let Some(bytes) = r.opt_f64("replay_lag_bytes").in_query(q)? {
+        out.samples.push(Sample::new(&REPLAY_LAG_BYTES, bytes));
+    }
+    if !streaming {
+        out.findings.push(Finding::new(
+            Severity::Warning,
+            "this standby",
+            format!(
+                "WAL receiver is {}: this standby is not streaming from its primary",
+                status.unwrap_or("not running")
+            ),
+        ));
+    }
+    Ok(Some(lag.unwrap_or(0.0)))
+}
+
+fn slot(r: &Row, out: &mut CheckOutput, inactive_warn: f64) -> Result<(), EvalError> {
+    let q = &SLOTS;
+    let name = r.str("slot_name").in_query(q)?;
+    let kind = r.str("slot_type").in_query(q)?;
+    let active = r.bool("active").in_query(q)?;
+    let retained = r.opt_f64("retained_bytes").in_query(q)?;
+    let wal_status = r.opt_str("wal_status").in_query(q)?;
+    let lbl = |s: Sample| s.label("slot", name).label("slot_type", kind);
+    out.samples
+        .push(lbl(Sample::new(&SLOT_ACTIVE, if active { 1.0 } else { 0.0 })));
+    if let Some(b) = retained {
+        out.samples.push(lbl(Sample::new(&SLOT_RETAINED, b)));
+    }
+    let retained_text = retained.map_or_else(|| "no WAL".to_string(), |b| format!("{:.2} GiB of WAL", b / GIB));
+    let (severity, why) = match wal_status {
+        Some("lost") => (
+            Severity::Critical,
+            "its WAL was removed (wal_status lost): the consumer must be re-created",
+        ),
+        Some("unreserved") => (Severity::Warning, "it is about to lose WAL (wal_status unreserved)"),
+        _ if !active && retained.unwrap_or(0.0) > inactive_warn * GIB => (
+            Severity::Warning,
+            "it is inactive and holds WAL back: drop it if its consumer is gone",
+        ),
+        _ if !active => (Severity::Ok, "it is inactive"),
+        _ => return Ok(()),
+    };
+    out.findings.push(
+        Finding::new(
+            severity,
+            format!("slot {name}"),
+            format!("{kind} slot {name} retains {retained_text}; {why}"),
+        )
+        .with_value(retained.unwrap_or(0.0)),
+    );
+    Ok(())
+}
+
+impl Check for Replication {
+    fn name(&self) -> &'static str {
+        "replication"
+    }
+    fn description(&self) -> &'static str {
+        "Standby lag in seconds and bytes (both sides), WAL receiver, replication slots"
+    }
+    fn queries(&self) -> &'static [&'static Query] {
+        static L: &[&Query] = &[&STANDBYS, &SLOTS, &RECEIVER];
+        L
+    }
+    fn thresholds(&self) -> &'static [ThresholdSpec] {
+        &[
+            ThresholdSpec {
+                key: "warning_seconds",
+                default: 60.0,
+                help: "replay lag of a standby",
+            },
+            ThresholdSpec {
+                key: "critical_seconds",
+                default: 300.0,
+                help: "replay lag of a standby",
+            },
+            ThresholdSpec {
+                key: "inactive_slot_gib",
+                default: 1.0,
+                help: "WAL retained by an inactive slot (GiB)",
+            },
+        ]
+    }
+    fn metrics(&self) -> &'static [&'static MetricFamily] {
+        static L: &[&MetricFamily] = &[
+            &IN_RECOVERY,
+            &STANDBY_LAG_SECONDS,
+            &STANDBY_LAG_BYTES,
+            &REPLAY_LAG_SECONDS,
+            &REPLAY_LAG_BYTES,
+            &RECEIVER_UP,
+            &SLOT_RETAINED,
+            &SLOT_ACTIVE,
+        ];
+        L
+    }
+    fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
+        let t = ctx.thresholds;
+        let (warn, crit) = (t.get("warning_seconds"), t.get("critical_seconds"));
+        let mut out = CheckOutput::default();
+        let own = receiver(ctx, &mut out, warn, crit)?;
+        let n = standbys(ctx, &mut out, warn, crit)?;
+        let slots = ctx.rows(&SLOTS);
+        for r in slots {
+            slot(r, &mut out, t.get("inactive_slot_gib"))?;
+        }
+        let role = match own {
+            Some(lag) => format!("standby, replay lag {}", human_secs(lag)),
+            None => "primary".to_string(),
+        };
+        out.summary = format!("{role}; {n} standby(s) connected; {} slot(s)", slots.len());
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{eval, outcome};
+
+    fn receiver_row(in_recovery: &str, status: Option<&str>, lag: Option<&str>) -> Row {
+        Row::from_pairs(&[
+            ("in_recovery", Some(in_recovery)),
+            ("receiver_status", status),
+            ("last_message_seconds", None),
+            ("replay_lag_seconds", lag),
+            ("replay_lag_bytes", None),
+        ])
+    }
+
+    fn standby(replay: Option<&str>) -> Row {
+        Row::from_pairs(&[
+            ("pid", Some("1")),
+            ("application_name", Some("s1")),
+            ("client_addr", Some("127.0.0.1")),
+            ("state", Some("streaming")),
+            ("sync_state", Some("async")),
+            ("write_lag_seconds", None),
+            ("flush_lag_seconds", None),
+            ("replay_lag_seconds", replay),
+            ("sent_lag_bytes", Some("0")),
+            ("write_lag_bytes", Some("0")),
+            ("flush_lag_bytes", None),
+            ("replay_lag_bytes", Some("100")),
+        ])
+    }
+
+    fn slot_row(active: &str, retained: Option<&str>, status: Option<&str>) -> Row {
+        Row::from_pairs(&[
+            ("slot_name", Some("s")),
+            ("slot_type", Some("physical")),
+            ("database", Some("")),
+            ("active", Some(active)),
+            ("wal_status", status),
+            ("safe_wal_size", None),
+            ("retained_bytes", retained),
+        ])
+    }
+
+    #[test]
+    fn primary_with_idle_caught_up_standby_is_ok_and_lag_zero() {
+        let out = eval(
+            &Replication,
+            vec![
+                outcome(&RECEIVER, vec![receiver_row("f", None, None)]),
+                outcome(&STANDBYS, vec![standby(None)]),
+                outcome(&SLOTS, vec![]),
+            ],
+        );
+        assert_eq!(out.findings.len(), 1);
+        assert_eq!(out.findings[0].severity, Severity::Ok);
+        let replay = out
+            .samples
+            .iter()
+            .find(|s| s.family.name == STANDBY_LAG_SECONDS.name && s.labels.contains(&("kind", "replay".into())));
+        assert_eq!(replay.map(|s| s.value), Some(0.0));
+    }
+
+    #[test]
+    fn lagging_standby_and_stopped_receiver() {
+        let out = eval(
+            &Replication,
+            vec![
+                outcome(&RECEIVER, vec![receiver_row("t", Some("stopping"), Some("400"))]),
+                outcome(&STANDBYS, vec![standby(Some("70"))]),
+                outcome(&SLOTS, vec![]),
+            ],
+        );
+        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
+        assert_eq!(sev, vec![Severity::Critical, Severity::Warning, Severity::Warning]);
+        assert!(out.summary.starts_with("standby"), "{}", out.summary);
+    }
+
+    #[test]
+    fn slots_inactive_big_lost_and_null_retained() {
+        let big = (2.0 * GIB).to_string();
+        let out = eval(
+            &Replication,
+            vec![
+                outcome(&RECEIVER, vec![receiver_row("f", None, None)]),
+                outcome(&STANDBYS, vec![]),
+                outcome(
+                    &SLOTS,
+                    vec![
+                        slot_row("f", Some(&big), Some("extended")),
+                        slot_row("f", None, None),
+                        slot_row("t", Some("1"), Some("lost")),
+                        slot_row("t", Some("1"), Some("reserved")),
+                    ],
+                ),
+            ],
+        );
+        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
+        assert_eq!(sev, vec![Severity::Warning, Severity::Ok, Severity::Critical]);
+    }
+}

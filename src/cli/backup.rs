@@ -1,0 +1,202 @@
+//! Flags of `dbtool backup`, `dbtool backups list|verify|prune` and `dbtool restore`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{parse_duration, ConnArgs};
+use crate::jobs::backup::{DumpFormat, VerifyLevel};
+
+pub const BACKUP_EXIT_CODES: &str = "\
+Exit codes:
+  0  every backup was written, verified and renamed into place
+  2  a backup failed (pg_dump failed or was killed, server gone, disk full, another backup
+     running …): the reason is on stderr, the failure is in --metrics, no finished-looking
+     file is left and retention did not run
+  3  bad arguments or configuration (no --dest, --jobs without --format directory …)";
+
+pub const LIST_EXIT_CODES: &str = "\
+Exit codes:
+  0  listed (an empty destination lists nothing)
+  3  the destination cannot be read, bad arguments";
+
+pub const VERIFY_EXIT_CODES: &str = "\
+Exit codes:
+  0  every checked backup matches its checksums and reads back with pg_restore
+  2  a backup is corrupt or unreadable (named on stderr)
+  3  no such backup, bad arguments";
+
+pub const PRUNE_EXIT_CODES: &str = "\
+Exit codes:
+  0  retention applied (or, with --dry-run, listed)
+  2  a backup could not be deleted
+  3  bad arguments";
+
+pub const RESTORE_EXIT_CODES: &str = "\
+Exit codes:
+  0  restored (with --check: restored into a scratch database, every table present with rows
+     where the manifest expected rows, scratch database dropped)
+  2  the restore or the check failed
+  3  no such backup, target database not empty, bad arguments";
+
+/// The backup directory, shared by every command that reads or writes backups.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DestArgs {
+    /// Backup directory [default: `dest` in the config file's [backup] section]
+    #[arg(long, env = "DBTOOL_BACKUP_DEST", value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+}
+
+/// Grandfather-father-son retention flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeepArgs {
+    /// Keep the N newest backups of each database [default: 0]
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N days [default: 7]
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks [default: 4]
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months [default: 6]
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub dest: DestArgs,
+    /// Database to back up (repeatable) [default: the connection's database]
+    #[arg(long = "database", short = 'd', value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Back up every database that accepts connections (templates excepted)
+    #[arg(long)]
+    pub all: bool,
+    /// Archive format [default: custom]
+    #[arg(long, value_enum)]
+    pub format: Option<DumpFormat>,
+    /// Parallel pg_dump workers (needs --format directory)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Compression: a level 0-9, or METHOD[:LEVEL] with gzip, lz4, zstd (pg_dump 16+) or none
+    /// [default: zstd with pg_dump 16+, else gzip]
+    #[arg(long, short = 'Z', value_name = "SPEC")]
+    pub compress: Option<String>,
+    /// Also dump roles and tablespaces (pg_dumpall --globals-only) into globals.sql
+    #[arg(long)]
+    pub globals: bool,
+    /// Archive these files or directories beside the dump as files.tar.gz (e.g. uploads)
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Test-read level before a backup counts: list (pg_restore --list) or full (every data block)
+    #[arg(long, value_enum)]
+    pub verify: Option<VerifyLevel>,
+    /// pg_dump gives up instead of waiting longer than this for a table lock [default: wait]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_wait_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Do not apply retention after a successful backup
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Write Prometheus metrics to FILE atomically (node_exporter textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// Every backup in the destination: database, start, duration, size, checksum, verified or not
+    #[command(after_help = LIST_EXIT_CODES)]
+    List(ListArgs),
+    /// Recompute checksums and test-read backups with pg_restore [default: every backup]
+    #[command(after_help = VERIFY_EXIT_CODES)]
+    Verify(VerifyArgs),
+    /// Apply retention: delete what --keep-* lets go, and unfinished leftovers older than a day
+    #[command(after_help = PRUNE_EXIT_CODES)]
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub dest: DestArgs,
+    /// Only backups of this database
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub database: Option<String>,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub dest: DestArgs,
+    /// Backup id (see `dbtool backups list`)
+    #[arg(conflicts_with = "latest")]
+    pub id: Option<String>,
+    /// The newest backup (of --database, when the destination holds several)
+    #[arg(long)]
+    pub latest: bool,
+    /// Only backups of this database
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub database: Option<String>,
+    /// Read every data block (pg_restore -f /dev/null), not just the table of contents
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub dest: DestArgs,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Only this database's backups
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub database: Option<String>,
+    /// List what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Connection for --check when --to is not given (the scratch database goes on that server)
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub dest: DestArgs,
+    /// Backup id (see `dbtool backups list`)
+    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    pub id: Option<String>,
+    /// The newest backup (of --database, when the destination holds several)
+    #[arg(long)]
+    pub latest: bool,
+    /// With --latest: the database whose newest backup to restore
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub database: Option<String>,
+    /// Where to restore: a DSN whose dbname is a new (created) or empty database
+    #[arg(long, value_name = "DSN", required_unless_present = "check")]
+    pub to: Option<String>,
+    /// Restore into a scratch database, compare row counts with the manifest, drop it
+    #[arg(long)]
+    pub check: bool,
+    /// Parallel pg_restore workers
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Do not restore ownership (pg_restore --no-owner): for a server without the same roles
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Print the --check result as JSON
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,160 @@
+//! `dbtool archive`: resolve the job (flags over `[[archive]]`), wire signals to cancellation,
+//! pick the progress display, run, print the summary and the reason line.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::bail;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::archive::ArchiveArgs;
+use crate::config::{HumanDuration, Loaded};
+use crate::db::ProcessEnv;
+use crate::jobs::archive::{self, report, ArchiveError, ArchiveJob, ArchiveReport, RunOptions};
+use crate::Failure;
+
+use super::targets;
+
+/// The job from the file (by --job), with every given flag laid over it.
+pub fn resolve(args: &ArchiveArgs, loaded: &Loaded) -> anyhow::Result<ArchiveJob> {
+    let mut job = match &args.job {
+        Some(name) => match loaded.file.archive.iter().find(|j| &j.job_name() == name) {
+            Some(j) => j.clone(),
+            None => {
+                let known: Vec<String> = loaded.file.archive.iter().map(ArchiveJob::job_name).collect();
+                bail!(
+                    "no [[archive]] job named '{name}' in the config file (known: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+        },
+        None => ArchiveJob::default(),
+    };
+    let set = |field: &mut String, v: &Option<String>| {
+        if let Some(v) = v {
+            field.clone_from(v);
+        }
+    };
+    set(&mut job.table, &args.table);
+    set(&mut job.column, &args.column);
+    set(&mut job.older_than, &args.older_than);
+    let missing: Vec<&str> = [
+        ("--table", &job.table),
+        ("--column", &job.column),
+        ("--older-than", &job.older_than),
+    ]
+    .iter()
+    .filter(|(_, v)| v.trim().is_empty())
+    .map(|(f, _)| *f)
+    .collect();
+    if !missing.is_empty() {
+        bail!("{} required (or --job NAME from the config file)", missing.join(", "));
+    }
+    job.column_type = args.column_type.or(job.column_type);
+    job.dest = args.dest.clone().or(job.dest);
+    job.dest_dsn = args.dest_dsn.clone().or(job.dest_dsn);
+    job.batch_size = args.batch_size.or(job.batch_size);
+    job.sleep = args.sleep.map(HumanDuration).or(job.sleep);
+    job.max_runtime = args.max_runtime.map(HumanDuration).or(job.max_runtime);
+    job.max_lag = args.max_lag.map(HumanDuration).or(job.max_lag);
+    job.filter = args.filter.clone().or(job.filter);
+    job.walk = args.walk.or(job.walk);
+    job.metrics = args.metrics.clone().or(job.metrics);
+    job.dry_run |= args.dry_run;
+    job.no_delete |= args.no_delete;
+    job.purge |= args.purge;
+    job.confirm_purge |= args.confirm_purge;
+    // Session limits: a flag wins, then the job's own, then the file's global setting.
+    let session = targets::session(&args.conn, loaded, false);
+    job.statement_timeout = args
+        .conn
+        .statement_timeout
+        .map(HumanDuration)
+        .or(job.statement_timeout)
+        .or(Some(HumanDuration(session.statement_timeout)));
+    job.lock_timeout = args
+        .conn
+        .lock_timeout
+        .map(HumanDuration)
+        .or(job.lock_timeout)
+        .or(Some(HumanDuration(session.lock_timeout)));
+    Ok(job)
+}
+
+pub async fn run(args: &ArchiveArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let job = resolve(args, loaded)?;
+    let mut all = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
+    if all.len() != 1 {
+        bail!("archive works on one database at a time; give one --dsn (or one [[targets]] entry)");
+    }
+    let target = all.remove(0);
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    let mut bar = report::Bar::new();
+    let mut lines = report::Lines::new(args.progress_every);
+    let progress: &mut dyn archive::Progress = if std::io::stderr().is_terminal() && !args.json {
+        &mut bar
+    } else {
+        &mut lines
+    };
+    let opts = RunOptions { progress, record: true };
+    let result = archive::run_with(&job, &target, cancel, opts).await;
+    drop(bar);
+    match result {
+        Ok(r) => {
+            print(&r, args.json)?;
+            Ok(0)
+        }
+        Err(ArchiveError::Run { report, message }) => {
+            print(&report, args.json)?;
+            Err(Failure {
+                code: 2,
+                message: format!("archive {}: {message}", report.table),
+            }
+            .into())
+        }
+        Err(e) => Err(Failure {
+            code: e.exit_code(),
+            message: format!("archive {}: {e}", job.table),
+        }
+        .into()),
+    }
+}
+
+fn print(r: &ArchiveReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::json!({"schema": 1, "archive": r}))?;
+        return Ok(());
+    }
+    if let Some(sql) = &r.sql {
+        writeln!(out, "-- SQL of each batch (dry run; nothing was changed):\n{sql};\n")?;
+        match r.would_move {
+            Some(n) => writeln!(out, "rows older than the cutoff ({}): {n}", r.cutoff)?,
+            None => writeln!(out, "rows older than the cutoff ({}): count timed out", r.cutoff)?,
+        }
+        return Ok(());
+    }
+    report::summary(r, &mut out)?;
+    writeln!(out, "{}", report::reason_line(r))?;
+    Ok(())
+}
+
+/// SIGINT/SIGTERM: finish the current batch, then stop (the loop checks the token between batches).
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        let Ok(mut term) = term else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("dbtool archive: signal received; finishing the current batch");
+        cancel.cancel();
+    });
+}

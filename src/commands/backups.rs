@@ -1,0 +1,168 @@
+//! `dbtool backups list|verify|prune`: read and tend a backup destination.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use indicatif::HumanBytes;
+
+use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
+use crate::config::Loaded;
+use crate::jobs::backup::{manifest, pgbin, prune, verify, BackupError, Manifest, VerifyLevel};
+use crate::Failure;
+
+use super::backup::{apply_keep, cancel_on_signal, failure};
+
+/// `--dest`, else the config file's.
+pub fn dest(args: &DestArgs, loaded: &Loaded) -> Result<PathBuf, Failure> {
+    args.dest
+        .clone()
+        .or_else(|| loaded.file.backup.dest.clone())
+        .ok_or_else(|| failure(&BackupError::NoDest))
+}
+
+pub async fn run(cmd: &BackupsCommand, loaded: &Loaded) -> anyhow::Result<u8> {
+    match cmd {
+        BackupsCommand::List(a) => list(a, loaded),
+        BackupsCommand::Verify(a) => verify_cmd(a, loaded).await,
+        BackupsCommand::Prune(a) => prune_cmd(a, loaded),
+    }
+}
+
+fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let dest = dest(&a.dest, loaded)?;
+    let (backups, leftovers) = manifest::scan(&dest).map_err(|e| Failure {
+        code: 3,
+        message: e.to_string(),
+    })?;
+    let backups: Vec<&Manifest> = backups
+        .iter()
+        .filter(|m| a.database.as_ref().is_none_or(|d| &m.database == d))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let unverified: Vec<_> = leftovers
+            .iter()
+            .map(|l| serde_json::json!({"path": l.path, "why": l.why}))
+            .collect();
+        let v = serde_json::json!({"schema": 1, "backups": backups, "unverified": unverified});
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(0);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "id",
+        "database",
+        "started (UTC)",
+        "duration",
+        "size",
+        "sha256",
+        "verified",
+        "server",
+    ]);
+    for m in backups {
+        t.add_row([
+            m.id.clone(),
+            m.database.clone(),
+            m.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            format!("{:.1}s", m.duration_seconds),
+            HumanBytes(m.bytes).to_string(),
+            m.sha256.get(..12).unwrap_or(&m.sha256).to_string(),
+            format!("yes ({})", m.verified_with),
+            m.server_version.clone(),
+        ]);
+    }
+    for l in &leftovers {
+        let name = l
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        t.add_row([
+            name,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("no: {}", l.why),
+            String::new(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    Ok(0)
+}
+
+async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let dest = dest(&a.dest, loaded)?;
+    let selected: Vec<Manifest> = if a.id.is_some() || a.latest {
+        vec![manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?]
+    } else {
+        let (all, _) = manifest::scan(&dest).map_err(|e| failure(&e))?;
+        all.into_iter()
+            .filter(|m| a.database.as_ref().is_none_or(|d| &m.database == d))
+            .collect()
+    };
+    let level = if a.full { VerifyLevel::Full } else { VerifyLevel::List };
+    let cancel = cancel_on_signal();
+    let mut bad = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for m in &selected {
+        let major = pgbin::parse_version(&format!("x) {}", m.pg_dump_version)).map_or(0, |(_, m)| m);
+        let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
+        match verify::verify_backup(&dest, m, &bin, level, &cancel).await {
+            Ok(()) => writeln!(
+                out,
+                "ok      {}  sha256 and pg_restore {} passed",
+                m.id,
+                if a.full { "full read" } else { "--list" }
+            )?,
+            Err(e) => {
+                writeln!(out, "FAILED  {}  {e}", m.id)?;
+                bad.push(e.to_string());
+            }
+        }
+    }
+    if bad.is_empty() {
+        return Ok(0);
+    }
+    Err(Failure {
+        code: 2,
+        message: bad.join("; "),
+    }
+    .into())
+}
+
+fn prune_cmd(a: &PruneArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let dest = dest(&a.dest, loaded)?;
+    let mut opts = loaded.file.backup.clone();
+    apply_keep(&mut opts, &a.keep);
+    let only = a.database.clone().map(|d| vec![d]);
+    let r = prune::prune(&dest, opts.retention(), only.as_deref(), a.dry_run, chrono::Utc::now())
+        .map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })
+        .context("prune")?;
+    let verb = if a.dry_run { "would delete" } else { "deleted" };
+    let mut out = std::io::stdout().lock();
+    for m in &r.deleted {
+        writeln!(out, "{verb}  {}", m.id)?;
+    }
+    for (m, why) in &r.kept {
+        writeln!(out, "keep  {}  ({})", m.id, why.join(", "))?;
+    }
+    for p in &r.leftovers {
+        writeln!(out, "{verb}  {} (unfinished, older than a day)", p.display())?;
+    }
+    for (p, why) in &r.foreign {
+        writeln!(
+            out,
+            "ignored  {} ({why}; not written by dbtool, delete it by hand)",
+            p.display()
+        )?;
+    }
+    Ok(0)
+}

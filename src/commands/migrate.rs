@@ -1,0 +1,105 @@
+//! `dbtool migrate [--status]` and `dbtool history`: dbtool's own schema on each target.
+
+use std::io::Write;
+
+use anyhow::Context;
+use comfy_table::Table;
+
+use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
+use crate::config::Loaded;
+use crate::db::{self, job_runs, migrate, ProcessEnv};
+use crate::Failure;
+
+use super::targets;
+
+pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let settings = targets::session(&args.conn, loaded, false);
+    let mut code = 0;
+    for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
+        let mut client = db::connect(&t.params, &settings).await?;
+        if args.status {
+            let st = migrate::status(&client).await?;
+            for s in &st {
+                println!(
+                    "{}\tV{}__{}\t{}\t{}",
+                    t.name,
+                    s.version,
+                    s.name,
+                    s.state,
+                    s.applied_at.as_deref().unwrap_or("-")
+                );
+            }
+            if st.iter().any(|s| s.state == "modified") {
+                code = 2;
+            } else if st.iter().any(|s| s.state == "pending") {
+                code = code.max(1);
+            }
+            continue;
+        }
+        match migrate::apply(&mut client).await {
+            Ok(done) if done.is_empty() => println!("{}: dbtool schema up to date", t.name),
+            Ok(done) => {
+                let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
+                println!("{}: applied {}", t.name, names.join(", "));
+            }
+            Err(e) => {
+                return Err(Failure {
+                    code: 2,
+                    message: format!("{}: {e}", t.name),
+                }
+                .into())
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub async fn history(args: &HistoryArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let settings = targets::session(&args.conn, loaded, true);
+    let mut all = Vec::new();
+    for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
+        let client = db::connect(&t.params, &settings).await?;
+        migrate::require_current(&client)
+            .await
+            .with_context(|| t.name.clone())?;
+        let runs = job_runs::recent(&client, args.job.as_deref(), args.limit.max(0))
+            .await
+            .with_context(|| format!("{}: reading dbtool.job_runs", t.name))?;
+        all.extend(runs.into_iter().map(|r| (t.name.clone(), r)));
+    }
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        HistoryFormat::Json => {
+            let items: Vec<serde_json::Value> = all
+                .iter()
+                .map(|(target_name, r)| serde_json::json!({"target_name": target_name, "run": r}))
+                .collect();
+            writeln!(out, "{}", serde_json::json!({"schema": 1, "runs": items}))?;
+        }
+        HistoryFormat::Table => {
+            let mut table = Table::new();
+            table.load_preset(comfy_table::presets::NOTHING);
+            table.set_header(vec![
+                "ID", "JOB", "KIND", "STARTED", "DURATION", "STATUS", "ROWS", "MESSAGE",
+            ]);
+            for (_, r) in &all {
+                let duration = r.finished_at.map_or("-".into(), |f| {
+                    let ms = (f - r.started_at).num_milliseconds();
+                    format!("{:.1}s", ms as f64 / 1000.0)
+                });
+                table.add_row(vec![
+                    r.id.to_string(),
+                    r.job.clone(),
+                    r.kind.clone(),
+                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    duration,
+                    r.status.clone(),
+                    r.rows.map_or("-".into(), |n| n.to_string()),
+                    r.message.clone().unwrap_or_default(),
+                ]);
+            }
+            writeln!(out, "{table}")?;
+        }
+    }
+    Ok(0)
+}

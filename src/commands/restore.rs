@@ -1,0 +1,89 @@
+//! `dbtool restore`: a backup into a new or empty database, or `--check` through a scratch one.
+
+use std::io::Write;
+
+use anyhow::Context;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use crate::cli::backup::RestoreArgs;
+use crate::config::Loaded;
+use crate::db::{ConnParams, ProcessEnv};
+use crate::jobs::backup::{manifest, restore};
+use crate::Failure;
+
+use super::backup::{cancel_on_signal, failure};
+use super::backups::dest;
+use super::targets;
+
+pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+    let dest = dest(&a.dest, loaded)?;
+    let m = manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?;
+    let server = match &a.to {
+        Some(dsn) => ConnParams::resolve(Some(dsn), &ProcessEnv).context("--to")?,
+        None => targets::resolve(&a.conn, loaded, &ProcessEnv)?
+            .into_iter()
+            .next()
+            .map(|t| t.params)
+            .context("no server to restore on: pass --to DSN")?,
+    };
+    let settings = targets::session(&a.conn, loaded, false);
+    let mut extra = Vec::new();
+    if let Some(j) = a.jobs.filter(|j| *j > 1) {
+        extra.push(format!("--jobs={j}"));
+    }
+    if a.no_owner {
+        extra.push("--no-owner".into());
+    }
+    let cancel = cancel_on_signal();
+    let mut out = std::io::stdout().lock();
+    if !a.check {
+        restore::restore(&dest, &m, &server, server.dbname(), &settings, &extra, &cancel)
+            .await
+            .map_err(|e| failure(&e))?;
+        writeln!(
+            out,
+            "restored {} into database {} ({})",
+            m.id,
+            server.dbname(),
+            server.redacted()
+        )?;
+        return Ok(0);
+    }
+    let tables = restore::check(&dest, &m, &server, &settings, &extra, &cancel)
+        .await
+        .map_err(|e| failure(&e))?;
+    if a.json {
+        let v = serde_json::json!({"schema": 1, "id": m.id, "ok": !restore::check_failed(&tables), "tables": tables});
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(["table", "estimated rows", "restored rows", "verdict"]);
+        for c in &tables {
+            let restored = c.restored.map_or_else(|| "-".to_string(), |n| n.to_string());
+            t.add_row([
+                c.table.clone(),
+                c.estimated.to_string(),
+                restored,
+                c.verdict.to_string(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    if restore::check_failed(&tables) {
+        return Err(Failure {
+            code: 2,
+            message: format!("restore check of {} failed: a table is missing or restored empty", m.id),
+        }
+        .into());
+    }
+    if !a.json {
+        writeln!(
+            out,
+            "restore check of {} passed: {} tables restored into a scratch database, which was dropped",
+            m.id,
+            tables.len()
+        )?;
+    }
+    Ok(0)
+}

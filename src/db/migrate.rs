@@ -1,0 +1,232 @@
+//! dbtool's own schema (`dbtool.*`): embedded, checksummed migrations applied under an advisory lock.
+//!
+//! Each migration runs in ONE transaction together with its bookkeeping row in
+//! `dbtool.schema_migrations`, after `pg_advisory_xact_lock`, so two processes (two scheduler
+//! replicas, a scheduler and a hand-run `dbtool migrate`) never apply the same one twice and a
+//! crash leaves either all of a migration or none of it. A migration already applied whose text
+//! has changed since is refused: the database no longer matches what this binary expects.
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::Client;
+
+/// One embedded migration.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration this binary knows, in order. Never edit one that has shipped: add V2 instead.
+pub static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "job_runs",
+    sql: include_str!("../../migrations/V1__job_runs.sql"),
+}];
+
+/// Key of the advisory lock that serialises migrations ("dbtool" in ASCII).
+const LOCK_KEY: i64 = 0x6462_746f_6f6c;
+
+/// The bookkeeping table; created in the same transaction as the first migration.
+const BOOKKEEPING: &str = "CREATE SCHEMA IF NOT EXISTS dbtool;
+CREATE TABLE IF NOT EXISTS dbtool.schema_migrations (
+    version    bigint      PRIMARY KEY,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "migration V{version}__{name} was applied with checksum {applied} but this dbtool embeds {embedded}; \
+         the schema dbtool.* was changed by another dbtool version — restore the original migration or use \
+         the dbtool version that applied it"
+    )]
+    Modified {
+        version: i64,
+        name: String,
+        applied: String,
+        embedded: String,
+    },
+    #[error("migration V{version}__{name} failed: {source}")]
+    Apply {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot read dbtool.schema_migrations: {0}")]
+    Read(#[source] tokio_postgres::Error),
+    #[error("dbtool's schema is not up to date (pending: {0}); run `dbtool migrate` first")]
+    Pending(String),
+}
+
+/// Where one migration stands on a database.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Status {
+    pub version: i64,
+    pub name: String,
+    /// "applied", "pending", "modified" (applied with another checksum) or "unknown" (applied by a newer dbtool).
+    pub state: &'static str,
+    pub applied_at: Option<String>,
+}
+
+/// sha256 of a migration's text, hex.
+pub fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// (version, name, checksum, applied_at) of every applied migration; empty when none ever ran.
+async fn applied(client: &Client) -> Result<Vec<(i64, String, String, String)>, MigrateError> {
+    let exists = client
+        .query_one("SELECT to_regclass('dbtool.schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(MigrateError::Read)?;
+    if !exists.get::<_, bool>(0) {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "/* dbtool */ SELECT version, name, checksum, applied_at::text FROM dbtool.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .map_err(MigrateError::Read)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+}
+
+/// The state of every known (and every unknown applied) migration.
+pub async fn status(client: &Client) -> Result<Vec<Status>, MigrateError> {
+    let done = applied(client).await?;
+    let mut out: Vec<Status> = MIGRATIONS
+        .iter()
+        .map(|m| {
+            let found = done.iter().find(|d| d.0 == m.version);
+            Status {
+                version: m.version,
+                name: m.name.to_string(),
+                state: match found {
+                    None => "pending",
+                    Some(d) if d.2 == checksum(m.sql) => "applied",
+                    Some(_) => "modified",
+                },
+                applied_at: found.map(|d| d.3.clone()),
+            }
+        })
+        .collect();
+    for d in done.iter().filter(|d| MIGRATIONS.iter().all(|m| m.version != d.0)) {
+        out.push(Status {
+            version: d.0,
+            name: d.1.clone(),
+            state: "unknown",
+            applied_at: Some(d.3.clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// Applies every pending migration; returns the versions applied now. Refuses a modified one.
+pub async fn apply(client: &mut Client) -> Result<Vec<i64>, MigrateError> {
+    let mut applied_now = Vec::new();
+    for m in MIGRATIONS {
+        if apply_one(client, m).await? {
+            applied_now.push(m.version);
+        }
+    }
+    Ok(applied_now)
+}
+
+/// Fails with `Pending` unless every embedded migration is applied (and unmodified).
+pub async fn require_current(client: &Client) -> Result<(), MigrateError> {
+    let st = status(client).await?;
+    if let Some(m) = st.iter().find(|s| s.state == "modified") {
+        let embedded = MIGRATIONS
+            .iter()
+            .find(|x| x.version == m.version)
+            .map(|x| checksum(x.sql));
+        return Err(MigrateError::Modified {
+            version: m.version,
+            name: m.name.clone(),
+            applied: "(another)".into(),
+            embedded: embedded.unwrap_or_default(),
+        });
+    }
+    let pending: Vec<String> = st
+        .iter()
+        .filter(|s| s.state == "pending")
+        .map(|s| format!("V{}__{}", s.version, s.name))
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError::Pending(pending.join(", ")))
+    }
+}
+
+/// One migration in one transaction; false when it was already applied.
+async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateError> {
+    let err = |source| MigrateError::Apply {
+        version: m.version,
+        name: m.name,
+        source,
+    };
+    let tx = client.transaction().await.map_err(err)?;
+    // Waiting for another migrator is expected; only dbtool's own schema is locked here, so a
+    // longer wait than the session's lock_timeout harms nobody.
+    tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '60s'")
+        .await
+        .map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(err)?;
+    tx.batch_execute(BOOKKEEPING).await.map_err(err)?;
+    let row = tx
+        .query_opt(
+            "SELECT checksum FROM dbtool.schema_migrations WHERE version = $1",
+            &[&m.version],
+        )
+        .await
+        .map_err(err)?;
+    let embedded = checksum(m.sql);
+    if let Some(row) = row {
+        let applied: String = row.get(0);
+        if applied != embedded {
+            return Err(MigrateError::Modified {
+                version: m.version,
+                name: m.name.to_string(),
+                applied,
+                embedded,
+            });
+        }
+        return Ok(false);
+    }
+    tx.batch_execute(m.sql).await.map_err(err)?;
+    tx.execute(
+        "INSERT INTO dbtool.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+        &[&m.version, &m.name, &embedded],
+    )
+    .await
+    .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    tracing::info!(version = m.version, name = m.name, "applied migration");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_ascend_and_checksums_are_sha256_hex() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(
+            checksum("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(MIGRATIONS[0].sql.contains("UNIQUE (job, scheduled_at)"));
+    }
+}

@@ -1,0 +1,138 @@
+//! A whole archive run: setup (`setup.rs`), the batch loop (`walk.rs`), the job history row
+//! and the metrics file.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::batch;
+use super::ident::QualifiedName;
+use super::setup::{self, Setup};
+use super::walk::Runner;
+use super::{report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
+use crate::checks::runner::Target;
+
+/// What the caller sees while a run goes on (a progress bar, log lines, nothing).
+pub trait Progress: Send {
+    /// The run is about to start its first batch; `estimate` is the planner's row count.
+    fn started(&mut self, _report: &ArchiveReport, _estimate: Option<i64>) {}
+    /// After each batch: rows so far, batches so far, this batch's duration.
+    fn batch(&mut self, _rows: i64, _batches: u64, _took: Duration) {}
+    /// A line worth telling (pausing for lag, a retried batch).
+    fn note(&mut self, _line: &str) {}
+}
+
+/// Logs through tracing only; what the scheduler gets from [`run`].
+pub struct Quiet;
+impl Progress for Quiet {
+    fn note(&mut self, line: &str) {
+        tracing::info!("{line}");
+    }
+}
+
+/// Options beyond the job itself.
+pub struct RunOptions<'a> {
+    pub progress: &'a mut dyn Progress,
+    /// Record the run in dbtool.job_runs (the scheduler, which claims its own row, passes false).
+    pub record: bool,
+}
+
+/// Runs one archive job against `target` until done, cancelled or out of time.
+pub async fn run(job: &ArchiveJob, target: &Target, cancel: CancellationToken) -> Result<ArchiveReport, ArchiveError> {
+    let mut quiet = Quiet;
+    let opts = RunOptions {
+        progress: &mut quiet,
+        record: true,
+    };
+    run_with(job, target, cancel, opts).await
+}
+
+pub async fn run_with(
+    job: &ArchiveJob,
+    target: &Target,
+    cancel: CancellationToken,
+    opts: RunOptions<'_>,
+) -> Result<ArchiveReport, ArchiveError> {
+    job.validate()?;
+    let started = Instant::now();
+    let result = run_inner(job, target, cancel, opts, started).await;
+    if let Some(path) = &job.metrics {
+        let (rep, ok) = match &result {
+            Ok(r) => (Some(r), true),
+            Err(ArchiveError::Run { report, .. }) => (Some(report.as_ref()), false),
+            Err(_) => (None, false),
+        };
+        if !job.dry_run {
+            report::write_metrics(path, &source_label(job), rep, ok, started.elapsed())
+                .map_err(|e| ArchiveError::Config(e.to_string()))?;
+        }
+    }
+    result
+}
+
+fn source_label(job: &ArchiveJob) -> String {
+    QualifiedName::parse(&job.table, "public").map_or_else(|_| job.table.clone(), |q| q.to_string())
+}
+
+async fn run_inner(
+    job: &ArchiveJob,
+    target: &Target,
+    cancel: CancellationToken,
+    opts: RunOptions<'_>,
+    started: Instant,
+) -> Result<ArchiveReport, ArchiveError> {
+    let Setup {
+        mut src,
+        dst,
+        source,
+        dest,
+        predicate,
+        mut report,
+    } = setup::setup(job, target).await?;
+    let dest_sql = dest.as_ref().map(|d| d.quoted()).unwrap_or_default();
+    let built = batch::build(
+        &source,
+        &dest_sql,
+        report.mode,
+        report.walk,
+        &predicate,
+        job.batch_size(),
+    );
+    if job.dry_run {
+        return setup::dry_run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
+    }
+    if let Some(d) = &dest {
+        setup::prepare_dest(&src, dst.as_ref(), &source, d, opts.progress).await?;
+    }
+    setup::lock(&src, &source).await?;
+    let run_id = match opts.record {
+        true => setup::record_start(&mut src, job, target).await?,
+        false => None,
+    };
+    let estimate = setup::estimate(&src, &source, &predicate).await;
+    opts.progress.started(&report, estimate);
+    let stmts = setup::prepare(&src, dst.as_ref(), &source, &dest_sql, &report, &predicate, job, built).await?;
+    let walk = report.walk;
+    let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started);
+    let outcome = runner.run_passes(&predicate).await;
+    runner.fill(&mut report);
+    report.remaining = runner.remaining(&predicate, estimate).await;
+    let src = runner.into_source();
+    let result = match outcome {
+        Ok(stop) => {
+            report.stop = stop;
+            Ok(report)
+        }
+        Err(message) => {
+            report.stop = StopReason::Error(message.clone());
+            Err(ArchiveError::Run {
+                report: Box::new(report),
+                message,
+            })
+        }
+    };
+    if let Some(id) = run_id {
+        setup::record_finish(&src, id, &result).await;
+    }
+    result
+}

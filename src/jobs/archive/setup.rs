@@ -1,0 +1,297 @@
+//! Before the first batch: connections, the table, the cutoff, the destination, the lock, the
+//! job history row, the prepared statements; and `--dry-run`, which stops here.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::batch::{self, Mode, Walk};
+use super::cutoff::{self, Cutoff};
+use super::ident::{self, QualifiedName};
+use super::plan::{self, Source};
+use super::run::Progress;
+use super::walk::Stmts;
+use super::{cross_db, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
+use crate::checks::runner::Target;
+use crate::db::{self, job_runs, migrate, ConnParams, ProcessEnv, SessionSettings};
+
+/// Everything a run works with, resolved once.
+pub struct Setup {
+    pub src: Client,
+    pub dst: Option<Client>,
+    pub source: Source,
+    pub dest: Option<QualifiedName>,
+    pub predicate: String,
+    pub report: ArchiveReport,
+}
+
+pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveError> {
+    let settings = session(job);
+    let src = db::connect(&target.params, &settings).await?;
+    // Safe here and saves a WAL flush per batch: a batch's DELETE and INSERT commit together,
+    // so a crash that loses a recent commit loses both halves and the rows are still in the
+    // source. (Cross-database, the destination session keeps synchronous commits: its insert
+    // must be durable before the source deletes; a lost source delete only leaves rows in
+    // both places, which the next run resolves.)
+    src.batch_execute("SET synchronous_commit = off")
+        .await
+        .map_err(dbe("setting synchronous_commit"))?;
+    let name = QualifiedName::parse(&job.table, "public")?;
+    let column = ident::parse_column(&job.column)?;
+    let source = plan::load_source(&src, &name, &column).await?;
+    let ctype = cutoff::column_type(&src, &source, &column, job.column_type).await?;
+    let sql_type = source.column(&column).map(|c| c.sql_type.clone()).unwrap_or_default();
+    let cut = cutoff::compute(&src, &job.older_than, ctype, &sql_type).await?;
+    let predicate = predicate(&column, &cut, job.filter.as_deref());
+    // Parsing it as one prepared statement proves --where is one expression: a prepared
+    // statement cannot hold a second command, whatever the text tries.
+    src.prepare(&format!("SELECT 1 FROM {} s WHERE {predicate}", source.name.quoted()))
+        .await
+        .map_err(|e| {
+            ArchiveError::Config(format!(
+                "--where {:?} is not a valid condition on {} (alias s): {}",
+                job.filter.as_deref().unwrap_or(""),
+                source.name,
+                crate::jobs::pg_error(&e)
+            ))
+        })?;
+    let walk = choose_walk(&src, job.walk).await?;
+    let mode = job.mode();
+    let dest = match mode {
+        Mode::Purge => None,
+        _ => Some(dest_name(job, &name)?),
+    };
+    let dst = match &job.dest_dsn {
+        Some(dsn) => {
+            let params = ConnParams::resolve(Some(dsn), &ProcessEnv)
+                .map_err(|e| ArchiveError::Config(format!("--dest-dsn: {e}")))?;
+            Some(db::connect(&params, &settings).await?)
+        }
+        None => None,
+    };
+    let report = ArchiveReport {
+        job: job.job_name(),
+        table: name.to_string(),
+        dest: dest.as_ref().map(|d| d.to_string()),
+        mode,
+        walk,
+        cutoff: cut.at.clone(),
+        rows: 0,
+        batches: 0,
+        passes: 0,
+        duration: Duration::ZERO,
+        slowest_batch: Duration::ZERO,
+        remaining: None,
+        stop: StopReason::Done,
+        would_move: None,
+        sql: None,
+    };
+    Ok(Setup {
+        src,
+        dst,
+        source,
+        dest,
+        predicate,
+        report,
+    })
+}
+
+pub fn session(job: &ArchiveJob) -> SessionSettings {
+    SessionSettings {
+        statement_timeout: job.statement_timeout.map_or(Duration::from_secs(5), |d| d.0),
+        lock_timeout: job.lock_timeout.map_or(Duration::from_millis(100), |d| d.0),
+        read_only: false,
+        ..SessionSettings::default()
+    }
+}
+
+pub(super) fn dbe(what: &str) -> impl Fn(tokio_postgres::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Db {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// `s."createat" < 1700000000000 AND (--where)`.
+fn predicate(column: &str, cut: &Cutoff, filter: Option<&str>) -> String {
+    let base = format!("s.{} < {}", ident::quote_ident(column), cut.literal);
+    match filter {
+        Some(w) if !w.trim().is_empty() => format!("{base} AND ({w})"),
+        _ => base,
+    }
+}
+
+async fn choose_walk(client: &Client, wanted: Option<Walk>) -> Result<Walk, ArchiveError> {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(dbe("reading server_version_num"))?
+        .get(0);
+    match wanted {
+        // Before 14 a ctid range is a sequential scan of the whole table per batch.
+        Some(Walk::Ctid) if version < 140_000 => Err(ArchiveError::Config(
+            "--walk ctid needs PostgreSQL 14 or later (TID range scans); use --walk key".into(),
+        )),
+        Some(w) => Ok(w),
+        None if version >= 140_000 => Ok(Walk::Ctid),
+        None => Ok(Walk::Key),
+    }
+}
+
+fn dest_name(job: &ArchiveJob, source: &QualifiedName) -> Result<QualifiedName, ArchiveError> {
+    let dest = match &job.dest {
+        Some(d) => QualifiedName::parse(d, "archive")?,
+        None => QualifiedName {
+            schema: "archive".into(),
+            name: source.name.clone(),
+        },
+    };
+    if job.dest_dsn.is_none() && &dest == source {
+        return Err(ArchiveError::Config(format!(
+            "--dest {dest} is the source table itself; pick another table"
+        )));
+    }
+    Ok(dest)
+}
+
+pub(super) async fn prepare_dest(
+    src: &Client,
+    dst: Option<&Client>,
+    source: &Source,
+    dest: &QualifiedName,
+    progress: &mut dyn Progress,
+) -> Result<(), ArchiveError> {
+    let (client, sql) = match dst {
+        Some(d) => (d, plan::create_remote_sql(source, dest)),
+        None => (src, plan::create_like_sql(source, dest)),
+    };
+    if plan::ensure_dest(client, source, dest, &sql).await? {
+        progress.note(&format!("created destination {dest}"));
+    }
+    Ok(())
+}
+
+/// One runner per table: a session advisory lock, released when the session ends (even on kill -9).
+pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveError> {
+    let got: bool = src
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtextextended('dbtool archive ' || $1::text, 0))",
+            &[&source.oid.to_string()],
+        )
+        .await
+        .map_err(dbe("taking the archive lock"))?
+        .get(0);
+    if got {
+        Ok(())
+    } else {
+        Err(ArchiveError::Busy(source.name.to_string()))
+    }
+}
+
+pub(super) async fn record_start(
+    src: &mut Client,
+    job: &ArchiveJob,
+    target: &Target,
+) -> Result<Option<i64>, ArchiveError> {
+    migrate::apply(src).await?;
+    job_runs::start(src, &job.job_name(), "archive", &target.name, None)
+        .await
+        .map_err(dbe("recording the run in dbtool.job_runs"))
+}
+
+pub(super) async fn record_finish(src: &Client, id: i64, result: &Result<ArchiveReport, ArchiveError>) {
+    let (status, rows, message) = match result {
+        Ok(r) => {
+            let status = match r.stop {
+                StopReason::Signal => job_runs::RunStatus::Cancelled,
+                _ => job_runs::RunStatus::Success,
+            };
+            (status, Some(r.rows), report::reason_line(r))
+        }
+        Err(ArchiveError::Run { report, message }) => {
+            (job_runs::RunStatus::Failure, Some(report.rows), message.clone())
+        }
+        Err(e) => (job_runs::RunStatus::Failure, None, e.to_string()),
+    };
+    if let Err(e) = job_runs::finish(src, id, status, rows, None, Some(&message)).await {
+        tracing::warn!(
+            "could not record the end of the run in dbtool.job_runs: {}",
+            crate::jobs::pg_error(&e)
+        );
+    }
+}
+
+/// The planner's estimate of rows older than the cutoff (for the ETA), if it has one.
+pub async fn estimate(src: &Client, source: &Source, predicate: &str) -> Option<i64> {
+    let sql = format!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM {} s WHERE {predicate}",
+        source.name.quoted()
+    );
+    let rows = crate::db::row::rows_from_messages(src.simple_query(&sql).await.ok()?);
+    let plan: serde_json::Value = serde_json::from_str(rows.first()?.str("QUERY PLAN").ok()?).ok()?;
+    let estimate = plan.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64()?;
+    // The planner's estimate is a float; rounding it to a row count is the point.
+    Some(estimate.round() as i64)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn prepare(
+    src: &Client,
+    dst: Option<&Client>,
+    source: &Source,
+    dest_sql: &str,
+    report: &ArchiveReport,
+    predicate: &str,
+    job: &ArchiveJob,
+    built: batch::BatchSql,
+) -> Result<Stmts, ArchiveError> {
+    let (mode, walk) = (report.mode, report.walk);
+    let p = dbe("preparing the batch statement");
+    match dst {
+        None => Ok(Stmts::Same {
+            first: src.prepare(&built.first).await.map_err(&p)?,
+            next: src.prepare(&built.next).await.map_err(&p)?,
+            careful_first: src.prepare(&built.careful_first).await.map_err(&p)?,
+            careful_next: src.prepare(&built.careful_next).await.map_err(&p)?,
+        }),
+        Some(dst) => {
+            let c = cross_db::build(source, dest_sql, walk, predicate, job.batch_size(), mode);
+            Ok(Stmts::Cross(cross_db::Prepared {
+                select_first: src.prepare(&c.select_first).await.map_err(&p)?,
+                select_next: src.prepare(&c.select_next).await.map_err(&p)?,
+                insert: dst.prepare(&c.insert).await.map_err(&p)?,
+                delete: src.prepare(&c.delete).await.map_err(&p)?,
+            }))
+        }
+    }
+}
+
+/// --dry-run: check the destination without creating it, count exactly, show the SQL.
+pub(super) async fn dry_run(
+    src: &Client,
+    dst: Option<&Client>,
+    source: &Source,
+    dest: Option<&QualifiedName>,
+    predicate: &str,
+    built: batch::BatchSql,
+    mut report: ArchiveReport,
+) -> Result<ArchiveReport, ArchiveError> {
+    let mut sql = String::new();
+    if let Some(d) = dest {
+        let client = dst.unwrap_or(src);
+        match plan::find_table(client, d).await? {
+            Some(oid) => plan::check_dest(client, source, d, oid).await?,
+            None if dst.is_some() => sql.push_str(&format!("{};\n", plan::create_remote_sql(source, d))),
+            None => sql.push_str(&format!("{};\n", plan::create_like_sql(source, d))),
+        }
+    }
+    sql.push_str(&built.next);
+    sql.push_str(";\n-- when a row is locked by another session (lock_timeout), the same range again:\n");
+    sql.push_str(&built.careful_next);
+    let count = format!("SELECT count(*) FROM {} s WHERE {predicate}", source.name.quoted());
+    report.would_move = src.query_one(&count, &[]).await.ok().map(|r| r.get(0));
+    report.remaining = report.would_move;
+    report.sql = Some(sql);
+    report.stop = StopReason::DryRun;
+    Ok(report)
+}

@@ -1,0 +1,147 @@
+//! Running pg_dump, pg_restore, pg_dumpall and tar as children: exit status checked (no pipe
+//! hides a failure), stderr kept for the error, killed on cancellation and on drop.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+use super::error::BackupError;
+
+/// Lines of the child's stderr kept in an error message.
+const STDERR_LINES: usize = 3;
+
+/// What a finished child left: its stdout and its stderr.
+pub struct Finished {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub code: Option<i32>,
+}
+
+/// A libpq child: our connection settings only, never a password on the command line.
+pub fn libpq_command(program: &Path, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(program);
+    // why: a PGSERVICE or PGOPTIONS of the invoking shell must not redirect the child
+    // to a server other than the one dbtool resolved and locked.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd
+}
+
+/// Runs `cmd` to the end. `ok_codes` are exit codes that count as success (tar's 1 means
+/// "a file changed while read", which a live upload directory always risks). While it runs,
+/// `progress` shows the size of `watch`.
+pub async fn run(
+    mut cmd: Command,
+    cancel: &CancellationToken,
+    ok_codes: &[i32],
+    watch: Option<(&Path, &ProgressBar)>,
+) -> Result<Finished, BackupError> {
+    let program = cmd
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(BackupError::io("run", program.clone()))?;
+    let out_task = child.stdout.take().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            buf
+        })
+    });
+    let err_task = child.stderr.take().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            buf
+        })
+    });
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(BackupError::io("wait for", program.clone()))?,
+            _ = cancel.cancelled() => {
+                // kill_on_drop would do it too, but only once the value is dropped; be explicit
+                // and reap it, so no pg_dump outlives a cancelled job.
+                let _ = child.kill().await;
+                return Err(BackupError::Cancelled);
+            }
+            _ = tick.tick() => {
+                if let Some((path, bar)) = watch {
+                    bar.set_position(size_of(path));
+                }
+            }
+        }
+    };
+    let stdout = match out_task {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let stderr = match err_task {
+        Some(t) => String::from_utf8_lossy(&t.await.unwrap_or_default()).into_owned(),
+        None => String::new(),
+    };
+    let code = status.code();
+    if status.success() || code.is_some_and(|c| ok_codes.contains(&c)) {
+        return Ok(Finished { stdout, stderr, code });
+    }
+    Err(BackupError::Tool {
+        program,
+        status: describe(status),
+        stderr: tail(&stderr),
+    })
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(9)) => "killed by SIGKILL".into(),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, None) => status.to_string(),
+    }
+}
+
+/// The last few non-empty lines, joined: one line for the error message.
+pub fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let start = lines.len().saturating_sub(STDERR_LINES);
+    match lines[start..].join("; ") {
+        s if s.is_empty() => "no output".into(),
+        s => s,
+    }
+}
+
+/// Bytes under `path` (a file, or a directory one level deep as pg_dump -Fd writes it).
+pub fn size_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,291 @@
+//! Writing one database's backup: dump into `DEST/.ID.partial/`, add globals and files,
+//! test-read, checksum, manifest, fsync, and only then rename to `DEST/ID`. Whatever fails,
+//! the partial directory is removed: nothing that looks finished is left behind.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use indicatif::ProgressBar;
+use tokio_util::sync::CancellationToken;
+
+use crate::checks::runner::Target;
+use crate::db::SessionSettings;
+
+use super::child::{self, libpq_command};
+use super::error::BackupError;
+use super::lock::LockFile;
+use super::manifest::{self, Manifest, Status, SCHEMA};
+use super::options::{BackupOptions, DumpFormat};
+use super::pgbin::{self, PgBin};
+use super::{session, verify};
+
+pub const GLOBALS: &str = "globals.sql";
+pub const FILES_ARCHIVE: &str = "files.tar.gz";
+
+/// The pg_dump `--compress` value for this pg_dump, or why the requested one cannot work.
+pub fn compression(requested: Option<&str>, pg_dump: &PgBin) -> Result<Option<String>, BackupError> {
+    let modern = pg_dump.major >= 16;
+    let Some(req) = requested.map(str::trim) else {
+        // why: zstd compresses better and faster than gzip; pg_dump has it from 16 on.
+        return Ok(modern.then(|| "zstd".to_string()));
+    };
+    if req.parse::<u8>().is_ok_and(|l| l <= 9) {
+        return Ok(Some(req.to_string()));
+    }
+    let (method, level) = req.split_once(':').map_or((req, None), |(m, l)| (m, Some(l)));
+    match (method, level, modern) {
+        ("none", None, _) => Ok(Some("0".into())),
+        ("gzip" | "zstd" | "lz4", _, true) => Ok(Some(req.to_string())),
+        ("gzip", None, false) => Ok(None),
+        ("gzip", Some(l), false) if l.parse::<u8>().is_ok_and(|l| l <= 9) => Ok(Some(l.to_string())),
+        ("zstd" | "lz4", _, false) => Err(BackupError::Options(format!(
+            "--compress {req}: {method} needs pg_dump 16 or newer, {} is {}; use a level 0-9 (gzip) or install postgresql-client-16+",
+            pg_dump.pg_dump().display(),
+            pg_dump.version
+        ))),
+        _ => Err(BackupError::Options(format!(
+            "--compress {req}: write a level 0-9, or METHOD[:LEVEL] with METHOD gzip, lz4, zstd or none"
+        ))),
+    }
+}
+
+fn dump_name(database: &str, format: DumpFormat) -> String {
+    let base = manifest::safe_name(database);
+    match format {
+        DumpFormat::Custom => format!("{base}.dump"),
+        DumpFormat::Directory => format!("{base}.dir"),
+    }
+}
+
+/// A free id: two backups of one database within the same second get "-2", "-3" …
+fn free_id(dest: &Path, database: &str, at: chrono::DateTime<Utc>) -> String {
+    let base = manifest::make_id(database, at);
+    let mut id = base.clone();
+    let mut n = 2;
+    while dest.join(&id).exists() || manifest::partial_dir(dest, &id).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+pub struct Job<'a> {
+    pub opts: &'a BackupOptions,
+    pub dest: &'a Path,
+    pub target: &'a Target,
+    pub session: &'a SessionSettings,
+    pub cancel: &'a CancellationToken,
+    pub progress: Option<&'a ProgressBar>,
+}
+
+/// Backs up one database; Ok only once its verified manifest is in place.
+pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, BackupError> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let sess = session::open(&job.target.params, job.session, database).await?;
+    let bin = pgbin::find(sess.server_major).await?;
+    let compress = compression(job.opts.compress.as_deref(), &bin)?;
+    let _lock_file = LockFile::acquire(job.dest, database)?;
+    let id = free_id(job.dest, database, started_at);
+    let partial = manifest::partial_dir(job.dest, &id);
+    // 0700: a dump holds every row of the database, whatever the umask says.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&partial)
+        .map_err(BackupError::io("create", &partial))?;
+    let mut guard = PartialGuard(Some(partial.clone()));
+    let result = async {
+        let dump = dump_name(database, job.opts.format);
+        write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
+        let mut m = Manifest {
+            schema: SCHEMA,
+            id: id.clone(),
+            database: database.to_string(),
+            status: Status::Verified,
+            format: format!("{:?}", job.opts.format).to_lowercase(),
+            compression: compress.clone(),
+            server_version: sess.server_version.clone(),
+            pg_dump_version: bin.version.clone(),
+            dbtool_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            finished_at: started_at,
+            duration_seconds: 0.0,
+            bytes: 0,
+            sha256: String::new(),
+            dump: dump.clone(),
+            globals: job.opts.globals.then(|| GLOBALS.to_string()),
+            files_archive: (!job.opts.files.is_empty()).then(|| FILES_ARCHIVE.to_string()),
+            verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
+            files: Vec::new(),
+            tables: sess.tables.clone(),
+        };
+        verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
+        seal(&mut m, &partial, job.dest, clock).await?;
+        Ok(m)
+    }
+    .await;
+    if result.is_ok() {
+        guard.0 = None;
+    }
+    result
+}
+
+/// Removes the partial directory unless the backup was sealed, also when the future is
+/// dropped mid-way (a scheduler's timeout), not only when it returns an error.
+struct PartialGuard(Option<PathBuf>);
+
+impl Drop for PartialGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the unfinished backup");
+            }
+        }
+    }
+}
+
+/// pg_dump, then pg_dumpall --globals-only and the files archive when asked.
+async fn write_contents(
+    job: &Job<'_>,
+    database: &str,
+    bin: &PgBin,
+    compress: Option<&str>,
+    partial: &Path,
+    dump: &str,
+) -> Result<(), BackupError> {
+    let env = job.target.params.with_dbname(database).libpq_env();
+    let out = partial.join(dump);
+    let mut cmd = libpq_command(&bin.pg_dump(), &env);
+    cmd.arg("--no-password")
+        .arg(format!("--file={}", out.display()))
+        .arg(match job.opts.format {
+            DumpFormat::Custom => "--format=custom",
+            DumpFormat::Directory => "--format=directory",
+        });
+    if let Some(j) = job.opts.jobs.filter(|j| *j > 1) {
+        cmd.arg(format!("--jobs={j}"));
+    }
+    if let Some(c) = compress {
+        cmd.arg(format!("--compress={c}"));
+    }
+    if let Some(t) = job.opts.lock_wait_timeout {
+        cmd.arg(format!("--lock-wait-timeout={}", t.0.as_millis().max(1)));
+    }
+    if let Some(bar) = job.progress {
+        bar.set_prefix(database.to_string());
+        bar.set_position(0);
+    }
+    child::run(cmd, job.cancel, &[], job.progress.map(|b| (out.as_path(), b))).await?;
+    if let Some(bar) = job.progress {
+        bar.set_prefix(format!("{database} (dumped; verifying)"));
+    }
+    if job.opts.globals {
+        let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
+        cmd.args(["--globals-only", "--no-password"])
+            .arg(format!("--file={}", partial.join(GLOBALS).display()));
+        child::run(cmd, job.cancel, &[], None).await?;
+    }
+    if !job.opts.files.is_empty() {
+        archive_files(&job.opts.files, &partial.join(FILES_ARCHIVE), job.cancel).await?;
+    }
+    Ok(())
+}
+
+/// `tar -czf`: the application's files beside the dump. Exit 1 ("file changed as we read
+/// it") is accepted with a warning: an upload directory in use always risks it.
+async fn archive_files(paths: &[PathBuf], out: &Path, cancel: &CancellationToken) -> Result<(), BackupError> {
+    let mut cmd = tokio::process::Command::new("tar");
+    cmd.args(["--create", "--gzip", "--file"]).arg(out).arg("--");
+    cmd.args(paths);
+    let done = child::run(cmd, cancel, &[1], None).await?;
+    if done.code == Some(1) {
+        tracing::warn!(stderr = %child::tail(&done.stderr), "tar: some files changed while they were archived");
+    }
+    Ok(())
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), BackupError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(BackupError::io("fsync", dir))
+}
+
+/// Checksums (fsyncing every file), manifest, fsync, rename into place, fsync the destination.
+async fn seal(m: &mut Manifest, partial: &Path, dest: &Path, clock: Instant) -> Result<(), BackupError> {
+    let dir = partial.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || verify::hash_tree(&dir, true))
+        .await
+        .map_err(|e| BackupError::Options(format!("checksum task failed: {e}")))??;
+    m.sha256 = verify::dump_sha256(&files, &m.dump);
+    m.bytes = files.iter().map(|f| f.bytes).sum();
+    m.files = files;
+    m.finished_at = Utc::now();
+    m.duration_seconds = clock.elapsed().as_secs_f64();
+    let text = serde_json::to_vec_pretty(m).map_err(|e| BackupError::Options(e.to_string()))?;
+    let path = partial.join(manifest::MANIFEST);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path).map_err(BackupError::io("create", &path))?;
+        f.write_all(&text)
+            .and_then(|_| f.sync_all())
+            .map_err(BackupError::io("write", &path))?;
+    }
+    let sub = partial.join(&m.dump);
+    if sub.is_dir() {
+        fsync_dir(&sub)?;
+    }
+    fsync_dir(partial)?;
+    let final_dir = dest.join(&m.id);
+    std::fs::rename(partial, &final_dir).map_err(BackupError::io("rename into place", &final_dir))?;
+    fsync_dir(dest)
+}
+
+/// Option combinations that cannot work, refused before anything is dumped.
+pub fn validate(opts: &BackupOptions) -> Result<(), BackupError> {
+    if opts.jobs.is_some_and(|j| j > 1) && opts.format != DumpFormat::Directory {
+        return Err(BackupError::Options(
+            "--jobs needs --format directory (pg_dump writes a custom-format archive with one process)".into(),
+        ));
+    }
+    if opts.all && !opts.databases.is_empty() {
+        return Err(BackupError::Options("--all and --database exclude each other".into()));
+    }
+    for p in &opts.files {
+        if !p.exists() {
+            return Err(BackupError::Options(format!(
+                "--files {}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bin(major: u32) -> PgBin {
+        PgBin {
+            dir: PathBuf::from("/usr/lib/postgresql/x/bin"),
+            version: format!("{major}.1"),
+            major,
+        }
+    }
+
+    #[test]
+    fn compression_follows_what_pg_dump_supports() {
+        assert_eq!(compression(None, &bin(15)).ok(), Some(None));
+        assert_eq!(compression(None, &bin(16)).ok(), Some(Some("zstd".into())));
+        assert_eq!(compression(Some("6"), &bin(15)).ok(), Some(Some("6".into())));
+        assert_eq!(compression(Some("gzip:9"), &bin(15)).ok(), Some(Some("9".into())));
+        assert_eq!(compression(Some("none"), &bin(15)).ok(), Some(Some("0".into())));
+        assert_eq!(compression(Some("zstd:3"), &bin(17)).ok(), Some(Some("zstd:3".into())));
+        let e = compression(Some("zstd"), &bin(15)).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("pg_dump 16 or newer") && e.contains("15.1")));
+        assert!(compression(Some("brotli"), &bin(17)).is_err());
+        assert!(compression(Some("12"), &bin(15)).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! Why a backup (or a verify, prune, restore) failed: one line that names the thing and the fix.
+
+use std::path::PathBuf;
+
+use crate::db::ConnectError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("no backup destination: pass --dest DIR or set dest in the [backup] section of the config file")]
+    NoDest,
+    #[error("{0}")]
+    Options(String),
+    #[error("{0}")]
+    PgBin(#[from] super::pgbin::PgBinError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("database {database}: {what} failed: {message}")]
+    Query {
+        database: String,
+        what: &'static str,
+        message: String,
+    },
+    #[error(
+        "database {database}: another backup is running ({holder}); two backups of one database never run at once"
+    )]
+    Busy { database: String, holder: String },
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}): {stderr}")]
+    Tool {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("backup {id}: {message}")]
+    Corrupt { id: String, message: String },
+    #[error("no backup {0} in the destination; `dbtool backups list` shows the ids")]
+    NotFound(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl BackupError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BackupError {
+        let path = path.into();
+        move |source| BackupError::Io { action, path, source }
+    }
+
+    /// A mistake in what the user asked for (exit 3) rather than a failed backup (exit 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            BackupError::NoDest | BackupError::Options(_) | BackupError::NotFound(_)
+        )
+    }
+}

@@ -1,0 +1,130 @@
+//! Two backups of one database never run at once: an advisory lock on the server (held on a
+//! dbtool session for the whole dump, so two hosts writing to different destinations are
+//! kept apart) and a lock file in the destination (so two runs against one destination are,
+//! even through different servers or a failover).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::error::BackupError;
+use super::manifest::safe_name;
+
+/// Advisory lock key of a database's backup: stable across versions and hosts.
+pub fn advisory_key(database: &str) -> i64 {
+    let digest = Sha256::digest(format!("dbtool backup\0{database}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// SQL that takes the session-level lock; true when we got it.
+pub fn try_lock_sql(database: &str) -> String {
+    format!(
+        "/* dbtool: backup lock */ SELECT pg_try_advisory_lock({}) AS locked",
+        advisory_key(database)
+    )
+}
+
+/// `DEST/.lock-DB`, created with O_EXCL and removed on drop.
+#[derive(Debug)]
+pub struct LockFile {
+    path: PathBuf,
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length; gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl LockFile {
+    pub fn acquire(dest: &Path, database: &str) -> Result<LockFile, BackupError> {
+        let path = dest.join(format!(".lock-{}", safe_name(database)));
+        let me = hostname();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let line = format!("{} {} {}\n", std::process::id(), me, chrono::Utc::now().to_rfc3339());
+                    f.write_all(line.as_bytes())
+                        .and_then(|_| f.sync_all())
+                        .map_err(BackupError::io("write the lock file", &path))?;
+                    return Ok(LockFile { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let mut fields = text.split_whitespace();
+                    let pid: Option<i32> = fields.next().and_then(|p| p.parse().ok());
+                    let host = fields.next().unwrap_or("");
+                    let since = fields.next().unwrap_or("?");
+                    match pid {
+                        Some(pid) if host == me && !pid_alive(pid) => {
+                            tracing::warn!(path = %path.display(), pid, "removing a stale backup lock file (its process is gone)");
+                            let _ = std::fs::remove_file(&path);
+                        }
+                        Some(pid) if host == me => {
+                            return Err(BackupError::Busy {
+                                database: database.into(),
+                                holder: format!("pid {pid} since {since}, lock file {}", path.display()),
+                            })
+                        }
+                        _ => {
+                            return Err(BackupError::Busy {
+                                database: database.into(),
+                                holder: format!(
+                                    "lock file {} from host '{host}' since {since}; remove it if no backup runs there",
+                                    path.display()
+                                ),
+                            })
+                        }
+                    }
+                }
+                Err(e) => return Err(BackupError::io("create the lock file", &path)(e)),
+            }
+        }
+        Err(BackupError::Busy {
+            database: database.into(),
+            holder: format!("lock file {} keeps reappearing", path.display()),
+        })
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_file_excludes_a_second_holder_and_replaces_a_stale_one() {
+        let dir = tempfile::tempdir();
+        let Ok(dir) = dir else { panic!("tempdir") };
+        let first = LockFile::acquire(dir.path(), "app");
+        assert!(first.is_ok());
+        let second = LockFile::acquire(dir.path(), "app");
+        assert!(matches!(second, Err(BackupError::Busy { .. })), "{second:?}");
+        assert!(LockFile::acquire(dir.path(), "other").is_ok());
+        drop(first);
+        // A lock file left by a dead process (pid far above pid_max) is stale.
+        let path = dir.path().join(".lock-app");
+        assert!(std::fs::write(&path, format!("2147483000 {} 2026-01-01T00:00:00Z\n", hostname())).is_ok());
+        assert!(LockFile::acquire(dir.path(), "app").is_ok());
+        assert_ne!(advisory_key("app"), advisory_key("app2"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Backup metrics for the textfile collector. The last success comes from the verified
+//! manifests in the destination, so a failure can never erase it; the failure counter and the
+//! last attempt live in a small state file beside the backups.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{MetricFamily, MetricKind, Sample};
+
+use super::error::BackupError;
+use super::manifest::Manifest;
+
+pub static LAST_SUCCESS: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_success_timestamp_seconds",
+    help: "End time of the newest verified backup of the database (0: none yet).",
+    kind: MetricKind::Gauge,
+};
+pub static LAST_DURATION: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_duration_seconds",
+    help: "Wall time of the last backup attempt, successful or not.",
+    kind: MetricKind::Gauge,
+};
+pub static LAST_SIZE: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_size_bytes",
+    help: "Size of the newest verified backup, every file included.",
+    kind: MetricKind::Gauge,
+};
+pub static LAST_STATUS: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_status",
+    help: "1 when the last backup attempt succeeded and verified, 0 when it failed.",
+    kind: MetricKind::Gauge,
+};
+pub static AGE: MetricFamily = MetricFamily {
+    name: "dbtool_backup_age_seconds",
+    help: "Seconds between the newest verified backup's end and the time this file was written.",
+    kind: MetricKind::Gauge,
+};
+pub static COUNT: MetricFamily = MetricFamily {
+    name: "dbtool_backups_count",
+    help: "Verified backups of the database in the destination.",
+    kind: MetricKind::Gauge,
+};
+pub static FAILURES: MetricFamily = MetricFamily {
+    name: "dbtool_backup_failures_total",
+    help: "Failed backup attempts of the database recorded in this destination.",
+    kind: MetricKind::Counter,
+};
+
+pub static FAMILIES: &[&MetricFamily] = &[
+    &LAST_SUCCESS,
+    &LAST_DURATION,
+    &LAST_SIZE,
+    &LAST_STATUS,
+    &AGE,
+    &COUNT,
+    &FAILURES,
+];
+
+pub const STATE_FILE: &str = ".dbtool-backup-state.json";
+
+/// The last attempt of one database.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DbState {
+    pub failures_total: u64,
+    pub last_ok: bool,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_duration_seconds: f64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub databases: BTreeMap<String, DbState>,
+}
+
+fn state_path(dest: &Path) -> PathBuf {
+    dest.join(STATE_FILE)
+}
+
+/// The state file, or an empty state when there is none (or it is unreadable: losing a
+/// counter is better than failing the backup over bookkeeping).
+pub fn load_state(dest: &Path) -> State {
+    std::fs::read_to_string(state_path(dest))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Records an attempt (read-modify-write under the caller's per-database lock).
+pub fn record(
+    dest: &Path,
+    database: &str,
+    at: DateTime<Utc>,
+    seconds: f64,
+    error: Option<String>,
+) -> Result<(), BackupError> {
+    let mut state = load_state(dest);
+    let db = state.databases.entry(database.to_string()).or_default();
+    db.last_ok = error.is_none();
+    db.failures_total += u64::from(error.is_some());
+    db.last_attempt_at = Some(at);
+    db.last_duration_seconds = seconds;
+    db.last_error = error;
+    let text = serde_json::to_vec_pretty(&state).map_err(|e| BackupError::Options(e.to_string()))?;
+    crate::report::atomic::write(&state_path(dest), &text).map_err(|e| BackupError::Io {
+        action: "write",
+        path: e.path,
+        source: e.source,
+    })
+}
+
+/// Every family for every database that has backups or a recorded attempt.
+pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<Sample> {
+    let mut names: Vec<&str> = state.databases.keys().map(String::as_str).collect();
+    names.extend(backups.iter().map(|m| m.database.as_str()));
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for db in names {
+        let mine: Vec<&Manifest> = backups.iter().filter(|m| m.database == db).collect();
+        let newest = mine.iter().max_by_key(|m| m.finished_at);
+        let st = state.databases.get(db);
+        let s = |f: &'static MetricFamily, v: f64| Sample::new(f, v).label("database", db);
+        out.push(s(&LAST_SUCCESS, newest.map_or(0.0, |m| epoch(m.finished_at))));
+        if let Some(m) = newest {
+            out.push(s(&LAST_SIZE, m.bytes as f64));
+            out.push(s(&AGE, (epoch(now) - epoch(m.finished_at)).max(0.0)));
+        }
+        // A database with backups but no state file entry: its last attempt is its newest backup.
+        let (ok, duration) = match (st, newest) {
+            (Some(st), _) => (st.last_ok, st.last_duration_seconds),
+            (None, Some(m)) => (true, m.duration_seconds),
+            (None, None) => (false, 0.0),
+        };
+        out.push(s(&LAST_DURATION, duration));
+        out.push(s(&LAST_STATUS, if ok { 1.0 } else { 0.0 }));
+        out.push(s(&COUNT, mine.len() as f64));
+        out.push(s(&FAILURES, st.map_or(0, |s| s.failures_total) as f64));
+    }
+    out
+}
+
+fn epoch(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// Renders the samples with the target label and writes them atomically.
+pub fn write_file(path: &Path, target: &str, samples: &[Sample]) -> Result<(), BackupError> {
+    let mut exp = crate::report::prometheus::Exposition::default();
+    for s in samples {
+        exp.push_sample(target, s);
+    }
+    let mut buf = Vec::new();
+    exp.write(&mut buf)
+        .map_err(BackupError::io("render metrics for", path))?;
+    crate::report::atomic::write(path, &buf).map_err(|e| BackupError::Io {
+        action: "write",
+        path: e.path,
+        source: e.source,
+    })
+}

@@ -1,0 +1,159 @@
+//! Verified, retained pg_dump backups: the library behind `dbtool backup`, `dbtool backups`,
+//! `dbtool restore` and the scheduler's backup jobs.
+//!
+//! `run` backs up the selected databases of one target, one after another; each backup is
+//! only reported, listed or retained once its manifest says verified (see `dump.rs`).
+
+pub mod child;
+pub mod dump;
+pub mod error;
+pub mod lock;
+pub mod manifest;
+pub mod metrics;
+pub mod options;
+pub mod pgbin;
+pub mod prune;
+pub mod restore;
+pub mod retention;
+pub mod session;
+pub mod verify;
+
+use std::path::Path;
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::checks::runner::Target;
+use crate::checks::Sample;
+use crate::db::SessionSettings;
+
+pub use error::BackupError;
+pub use manifest::Manifest;
+pub use options::{BackupOptions, DumpFormat, Retention, VerifyLevel};
+
+/// How one database's backup went.
+#[derive(Debug)]
+pub struct DbOutcome {
+    pub database: String,
+    pub result: Result<Manifest, BackupError>,
+}
+
+/// What a run did: per database, the backups retention removed, and the metric samples.
+#[derive(Debug, Default)]
+pub struct BackupReport {
+    pub outcomes: Vec<DbOutcome>,
+    pub pruned: Vec<String>,
+    pub samples: Vec<Sample>,
+}
+
+impl BackupReport {
+    pub fn all_ok(&self) -> bool {
+        !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+}
+
+/// Settings of the dbtool session that holds the lock: read-only, short statement and lock
+/// timeouts (it only reads the catalog; pg_dump sets its own).
+pub fn default_session() -> SessionSettings {
+    SessionSettings::default()
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template("{spinner} {prefix}: {bytes} written, {bytes_per_sec}, {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Backs up every selected database of `target` into `opts.dest`, records each attempt,
+/// applies retention after success and writes the metrics file. `cancel` kills a running
+/// pg_dump and removes its temporaries. Err only when nothing could be attempted.
+pub async fn run(
+    opts: &BackupOptions,
+    target: &Target,
+    cancel: CancellationToken,
+) -> Result<BackupReport, BackupError> {
+    run_with_session(opts, target, &default_session(), cancel).await
+}
+
+pub async fn run_with_session(
+    opts: &BackupOptions,
+    target: &Target,
+    session: &SessionSettings,
+    cancel: CancellationToken,
+) -> Result<BackupReport, BackupError> {
+    let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
+    dump::validate(opts)?;
+    std::fs::create_dir_all(dest).map_err(BackupError::io("create the backup directory", dest))?;
+    let databases = match (opts.all, opts.databases.is_empty()) {
+        (true, _) => match session::list_databases(&target.params, session).await {
+            Ok(list) => list,
+            Err(e) => {
+                // Nothing to name the failure after but the target's own database.
+                let now = Utc::now();
+                let _ = metrics::record(dest, target.params.dbname(), now, 0.0, Some(e.to_string()));
+                write_metrics(opts, dest, target)?;
+                return Err(e);
+            }
+        },
+        (false, true) => vec![target.params.dbname().to_string()],
+        (false, false) => opts.databases.clone(),
+    };
+    let bar = opts.progress.then(progress_bar);
+    let job = dump::Job {
+        opts,
+        dest,
+        target,
+        session,
+        cancel: &cancel,
+        progress: bar.as_ref(),
+    };
+    let mut report = BackupReport::default();
+    for database in databases {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let started = Utc::now();
+        let clock = std::time::Instant::now();
+        let result = dump::backup_database(&job, &database).await;
+        // A run refused because another one holds the lock is not an attempt: recording it
+        // would report the running backup's database as failed while it is being backed up.
+        if !matches!(result, Err(BackupError::Busy { .. })) {
+            let error = result.as_ref().err().map(ToString::to_string);
+            if let Err(e) = metrics::record(dest, &database, started, clock.elapsed().as_secs_f64(), error) {
+                tracing::warn!(error = %e, "could not record the backup attempt");
+            }
+        }
+        report.outcomes.push(DbOutcome { database, result });
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if opts.prune_after() {
+        let done: Vec<String> = report
+            .outcomes
+            .iter()
+            .filter(|o| o.result.is_ok())
+            .map(|o| o.database.clone())
+            .collect();
+        if !done.is_empty() {
+            let p = prune::prune(dest, opts.retention(), Some(&done), false, Utc::now())?;
+            report.pruned = p.deleted.into_iter().map(|d| d.id).collect();
+        }
+    }
+    report.samples = write_metrics(opts, dest, target)?;
+    Ok(report)
+}
+
+/// The samples for everything in `dest`, written to `opts.metrics` when set.
+fn write_metrics(opts: &BackupOptions, dest: &Path, target: &Target) -> Result<Vec<Sample>, BackupError> {
+    let (backups, _) = manifest::scan(dest)?;
+    let samples = metrics::samples(&metrics::load_state(dest), &backups, Utc::now());
+    if let Some(path) = &opts.metrics {
+        metrics::write_file(path, &target.name, &samples)?;
+    }
+    Ok(samples)
+}

@@ -1,0 +1,216 @@
+//! Restoring a backup into a new or empty database, and `restore --check`: restore into a
+//! scratch database, count every table's rows against the manifest, drop it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::row::rows_from_messages;
+use crate::db::{self, ConnParams, SessionSettings};
+
+use super::child::{self, libpq_command};
+use super::error::BackupError;
+use super::manifest::Manifest;
+use super::pgbin;
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A libpq conninfo naming just the database, so a name with '=' is not read as conninfo.
+fn dbname_conninfo(name: &str) -> String {
+    format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Restore and counting run long; they get a session without dbtool's short defaults.
+fn admin_session(base: &SessionSettings) -> SessionSettings {
+    SessionSettings {
+        statement_timeout: Duration::from_secs(3600),
+        read_only: false,
+        ..base.clone()
+    }
+}
+
+async fn exec(
+    client: &Client,
+    database: &str,
+    what: &'static str,
+    sql: &str,
+) -> Result<Vec<crate::db::row::Row>, BackupError> {
+    let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
+        database: database.into(),
+        what,
+        message: e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string()),
+    })?;
+    Ok(rows_from_messages(messages))
+}
+
+/// Creates `name` if missing; refuses one that already holds relations (nothing is lost).
+async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
+    let admin = db::connect(&server.with_dbname("postgres"), s).await?;
+    let sql = format!(
+        "SELECT 1 AS found FROM pg_database WHERE datname = {}",
+        quote_literal(name)
+    );
+    if exec(&admin, "postgres", "looking up the database", &sql)
+        .await?
+        .is_empty()
+    {
+        let sql = format!("CREATE DATABASE {}", quote_ident(name));
+        exec(&admin, "postgres", "creating the database", &sql).await?;
+        return Ok(());
+    }
+    let client = db::connect(&server.with_dbname(name), s).await?;
+    let sql = "/* dbtool: restore target empty? */ SELECT count(*) AS n FROM pg_class c \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+    let rows = exec(&client, name, "checking the database is empty", sql).await?;
+    let n = rows.first().map(|r| r.i64("n")).transpose().ok().flatten().unwrap_or(1);
+    if n > 0 {
+        return Err(BackupError::Options(format!(
+            "database {name} is not empty ({n} relations); restore needs a new or empty database: pick another name in --to"
+        )));
+    }
+    Ok(())
+}
+
+/// Restores `m` into database `into` on `server` (created when missing).
+pub async fn restore(
+    dest: &Path,
+    m: &Manifest,
+    server: &ConnParams,
+    into: &str,
+    settings: &SessionSettings,
+    extra: &[String],
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
+    let s = admin_session(settings);
+    let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
+    let rows = exec(
+        &probe,
+        "postgres",
+        "reading the server version",
+        "SELECT current_setting('server_version_num') AS num",
+    )
+    .await?;
+    let num = rows
+        .first()
+        .map(|r| r.i64("num"))
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let major = u32::try_from(num / 10_000).unwrap_or(0);
+    drop(probe);
+    let bin = pgbin::find(major).await?;
+    prepare_target(server, &s, into).await?;
+    let mut cmd = libpq_command(&bin.pg_restore(), &server.with_dbname(into).libpq_env());
+    cmd.args(["--no-password", "--exit-on-error"])
+        .arg(format!("--dbname={}", dbname_conninfo(into)))
+        .args(extra)
+        .arg(dest.join(&m.id).join(&m.dump));
+    child::run(cmd, cancel, &[], None).await.map(|_| ())
+}
+
+/// One table of `restore --check`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableCheck {
+    pub table: String,
+    pub estimated: i64,
+    pub restored: Option<i64>,
+    pub verdict: &'static str,
+}
+
+/// Judges a restored count against the dump-time estimate. Estimates drift, so only a
+/// missing table or an empty one that had rows fails; a large drift is reported.
+pub fn judge(estimated: i64, restored: Option<i64>) -> &'static str {
+    match restored {
+        None => "missing",
+        Some(0) if estimated > 0 => "empty",
+        Some(_) if estimated < 0 => "ok (never analyzed)",
+        Some(n) => {
+            let drift = (n - estimated).abs();
+            if drift > 1000.max(estimated / 5) {
+                "differs from estimate"
+            } else {
+                "ok"
+            }
+        }
+    }
+}
+
+pub fn check_failed(tables: &[TableCheck]) -> bool {
+    tables.iter().any(|t| t.verdict == "missing" || t.verdict == "empty")
+}
+
+/// Restores into a scratch database, counts rows, drops the scratch database whatever happened.
+pub async fn check(
+    dest: &Path,
+    m: &Manifest,
+    server: &ConnParams,
+    settings: &SessionSettings,
+    extra: &[String],
+    cancel: &CancellationToken,
+) -> Result<Vec<TableCheck>, BackupError> {
+    let scratch = format!("dbtool_check_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
+    let result = async {
+        restore(dest, m, server, &scratch, settings, extra, cancel).await?;
+        let client = db::connect(&server.with_dbname(&scratch), &admin_session(settings)).await?;
+        let mut out = Vec::new();
+        for t in &m.tables {
+            let sql = format!(
+                "SELECT count(*) AS n FROM {}.{}",
+                quote_ident(&t.schema),
+                quote_ident(&t.name)
+            );
+            let restored = match client.simple_query(&sql).await {
+                Ok(msgs) => rows_from_messages(msgs).first().and_then(|r| r.i64("n").ok()),
+                Err(_) => None,
+            };
+            let table = format!("{}.{}", t.schema, t.name);
+            out.push(TableCheck {
+                table,
+                estimated: t.rows,
+                restored,
+                verdict: judge(t.rows, restored),
+            });
+        }
+        Ok::<_, BackupError>(out)
+    }
+    .await;
+    let admin = db::connect(&server.with_dbname("postgres"), &admin_session(settings)).await;
+    let dropped = match admin {
+        Ok(c) => {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&scratch));
+            exec(&c, "postgres", "dropping the scratch database", &sql)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e.into()),
+    };
+    let tables = result?;
+    dropped?;
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn judges_counts_against_estimates() {
+        assert_eq!(super::judge(100, None), "missing");
+        assert_eq!(super::judge(100, Some(0)), "empty");
+        assert_eq!(super::judge(0, Some(0)), "ok");
+        assert_eq!(super::judge(-1, Some(5)), "ok (never analyzed)");
+        assert_eq!(super::judge(10_000, Some(10_400)), "ok");
+        assert_eq!(super::judge(10_000, Some(20_000)), "differs from estimate");
+        assert_eq!(super::dbname_conninfo("a'b"), "dbname='a\\'b'");
+    }
+}

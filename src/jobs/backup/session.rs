@@ -1,0 +1,107 @@
+//! The dbtool session held open for a backup's whole duration: it owns the advisory lock
+//! (released when the session ends, even if dbtool is killed) and reads the server version
+//! and the table estimates for the manifest.
+
+use tokio_postgres::Client;
+
+use crate::db::row::{rows_from_messages, Row};
+use crate::db::{self, ConnParams, SessionSettings};
+
+use super::error::BackupError;
+use super::lock;
+use super::manifest::TableEstimate;
+
+const TABLES_SQL: &str = include_str!("../../../queries/backup_tables.sql");
+const DATABASES_SQL: &str = include_str!("../../../queries/backup_databases.sql");
+
+pub struct Session {
+    /// Kept alive only for the advisory lock it holds.
+    _client: Client,
+    pub server_version: String,
+    pub server_major: u32,
+    pub tables: Vec<TableEstimate>,
+}
+
+async fn query(client: &Client, database: &str, what: &'static str, sql: &str) -> Result<Vec<Row>, BackupError> {
+    let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
+        database: database.into(),
+        what,
+        message: e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string()),
+    })?;
+    Ok(rows_from_messages(messages))
+}
+
+fn bad_row(database: &str, what: &'static str, e: impl std::fmt::Display) -> BackupError {
+    BackupError::Query {
+        database: database.into(),
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// Connects to `database`, takes its backup lock, reads what the manifest needs.
+pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &str) -> Result<Session, BackupError> {
+    let client = db::connect(&params.with_dbname(database), settings).await?;
+    let rows = query(
+        &client,
+        database,
+        "taking the backup lock",
+        &lock::try_lock_sql(database),
+    )
+    .await?;
+    let locked = rows.first().map(|r| r.bool("locked")).transpose();
+    match locked.map_err(|e| bad_row(database, "taking the backup lock", e))? {
+        Some(true) => {}
+        _ => {
+            return Err(BackupError::Busy {
+                database: database.into(),
+                holder: format!(
+                    "another session holds advisory lock {} on the server",
+                    lock::advisory_key(database)
+                ),
+            })
+        }
+    }
+    let sql = "/* dbtool: backup server version */ SELECT current_setting('server_version') AS v, \
+               current_setting('server_version_num') AS num";
+    let rows = query(&client, database, "reading the server version", sql).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| bad_row(database, "reading the server version", "no row"))?;
+    let server_version = row
+        .str("v")
+        .map_err(|e| bad_row(database, "reading the server version", e))?;
+    let num = row
+        .i64("num")
+        .map_err(|e| bad_row(database, "reading the server version", e))?;
+    let server_major = u32::try_from(num / 10_000).map_err(|e| bad_row(database, "reading the server version", e))?;
+    let mut tables = Vec::new();
+    for r in query(&client, database, "reading table estimates", TABLES_SQL).await? {
+        let est = (|| {
+            Ok::<_, crate::db::row::RowError>(TableEstimate {
+                schema: r.str("schema")?.to_string(),
+                name: r.str("name")?.to_string(),
+                rows: r.i64("rows")?,
+            })
+        })();
+        tables.push(est.map_err(|e| bad_row(database, "reading table estimates", e))?);
+    }
+    Ok(Session {
+        server_version: server_version.to_string(),
+        server_major,
+        tables,
+        _client: client,
+    })
+}
+
+/// `--all`: the databases to back up, listed through the target's own database.
+pub async fn list_databases(params: &ConnParams, settings: &SessionSettings) -> Result<Vec<String>, BackupError> {
+    let client = db::connect(params, settings).await?;
+    let rows = query(&client, params.dbname(), "listing databases", DATABASES_SQL).await?;
+    rows.iter()
+        .map(|r| r.str("datname").map(str::to_string))
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad_row(params.dbname(), "listing databases", e))
+}

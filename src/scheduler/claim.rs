@@ -1,0 +1,103 @@
+//! Exactly-once across replicas. A run first takes a session advisory lock on the job's name
+//! (held for the whole run, so two replicas never run the same job at once) and then inserts
+//! its (job, scheduled_at) row. The row is what makes it exactly-once: scheduled_at is the
+//! cron time, identical on both replicas whatever their clock skew, so a job that finished in
+//! 50 ms cannot run again on a replica whose clock is a second behind.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Client;
+
+use super::history::{self, HistoryError};
+use crate::checks::runner::Target;
+use crate::db::job_runs::RunStatus;
+use crate::db::{connect, ConnectError, SessionSettings};
+
+/// The outcome of trying to claim a run.
+pub enum Claim {
+    /// This replica runs it; keep the client until `release` (it holds the lock).
+    Won(Held),
+    /// Another replica holds the lock or already ran this scheduled time.
+    Lost,
+}
+
+pub struct Held {
+    pub client: Client,
+    pub id: i64,
+    key: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    History(#[from] HistoryError),
+    #[error("advisory lock: {0}")]
+    Lock(String),
+}
+
+/// The advisory lock key for a job: FNV-1a of a prefixed name, stable across versions and
+/// hosts (Rust's DefaultHasher is neither).
+pub fn lock_key(job: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "dbtool.schedule:".bytes().chain(job.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// The bookkeeping session: writable, short statements, never waits on a lock.
+pub fn session() -> SessionSettings {
+    SessionSettings {
+        read_only: false,
+        statement_timeout: std::time::Duration::from_secs(5),
+        lock_timeout: std::time::Duration::from_millis(100),
+        ..SessionSettings::default()
+    }
+}
+
+pub async fn claim(target: &Target, job: &str, kind: &str, scheduled_at: DateTime<Utc>) -> Result<Claim, ClaimError> {
+    let client = connect(&target.params, &session()).await?;
+    let key = lock_key(job);
+    let got: bool = client
+        .query_one("/* dbtool */ SELECT pg_try_advisory_lock($1)", &[&key])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| ClaimError::Lock(e.to_string()))?;
+    if !got {
+        return Ok(Claim::Lost);
+    }
+    match history::start(&client, job, kind, &target.name, scheduled_at).await? {
+        Some(id) => Ok(Claim::Won(Held { client, id, key })),
+        None => Ok(Claim::Lost),
+    }
+}
+
+impl Held {
+    /// Records the result and lets go of the lock. Failures here are logged by the caller; the
+    /// lock goes with the session anyway.
+    pub async fn release(
+        self,
+        status: RunStatus,
+        rows: Option<i64>,
+        bytes: Option<i64>,
+        message: &str,
+    ) -> Result<(), HistoryError> {
+        let result = history::finish(&self.client, self.id, status, rows, bytes, message).await;
+        let _ = self
+            .client
+            .query_one("/* dbtool */ SELECT pg_advisory_unlock($1)", &[&self.key])
+            .await;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(super::lock_key("health"), super::lock_key("health"));
+        assert_ne!(super::lock_key("health"), super::lock_key("backup"));
+    }
+}

@@ -1,0 +1,172 @@
+//! `dbtool schedule`: the cron daemon. Loads `[[jobs]]`, runs one loop per job, claims each
+//! run on its target (exactly once across replicas), serves metrics, shuts down gracefully.
+
+pub mod claim;
+pub mod config;
+pub mod history;
+pub mod http;
+pub mod kinds;
+pub mod metrics;
+pub mod plan;
+pub mod procstat;
+pub mod runner;
+pub mod signals;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::schedule::ScheduleArgs;
+use crate::config::Loaded;
+use runner::{Generation, Shared};
+use signals::{Event, Signals};
+
+/// Loads and validates everything a generation needs; every problem in one error.
+fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
+    let loaded = Loaded::load(Some(path)).map_err(|first| every_error(path).unwrap_or_else(|| first.into()))?;
+    let mut settings = config::resolve(&loaded).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(lines.join("\n"))
+    })?;
+    if let Some(l) = args.listen {
+        settings.listen = Some(l);
+    }
+    if let Some(m) = &args.metrics {
+        settings.metrics_file = Some(m.clone());
+    }
+    if let Some(g) = args.grace_period {
+        settings.grace_period = g;
+    }
+    let targets = crate::commands::targets::resolve(&crate::cli::ConnArgs::default(), &loaded, &crate::db::ProcessEnv)?;
+    Ok(Generation {
+        loaded: Arc::new(loaded),
+        settings: Arc::new(settings),
+        targets: Arc::new(targets),
+    })
+}
+
+/// `Loaded::load` stops at the first problem; a refused start or reload shows all of them, as
+/// `dbtool config check` does. None when the file does not even parse (the first error says why).
+fn every_error(path: &Path) -> Option<anyhow::Error> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let file = toml::from_str(&text).ok()?;
+    let loaded = Loaded {
+        file,
+        text,
+        path: Some(path.to_path_buf()),
+    };
+    let lines: Vec<String> = loaded.validate().iter().map(ToString::to_string).collect();
+    (!lines.is_empty()).then(|| anyhow::anyhow!(lines.join("\n")))
+}
+
+/// `dbtool schedule --list`: each job's next five run times.
+fn list(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
+    let s = &gen.settings;
+    let now = chrono::Utc::now();
+    writeln!(out, "timezone {}", s.timezone)?;
+    for job in &s.jobs {
+        let target = match &job.target {
+            config::TargetSel::All => "*".to_string(),
+            config::TargetSel::Named(n) => n.clone(),
+        };
+        writeln!(
+            out,
+            "\n{} ({}, target {target}, schedule \"{}\")",
+            job.name,
+            job.kind.name(),
+            job.schedule.source
+        )?;
+        for t in job.schedule.upcoming(now, s.timezone, 5) {
+            writeln!(out, "  {}", t.format("%Y-%m-%d %H:%M:%S %Z"))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u8> {
+    let Some(path) = config else {
+        bail!("dbtool schedule needs a configuration file with [[jobs]]; give --config FILE (see deploy/dbtool.example.toml)");
+    };
+    let gen = Arc::new(load(path, args)?);
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        list(&gen, &mut out)
+            .and_then(|_| out.flush())
+            .context("writing to stdout")?;
+        return Ok(0);
+    }
+    if gen.settings.jobs.is_empty() {
+        bail!("{} has no [[jobs]]; nothing to schedule", path.display());
+    }
+    let mut signals = Signals::install().context("installing signal handlers")?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let shared = Arc::new(Shared::new(metrics.clone()));
+    let http_stop = CancellationToken::new();
+    let server = match gen.settings.listen {
+        Some(addr) => Some(http::serve(addr, metrics.clone(), http_stop.clone()).await?),
+        None => None,
+    };
+    let mut gen = gen;
+    let mut stop = CancellationToken::new();
+    runner::spawn_loops(&gen, &shared, &stop);
+    tracing::info!(jobs = gen.settings.jobs.len(), config = %path.display(), "scheduler started");
+    let why = loop {
+        match signals.next().await {
+            Event::Stop(why) => break why,
+            Event::Reload => match load(path, args) {
+                Ok(new) => {
+                    stop.cancel();
+                    stop = CancellationToken::new();
+                    gen = Arc::new(new);
+                    let names: Vec<String> = gen.settings.jobs.iter().map(|j| j.name.clone()).collect();
+                    metrics.retain(&names);
+                    runner::spawn_loops(&gen, &shared, &stop);
+                    tracing::info!(jobs = names.len(), "configuration reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "reload refused; keeping the running configuration")
+                }
+            },
+        }
+    };
+    stop.cancel();
+    shutdown(why, &gen, &shared).await;
+    if let Some(path) = &gen.settings.metrics_file {
+        metrics.write_file(path);
+    }
+    http_stop.cancel();
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    Ok(0)
+}
+
+/// No new runs; running ones get the grace period, then are cancelled and given a moment.
+async fn shutdown(why: &str, gen: &Generation, shared: &Shared) {
+    let grace = gen.settings.grace_period;
+    shared.runs.close();
+    let running = shared.running_count();
+    tracing::info!(
+        signal = why,
+        running,
+        grace_s = grace.as_secs_f64(),
+        "stopping: no new runs; waiting for running jobs"
+    );
+    if tokio::time::timeout(grace, shared.runs.wait()).await.is_err() {
+        tracing::warn!(
+            running = shared.running_count(),
+            "grace period over; cancelling running jobs"
+        );
+        shared.cancel_runs.cancel();
+        if tokio::time::timeout(std::time::Duration::from_secs(15), shared.runs.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("jobs did not stop after cancellation; exiting anyway");
+        }
+    }
+    tracing::info!("scheduler stopped");
+}

@@ -1,0 +1,331 @@
+//! One loop per job: sleep until the next cron time, skip when still running (never overlap),
+//! catch up at most once after missed times, run each target's claim + job + bookkeeping.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::claim::{self, Claim};
+use super::config::{Job, Settings, TargetSel};
+use super::kinds;
+use super::metrics::{Metrics, RunResult};
+use crate::checks::runner::Target;
+use crate::config::Loaded;
+
+/// How long a cancelled job gets to clean up (kill its child, roll back) before it is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
+/// History is pruned at most this often per target.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Shifts the daemon's clock when test jobs are enabled, so the tests can run two replicas
+/// whose clocks disagree by a second or two, as two hosts' do.
+pub const TEST_CLOCK_SKEW_ENV: &str = "DBTOOL_TEST_CLOCK_SKEW_MS";
+
+/// The wall clock the schedule is read on (see TEST_CLOCK_SKEW_ENV).
+fn now() -> DateTime<Utc> {
+    static SKEW: std::sync::OnceLock<chrono::Duration> = std::sync::OnceLock::new();
+    let skew = SKEW.get_or_init(|| {
+        let enabled = std::env::var(kinds::TEST_JOBS_ENV).is_ok_and(|v| v == "1");
+        let ms = std::env::var(TEST_CLOCK_SKEW_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        chrono::Duration::milliseconds(ms.filter(|_| enabled).unwrap_or(0))
+    });
+    Utc::now() + *skew
+}
+
+/// One configuration's worth of jobs; a reload makes a new one.
+pub struct Generation {
+    pub loaded: Arc<Loaded>,
+    pub settings: Arc<Settings>,
+    pub targets: Arc<Vec<Target>>,
+}
+
+/// What outlives a reload: metrics, the set of running jobs, the run tracker.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    running: Mutex<HashSet<String>>,
+    last_prune: Mutex<HashMap<String, Instant>>,
+    pub runs: TaskTracker,
+    /// Fired when the shutdown grace period is over: every running job is cancelled.
+    pub cancel_runs: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            metrics,
+            running: Mutex::new(HashSet::new()),
+            last_prune: Mutex::new(HashMap::new()),
+            runs: TaskTracker::new(),
+            cancel_runs: CancellationToken::new(),
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.lock_running().len()
+    }
+}
+
+/// Starts one loop per job; they stop scheduling when `stop` fires (running jobs carry on).
+pub fn spawn_loops(gen: &Arc<Generation>, shared: &Arc<Shared>, stop: &CancellationToken) {
+    for i in 0..gen.settings.jobs.len() {
+        shared.metrics.register(&gen.settings.jobs[i].name);
+        let (gen, shared, stop) = (gen.clone(), shared.clone(), stop.clone());
+        tokio::spawn(async move { job_loop(i, gen, shared, stop).await });
+    }
+}
+
+fn targets_of(job: &Job, all: &[Target]) -> Vec<Target> {
+    match &job.target {
+        TargetSel::All => all.to_vec(),
+        TargetSel::Named(n) => all.iter().filter(|t| &t.name == n).cloned().collect(),
+    }
+}
+
+async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop: CancellationToken) {
+    let job = &gen.settings.jobs[index];
+    let tz = gen.settings.timezone;
+    let mut after = now();
+    if job.catch_up {
+        if let Some(missed) = missed_while_down(job, &gen, tz).await.filter(|_| !stop.is_cancelled()) {
+            tracing::info!(job = %job.name, scheduled_at = %missed, "catching up one run missed while no daemon ran");
+            trigger(job, missed, &gen, &shared);
+        }
+    }
+    loop {
+        let Some(next) = job.schedule.next_after(after, tz) else {
+            tracing::warn!(job = %job.name, "the schedule has no future run time; the job will not run again");
+            shared.metrics.next_run(&job.name, None);
+            return;
+        };
+        shared.metrics.next_run(&job.name, Some(next));
+        // Timers run on the monotonic clock; loop until the wall clock has really reached `next`.
+        while now() < next {
+            let wait = (next - now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Woke late (machine slept, clock jumped): the times between `next` and now were missed.
+        let now = now();
+        let mut latest = next;
+        let mut missed = 0u32;
+        while let Some(t) = job.schedule.next_after(latest, tz).filter(|t| *t <= now) {
+            latest = t;
+            missed += 1;
+            if missed > 100_000 {
+                break;
+            }
+        }
+        after = latest;
+        if missed > 0 && !job.catch_up {
+            tracing::warn!(job = %job.name, missed = missed + 1, "missed run times skipped (catch_up = false)");
+            continue;
+        }
+        if missed > 0 {
+            tracing::warn!(job = %job.name, missed, scheduled_at = %latest, "missed run times; running once for the latest");
+        }
+        trigger(job, latest, &gen, &shared);
+    }
+}
+
+/// The latest cron time before now when the history on the job's first reachable target shows
+/// an earlier run but not that one: the daemon (all replicas) was down at that time.
+async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    let latest = job.schedule.latest_at_or_before(now(), tz)?;
+    for target in targets_of(job, &gen.targets) {
+        let Ok(client) = crate::db::connect(&target.params, &claim::session()).await else {
+            continue;
+        };
+        return match super::history::last_scheduled(&client, &job.name).await {
+            Ok(Some(last)) if last < latest => Some(latest),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Starts a run for `scheduled_at` unless the job is still running.
+fn trigger(job: &Job, scheduled_at: DateTime<Utc>, gen: &Arc<Generation>, shared: &Arc<Shared>) {
+    if !shared.lock_running().insert(job.name.clone()) {
+        tracing::warn!(job = %job.name, %scheduled_at, result = %"skipped_overlap", "still running; this run is skipped");
+        shared.metrics.count(&job.name, RunResult::SkippedOverlap);
+        return;
+    }
+    shared.metrics.started(&job.name);
+    let (job, gen, shared2) = (job.clone(), gen.clone(), shared.clone());
+    shared.runs.spawn(async move {
+        let started = Instant::now();
+        let targets = targets_of(&job, &gen.targets);
+        // One task per target: a slow target holds up no other.
+        let mut set = tokio::task::JoinSet::new();
+        for t in targets {
+            let (job, gen, shared) = (job.clone(), gen.clone(), shared2.clone());
+            set.spawn(async move { run_target(&job, &t, scheduled_at, &gen, &shared).await });
+        }
+        let mut results = Vec::new();
+        while let Some(r) = set.join_next().await {
+            // A panicked run is a failed run, not a dead daemon.
+            results.push(r.unwrap_or(RunResult::Failure));
+        }
+        let result = overall(&results);
+        shared2.lock_running().remove(&job.name);
+        shared2.metrics.finished(&job.name, result, started.elapsed());
+        if let Some(path) = &gen.settings.metrics_file {
+            shared2.metrics.write_file(path);
+        }
+    });
+}
+
+/// One result per scheduled time: any failure or timeout wins, then success, then skipped.
+fn overall(results: &[RunResult]) -> RunResult {
+    for r in [RunResult::Failure, RunResult::Timeout, RunResult::Success] {
+        if results.contains(&r) {
+            return r;
+        }
+    }
+    RunResult::SkippedLocked
+}
+
+async fn run_target(
+    job: &Job,
+    target: &Target,
+    scheduled_at: DateTime<Utc>,
+    gen: &Generation,
+    shared: &Shared,
+) -> RunResult {
+    let started = Instant::now();
+    let claimed = claim::claim(target, &job.name, job.kind.name(), scheduled_at).await;
+    let held = match claimed {
+        Ok(Claim::Won(held)) => held,
+        Ok(Claim::Lost) => {
+            tracing::info!(job = %job.name, target = %target.name, %scheduled_at, result = %"skipped_locked",
+                "another runner has this run");
+            return RunResult::SkippedLocked;
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
+            if job.kind == kinds::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
+                // The server is down: the health output must say so (dbtool_up 0) rather than
+                // keep the last good report for node_exporter to serve.
+                report_down(job, target, gen, shared).await;
+            }
+            return RunResult::Failure;
+        }
+    };
+    tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
+    let token = shared.cancel_runs.child_token();
+    let (mut result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
+    let (rows, bytes, message) = match &outcome {
+        Ok(kinds::Outcome { failure: Some(f), .. }) => {
+            result = RunResult::Failure;
+            (None, None, f.clone())
+        }
+        Ok(o) => (o.rows, o.bytes, o.message.clone()),
+        Err(e) => (None, None, format!("{e:#}")),
+    };
+    if let Ok(kinds::Outcome {
+        report: Some(report), ..
+    }) = outcome
+    {
+        shared.metrics.set_health(report);
+    }
+    if result == RunResult::Success {
+        prune_if_due(job, target, gen, shared, &held.client).await;
+    }
+    // Cancelled by shutdown after the grace period: history says so; the metric counts a failure.
+    let status = match result {
+        RunResult::Failure if shared.cancel_runs.is_cancelled() => crate::db::job_runs::RunStatus::Cancelled,
+        r => r.status(),
+    };
+    if let Err(e) = held.release(status, rows, bytes, &message).await {
+        tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
+    }
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if result == RunResult::Success {
+        tracing::info!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
+            rows, bytes, summary = %message, "job finished");
+    } else {
+        tracing::error!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
+            rows, bytes, error = %message, "job finished");
+    }
+    result
+}
+
+/// A health run against an unreachable target: its report (dbtool_up 0) still goes to the
+/// output file and /metrics. Not claimed, so possibly written by both replicas; harmless.
+async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shared) {
+    let token = shared.cancel_runs.child_token();
+    if let (
+        _,
+        Ok(kinds::Outcome {
+            report: Some(report), ..
+        }),
+    ) = execute_bounded(job, target, &gen.loaded, token).await
+    {
+        shared.metrics.set_health(report);
+    }
+}
+
+/// Runs the job under its timeout: at the deadline the token is cancelled and the job gets
+/// CANCEL_GRACE to stop (kill its child, roll back) before it is dropped.
+async fn execute_bounded(
+    job: &Job,
+    target: &Target,
+    loaded: &Loaded,
+    token: CancellationToken,
+) -> (RunResult, anyhow::Result<kinds::Outcome>) {
+    let fut = kinds::execute(job, target, loaded, token.clone());
+    tokio::pin!(fut);
+    let deadline = tokio::time::sleep(job.timeout.unwrap_or(Duration::from_secs(365 * 86_400)));
+    tokio::pin!(deadline);
+    tokio::select! {
+        r = &mut fut => {
+            let result = if r.is_ok() { RunResult::Success } else { RunResult::Failure };
+            (result, r)
+        }
+        () = &mut deadline => {
+            token.cancel();
+            let cleanup = tokio::time::timeout(CANCEL_GRACE, &mut fut).await;
+            let limit = humantime::format_duration(job.timeout.unwrap_or_default());
+            let why = match cleanup {
+                Ok(_) => format!("timed out after {limit}; cancelled"),
+                Err(_) => format!("timed out after {limit}; did not stop within {CANCEL_GRACE:?} of cancellation, dropped"),
+            };
+            (RunResult::Timeout, Err(anyhow::anyhow!(why)))
+        }
+    }
+}
+
+async fn prune_if_due(job: &Job, target: &Target, gen: &Generation, shared: &Shared, client: &tokio_postgres::Client) {
+    let keep = gen.settings.history_keep;
+    if keep.is_zero() {
+        return;
+    }
+    {
+        let mut last = shared
+            .last_prune
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.get(&target.name).is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        last.insert(target.name.clone(), Instant::now());
+    }
+    match super::history::prune(client, keep).await {
+        Ok(n) if n > 0 => tracing::info!(job = %job.name, target = %target.name, deleted = n, "pruned job history"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(target = %target.name, error = %e, "job history not pruned"),
+    }
+}

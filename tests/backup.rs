@@ -1,0 +1,791 @@
+//! `dbtool backup`, `backups`, `restore` against a real server with the real pg_dump.
+//!
+//! These tests always use Debian's PostgreSQL 15 (server and pg_dump) and ignore
+//! DBTOOL_TEST_PG_BIN: the npm builds of majors 13–18 that the suite can also run against ship
+//! no pg_dump, and a pg_dump 15 cannot dump a 16+ server. So they start a cluster of their own
+//! from /usr/lib/postgresql/15/bin and point dbtool at the same bin dir with DBTOOL_PG_BIN.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use common::{connect, dbtool, fresh_db_on, TestDb};
+use dbtool::cluster::{ClusterOptions, TempCluster};
+
+const PG15: &str = "/usr/lib/postgresql/15/bin";
+
+fn pg15() -> PathBuf {
+    let dir = PathBuf::from(PG15);
+    assert!(
+        dir.join("pg_dump").is_file(),
+        "{PG15}/pg_dump is missing: install postgresql-15 and postgresql-client-15 (scripts/test does)"
+    );
+    dir
+}
+
+/// The backup tests' own PostgreSQL 15 cluster (see the module comment for why not `cluster()`).
+fn backup_cluster() -> &'static TempCluster {
+    static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
+    CLUSTER.get_or_init(pg15_cluster)
+}
+
+fn pg15_cluster() -> TempCluster {
+    common::own_cluster(ClusterOptions {
+        bin_dir: Some(pg15()),
+        ..ClusterOptions::default()
+    })
+}
+
+/// dbtool with the PostgreSQL 15 client tools.
+fn dbt() -> Command {
+    let mut cmd = dbtool();
+    cmd.env("DBTOOL_PG_BIN", pg15());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("could not run dbtool: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn backup(db: &TestDb, dest: &Path, extra: &[&str]) -> Output {
+    run(dbt()
+        .args(["backup", "--dsn", &db.dsn(), "--dest"])
+        .arg(dest)
+        .args(extra))
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Names in `dest`, sorted, hidden bookkeeping (state, lock files) excluded.
+fn visible(dest: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dest)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| !n.starts_with(".dbtool-backup-state") && !n.starts_with(".lock-") && !n.ends_with(".prom"));
+    names.sort();
+    names
+}
+
+async fn exec(db: &TestDb, sql: &str) {
+    db.client()
+        .await
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Every row of every user table, in a stable order: the contents to compare after a restore.
+async fn contents(dsn: &str) -> Vec<String> {
+    let client = connect(dsn).await;
+    let tables = client
+        .query(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("listing tables: {e}"));
+    let mut out = Vec::new();
+    for t in tables {
+        let name: String = t.get(0);
+        let sql = format!("SELECT coalesce(string_agg(x::text, '|' ORDER BY x::text), '') FROM {name} x");
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        out.push(format!("{name}: {}", row.get::<_, String>(0)));
+    }
+    out
+}
+
+async fn seed(db: &TestDb) {
+    exec(
+        db,
+        "CREATE TABLE posts (id int PRIMARY KEY, body text, at timestamptz);
+         INSERT INTO posts SELECT g, 'post ' || g, '2026-01-01'::timestamptz + g * interval '1 min'
+           FROM generate_series(1, 5000) g;
+         CREATE TABLE \"odd \"\"name\" (k text);
+         INSERT INTO \"odd \"\"name\" VALUES ('a'), ('b\\c'), (NULL);
+         CREATE SCHEMA chat;
+         CREATE TABLE chat.messages (id bigserial PRIMARY KEY, post int REFERENCES posts, msg jsonb);
+         INSERT INTO chat.messages (post, msg) SELECT g % 5000 + 1, jsonb_build_object('n', g) FROM generate_series(1, 2000) g;
+         ANALYZE;",
+    )
+    .await;
+}
+
+fn manifest_ids(dest: &Path) -> Vec<String> {
+    visible(dest).into_iter().filter(|n| !n.starts_with('.')).collect()
+}
+
+#[tokio::test]
+async fn round_trip_backup_restore_and_check() {
+    let c = backup_cluster();
+    let db = fresh_db_on(c, "backup round trip").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dest = dir.path().join("backups");
+    let metrics = dir.path().join("backup.prom");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(uploads.join("2026")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(uploads.join("2026/cat.png"), b"not really a png").unwrap_or_else(|e| panic!("{e}"));
+    let (m_arg, u_arg) = (metrics.to_string_lossy(), uploads.to_string_lossy());
+    let out = backup(&db, &dest, &["--globals", "--metrics", &m_arg, "--files", &u_arg]);
+    assert_exit(&out, 0);
+    // Not a terminal: nothing but the result on stdout, and nothing on stderr.
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    let ids = manifest_ids(&dest);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(text(&out.stdout).starts_with(&ids[0]), "{}", text(&out.stdout));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dest.join(&ids[0]).join("manifest.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("manifest: {e}"));
+    assert_eq!(m["status"], "verified");
+    assert_eq!(m["database"], db.name());
+    assert_eq!(m["globals"], "globals.sql");
+    let globals = std::fs::read_to_string(dest.join(&ids[0]).join("globals.sql")).unwrap_or_default();
+    assert!(globals.contains("CREATE ROLE postgres"), "{globals}");
+    let listing = run(Command::new("tar")
+        .arg("-tzf")
+        .arg(dest.join(&ids[0]).join("files.tar.gz")));
+    assert!(
+        text(&listing.stdout).contains("uploads/2026/cat.png"),
+        "{}",
+        text(&listing.stdout)
+    );
+    assert!(m["pg_dump_version"].as_str().is_some_and(|v| v.starts_with("15.")));
+    let posts = m["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "posts").cloned());
+    assert_eq!(posts.map(|p| p["rows"].clone()), Some(serde_json::json!(5000)));
+
+    let prom = std::fs::read_to_string(&metrics).unwrap_or_default();
+    assert!(prom.contains("dbtool_backup_last_status{target="), "{prom}");
+    assert!(prom.contains(&format!("database=\"{}\"}} 1\n", db.name())), "{prom}");
+    // The issue fixes the name dbtool_backups_count; promtool's only complaint may be its
+    // naming lint about the `_count` suffix (a convention, not a parse error).
+    let promtool = common::promtool_check_metrics(&prom).err().unwrap_or_default();
+    let other: Vec<&str> = promtool
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("dbtool_backups_count non-histogram"))
+        .collect();
+    assert!(other.is_empty(), "promtool: {promtool}\n{prom}");
+
+    let list = run(dbt().args(["backups", "list", "--json", "--dest"]).arg(&dest));
+    assert_exit(&list, 0);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
+    assert_eq!(list["backups"][0]["id"], ids[0].as_str());
+
+    // Restore into a database that does not exist yet: created, then filled.
+    let target = format!("{}_restored", db.name());
+    let to = c.dsn(&target);
+    let out = run(dbt().args(["restore", &ids[0], "--to", &to, "--dest"]).arg(&dest));
+    assert_exit(&out, 0);
+    assert_eq!(contents(&db.dsn()).await, contents(&to).await);
+    // A second restore into the now non-empty database is refused, nothing overwritten.
+    let again = run(dbt().args(["restore", "--latest", "--to", &to, "--dest"]).arg(&dest));
+    assert_exit(&again, 3);
+    assert!(text(&again.stderr).contains("not empty"), "{}", text(&again.stderr));
+
+    let check = run(dbt()
+        .args(["restore", "--latest", "--check", "--dsn", &db.dsn(), "--dest"])
+        .arg(&dest));
+    assert_exit(&check, 0);
+    assert!(text(&check.stdout).contains("passed"), "{}", text(&check.stdout));
+    let client = connect(&c.dsn("postgres")).await;
+    let left = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'dbtool_check_%'",
+            &[],
+        )
+        .await
+        .map(|r| r.len())
+        .ok();
+    assert_eq!(left, Some(0), "the scratch database must be dropped");
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE \"{target}\" WITH (FORCE)"))
+        .await;
+}
+
+#[tokio::test]
+async fn directory_format_with_jobs_round_trips_and_verifies_full() {
+    let c = backup_cluster();
+    let db = fresh_db_on(c, "backup directory").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = backup(
+        &db,
+        dir.path(),
+        &["--format", "directory", "--jobs", "2", "--verify", "full"],
+    );
+    assert_exit(&out, 0);
+    let verify = run(dbt()
+        .args(["backups", "verify", "--latest", "--full", "--dest"])
+        .arg(dir.path()));
+    assert_exit(&verify, 0);
+    let to = c.dsn(&format!("{}_r", db.name()));
+    let out = run(dbt()
+        .args(["restore", "--latest", "--jobs", "2", "--to", &to, "--dest"])
+        .arg(dir.path()));
+    assert_exit(&out, 0);
+    assert_eq!(contents(&db.dsn()).await, contents(&to).await);
+}
+
+#[tokio::test]
+async fn verification_catches_a_corrupted_byte() {
+    let db = fresh_db_on(backup_cluster(), "backup corrupt").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    assert_exit(&backup(&db, dir.path(), &[]), 0);
+    let ok = run(dbt().args(["backups", "verify", "--dest"]).arg(dir.path()));
+    assert_exit(&ok, 0);
+    let id = manifest_ids(dir.path()).remove(0);
+    let dump = dir.path().join(&id).join(format!("{}.dump", db.name()));
+    let mut bytes = std::fs::read(&dump).unwrap_or_else(|e| panic!("{}: {e}", dump.display()));
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&dump, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let bad = run(dbt().args(["backups", "verify", &id, "--dest"]).arg(dir.path()));
+    assert_exit(&bad, 2);
+    assert!(
+        text(&bad.stdout).contains("FAILED") && text(&bad.stderr).contains("sha256"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
+fn bad_input_is_exit_3_with_a_clear_line() {
+    let out = run(dbt().args(["backup", "--dsn", "host=/nonexistent dbname=x"]));
+    assert_exit(&out, 3);
+    assert!(text(&out.stderr).contains("--dest"), "{}", text(&out.stderr));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let out = run(dbt()
+        .args(["backup", "--jobs", "2", "--dsn", "host=/nonexistent dbname=x", "--dest"])
+        .arg(dir.path()));
+    assert_exit(&out, 3);
+    assert!(
+        text(&out.stderr).contains("--format directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(dbt()
+        .args([
+            "backup",
+            "--dsn",
+            "host=/a dbname=x",
+            "--dsn",
+            "host=/b dbname=x",
+            "--dest",
+        ])
+        .arg(dir.path()));
+    assert_exit(&out, 3);
+    assert!(
+        text(&out.stderr).contains("one server per run"),
+        "{}",
+        text(&out.stderr)
+    );
+    for sub in [
+        &["backup"][..],
+        &["backups"],
+        &["backups", "list"],
+        &["backups", "verify"],
+        &["backups", "prune"],
+        &["restore"],
+    ] {
+        let help = run(dbt().args(sub).arg("--help"));
+        assert!(
+            text(&help.stdout).contains("Exit codes"),
+            "{sub:?} --help lists no exit codes"
+        );
+    }
+}
+
+/// Processes whose parent is `parent` and whose command name is `name` (from /proc).
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …"; comm may hold spaces, so split at the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+        let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Holds ACCESS EXCLUSIVE on `table` in an open transaction, so pg_dump (which takes ACCESS
+/// SHARE on every table it dumps) waits: a reliable way to catch it mid-run.
+async fn hold_lock(db: &TestDb, table: &str) -> tokio_postgres::Client {
+    let client = db.client().await;
+    client
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .unwrap_or_else(|e| panic!("lock {table}: {e}"));
+    client
+}
+
+/// Waits until a pg_dump session of `db` waits for a lock; panics after 30 s.
+async fn wait_for_blocked_dump(db: &TestDb) {
+    let watcher = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'",
+                &[],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if n > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pg_dump never started waiting for the held lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn_backup(dsn: &str, dest: &Path, metrics: &Path) -> Child {
+    dbt()
+        .args(["backup", "--dsn", dsn, "--dest"])
+        .arg(dest)
+        .arg("--metrics")
+        .arg(metrics)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn dbtool: {e}"))
+}
+
+fn metric(prom: &str, name: &str) -> Option<f64> {
+    prom.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// After a failed run: only the earlier good backup, failure recorded, last success kept.
+fn assert_failed_cleanly(dest: &Path, metrics: &Path, good: &[String], failures: f64) {
+    assert_eq!(
+        manifest_ids(dest),
+        good,
+        "a failed backup must leave no finished-looking file"
+    );
+    let hidden: Vec<String> = visible(dest).into_iter().filter(|n| n.ends_with(".partial")).collect();
+    assert!(hidden.is_empty(), "temporaries left behind: {hidden:?}");
+    let prom = std::fs::read_to_string(metrics).unwrap_or_default();
+    assert_eq!(metric(&prom, "dbtool_backup_last_status"), Some(0.0), "{prom}");
+    assert_eq!(metric(&prom, "dbtool_backup_failures_total"), Some(failures), "{prom}");
+    let last_success = metric(&prom, "dbtool_backup_last_success_timestamp_seconds").unwrap_or(0.0);
+    assert_eq!(
+        last_success > 0.0,
+        !good.is_empty(),
+        "last success must survive a failure: {prom}"
+    );
+}
+
+#[tokio::test]
+async fn killed_pg_dump_leaves_nothing_finished_and_a_second_backup_is_refused() {
+    let db = fresh_db_on(backup_cluster(), "backup killed").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    assert_exit(&backup(&db, &dest, &[]), 0);
+    let good = manifest_ids(&dest);
+    let holder = hold_lock(&db, "posts").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    // Two backups of one database never run at once.
+    let second = backup(&db, &dest, &[]);
+    assert_exit(&second, 2);
+    assert!(
+        text(&second.stderr).contains("another backup is running"),
+        "{}",
+        text(&second.stderr)
+    );
+    let pids = children_named(child.id(), "pg_dump");
+    assert_eq!(pids.len(), 1, "pg_dump children of dbtool: {pids:?}");
+    let killed = Command::new("kill").args(["-KILL", &pids[0].to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("pg_dump failed (killed by SIGKILL)") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_failed_cleanly(&dest, &metrics, &good, 1.0);
+}
+
+#[tokio::test]
+async fn server_stopped_mid_dump_fails_cleanly() {
+    // A cluster of its own: this test stops it.
+    let c = pg15_cluster();
+    let db = fresh_db_on(&c, "backup server stop").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    let holder = hold_lock(&db, "chat.messages").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    c.stop().unwrap_or_else(|e| panic!("stop: {e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("pg_dump failed"), "{}", text(&out.stderr));
+    assert_failed_cleanly(&dest, &metrics, &[], 1.0);
+}
+
+/// A 1 MiB tmpfs, unmounted on drop.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount() -> SmallFs {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot mount a 1 MiB tmpfs at {} (this test needs root and mount(8)); a full disk is part of the contract",
+            dir.path().display()
+        );
+        SmallFs { dir }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_destination_fails_cleanly() {
+    let db = fresh_db_on(backup_cluster(), "backup full disk").await;
+    // ~6 MB of hex digits: still well over 1 MiB after pg_dump's compression.
+    exec(
+        &db,
+        "CREATE TABLE blob AS SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) AS h \
+         FROM generate_series(1, 60000) g; ANALYZE",
+    )
+    .await;
+    let fs = SmallFs::mount();
+    let metrics = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt()
+        .args(["backup", "--dsn", &db.dsn(), "--dest"])
+        .arg(fs.dir.path())
+        .arg("--metrics")
+        .arg(metrics.path()));
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("No space left on device"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_failed_cleanly(fs.dir.path(), metrics.path(), &[], 1.0);
+}
+
+fn synthetic_manifest(db: &str, at: chrono::DateTime<chrono::Utc>) -> dbtool::jobs::backup::Manifest {
+    use dbtool::jobs::backup::manifest::{make_id, Manifest, Status, SCHEMA};
+    Manifest {
+        schema: SCHEMA,
+        id: make_id(db, at),
+        database: db.into(),
+        status: Status::Verified,
+        format: "custom".into(),
+        compression: None,
+        server_version: "15.14".into(),
+        pg_dump_version: "15.14".into(),
+        dbtool_version: "0.1.0".into(),
+        started_at: at,
+        finished_at: at,
+        duration_seconds: 1.0,
+        bytes: 0,
+        sha256: String::new(),
+        dump: format!("{db}.dump"),
+        globals: None,
+        files_archive: None,
+        verified_with: "list".into(),
+        files: Vec::new(),
+        tables: Vec::new(),
+    }
+}
+
+#[test]
+fn prune_applies_retention_over_months_of_synthetic_manifests() {
+    use chrono::TimeZone;
+    use dbtool::jobs::backup::{retention, Retention};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 1, 3, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut points = Vec::new();
+    for day in 0..150 {
+        let m = synthetic_manifest("app", start + chrono::Duration::days(day));
+        let d = dir.path().join(&m.id);
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(d.join("manifest.json"), serde_json::to_vec(&m).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        points.push(retention::Point {
+            id: m.id.clone(),
+            database: m.database.clone(),
+            at: m.finished_at,
+        });
+    }
+    let newest = points.last().map(|p| p.id.clone()).unwrap_or_default();
+    // An unfinished backup from two days ago goes; one being written right now stays;
+    // a directory dbtool did not write is never touched.
+    for (name, age) in [(".old.partial", "2 days ago"), (".fresh.partial", "now")] {
+        std::fs::create_dir(dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        let touched = Command::new("touch")
+            .args(["-d", age])
+            .arg(dir.path().join(name))
+            .status();
+        assert!(touched.is_ok_and(|s| s.success()));
+    }
+    std::fs::create_dir(dir.path().join("notes")).unwrap_or_else(|e| panic!("{e}"));
+
+    let dry = run(dbt().args(["backups", "prune", "--dry-run", "--dest"]).arg(dir.path()));
+    assert_exit(&dry, 0);
+    assert!(text(&dry.stdout).contains("would delete"), "{}", text(&dry.stdout));
+    assert_eq!(manifest_ids(dir.path()).len(), 150 + 1, "--dry-run deleted something");
+
+    let out = run(dbt().args(["backups", "prune", "--dest"]).arg(dir.path()));
+    assert_exit(&out, 0);
+    let want = retention::decide(&points, Retention::default());
+    let mut left = manifest_ids(dir.path());
+    left.retain(|n| n != "notes");
+    assert_eq!(left, want.keep.keys().cloned().collect::<Vec<_>>());
+    // Worked out by hand: 7 daily May 24..30; ISO weeks: May 30, 24 (both daily), 17, 10;
+    // months: May 30 (daily), Apr 30, Mar 31, Feb 28, Jan 31 (only five months exist).
+    let dates: Vec<&str> = left.iter().map(|id| id.get(4..12).unwrap_or_default()).collect();
+    assert_eq!(
+        dates,
+        [
+            "20260131", "20260228", "20260331", "20260430", "20260510", "20260517", "20260524", "20260525", "20260526",
+            "20260527", "20260528", "20260529", "20260530"
+        ]
+    );
+    assert!(left.contains(&newest));
+    let all = visible(dir.path());
+    assert!(
+        all.contains(&".fresh.partial".to_string()) && !all.contains(&".old.partial".to_string()),
+        "{all:?}"
+    );
+    assert!(all.contains(&"notes".to_string()));
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap_or_else(|e| panic!("README.md: {e}"))
+}
+
+/// The body of the first README code block whose opening fence is "```lang" and whose
+/// first line starts with `first`.
+fn readme_block(lang: &str, first: &str) -> String {
+    let text = readme();
+    let fence = format!("```{lang}\n");
+    text.split(&fence)
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(body, _)| body.to_string()))
+        .find(|body| body.starts_with(first))
+        .unwrap_or_else(|| panic!("README has no ```{lang} block starting with {first:?}"))
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    let analyze = Command::new("systemd-analyze").arg("--version").output();
+    assert!(
+        analyze.is_ok_and(|o| o.status.success()),
+        "systemd-analyze is missing: install the Debian package systemd (scripts/test does)"
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    for unit in ["dbtool-backup.service", "dbtool-backup.timer"] {
+        let text = std::fs::read_to_string(deploy.join(unit)).unwrap_or_else(|e| panic!("{unit}: {e}"));
+        // verify checks that ExecStart is executable: point it at the binary under test.
+        let text = text.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool"));
+        std::fs::write(dir.path().join(unit), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("dbtool-backup.service"))
+        .arg(dir.path().join("dbtool-backup.timer")));
+    let complaints: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("dbtool-backup"))
+        .map(str::to_string)
+        .collect();
+    assert!(out.status.success() && complaints.is_empty(), "{}", text(&out.stderr));
+    // The unit's command line is one dbtool accepts.
+    let service = std::fs::read_to_string(deploy.join("dbtool-backup.service")).unwrap_or_default();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap_or_default();
+    let parsed = dbtool::cli::Cli::try_parse_from(exec.split_whitespace());
+    assert!(parsed.is_ok(), "ExecStart does not parse: {exec}: {parsed:?}");
+}
+
+#[test]
+fn readme_crontab_line_parses() {
+    let block = readme_block("crontab", "");
+    let line = block
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(fields.len() > 7, "{line}");
+    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+    for (field, (lo, hi)) in fields.iter().zip(ranges) {
+        let ok = *field == "*"
+            || field.split(',').all(|part| {
+                let (range, step) = part.split_once('/').unwrap_or((part, "1"));
+                let in_range = |v: &str| v.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n));
+                let range_ok = range == "*" || range.split('-').all(in_range);
+                range_ok && step.parse::<u32>().is_ok_and(|s| s > 0)
+            });
+        assert!(
+            ok,
+            "crontab field {field} is not a valid schedule field ({lo}-{hi}): {line}"
+        );
+    }
+    assert_eq!(fields[5], "postgres", "an /etc/cron.d line names the user");
+    let redirect = fields
+        .iter()
+        .position(|f| f.starts_with(">>"))
+        .unwrap_or_else(|| panic!("no log redirection: {line}"));
+    assert_eq!(fields.last(), Some(&"2>&1"), "stderr must go to the log too: {line}");
+    let args = &fields[6..redirect];
+    let parsed = dbtool::cli::Cli::try_parse_from(args.iter().copied());
+    assert!(parsed.is_ok(), "the crontab command does not parse: {parsed:?}");
+    let shell = Command::new("sh").args(["-n", "-c", &fields[6..].join(" ")]).status();
+    assert!(shell.is_ok_and(|s| s.success()), "sh -n rejects the crontab command");
+}
+
+#[test]
+fn readme_backup_section_is_a_valid_config_and_typos_are_refused() {
+    let toml = readme_block("toml", "[backup]");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &toml).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt().args(["config", "check"]).arg(&good));
+    assert_exit(&out, 0);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[backup]\ndest = \"/b\"\nkeep_dayly = 7\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = run(dbt().args(["config", "check"]).arg(&bad));
+    assert_exit(&out, 1);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains(":3:") && all.contains("keep_dayly"), "{all}");
+}
+
+#[tokio::test]
+async fn sigterm_mid_dump_kills_pg_dump_and_removes_the_partial_backup() {
+    let db = fresh_db_on(backup_cluster(), "backup sigterm").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (dest, metrics) = (dir.path().join("b"), dir.path().join("m.prom"));
+    let holder = hold_lock(&db, "posts").await;
+    let child = spawn_backup(&db.dsn(), &dest, &metrics);
+    wait_for_blocked_dump(&db).await;
+    let pg_dump = children_named(child.id(), "pg_dump");
+    assert_eq!(pg_dump.len(), 1);
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(term.is_ok_and(|s| s.success()));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    drop(holder);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("cancelled"), "{}", text(&out.stderr));
+    assert!(
+        !Path::new(&format!("/proc/{}", pg_dump[0])).exists(),
+        "pg_dump outlived the cancelled backup"
+    );
+    assert_failed_cleanly(&dest, &metrics, &[], 1.0);
+}
+
+/// The scheduler's path: `jobs::backup::run` in-process, cancelled through its token.
+#[tokio::test]
+async fn library_run_cancelled_through_its_token_leaves_nothing() {
+    use dbtool::checks::runner::Target;
+    use dbtool::db::{ConnParams, MapEnv};
+    use dbtool::jobs::backup::{self, BackupError, BackupOptions};
+    let db = fresh_db_on(backup_cluster(), "backup lib cancel").await;
+    seed(&db).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let params = ConnParams::resolve(Some(&db.dsn()), &MapEnv(Default::default())).unwrap_or_else(|e| panic!("{e}"));
+    let target = Target {
+        name: "main".into(),
+        params,
+    };
+    let opts = BackupOptions {
+        dest: Some(dir.path().to_path_buf()),
+        ..BackupOptions::default()
+    };
+    let holder = hold_lock(&db, "posts").await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = tokio::spawn({
+        let (opts, target, cancel) = (opts.clone(), target, cancel.clone());
+        async move { backup::run(&opts, &target, cancel).await }
+    });
+    wait_for_blocked_dump(&db).await;
+    assert_eq!(children_named(std::process::id(), "pg_dump").len(), 1);
+    cancel.cancel();
+    let report = job
+        .await
+        .unwrap_or_else(|e| panic!("join: {e}"))
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    drop(holder);
+    assert!(
+        matches!(report.outcomes[0].result, Err(BackupError::Cancelled)),
+        "{report:?}"
+    );
+    assert!(
+        children_named(std::process::id(), "pg_dump").is_empty(),
+        "pg_dump outlived the cancelled job"
+    );
+    assert!(visible(dir.path()).is_empty(), "{:?}", visible(dir.path()));
+    let status = report
+        .samples
+        .iter()
+        .find(|s| s.family.name == "dbtool_backup_last_status");
+    assert_eq!(status.map(|s| s.value), Some(0.0));
+}

@@ -1,0 +1,81 @@
+//! A Mattermost-like posts table for the archive tests: text primary key (md5, so key order
+//! is unrelated to physical order), CreateAt in epoch milliseconds, an index on it.
+
+use std::process::Output;
+
+/// Hours back from now that rows are spread over (4 years); about half are older than 2 years.
+const SPREAD_HOURS: i64 = 35_040;
+
+/// Creates `posts` with `n` rows; none within a day of the 2-year boundary, so "older than 2y"
+/// counts do not depend on the millisecond the cutoff is taken.
+pub async fn create_posts(client: &tokio_postgres::Client, table: &str, n: i64) {
+    let sql = format!(
+        "CREATE TABLE {table} (
+             Id text PRIMARY KEY,
+             CreateAt bigint NOT NULL,
+             UpdateAt bigint NOT NULL DEFAULT 0,
+             ChannelId text NOT NULL,
+             Message text,
+             Props jsonb NOT NULL DEFAULT '{{}}',
+             IsPinned boolean DEFAULT false);
+         CREATE INDEX ON {table} (CreateAt);
+         INSERT INTO {table} (Id, CreateAt, ChannelId, Message, Props)
+         SELECT md5(i::text), (extract(epoch FROM now()) * 1000)::bigint - h * 3600000,
+                'ch' || (i % 17), 'message ' || i || repeat('x', (i % 40)), jsonb_build_object('i', i)
+         FROM generate_series(1, {n}) i,
+              LATERAL (SELECT (i::bigint * 7919) % {SPREAD_HOURS} AS raw) r,
+              LATERAL (SELECT CASE WHEN raw BETWEEN 17496 AND 17544 THEN raw + 100 ELSE raw END AS h) hh;
+         ANALYZE {table};"
+    );
+    client.batch_execute(&sql).await.expect("create posts");
+}
+
+/// Rows of `table` older than two years right now.
+pub async fn count_old(client: &tokio_postgres::Client, table: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM {table} WHERE CreateAt < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint"
+    );
+    client.query_one(&sql, &[]).await.expect("count").get(0)
+}
+
+pub async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// md5 over every row's text, in key order, across the given tables (same column order).
+pub async fn fingerprint(client: &tokio_postgres::Client, tables: &[&str]) -> (i64, String) {
+    let union: Vec<String> = tables.iter().map(|t| format!("SELECT * FROM {t}")).collect();
+    let sql = format!(
+        "SELECT count(*), coalesce(md5(string_agg(u::text, E'\\n' ORDER BY u.id)), '') FROM ({}) u",
+        union.join(" UNION ALL ")
+    );
+    let row = client.query_one(&sql, &[]).await.expect("fingerprint");
+    (row.get(0), row.get(1))
+}
+
+/// Keys present in both tables (must be zero after any run); 0 while `b` does not exist yet.
+pub async fn in_both(client: &tokio_postgres::Client, a: &str, b: &str) -> i64 {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&b])
+        .await
+        .expect("to_regclass")
+        .get(0);
+    if !exists {
+        return 0;
+    }
+    let sql = format!("SELECT count(*) FROM {a} x JOIN {b} y USING (id)");
+    client.query_one(&sql, &[]).await.expect("in both").get(0)
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -1,0 +1,194 @@
+//! Producers for the commands and checks of issues 3–7: each runs the real command against a
+//! throwaway cluster (with a standby, a PgBouncer, pg_dump 15 …) and returns the metric names
+//! in its real output. Listed in `PRODUCERS` (emitted.rs).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dbtool::cluster::{ClusterOptions, TempCluster};
+
+use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
+use crate::common::PgBouncer;
+use crate::common::{cluster, connect, fresh_db, fresh_db_on, own_cluster, Killed};
+
+/// The only pg_dump the suite has (the npm majors ship none); it dumps servers up to 15.
+const PG15: &str = "/usr/lib/postgresql/15/bin";
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// health's replication families, from a primary with a streaming standby and from the standby.
+pub async fn health_replication(_dir: PathBuf) -> Names {
+    let primary = own_cluster(ClusterOptions::default());
+    let standby = TempCluster::start_standby_of(&primary)
+        .unwrap_or_else(|e| panic!("could not start a standby: {}", crate::common::chain(&e)));
+    let p = connect(&primary.dsn("postgres")).await;
+    wait_for(
+        &p,
+        "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'",
+    )
+    .await;
+    // The standby's own lag is only known once it has replayed a transaction.
+    p.batch_execute("CREATE TABLE replicated AS SELECT 1 AS one")
+        .await
+        .expect("write on the primary");
+    let lsn: String = p
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .expect("lsn")
+        .get(0);
+    let s = connect(&standby.dsn("postgres")).await;
+    wait_for(&s, &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")).await;
+    let mut names = Names::new();
+    for dsn in [primary.dsn("postgres"), standby.dsn("postgres")] {
+        let args = strings(&[
+            "health",
+            "--format",
+            "prometheus",
+            "--check",
+            "replication",
+            "--dsn",
+            &dsn,
+        ]);
+        let (code, out, err) = run_dbtool(args).await;
+        assert!(
+            (0..=2).contains(&code),
+            "dbtool health --check replication exited {code}: {err}\n{out}"
+        );
+        names.extend(names_in(&out));
+    }
+    names
+}
+
+/// `dbtool backup --metrics` after a successful backup, on a PostgreSQL 15 cluster.
+pub async fn backup(dir: PathBuf) -> Names {
+    assert!(
+        Path::new(PG15).join("pg_dump").is_file(),
+        "{PG15}/pg_dump is missing: install postgresql-15 and postgresql-client-15 (scripts/test does)"
+    );
+    let pg15 = own_cluster(ClusterOptions {
+        bin_dir: Some(PG15.into()),
+        ..ClusterOptions::default()
+    });
+    let db = fresh_db_on(&pg15, "emitted_backup").await;
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE t AS SELECT generate_series(1, 100) AS id")
+        .await
+        .expect("seed");
+    let metrics = dir.join("backup.prom");
+    let dest = dir.join("backups");
+    let args = strings(&[
+        "backup",
+        "--dsn",
+        &db.dsn(),
+        "--dest",
+        &dest.display().to_string(),
+        "--metrics",
+        &metrics.display().to_string(),
+    ]);
+    let (code, out, err) = run_dbtool_env(args, &[("DBTOOL_PG_BIN", PG15)]).await;
+    assert_eq!(code, 0, "dbtool backup failed: {err}\n{out}");
+    names_in(&std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display())))
+}
+
+/// `dbtool archive --metrics` moving old rows of a posts table.
+pub async fn archive(dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_archive").await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
+             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, 1000) g;",
+        )
+        .await
+        .expect("seed");
+    let metrics = dir.join("archive.prom");
+    let args = strings(&[
+        "archive",
+        "--dsn",
+        &db.dsn(),
+        "--table",
+        "public.posts",
+        "--column",
+        "create_at",
+        "--older-than",
+        "1y",
+        "--metrics",
+        &metrics.display().to_string(),
+    ]);
+    let (code, out, err) = run_dbtool(args).await;
+    assert_eq!(code, 0, "dbtool archive failed: {err}\n{out}");
+    names_in(&std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display())))
+}
+
+/// `dbtool schedule --metrics` once a health job has run (every second).
+pub async fn schedule(dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_schedule").await;
+    let (code, _, err) = run_dbtool(strings(&["migrate", "--dsn", &db.dsn()])).await;
+    assert_eq!(code, 0, "dbtool migrate failed: {err}");
+    let config = dir.join("dbtool.toml");
+    let metrics = dir.join("schedule.prom");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"main\"\ndsn = \"{}\"\n\n[[jobs]]\nname = \"health\"\nkind = \"health\"\n\
+             schedule = \"* * * * * *\"\ntarget = \"main\"\noutput = \"{}\"\ncatch_up = false\nchecks = [\"connections\"]\n",
+            db.dsn(),
+            dir.join("health.prom").display()
+        ),
+    )
+    .expect("write config");
+    let child = crate::common::dbtool()
+        .arg("--config")
+        .arg(&config)
+        .arg("schedule")
+        .arg("--metrics")
+        .arg(&metrics)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dbtool schedule");
+    let _daemon = Killed(child);
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if text.contains("dbtool_job_last_success_timestamp_seconds{") {
+            return names_in(&text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "dbtool schedule wrote no successful run into {} within 20 s",
+        metrics.display()
+    );
+}
+
+/// `dbtool pool-advise --format prometheus` against a real PgBouncer.
+pub async fn pool_advise(_dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_pool").await;
+    let bouncer = PgBouncer::start(cluster(), &[db.name()], &[]);
+    // PgBouncer shows a pool only once a client has used it.
+    let client = connect(&bouncer.dsn(db.name())).await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("a query through PgBouncer");
+    let args = strings(&[
+        "pool-advise",
+        "--dsn",
+        &db.dsn(),
+        "--pgbouncer",
+        &bouncer.admin_dsn(),
+        "--format",
+        "prometheus",
+        "--sample",
+        "1s",
+    ]);
+    let (code, out, err) = run_dbtool(args).await;
+    assert!(
+        (0..=2).contains(&code),
+        "dbtool pool-advise exited {code}: {err}\n{out}"
+    );
+    names_in(&out)
+}

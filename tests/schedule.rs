@@ -1,0 +1,761 @@
+//! `dbtool schedule` against a real cluster, with every-second (6-field) schedules: firing
+//! times, overlap, timeouts, shutdown, database restarts, bad configs, and two replicas.
+//!
+//! Slow and stuck jobs use the test-only `kind = "sleep"` (a `sleep` child process, enabled by
+//! DBTOOL_TEST_JOBS=1): it behaves like backup's pg_dump child, and unlike a lock-blocked health
+//! check it cannot be cut short by dbtool's own statement/lock timeouts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{dbtool, fresh_db, own_cluster, TestDb};
+use dbtool::cluster::ClusterOptions;
+
+/// A running daemon; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    metrics: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, name: &str, config: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_skewed(dir, name, config, extra, 0)
+    }
+
+    /// A daemon whose clock is `skew_ms` off (DBTOOL_TEST_CLOCK_SKEW_MS, honoured with test jobs only).
+    fn start_skewed(dir: &Path, name: &str, config: &str, extra: &[&str], skew_ms: i64) -> Daemon {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).expect("write config");
+        let log = dir.join(format!("{name}.log"));
+        let metrics = dir.join(format!("{name}.prom"));
+        let child = dbtool()
+            .env("DBTOOL_TEST_JOBS", "1")
+            .env("DBTOOL_TEST_CLOCK_SKEW_MS", skew_ms.to_string())
+            .arg("--config")
+            .arg(&cfg)
+            .args(["schedule", "--metrics"])
+            .arg(&metrics)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start dbtool schedule");
+        Daemon { child, log, metrics }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A sample of the metrics textfile, e.g. `dbtool_job_runs_total{job="a",result="success"}`.
+    fn metric(&self, series: &str) -> f64 {
+        let text = std::fs::read_to_string(&self.metrics).unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the exit; None when it is still running after `limit`.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn migrate(db: &TestDb) {
+    let out = dbtool()
+        .args(["migrate", "--dsn", &db.dsn()])
+        .output()
+        .expect("run migrate");
+    assert!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn config(dsn: &str, jobs: &str) -> String {
+    format!("[[targets]]\nname = \"main\"\ndsn = \"{dsn}\"\n\n{jobs}")
+}
+
+async fn sleep(secs: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.client().await.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
+    let db = fresh_db("sched_fire").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("health.prom");
+    let port = common::free_port();
+    let jobs = format!(
+        "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ntarget = \"main\"\n\
+         output = \"{}\"\ncatch_up = false\nchecks = [\"connections\"]\n",
+        out.display()
+    );
+    let mut d = Daemon::start(
+        dir.path(),
+        "d",
+        &config(&db.dsn(), &jobs),
+        &["--listen", &format!("127.0.0.1:{port}")],
+    );
+    sleep(3.5).await;
+    let body = tokio::task::spawn_blocking(move || common::http_get(port, "/metrics"))
+        .await
+        .expect("join");
+    let healthz = tokio::task::spawn_blocking(move || common::http_get(port, "/healthz"))
+        .await
+        .expect("join");
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
+    let runs = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'health' AND status = 'success'",
+    )
+    .await;
+    assert!(runs >= 2, "expected a run per second, got {runs}: {}", d.log());
+    // Each run is keyed by its cron time: whole seconds, consecutive, started at or after it.
+    let bad = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE date_trunc('second', scheduled_at) <> scheduled_at \
+         OR started_at < scheduled_at OR started_at > scheduled_at + interval '2 seconds'",
+    )
+    .await;
+    assert_eq!(bad, 0, "runs not at their scheduled seconds");
+    let span = count(
+        &db,
+        "SELECT (extract(epoch FROM max(scheduled_at) - min(scheduled_at)))::bigint + 1 - count(*) FROM dbtool.job_runs",
+    )
+    .await;
+    assert_eq!(span, 0, "a scheduled second was skipped");
+    let health = std::fs::read_to_string(&out).expect("health output written");
+    assert!(health.contains("dbtool_up{target=\"main\"} 1"), "{health}");
+    let body = body.expect("/metrics answered");
+    for family in [
+        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        "dbtool_job_last_success_timestamp_seconds{job=\"health\"}",
+        "dbtool_job_next_run_timestamp_seconds{job=\"health\"}",
+        "dbtool_job_running{job=\"health\"}",
+        "dbtool_up{target=\"main\"} 1",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(body.contains(family), "{family} missing from /metrics:\n{body}");
+    }
+    common::promtool_check_metrics(&body).expect("promtool accepts /metrics");
+    assert!(healthz.is_some_and(|h| h.contains("ok")));
+    assert!(d.log().contains("job finished"), "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overlong_job_is_skipped_not_overlapped() {
+    let db = fresh_db("sched_overlap").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs =
+        "[[jobs]]\nname = \"slow\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 2.2\ncatch_up = false\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    sleep(5.5).await;
+    let overlapping = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs a JOIN dbtool.job_runs b ON a.id < b.id \
+         AND tstzrange(a.started_at, coalesce(a.finished_at, 'infinity')) && tstzrange(b.started_at, coalesce(b.finished_at, 'infinity'))",
+    )
+    .await;
+    assert_eq!(overlapping, 0, "two runs overlapped: {}", d.log());
+    let done = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await;
+    assert!(done >= 1, "{}", d.log());
+    let skipped = d.metric("dbtool_job_runs_total{job=\"slow\",result=\"skipped_overlap\"}");
+    assert!(skipped >= 2.0, "skipped_overlap = {skipped}: {}", d.log());
+}
+
+fn pid_alive(pid: &str) -> bool {
+    // A reaped child has no /proc entry; a zombie would still show, so read its state too.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_cancels_a_stuck_job_and_kills_its_child() {
+    let db = fresh_db("sched_timeout").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("child.pid");
+    let jobs = format!(
+        "[[jobs]]\nname = \"stuck\"\nkind = \"sleep\"\nschedule = \"*/10 * * * * *\"\nseconds = 300\ntimeout = \"1s\"\n\
+         pid_file = \"{}\"\n",
+        pid_file.display()
+    );
+    // The first run starts at the next multiple of 10 s, or at once as a catch-up: claim it by
+    // hand-inserting an old history row so the daemon sees a missed time.
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO dbtool.job_runs (job, kind, scheduled_at, status, finished_at) \
+             VALUES ('stuck', 'sleep', now() - interval '1 hour', 'success', now() - interval '1 hour')",
+        )
+        .await
+        .expect("seed history");
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(8);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'timeout'").await == 0 {
+        assert!(Instant::now() < until, "no timed-out run: {}", d.log());
+        sleep(0.2).await;
+    }
+    // The first run's child (a later run may have started another by now).
+    let pids = std::fs::read_to_string(&pid_file).expect("pid file");
+    let pid = pids.lines().next().unwrap_or_default();
+    assert!(!pid_alive(pid), "the child {pid} survived the timeout");
+    let msg = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'timeout' AND message LIKE 'timed out after 1s%'",
+    )
+    .await;
+    assert!(msg >= 1);
+    sleep(0.3).await;
+    assert!(
+        d.metric("dbtool_job_runs_total{job=\"stuck\",result=\"timeout\"}") >= 1.0,
+        "{}",
+        d.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_running_job_finish_then_exits() {
+    let db = fresh_db("sched_term").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs =
+        "[[jobs]]\nname = \"work\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 2\ncatch_up = false\n";
+    let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &["--grace-period", "30s"]);
+    let until = Instant::now() + Duration::from_secs(5);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE finished_at IS NULL").await == 0 {
+        assert!(Instant::now() < until, "never started: {}", d.log());
+        sleep(0.1).await;
+    }
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
+    let rows = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
+    let ok = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await;
+    assert_eq!(
+        (rows, ok),
+        (1, 1),
+        "the running job must finish and no new one start: {}",
+        d.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_cancels_after_the_grace_period() {
+    let db = fresh_db("sched_grace").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("child.pid");
+    let jobs = format!(
+        "[[jobs]]\nname = \"long\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 300\ncatch_up = false\npid_file = \"{}\"\n",
+        pid_file.display()
+    );
+    let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &["--grace-period", "500ms"]);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !pid_file.exists() {
+        assert!(Instant::now() < until, "never started: {}", d.log());
+        sleep(0.1).await;
+    }
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
+    let pids = std::fs::read_to_string(&pid_file).expect("pid file");
+    for pid in pids.lines() {
+        assert!(!pid_alive(pid), "child {pid} outlived the daemon");
+    }
+    let failed = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'cancelled' AND message LIKE '%cancelled%'",
+    )
+    .await;
+    assert_eq!(failed, 1, "{}", d.log());
+    assert!(d.log().contains("grace period over"), "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_restart_fails_runs_but_not_the_daemon() {
+    let cluster = own_cluster(ClusterOptions::default());
+    let db = common::fresh_db_on(&cluster, "sched_restart").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("health.prom");
+    let jobs = format!(
+        "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
+         checks = [\"connections\"]\noutput = \"{}\"\n",
+        out.display()
+    );
+    let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    sleep(1.5).await;
+    cluster.stop().expect("stop the server");
+    sleep(2.5).await;
+    assert!(d.alive(), "the daemon died with the database: {}", d.log());
+    // The health output says the server is down instead of keeping the last good report.
+    let down = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(down.contains("dbtool_up{target=\"main\"} 0"), "{down}");
+    cluster.start_again().expect("start the server again");
+    let restarted = db
+        .client()
+        .await
+        .query_one("SELECT now()::text", &[])
+        .await
+        .expect("now")
+        .get::<_, String>(0);
+    sleep(2.5).await;
+    assert!(d.alive(), "{}", d.log());
+    assert!(
+        d.metric("dbtool_job_runs_total{job=\"health\",result=\"failure\"}") >= 1.0,
+        "{}",
+        d.log()
+    );
+    let after = count(
+        &db,
+        &format!("SELECT count(*) FROM dbtool.job_runs WHERE status = 'success' AND started_at > '{restarted}'"),
+    )
+    .await;
+    assert!(after >= 1, "no successful run after the restart: {}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configs_are_refused_with_lines_and_a_bad_reload_keeps_the_old_one() {
+    let db = fresh_db("sched_badcfg").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = config(
+        &db.dsn(),
+        "[[jobs]]\nname = \"a\"\nkind = \"helth\"\nschedule = \"* * * * *\"\n\n\
+         [[jobs]]\nname = \"b\"\nkind = \"health\"\nschedule = \"61 * * * *\"\ntarget = \"nowhere\"\nbogus = 1\n\n\
+         [[jobs]]\nname = \"c\"\nkind = \"backup\"\n",
+    );
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &bad).expect("write");
+    let out = dbtool()
+        .arg("config")
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("config check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for want in [
+        ":7: job 'a': unknown kind 'helth'",
+        ":13: job 'b': schedule: '61 * * * *'",
+        ":14: job 'b': target 'nowhere'",
+        ":15: job 'b': unknown key 'bogus'",
+        ":17: job 'c': missing key 'schedule'",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let out = dbtool()
+        .arg("--config")
+        .arg(&path)
+        .arg("schedule")
+        .output()
+        .expect("schedule");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(":7: job 'a'") && err.contains(":17: job 'c'"),
+        "the daemon names every problem: {err}"
+    );
+
+    let good = config(
+        &db.dsn(),
+        "[[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n",
+    );
+    let mut d = Daemon::start(dir.path(), "live", &good, &[]);
+    sleep(1.5).await;
+    std::fs::write(dir.path().join("live.toml"), &bad).expect("break the config");
+    d.signal("HUP");
+    sleep(1.5).await;
+    assert!(d.alive(), "{}", d.log());
+    assert!(d.log().contains("reload refused"), "{}", d.log());
+    let before = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick'").await;
+    sleep(1.5).await;
+    let after = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick'").await;
+    assert!(after > before, "the old configuration stopped running: {}", d.log());
+    // A good reload replaces the jobs.
+    let renamed = good.replace("\"tick\"", "\"tock\"");
+    std::fs::write(dir.path().join("live.toml"), renamed).expect("fix the config");
+    d.signal("HUP");
+    sleep(2.5).await;
+    let tock = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tock'").await;
+    assert!(tock >= 1, "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_run_each_scheduled_time_exactly_once() {
+    let db = fresh_db("sched_two").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 50 ms job: the replica that loses the race must not run it again a moment later.
+    let jobs = "[[jobs]]\nname = \"quick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0.05\ncatch_up = false\n\n\
+                [[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ncatch_up = false\nchecks = [\"connections\"]\n";
+    let cfg = config(&db.dsn(), jobs);
+    let mut a = Daemon::start(dir.path(), "a", &cfg, &[]);
+    let b = Daemon::start(dir.path(), "b", &cfg, &[]);
+    sleep(4.5).await;
+    let dupes = count(
+        &db,
+        "SELECT count(*) FROM (SELECT job, scheduled_at FROM dbtool.job_runs GROUP BY 1, 2 HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(dupes, 0);
+    let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'quick'").await;
+    assert!(runs >= 3, "{runs} runs: {}", a.log());
+    let locked = a.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}")
+        + b.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
+    assert!(
+        locked >= 2.0,
+        "the losing replica should count skipped_locked, got {locked}"
+    );
+    // Seconds covered by both replicas ran once each; now kill one, the other carries on.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let killed = db
+        .client()
+        .await
+        .query_one("SELECT now()::text", &[])
+        .await
+        .expect("now")
+        .get::<_, String>(0);
+    sleep(3.0).await;
+    let after = count(
+        &db,
+        &format!("SELECT count(DISTINCT scheduled_at) FROM dbtool.job_runs WHERE job = 'quick' AND scheduled_at > '{killed}'"),
+    )
+    .await;
+    assert!(after >= 2, "the surviving replica stopped: {}", b.log());
+    let dupes = count(
+        &db,
+        "SELECT count(*) FROM (SELECT job, scheduled_at FROM dbtool.job_runs GROUP BY 1, 2 HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(dupes, 0);
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_catch_up_run_after_downtime_and_none_when_disabled() {
+    let db = fresh_db("sched_catchup").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Hourly jobs whose history says they last ran three hours ago: two times were missed.
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO dbtool.job_runs (job, kind, scheduled_at, status) VALUES \
+             ('hourly', 'sleep', date_trunc('hour', now()) - interval '3 hours', 'success'), \
+             ('hourly-nocatch', 'sleep', date_trunc('hour', now()) - interval '3 hours', 'success')",
+        )
+        .await
+        .expect("seed");
+    let jobs = "[[jobs]]\nname = \"hourly\"\nkind = \"sleep\"\nschedule = \"@hourly\"\nseconds = 0\n\n\
+                [[jobs]]\nname = \"hourly-nocatch\"\nkind = \"sleep\"\nschedule = \"@hourly\"\nseconds = 0\ncatch_up = false\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    sleep(2.5).await;
+    let caught = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly' AND scheduled_at = date_trunc('hour', now())",
+    )
+    .await;
+    assert_eq!(
+        caught,
+        1,
+        "exactly one catch-up run, for the latest missed time: {}",
+        d.log()
+    );
+    let total = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly'").await;
+    assert_eq!(total, 2, "no storm of replays");
+    let none = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly-nocatch'").await;
+    assert_eq!(none, 1);
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn the_example_config_parses_and_lists_every_job_kind() {
+    let example = repo("deploy/dbtool.example.toml");
+    let out = dbtool()
+        .arg("config")
+        .arg("check")
+        .arg(&example)
+        .output()
+        .expect("config check");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dbtool()
+        .arg("--config")
+        .arg(&example)
+        .args(["schedule", "--list"])
+        .output()
+        .expect("--list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for kind in ["(health,", "(pool-advise,", "(backup,", "(archive,"] {
+        assert!(list.contains(kind), "the example has no {kind} job:\n{list}");
+    }
+    // Five upcoming times per job, in the configured timezone.
+    assert_eq!(
+        list.matches(" CET\n").count() + list.matches(" CEST\n").count(),
+        20,
+        "{list}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let tool = Path::new("/usr/bin/systemd-analyze");
+    assert!(
+        tool.exists(),
+        "systemd-analyze is missing: apt-get install systemd (scripts/test installs it)"
+    );
+    let unit = std::fs::read_to_string(repo("deploy/systemd/dbtool-schedule.service")).expect("unit file");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "reload must send SIGHUP"
+    );
+    // verify checks that ExecStart's binary exists: point it at the one under test.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dbtool-schedule.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool")),
+    )
+    .expect("write unit");
+    let out = std::process::Command::new(tool)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("dbtool-schedule.service:"),
+        "systemd-analyze verify: {err}"
+    );
+}
+
+#[test]
+fn the_kubernetes_cronjob_forbids_concurrent_runs() {
+    let text = std::fs::read_to_string(repo("deploy/kubernetes/cronjob.yaml")).expect("cronjob.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    assert_eq!(doc["kind"].as_str(), Some("CronJob"));
+    assert_eq!(doc["apiVersion"].as_str(), Some("batch/v1"));
+    assert_eq!(doc["spec"]["concurrencyPolicy"].as_str(), Some("Forbid"));
+    let args = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_sequence().is_some_and(|a| !a.is_empty()),
+        "the container runs a dbtool command"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
+    let db = fresh_db("sched_archive").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE posts (id text PRIMARY KEY, create_at bigint NOT NULL, message text); \
+             INSERT INTO posts SELECT 'old' || g, (extract(epoch FROM now() - interval '3 years') * 1000)::bigint, 'x' \
+               FROM generate_series(1, 250) g; \
+             INSERT INTO posts SELECT 'new' || g, (extract(epoch FROM now()) * 1000)::bigint, 'y' FROM generate_series(1, 40) g;",
+        )
+        .await
+        .expect("posts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = "[[jobs]]\nname = \"archive-posts\"\nkind = \"archive\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
+                table = \"public.posts\"\ncolumn = \"create_at\"\ncolumn_type = \"epoch-ms\"\nolder_than = \"2y\"\nbatch_size = 100\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await < 2 {
+        assert!(Instant::now() < until, "no archive runs: {}", d.log());
+        sleep(0.2).await;
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM posts").await, 40);
+    assert_eq!(count(&db, "SELECT count(*) FROM archive.posts").await, 250);
+    // One row per run, the scheduler's own (the job does not record a second one), with the count.
+    let moved = count(
+        &db,
+        "SELECT coalesce(sum(rows), 0)::bigint FROM dbtool.job_runs WHERE job = 'archive-posts'",
+    )
+    .await;
+    assert_eq!(moved, 250);
+    let unscheduled = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE scheduled_at IS NULL").await;
+    assert_eq!(unscheduled, 0);
+    assert!(d.log().contains("rows=250"), "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
+    let db = fresh_db("sched_backup").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
+        .await
+        .expect("data");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("backups");
+    let jobs = format!(
+        "[[jobs]]\nname = \"nightly\"\nkind = \"backup\"\nschedule = \"*/2 * * * * *\"\ncatch_up = false\ntarget = \"main\"\n\
+         dest = \"{}\"\nkeep_last = 1\n",
+        dest.display()
+    );
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND finished_at IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < until, "no backup run finished: {}", d.log());
+        sleep(0.3).await;
+    }
+    let ok = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND status = 'success' AND bytes > 0",
+    )
+    .await;
+    assert!(ok >= 1, "{}", d.log());
+    let out = dbtool()
+        .args(["backups", "list", "--json", "--dest"])
+        .arg(&dest)
+        .output()
+        .expect("backups list");
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains(db.name()),
+        "the scheduled backup is listed: {list} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_whose_clocks_differ_still_run_each_time_once() {
+    let db = fresh_db("sched_skew").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 20 ms job on two hosts, one clock 1.5 s behind: when the late replica reaches second T,
+    // the other finished T's run long ago. Only the (job, scheduled_at) row can stop a rerun.
+    let jobs =
+        "[[jobs]]\nname = \"quick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0.02\ncatch_up = false\n";
+    let cfg = config(&db.dsn(), jobs);
+    let ahead = Daemon::start(dir.path(), "ahead", &cfg, &[]);
+    let behind = Daemon::start_skewed(dir.path(), "behind", &cfg, &[], -1500);
+    sleep(4.5).await;
+    let dupes = count(
+        &db,
+        "SELECT count(*) FROM (SELECT scheduled_at FROM dbtool.job_runs GROUP BY 1 HAVING count(*) > 1) d",
+    )
+    .await;
+    assert_eq!(dupes, 0, "{}\n{}", ahead.log(), behind.log());
+    let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
+    assert!(runs >= 3, "{runs}");
+    let locked = behind.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
+    assert!(
+        locked >= 2.0,
+        "the late replica must find each time already run: {locked}\n{}",
+        behind.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_advise_job_samples_and_writes_its_advice() {
+    let db = fresh_db("sched_pool").await;
+    migrate(&db);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("pool.prom");
+    let jobs = format!(
+        "[[jobs]]\nname = \"pools\"\nkind = \"pool-advise\"\nschedule = \"*/2 * * * * *\"\ncatch_up = false\n\
+         sample = \"1s\"\ndb_cores = 2\napp_instances = 3\napp_max_open = 20\noutput = \"{}\"\n",
+        out.display()
+    );
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(15);
+    while count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND finished_at IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < until, "no pool-advise run finished: {}", d.log());
+        sleep(0.3).await;
+    }
+    let ok = count(
+        &db,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND status = 'success'",
+    )
+    .await;
+    assert_eq!(ok, 1, "{}", d.log());
+    let text = std::fs::read_to_string(&out).expect("advice written");
+    common::promtool_check_metrics(&text).expect("promtool accepts the advice");
+    assert!(text.contains("target=\"main\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn old_history_is_pruned_after_history_keep() {
+    let db = fresh_db("sched_prune").await;
+    migrate(&db);
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO dbtool.job_runs (job, kind, scheduled_at, started_at, finished_at, status) VALUES \
+             ('old', 'sleep', now() - interval '3 days', now() - interval '3 days', now() - interval '3 days', 'success'), \
+             ('recent', 'sleep', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', 'success')",
+        )
+        .await
+        .expect("seed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = "[schedule]\nhistory_keep = \"2d\"\n\n[[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n";
+    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
+    let until = Instant::now() + Duration::from_secs(8);
+    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'old'").await > 0 {
+        assert!(Instant::now() < until, "old history was not pruned: {}", d.log());
+        sleep(0.2).await;
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'recent'").await,
+        1
+    );
+}
