@@ -49,7 +49,13 @@ FROM (
         LEFT JOIN pg_attribute a2 ON ic.indkey[ic.attpos] = 0 AND a2.attrelid = ic.idxoid AND a2.attnum = ic.attpos
       ) i
       JOIN pg_namespace n ON n.oid = i.relnamespace
-      LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = i.attrelname AND s.attname = i.attname
+      -- OFFSET 0 keeps this a per-column lookup (index scans inside pg_stats) instead of
+      -- reading the whole pg_stats view, every column of every table, before the size filter.
+      LEFT JOIN LATERAL (
+        SELECT s.null_frac, s.avg_width, s.attname FROM pg_stats s
+        WHERE s.schemaname = n.nspname AND s.tablename = i.attrelname AND s.attname = i.attname
+        OFFSET 0
+      ) s ON true
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
       GROUP BY 1, 2, 3, 4, 5, 6
     ) rows_data_stats

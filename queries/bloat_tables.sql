@@ -35,8 +35,14 @@ FROM (
       FROM pg_attribute att
       JOIN pg_class tbl ON att.attrelid = tbl.oid
       JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
-      LEFT JOIN pg_stats s ON s.schemaname = ns.nspname AND s.tablename = tbl.relname
-                          AND s.inherited = false AND s.attname = att.attname
+      -- OFFSET 0 keeps this a per-column lookup (index scans inside pg_stats) instead of
+      -- reading the whole pg_stats view, every column of every table, before the size filter.
+      LEFT JOIN LATERAL (
+        SELECT s.null_frac, s.avg_width, s.attname FROM pg_stats s
+        WHERE s.schemaname = ns.nspname AND s.tablename = tbl.relname
+          AND s.inherited = false AND s.attname = att.attname
+        OFFSET 0
+      ) s ON true
       LEFT JOIN pg_class toast ON tbl.reltoastrelid = toast.oid
       WHERE NOT att.attisdropped AND att.attnum > 0
         AND tbl.relkind IN ('r', 'm')
