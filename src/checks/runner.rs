@@ -127,6 +127,34 @@ async fn in_database(
     }
 }
 
+/// The per-database queries of the connected database, spread over up to `max_connections`
+/// connections. Pipelined on one connection they run one after another in one backend, on one
+/// core; the heavy catalog reads (tables, indexes, bloat) finish sooner side by side
+/// (scripts/bench-health). The main connection, busy with the cluster queries, takes the last
+/// lane; an extra connection that cannot be opened just leaves its share to the others.
+async fn in_main_database(
+    client: &Client,
+    target: &Target,
+    plan: &Plan,
+    db: &str,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    let extra_lanes = plan.max_connections.min(queries.len()).saturating_sub(1);
+    let params = target.params.with_dbname(db);
+    let extra: Vec<Client> = futures_util::future::join_all((0..extra_lanes).map(|_| connect(&params, &plan.session)))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let lanes: Vec<&Client> = extra.iter().chain(std::iter::once(client)).collect();
+    let futs = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| exec(lanes[i % lanes.len()], q, version, Some(db)));
+    futures_util::future::join_all(futs).await
+}
+
 /// The databases per-table queries visit: listed by the server, narrowed by `--database`.
 fn choose_databases(
     listed: Result<Vec<Row>, tokio_postgres::Error>,
@@ -193,9 +221,7 @@ async fn gather(
         let (dbs, missing) = choose_databases(listed, &plan.databases);
         let mut results = Vec::new();
         if dbs.contains(&main_db) {
-            results.extend(
-                futures_util::future::join_all(per_db.iter().map(|q| exec(client, q, version, Some(&main_db)))).await,
-            );
+            results.extend(in_main_database(client, target, plan, &main_db, &per_db, version).await);
         }
         let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
         let width = plan.max_connections.saturating_sub(1).max(1);
