@@ -625,7 +625,14 @@ async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
-    let db = fresh_db("sched_backup").await;
+    // The machine's pg_dump is Debian's 15, which cannot dump a newer server: whatever
+    // DBTOOL_TEST_PG_BIN says, this job backs up a PostgreSQL 15 cluster of its own (as
+    // tests/backup.rs does). Seen in CI's PostgreSQL 16-18 passes.
+    let pg15 = own_cluster(ClusterOptions {
+        bin_dir: Some("/usr/lib/postgresql/15/bin".into()),
+        ..Default::default()
+    });
+    let db = common::fresh_db_on(&pg15, "sched_backup").await;
     migrate(&db);
     db.client()
         .await
