@@ -76,7 +76,7 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
         let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
         let mut child = spawn_quiet(child);
         std::thread::sleep(Duration::from_millis(80 + rng.next(250)));
-        if round == 8 {
+        if round >= 8 && !crashed {
             // A power cut mid-run: immediate shutdown means crash recovery at the next start.
             let pg_ctl = cluster.bin_dir().join("pg_ctl");
             let data = cluster.data_dir().to_string_lossy().into_owned();
@@ -85,10 +85,15 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
                 .expect("pg_ctl stop");
             assert!(out.status.success(), "{}", text(&out));
             let status = child.wait().expect("wait");
-            assert_ne!(status.code(), Some(0), "the run must fail when the server goes away");
             cluster.start_again().expect("restart the server");
             c = db.client().await;
-            crashed = true;
+            if status.code() == Some(0) {
+                // The run finished in the instant before the cut (seen in CI on a quick pass):
+                // exit 0 must then mean done. Cut again in a later round.
+                assert_eq!(count_old(&c, "posts").await, 0, "exit 0 while old rows remain");
+            } else {
+                crashed = true;
+            }
         } else if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("kill -9");
             child.wait().expect("wait");
