@@ -115,6 +115,16 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
     db.client().await.query_one(sql, &[]).await.expect(sql).get(0)
 }
 
+/// Polls `sql` until its count satisfies `done`; after `within` seconds the test fails with
+/// `what` and the daemon's log.
+async fn wait_for_count(db: &TestDb, d: &Daemon, sql: &str, done: impl Fn(i64) -> bool, within: u64, what: &str) {
+    let until = Instant::now() + Duration::from_secs(within);
+    while !done(count(db, sql).await) {
+        assert!(Instant::now() < until, "{what}: {}", d.log());
+        sleep(0.1).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     let db = fresh_db("sched_fire").await;
@@ -230,11 +240,15 @@ async fn a_timeout_cancels_a_stuck_job_and_kills_its_child() {
         .await
         .expect("seed history");
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    let until = Instant::now() + Duration::from_secs(8);
-    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'timeout'").await == 0 {
-        assert!(Instant::now() < until, "no timed-out run: {}", d.log());
-        sleep(0.2).await;
-    }
+    wait_for_count(
+        &db,
+        &d,
+        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'timeout'",
+        |n| n > 0,
+        8,
+        "no timed-out run",
+    )
+    .await;
     // The first run's child (a later run may have started another by now).
     let pids = std::fs::read_to_string(&pid_file).expect("pid file");
     let pid = pids.lines().next().unwrap_or_default();
@@ -261,11 +275,15 @@ async fn sigterm_lets_a_running_job_finish_then_exits() {
     let jobs =
         "[[jobs]]\nname = \"work\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 2\ncatch_up = false\n";
     let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &["--grace-period", "30s"]);
-    let until = Instant::now() + Duration::from_secs(5);
-    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE finished_at IS NULL").await == 0 {
-        assert!(Instant::now() < until, "never started: {}", d.log());
-        sleep(0.1).await;
-    }
+    wait_for_count(
+        &db,
+        &d,
+        "SELECT count(*) FROM dbtool.job_runs WHERE finished_at IS NULL",
+        |n| n > 0,
+        5,
+        "never started",
+    )
+    .await;
     d.signal("TERM");
     assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
     let rows = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
@@ -604,11 +622,15 @@ async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
     let jobs = "[[jobs]]\nname = \"archive-posts\"\nkind = \"archive\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
                 table = \"public.posts\"\ncolumn = \"create_at\"\ncolumn_type = \"epoch-ms\"\nolder_than = \"2y\"\nbatch_size = 100\n";
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
-    let until = Instant::now() + Duration::from_secs(10);
-    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await < 2 {
-        assert!(Instant::now() < until, "no archive runs: {}", d.log());
-        sleep(0.2).await;
-    }
+    wait_for_count(
+        &db,
+        &d,
+        "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'",
+        |n| n >= 2,
+        10,
+        "no archive runs",
+    )
+    .await;
     assert_eq!(count(&db, "SELECT count(*) FROM posts").await, 40);
     assert_eq!(count(&db, "SELECT count(*) FROM archive.posts").await, 250);
     // One row per run, the scheduler's own (the job does not record a second one), with the count.
@@ -647,17 +669,15 @@ async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
         dest.display()
     );
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    let until = Instant::now() + Duration::from_secs(20);
-    while count(
+    wait_for_count(
         &db,
+        &d,
         "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND finished_at IS NOT NULL",
+        |n| n > 0,
+        20,
+        "no backup run finished",
     )
-    .await
-        == 0
-    {
-        assert!(Instant::now() < until, "no backup run finished: {}", d.log());
-        sleep(0.3).await;
-    }
+    .await;
     let ok = count(
         &db,
         "SELECT count(*) FROM dbtool.job_runs WHERE job = 'nightly' AND status = 'success' AND bytes > 0",
@@ -718,17 +738,15 @@ async fn a_pool_advise_job_samples_and_writes_its_advice() {
         out.display()
     );
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    let until = Instant::now() + Duration::from_secs(15);
-    while count(
+    wait_for_count(
         &db,
+        &d,
         "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND finished_at IS NOT NULL",
+        |n| n > 0,
+        15,
+        "no pool-advise run finished",
     )
-    .await
-        == 0
-    {
-        assert!(Instant::now() < until, "no pool-advise run finished: {}", d.log());
-        sleep(0.3).await;
-    }
+    .await;
     let ok = count(
         &db,
         "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND status = 'success'",
@@ -756,11 +774,15 @@ async fn old_history_is_pruned_after_history_keep() {
     let dir = tempfile::tempdir().expect("tempdir");
     let jobs = "[schedule]\nhistory_keep = \"2d\"\n\n[[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n";
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
-    let until = Instant::now() + Duration::from_secs(8);
-    while count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'old'").await > 0 {
-        assert!(Instant::now() < until, "old history was not pruned: {}", d.log());
-        sleep(0.2).await;
-    }
+    wait_for_count(
+        &db,
+        &d,
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'old'",
+        |n| n == 0,
+        8,
+        "old history was not pruned",
+    )
+    .await;
     assert_eq!(
         count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'recent'").await,
         1
