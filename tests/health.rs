@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::wait_until as wait_for;
 use common::{check_of as check, health_report as health_json, run_dbtool as run, strings as args};
 use common::{dbtool, fresh_db, own_cluster};
 use dbtool::cluster::ClusterOptions;
@@ -15,23 +16,6 @@ async fn pid(client: &tokio_postgres::Client) -> i32 {
         .await
         .expect("pid")
         .get(0)
-}
-
-/// Waits until `sql` returns true (statistics and lock waits show up asynchronously).
-async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
-    for _ in 0..100 {
-        if client
-            .query_one(sql, &[])
-            .await
-            .ok()
-            .and_then(|r| r.try_get::<_, Option<bool>>(0).ok().flatten())
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition never became true: {sql}");
 }
 
 #[tokio::test]

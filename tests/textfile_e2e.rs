@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::run_dbtool;
+use common::wait_until as wait_for;
 use common::{fresh_db_on, get_when_up, metric_names_in, own_cluster, start_node_exporter, start_prometheus};
 use dbtool::cluster::ClusterOptions;
 use serde_json::Value;
@@ -24,18 +25,6 @@ const SHORT_FOR: &str = "5s";
 
 /// Bound on waiting for the alert to go pending and then firing.
 const ALERT_WITHIN: Duration = Duration::from_secs(60);
-
-/// Waits until `sql` returns true, 10 s at most.
-async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
-    for _ in 0..100 {
-        let row = client.query_one(sql, &[]).await;
-        if row.map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition never became true within 10 s: {sql}");
-}
 
 /// The checks whose every family this test's conditions produce (blocked and idle-in-transaction
 /// sessions, dead tuples, block reads); other checks emit some families only under conditions

@@ -67,13 +67,16 @@ pub fn metric(check: &Value, name: &str, labels: &[(&str, &str)]) -> Option<f64>
     })
 }
 
-/// Waits until `sql` returns true (statistics and lock waits show up asynchronously).
+/// Waits until `sql` returns true (statistics and lock waits show up asynchronously), 10 s at
+/// most. NULL counts as "not yet": a session's wait_event_type is NULL before it starts to wait
+/// (reading it as bool panicked, a CI flake).
 pub async fn wait_until(client: &tokio_postgres::Client, sql: &str) {
     for _ in 0..100 {
         if client
             .query_one(sql, &[])
             .await
-            .map(|r| r.get::<_, bool>(0))
+            .ok()
+            .and_then(|r| r.try_get::<_, Option<bool>>(0).ok().flatten())
             .unwrap_or(false)
         {
             return;

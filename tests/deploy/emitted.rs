@@ -83,6 +83,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
 ];
 
 pub use crate::common::metric_names_in as names_in;
+pub use crate::common::wait_until as wait_for;
 
 /// [`run_dbtool`] with extra environment variables.
 pub async fn run_dbtool_env(args: Vec<String>, env: &[(&str, &str)]) -> (i32, String, String) {
@@ -239,16 +240,4 @@ async fn node_exporter(dir: PathBuf) -> Names {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("node_exporter on port {port} never answered");
-}
-
-/// Waits until `sql` returns true (statistics and lock waits show up asynchronously), 10 s at most.
-pub async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
-    for _ in 0..100 {
-        let row = client.query_one(sql, &[]).await;
-        if row.map(|r| r.get::<_, bool>(0)).unwrap_or(false) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition never became true within 10 s: {sql}");
 }
