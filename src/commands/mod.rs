@@ -17,37 +17,28 @@ use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::Loaded;
 
 /// Runs the command and returns its exit code; errors go up to main, which prints them once.
+/// Commands that read the configuration file load it here, once; the others never touch it.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let config_path = cli.global.config;
+    let load = || Loaded::load(config_path.as_deref());
     match cli.command {
-        Command::Config(ConfigCommand::Check { file }) => {
-            config::check(file.as_deref().or(cli.global.config.as_deref()))
-        }
+        Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config_path.as_deref())),
         Command::Checks(args) => checks::run(&args),
-        Command::Schedule(args) => crate::scheduler::run(&args, cli.global.config.as_deref()).await,
+        Command::Schedule(args) => crate::scheduler::run(&args, config_path.as_deref()).await,
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
-        command => {
-            let loaded = Loaded::load(cli.global.config.as_deref())?;
-            match command {
-                Command::Health(args) => health::run(&args, &loaded).await,
-                Command::PoolAdvise(args) => pool_advise::run(&args, &loaded).await,
-                Command::Demo(args) => demo::run(&args).await,
-                Command::Migrate(args) => migrate::run(&args, &loaded).await,
-                Command::History(args) => migrate::history(&args, &loaded).await,
-                Command::Archive(args) => archive::run(&args, &loaded).await,
-                Command::Backup(args) => backup::run(&args, &loaded).await,
-                Command::Backups(cmd) => backups::run(&cmd, &loaded).await,
-                Command::Restore(args) => restore::run(&args, &loaded).await,
-                Command::Config(_)
-                | Command::Checks(_)
-                | Command::Schedule(_)
-                | Command::Completions(_)
-                | Command::Man(_) => unreachable_command(),
-            }
+        Command::Health(args) => health::run(&args, &load()?).await,
+        Command::PoolAdvise(args) => pool_advise::run(&args, &load()?).await,
+        Command::Demo(args) => {
+            // The demo reads no setting, but a broken --config file is still refused, as it always was.
+            load()?;
+            demo::run(&args).await
         }
+        Command::Migrate(args) => migrate::run(&args, &load()?).await,
+        Command::History(args) => migrate::history(&args, &load()?).await,
+        Command::Archive(args) => archive::run(&args, &load()?).await,
+        Command::Backup(args) => backup::run(&args, &load()?).await,
+        Command::Backups(cmd) => backups::run(&cmd, &load()?).await,
+        Command::Restore(args) => restore::run(&args, &load()?).await,
     }
-}
-
-fn unreachable_command() -> anyhow::Result<u8> {
-    anyhow::bail!("internal error: command routed twice")
 }
