@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::posts::{count, count_old, create_posts, fingerprint, in_both, text};
-use common::{dbtool, fresh_db, fresh_db_on, own_cluster};
+use common::{dbtool, fresh_db, fresh_db_on, own_cluster, stop_immediately};
 use dbtool::cluster::ClusterOptions;
 
 fn archive_cmd(dsn: &str, extra: &[&str]) -> Command {
@@ -49,11 +49,7 @@ async fn top_up(c: &tokio_postgres::Client, round: i32) {
     c.batch_execute(&sql).await.expect("top up");
 }
 
-// Quarantined, not loosened: on PostgreSQL 18 this test catches a real open bug (issue 6 stays
-// open): an archive run intermittently exits 0 while thousands of old rows remain, around the
-// immediate server stop. Run it with `cargo test --test archive_crash -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 6 open: archive can exit 0 with old rows left (PostgreSQL 18, intermittent); run with --ignored"]
 async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     let cluster = own_cluster(ClusterOptions::default());
     let db = fresh_db_on(&cluster, "archive_crash").await;
@@ -77,24 +73,33 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
         if count_old(&c, "posts").await < 5_000 {
             top_up(&c, round).await;
         }
-        let child = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
-        let mut child = spawn_quiet(child);
+        let mut cmd = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
+        let crash_round = round >= 8 && !crashed;
+        let mut child = if crash_round {
+            // Its output explains an unexpected exit status.
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn dbtool")
+        } else {
+            spawn_quiet(cmd)
+        };
         std::thread::sleep(Duration::from_millis(80 + rng.next(250)));
-        if round >= 8 && !crashed {
+        if crash_round {
             // A power cut mid-run: immediate shutdown means crash recovery at the next start.
-            let pg_ctl = cluster.bin_dir().join("pg_ctl");
-            let data = cluster.data_dir().to_string_lossy().into_owned();
-            let out = cluster
-                .run_as_owner(&pg_ctl, &["stop", "-m", "immediate", "-D", &data])
-                .expect("pg_ctl stop");
-            assert!(out.status.success(), "{}", text(&out));
-            let status = child.wait().expect("wait");
+            stop_immediately(&cluster);
+            let out = child.wait_with_output().expect("wait");
             cluster.start_again().expect("restart the server");
             c = db.client().await;
-            if status.code() == Some(0) {
+            if out.status.code() == Some(0) {
                 // The run finished in the instant before the cut (seen in CI on a quick pass):
                 // exit 0 must then mean done. Cut again in a later round.
-                assert_eq!(count_old(&c, "posts").await, 0, "exit 0 while old rows remain");
+                assert_eq!(
+                    count_old(&c, "posts").await,
+                    0,
+                    "exit 0 while old rows remain (seed {seed})\n{}",
+                    text(&out)
+                );
             } else {
                 crashed = true;
             }

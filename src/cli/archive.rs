@@ -12,7 +12,8 @@ Exit codes:
   0  done, or stopped cleanly (signal, --max-runtime, replica lag): the reason line says which;
      a later run continues where the data says
   1  another dbtool archive of the same table is running; nothing was done
-  2  a batch failed (the failed batch changed nothing), or the database could not be reached
+  2  a batch failed (the failed batch changed nothing), the moved rows could not be flushed,
+     or the database could not be reached
   3  bad arguments or configuration; the table or destination was refused (no key, incompatible
      destination, bad name); nothing was done";
 

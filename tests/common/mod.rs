@@ -62,6 +62,23 @@ pub struct TestDb {
     admin_dsn: String,
 }
 
+/// A power cut: `pg_ctl stop -m immediate`, so the next start runs crash recovery and
+/// whatever the server had not yet written to its WAL is gone.
+pub fn stop_immediately(cluster: &TempCluster) {
+    let data = cluster.data_dir().to_string_lossy().into_owned();
+    let out = cluster
+        .run_as_owner(
+            &cluster.bin_dir().join("pg_ctl"),
+            &["stop", "-m", "immediate", "-D", &data],
+        )
+        .expect("run pg_ctl stop");
+    assert!(
+        out.status.success(),
+        "pg_ctl stop -m immediate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A fresh database on the shared cluster, named after `name_hint`.
 pub async fn fresh_db(name_hint: &str) -> TestDb {
     fresh_db_on(cluster(), name_hint).await

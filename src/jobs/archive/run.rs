@@ -115,6 +115,11 @@ async fn run_inner(
     let walk = report.walk;
     let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started);
     let outcome = runner.run_passes(&predicate).await;
+    // A run that reports rows moved must not lose them to a crash a moment later.
+    let outcome = match (outcome, runner.flush_commits().await) {
+        (Ok(_), Err(message)) => Err(message),
+        (outcome, _) => outcome,
+    };
     runner.fill(&mut report);
     report.remaining = runner.remaining(&predicate, estimate).await;
     let src = runner.into_source();

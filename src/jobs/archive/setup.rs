@@ -28,11 +28,10 @@ pub struct Setup {
 pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveError> {
     let settings = session(job);
     let src = db::connect(&target.params, &settings).await?;
-    // Safe here and saves a WAL flush per batch: a batch's DELETE and INSERT commit together,
-    // so a crash that loses a recent commit loses both halves and the rows are still in the
-    // source. (Cross-database, the destination session keeps synchronous commits: its insert
-    // must be durable before the source deletes; a lost source delete only leaves rows in
-    // both places, which the next run resolves.)
+    // Saves a WAL flush per batch, and is safe for the rows: a batch's DELETE and INSERT
+    // commit together, so a crash that loses a recent commit loses both halves and the rows
+    // are still in the source. It is not safe for what the run reports: before it says how
+    // many rows moved, `Runner::flush_commits` makes every batch durable.
     src.batch_execute("SET synchronous_commit = off")
         .await
         .map_err(dbe("setting synchronous_commit"))?;
@@ -65,7 +64,17 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         Some(dsn) => {
             let params = ConnParams::resolve(Some(dsn), &ProcessEnv)
                 .map_err(|e| ArchiveError::Config(format!("--dest-dsn: {e}")))?;
-            Some(db::connect(&params, &settings).await?)
+            let dst = db::connect(&params, &settings).await?;
+            // The destination's insert must be durable before the source deletes those rows:
+            // with asynchronous commit there, a crash after the source delete could leave a
+            // row in neither place. Only `off` is weaker than a local flush; stronger settings
+            // (remote_apply, synchronous standbys) are the server's to keep.
+            dst.batch_execute(
+                "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'",
+            )
+            .await
+            .map_err(dbe("setting synchronous_commit at the destination"))?;
+            Some(dst)
         }
         None => None,
     };
