@@ -1,7 +1,8 @@
 //! `dbtool archive` exit 0 means the rows are moved for good: a crash of either server right
 //! after the run must not undo what it reported. Batches commit asynchronously (one WAL flush
-//! saved per batch), so this holds only because the run flushes before it reports, and because
-//! a `--dest-dsn` destination commits synchronously before the source deletes.
+//! saved per batch), so this holds only because the run flushes before it reports (or, for a
+//! role that may not emit the logical message the flush writes, waits for the WAL writer), and
+//! because a `--dest-dsn` destination commits synchronously before the source deletes.
 //!
 //! The clusters here make asynchronous commits linger: the WAL writer flushes every 10 s at
 //! most and the background writer (whose page writes would flush WAL) is off. Without the
@@ -14,6 +15,7 @@
 mod common;
 
 use common::posts::{count, count_old, create_posts, fingerprint, text};
+use common::quote_ident;
 use common::{dbtool, fresh_db_on, own_cluster, stop_immediately};
 use dbtool::cluster::{ClusterOptions, TempCluster};
 
@@ -111,4 +113,49 @@ async fn a_cross_database_destination_with_asynchronous_commit_never_loses_a_row
         old,
         "rows deleted at the source were lost at the destination"
     );
+}
+
+/// The WAL writer must flush here, so this cluster keeps its defaults (asynchronous commit,
+/// as everywhere in the suite); on PostgreSQL 18 a run that did not wait loses its rows.
+#[tokio::test]
+async fn without_the_privilege_to_write_wal_the_run_waits_for_the_wal_writer() {
+    let cluster = own_cluster(ClusterOptions::default());
+    let db = fresh_db_on(&cluster, "archive_no_emit").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 4_000).await;
+    // A hardened database: the archiving role owns the table but may not emit logical
+    // messages (function privileges are per database, so this touches no other test).
+    c.batch_execute(&format!(
+        "DO $$ BEGIN CREATE ROLE dbtool_archiver LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER TABLE posts OWNER TO dbtool_archiver;
+         GRANT CREATE ON DATABASE {} TO dbtool_archiver;
+         DO $$ DECLARE f regprocedure; BEGIN
+           FOR f IN SELECT oid FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
+             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+           END LOOP; END $$;
+         CHECKPOINT",
+        quote_ident(db.name())
+    ))
+    .await
+    .expect("a role without pg_logical_emit_message");
+    let old = count_old(&c, "posts").await;
+    let before = fingerprint(&c, &["posts"]).await;
+
+    let out = archive(&format!("{} user=dbtool_archiver", db.dsn()), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waiting for the WAL writer"),
+        "{}",
+        text(&out)
+    );
+    crash_and_restart(&cluster);
+
+    let c = db.client().await;
+    assert_eq!(
+        count_old(&c, "posts").await,
+        0,
+        "exit 0, yet the crash undid moved rows"
+    );
+    assert_eq!(count(&c, "archive.posts").await, old);
+    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
 }

@@ -18,6 +18,7 @@ use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
 use crate::jobs::pg_error;
 
+mod flush;
 mod pages;
 mod probe;
 

@@ -1,5 +1,4 @@
-//! Questions the loop asks the server between batches (table size, replica lag, anything
-//! left), and the durability barrier after the last one.
+//! Questions the loop asks the server between batches: table size, replica lag, anything left.
 
 use std::time::Duration;
 
@@ -66,30 +65,5 @@ impl Runner<'_> {
                 estimate.map(|e| (e - self.rows).max(0))
             }
         }
-    }
-
-    /// Makes every batch committed so far durable. Batches commit asynchronously (see
-    /// `setup`), so without this a crash just after the run could undo its last batches
-    /// while the run has reported them moved and exited 0. One transaction with a
-    /// synchronous commit flushes the WAL up to its own commit record, which lies after
-    /// every earlier batch's. It must write WAL of its own (here a transactional logical
-    /// message, callable by any role), or PostgreSQL commits it asynchronously anyway.
-    pub async fn flush_commits(&self) -> Result<(), String> {
-        let flushed = self
-            .src
-            .batch_execute(
-                "/* dbtool archive */ BEGIN; SET LOCAL synchronous_commit = on; \
-                 SELECT pg_logical_emit_message(true, 'dbtool', 'archive: flush'); COMMIT",
-            )
-            .await;
-        if let Err(e) = flushed {
-            // Leave no transaction open for the queries that follow (the summary's count).
-            let _ = self.src.batch_execute("ROLLBACK").await;
-            return Err(format!(
-                "could not confirm the moved rows are durable: {}; run again to finish",
-                pg_error(&e)
-            ));
-        }
-        Ok(())
     }
 }
