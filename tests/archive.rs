@@ -3,7 +3,7 @@
 mod common;
 
 use common::posts::{count, count_old, create_posts, fingerprint, in_both, text};
-use common::{dbtool, fresh_db, promtool_check_metrics};
+use common::{dbtool, fresh_db, keep_busy, promtool_check_metrics};
 
 fn archive(dsn: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -454,4 +454,27 @@ async fn timestamptz_timestamp_and_date_columns_are_detected() {
         .expect("ids")
         .get(0);
     assert_eq!(ids, 100);
+}
+
+/// Cron chains and scripts start the next run the moment the last one exits; the server
+/// ends the old session a little later (later still on a busy machine, which CI showed), so
+/// the run must release its lock itself. Busy sessions widen that window here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_right_after_another_finds_the_table_free() {
+    let db = fresh_db("archive_back_to_back").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 2_000).await;
+    let old = count_old(&c, "posts").await;
+    let busy = keep_busy(&db, 4).await;
+    for run in 0..40 {
+        let out = tokio::task::spawn_blocking({
+            let dsn = db.dsn();
+            move || archive(&dsn, &[])
+        })
+        .await
+        .expect("join");
+        assert_eq!(out.status.code(), Some(0), "run {run}: {}", text(&out));
+    }
+    drop(busy);
+    assert_eq!(count(&c, "archive.posts").await, old);
 }

@@ -62,6 +62,35 @@ pub struct TestDb {
     admin_dsn: String,
 }
 
+/// Sessions that keep the server's CPUs busy until dropped. They widen timing windows a loaded
+/// CI machine opens, such as a backend still exiting (and holding its locks) after its client
+/// has gone.
+pub struct Busy(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Starts `sessions` busy sessions on `db` (each query bounded by statement_timeout).
+pub async fn keep_busy(db: &TestDb, sessions: usize) -> Busy {
+    let mut tasks = Vec::new();
+    for _ in 0..sessions {
+        let c = db.client().await;
+        tasks.push(tokio::spawn(async move {
+            while c
+                .batch_execute("SET statement_timeout = '2s'; SELECT count(*) FROM generate_series(1, 3000000)")
+                .await
+                .is_ok()
+            {}
+        }));
+    }
+    Busy(tasks)
+}
+
 /// A power cut: `pg_ctl stop -m immediate`, so the next start runs crash recovery and
 /// whatever the server had not yet written to its WAL is gone.
 pub fn stop_immediately(cluster: &TempCluster) {

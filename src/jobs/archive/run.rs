@@ -139,5 +139,6 @@ async fn run_inner(
     if let Some(id) = run_id {
         setup::record_finish(&src, id, &result).await;
     }
+    setup::unlock(&src, &source).await;
     result
 }

@@ -180,11 +180,15 @@ pub(super) async fn prepare_dest(
     Ok(())
 }
 
-/// One runner per table: a session advisory lock, released when the session ends (even on kill -9).
+/// The advisory lock key of a table's archive runs.
+const LOCK_KEY: &str = "hashtextextended('dbtool archive ' || $1::text, 0)";
+
+/// One runner per table: a session advisory lock, released by [`unlock`] at the end of the
+/// run, or when the session ends (even on kill -9).
 pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveError> {
     let got: bool = src
         .query_one(
-            "SELECT pg_try_advisory_lock(hashtextextended('dbtool archive ' || $1::text, 0))",
+            &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
             &[&source.oid.to_string()],
         )
         .await
@@ -194,6 +198,15 @@ pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveErr
         Ok(())
     } else {
         Err(ArchiveError::Busy(source.name.to_string()))
+    }
+}
+
+/// Releases the lock explicitly: the server ends a session some moments after its client
+/// exits, and a run started right after this one (cron, a script) must not find it held.
+pub(super) async fn unlock(src: &Client, source: &Source) {
+    let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY})");
+    if let Err(e) = src.query_one(&sql, &[&source.oid.to_string()]).await {
+        tracing::debug!("releasing the archive lock: {}", crate::jobs::pg_error(&e));
     }
 }
 
