@@ -129,6 +129,7 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     if result.is_ok() {
         guard.0 = None;
     }
+    sess.release().await;
     result
 }
 

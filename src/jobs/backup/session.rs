@@ -15,8 +15,9 @@ const TABLES_SQL: &str = include_str!("../../../queries/backup_tables.sql");
 const DATABASES_SQL: &str = include_str!("../../../queries/backup_databases.sql");
 
 pub struct Session {
-    /// Kept alive only for the advisory lock it holds.
-    _client: Client,
+    /// Kept alive for the advisory lock it holds.
+    client: Client,
+    lock_key: i64,
     pub server_version: String,
     pub server_major: u32,
     pub tables: Vec<TableEstimate>,
@@ -92,8 +93,23 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
         server_version: server_version.to_string(),
         server_major,
         tables,
-        _client: client,
+        client,
+        lock_key: lock::advisory_key(database),
     })
+}
+
+impl Session {
+    /// Releases the backup lock explicitly: the server ends a session some moments after its
+    /// client goes, and a backup started right after this one must not find the lock held.
+    pub async fn release(self) {
+        let sql = format!(
+            "/* dbtool: backup unlock */ SELECT pg_advisory_unlock({})",
+            self.lock_key
+        );
+        if let Err(e) = self.client.simple_query(&sql).await {
+            tracing::debug!("releasing the backup lock: {e}");
+        }
+    }
 }
 
 /// `--all`: the databases to back up, listed through the target's own database.
