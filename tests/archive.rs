@@ -2,26 +2,8 @@
 
 mod common;
 
-use common::posts::{count, count_old, create_posts, fingerprint, in_both, text};
+use common::posts::{archive, count, count_old, create_posts, fingerprint, in_both, text};
 use common::{dbtool, fresh_db, keep_busy, promtool_check_metrics};
-
-fn archive(dsn: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "archive",
-        "--dsn",
-        dsn,
-        "--table",
-        "posts",
-        "--column",
-        "createat",
-        "--column-type",
-        "epoch-ms",
-        "--older-than",
-        "2y",
-    ];
-    args.extend_from_slice(extra);
-    dbtool().args(&args).output().expect("run dbtool")
-}
 
 #[tokio::test]
 async fn moves_exactly_the_old_rows_and_creates_the_destination_like_the_source() {

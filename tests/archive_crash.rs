@@ -7,17 +7,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::posts::{count, count_old, create_posts, fingerprint, in_both, text};
-use common::{dbtool, fresh_db, fresh_db_on, own_cluster, stop_immediately};
+use common::posts::{archive_cmd, count, count_old, create_posts, fingerprint, in_both, text};
+use common::{fresh_db, fresh_db_on, own_cluster, stop_immediately};
 use dbtool::cluster::ClusterOptions;
-
-fn archive_cmd(dsn: &str, extra: &[&str]) -> Command {
-    let mut cmd = dbtool();
-    cmd.args(["archive", "--dsn", dsn, "--table", "posts", "--column", "createat"])
-        .args(["--column-type", "epoch-ms", "--older-than", "2y"])
-        .args(extra);
-    cmd
-}
 
 fn spawn_quiet(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::null())

@@ -14,10 +14,12 @@
 
 mod common;
 
-use common::posts::{count, count_old, create_posts, fingerprint, text};
-use common::quote_ident;
-use common::{dbtool, fresh_db_on, own_cluster, stop_immediately};
+use common::posts::{archive, count, count_old, create_posts, fingerprint, text};
+use common::{fresh_db_on, own_cluster, quote_ident, stop_immediately};
 use dbtool::cluster::{ClusterOptions, TempCluster};
+
+/// Ten batches or so per run.
+const BATCHES: &[&str] = &["--batch-size", "200"];
 
 fn lingering_commits() -> TempCluster {
     own_cluster(ClusterOptions {
@@ -30,15 +32,6 @@ fn lingering_commits() -> TempCluster {
         ],
         ..ClusterOptions::default()
     })
-}
-
-fn archive(dsn: &str, extra: &[&str]) -> std::process::Output {
-    dbtool()
-        .args(["archive", "--dsn", dsn, "--table", "posts", "--column", "createat"])
-        .args(["--column-type", "epoch-ms", "--older-than", "2y", "--batch-size", "200"])
-        .args(extra)
-        .output()
-        .expect("run dbtool archive")
 }
 
 fn crash_and_restart(cluster: &TempCluster) {
@@ -57,7 +50,7 @@ async fn rows_reported_moved_survive_a_server_crash_right_after_the_run() {
     let old = count_old(&c, "posts").await;
     let before = fingerprint(&c, &["posts"]).await;
 
-    let out = archive(&db.dsn(), &[]);
+    let out = archive(&db.dsn(), BATCHES);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("{old} rows moved; done")),
@@ -102,7 +95,7 @@ async fn a_cross_database_destination_with_asynchronous_commit_never_loses_a_row
     .await
     .expect("destination table");
 
-    let out = archive(&db.dsn(), &["--dest-dsn", &cold.dsn()]);
+    let out = archive(&db.dsn(), &["--dest-dsn", &cold.dsn(), "--batch-size", "200"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(count_old(&c, "posts").await, 0);
     crash_and_restart(&cold_cluster);
@@ -141,7 +134,7 @@ async fn without_the_privilege_to_write_wal_the_run_waits_for_the_wal_writer() {
     let old = count_old(&c, "posts").await;
     let before = fingerprint(&c, &["posts"]).await;
 
-    let out = archive(&format!("{} user=dbtool_archiver", db.dsn()), &[]);
+    let out = archive(&format!("{} user=dbtool_archiver", db.dsn()), BATCHES);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("waiting for the WAL writer"),

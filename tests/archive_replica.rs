@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::posts::{count, count_old, create_posts, fingerprint, in_both, text};
-use common::{connect, dbtool, fresh_db_on, own_cluster, wait_until};
+use common::posts::{archive, count, count_old, create_posts, fingerprint, in_both, text};
+use common::{connect, fresh_db_on, own_cluster, wait_until};
 use dbtool::cluster::{ClusterOptions, TempCluster};
-
-fn archive(dsn: &str, extra: &[&str]) -> std::process::Output {
-    dbtool()
-        .args(["archive", "--dsn", dsn, "--table", "posts", "--column", "createat"])
-        .args(["--column-type", "epoch-ms", "--older-than", "2y", "--max-lag", "1s"])
-        .args(extra)
-        .output()
-        .expect("run dbtool archive")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() {
@@ -47,7 +38,7 @@ async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() 
     let old = count_old(&p, "posts").await;
     let before = fingerprint(&p, &["posts"]).await;
 
-    let out = archive(&db.dsn(), &["--max-runtime", "3s"]);
+    let out = archive(&db.dsn(), &["--max-lag", "1s", "--max-runtime", "3s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -71,7 +62,7 @@ async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() 
     s.batch_execute("SELECT pg_wal_replay_resume()")
         .await
         .expect("resume replay");
-    let out = archive(&db.dsn(), &[]);
+    let out = archive(&db.dsn(), &["--max-lag", "1s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("{old} rows moved; done")),

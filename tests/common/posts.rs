@@ -1,7 +1,7 @@
 //! A Mattermost-like posts table for the archive tests: text primary key (md5, so key order
 //! is unrelated to physical order), CreateAt in epoch milliseconds, an index on it.
 
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// Hours back from now that rows are spread over (4 years); about half are older than 2 years.
 const SPREAD_HOURS: i64 = 35_040;
@@ -78,4 +78,18 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `dbtool archive` of the posts rows older than two years (`createat`, epoch ms), plus `extra`.
+pub fn archive_cmd(dsn: &str, extra: &[&str]) -> Command {
+    let mut cmd = super::dbtool();
+    cmd.args(["archive", "--dsn", dsn, "--table", "posts", "--column", "createat"])
+        .args(["--column-type", "epoch-ms", "--older-than", "2y"])
+        .args(extra);
+    cmd
+}
+
+/// The same, run to its end.
+pub fn archive(dsn: &str, extra: &[&str]) -> Output {
+    archive_cmd(dsn, extra).output().expect("run dbtool archive")
 }
