@@ -4,8 +4,8 @@
 mod common;
 
 use common::posts::{archive, count, count_old, create_posts, fingerprint, in_both, text};
-use common::{connect, fresh_db_on, own_cluster, wait_until};
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use common::{connect, fresh_db_on, own_cluster, streaming_standby, wait_until};
+use dbtool::cluster::ClusterOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() {
@@ -16,14 +16,8 @@ async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() 
         ..ClusterOptions::default()
     });
     let db = fresh_db_on(&primary, "archive_lag").await;
-    let standby = TempCluster::start_standby_of(&primary)
-        .unwrap_or_else(|e| panic!("could not start a standby: {}", common::chain(&e)));
+    let standby = streaming_standby(&primary).await;
     let p = db.client().await;
-    wait_until(
-        &p,
-        "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'dbtool_standby' AND state = 'streaming'",
-    )
-    .await;
     // The standby receives WAL but applies none of it: its replay lag keeps growing.
     let s = connect(&standby.dsn("postgres")).await;
     s.batch_execute("SELECT pg_wal_replay_pause()")

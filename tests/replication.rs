@@ -5,23 +5,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check_of, connect, findings, health_report, metric, own_cluster, wait_until};
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use common::{check_of, connect, findings, health_report, metric, own_cluster, streaming_standby, wait_until};
+use dbtool::cluster::ClusterOptions;
 
 #[tokio::test]
 async fn lag_on_both_sides_idle_primary_is_zero_and_inactive_slot_is_reported() {
     let primary = own_cluster(ClusterOptions::default());
-    let standby = TempCluster::start_standby_of(&primary)
-        .unwrap_or_else(|e| panic!("could not start a standby: {}", common::chain(&e)));
+    let standby = streaming_standby(&primary).await;
     let p = connect(&primary.dsn("postgres")).await;
     p.batch_execute("SELECT pg_create_physical_replication_slot('dbtool_idle_slot', true)")
         .await
         .expect("slot");
-    wait_until(
-        &p,
-        "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'dbtool_standby' AND state = 'streaming'",
-    )
-    .await;
     // The switch writes the WAL out (the suite runs with synchronous_commit=off, and
     // pg_current_wal_lsn is the write position), so the slot visibly retains some.
     p.batch_execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g; SELECT pg_switch_wal()")

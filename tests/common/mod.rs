@@ -62,6 +62,20 @@ pub struct TestDb {
     admin_dsn: String,
 }
 
+/// A streaming standby of `primary` (`TempCluster::start_standby_of`, which restarts the
+/// primary), returned once the primary sees it streaming.
+pub async fn streaming_standby(primary: &TempCluster) -> TempCluster {
+    let standby =
+        TempCluster::start_standby_of(primary).unwrap_or_else(|e| panic!("could not start a standby: {}", chain(&e)));
+    let p = connect(&primary.dsn("postgres")).await;
+    wait_until(
+        &p,
+        "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'dbtool_standby' AND state = 'streaming'",
+    )
+    .await;
+    standby
+}
+
 /// Sessions that keep the server's CPUs busy until dropped. They widen timing windows a loaded
 /// CI machine opens, such as a backend still exiting (and holding its locks) after its client
 /// has gone.

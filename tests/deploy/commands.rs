@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use dbtool::cluster::ClusterOptions;
 
 use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;
@@ -21,14 +21,8 @@ fn strings(list: &[&str]) -> Vec<String> {
 /// health's replication families, from a primary with a streaming standby and from the standby.
 pub async fn health_replication(_dir: PathBuf) -> Names {
     let primary = own_cluster(ClusterOptions::default());
-    let standby = TempCluster::start_standby_of(&primary)
-        .unwrap_or_else(|e| panic!("could not start a standby: {}", crate::common::chain(&e)));
+    let standby = crate::common::streaming_standby(&primary).await;
     let p = connect(&primary.dsn("postgres")).await;
-    wait_for(
-        &p,
-        "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'",
-    )
-    .await;
     // The standby's own lag is only known once it has replayed a transaction.
     p.batch_execute("CREATE TABLE replicated AS SELECT 1 AS one")
         .await
