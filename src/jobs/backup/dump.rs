@@ -6,7 +6,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +19,8 @@ use super::lock::LockFile;
 use super::manifest::{self, Manifest, Status, SCHEMA};
 use super::options::{BackupOptions, DumpFormat};
 use super::pgbin::{self, PgBin};
-use super::{session, verify};
+use super::session::{self, Session};
+use super::verify;
 
 pub const GLOBALS: &str = "globals.sql";
 pub const FILES_ARCHIVE: &str = "files.tar.gz";
@@ -85,6 +86,20 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     let started_at = Utc::now();
     let clock = Instant::now();
     let sess = session::open(&job.target.params, job.session, database).await?;
+    // Every path from here releases the server lock, failures included.
+    let result = backup_locked(job, database, &sess, started_at, clock).await;
+    sess.release().await;
+    result
+}
+
+/// The backup itself, while `sess` holds the database's backup lock.
+async fn backup_locked(
+    job: &Job<'_>,
+    database: &str,
+    sess: &Session,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> Result<Manifest, BackupError> {
     let bin = pgbin::find(sess.server_major).await?;
     let compress = compression(job.opts.compress.as_deref(), &bin)?;
     let _lock_file = LockFile::acquire(job.dest, database)?;
@@ -129,7 +144,6 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     if result.is_ok() {
         guard.0 = None;
     }
-    sess.release().await;
     result
 }
 

@@ -27,6 +27,15 @@ pub fn try_lock_sql(database: &str) -> String {
     )
 }
 
+/// SQL that releases it, before the session ends: the server ends a session some moments
+/// after its client goes, and a backup started right after must not find the lock held.
+pub fn unlock_sql(database: &str) -> String {
+    format!(
+        "/* dbtool: backup unlock */ SELECT pg_advisory_unlock({})",
+        advisory_key(database)
+    )
+}
+
 /// `DEST/.lock-DB`, created with O_EXCL and removed on drop.
 #[derive(Debug)]
 pub struct LockFile {

@@ -17,7 +17,7 @@ const DATABASES_SQL: &str = include_str!("../../../queries/backup_databases.sql"
 pub struct Session {
     /// Kept alive for the advisory lock it holds.
     client: Client,
-    lock_key: i64,
+    database: String,
     pub server_version: String,
     pub server_major: u32,
     pub tables: Vec<TableEstimate>,
@@ -94,19 +94,14 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
         server_major,
         tables,
         client,
-        lock_key: lock::advisory_key(database),
+        database: database.to_string(),
     })
 }
 
 impl Session {
-    /// Releases the backup lock explicitly: the server ends a session some moments after its
-    /// client goes, and a backup started right after this one must not find the lock held.
+    /// Releases the backup lock explicitly (see [`lock::unlock_sql`]).
     pub async fn release(self) {
-        let sql = format!(
-            "/* dbtool: backup unlock */ SELECT pg_advisory_unlock({})",
-            self.lock_key
-        );
-        if let Err(e) = self.client.simple_query(&sql).await {
+        if let Err(e) = self.client.simple_query(&lock::unlock_sql(&self.database)).await {
             tracing::debug!("releasing the backup lock: {e}");
         }
     }
