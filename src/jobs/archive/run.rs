@@ -105,13 +105,25 @@ async fn run_inner(
         setup::prepare_dest(&src, dst.as_ref(), &source, d, opts.progress).await?;
     }
     setup::lock(&src, &source).await?;
-    let run_id = match opts.record {
-        true => setup::record_start(&mut src, job, target).await?,
-        false => None,
+    let ready = async {
+        let run_id = match opts.record {
+            true => setup::record_start(&mut src, job, target).await?,
+            false => None,
+        };
+        let estimate = setup::estimate(&src, &source, &predicate).await;
+        opts.progress.started(&report, estimate);
+        let stmts = setup::prepare(&src, dst.as_ref(), &source, &dest_sql, &report, &predicate, job, built).await?;
+        Ok::<_, ArchiveError>((run_id, estimate, stmts))
+    }
+    .await;
+    // Every path from here releases the lock, failures included.
+    let (run_id, estimate, stmts) = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            setup::unlock(&src, &source).await;
+            return Err(e);
+        }
     };
-    let estimate = setup::estimate(&src, &source, &predicate).await;
-    opts.progress.started(&report, estimate);
-    let stmts = setup::prepare(&src, dst.as_ref(), &source, &dest_sql, &report, &predicate, job, built).await?;
     let walk = report.walk;
     let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started);
     let outcome = runner.run_passes(&predicate).await;
