@@ -25,6 +25,8 @@ const WAL_WRITER_WAIT: Duration = Duration::from_secs(35);
 impl Runner<'_> {
     /// Makes every batch committed so far durable; Err names what failed.
     pub async fn flush_commits(&mut self) -> Result<(), String> {
+        // Also when this run moved nothing: its "done" rests on what it saw, which may be the
+        // not yet flushed batches of a run killed a moment ago.
         let flushed = self
             .src
             .batch_execute(
