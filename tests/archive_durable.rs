@@ -15,7 +15,7 @@
 mod common;
 
 use common::posts::{archive, count, count_old, create_posts, fingerprint, text};
-use common::{fresh_db_on, own_cluster, quote_ident, stop_immediately};
+use common::{fresh_db_on, own_cluster, quote_ident, stop_immediately, TestDb};
 use dbtool::cluster::{ClusterOptions, TempCluster};
 
 /// Ten batches or so per run.
@@ -39,6 +39,20 @@ fn crash_and_restart(cluster: &TempCluster) {
     cluster.start_again().expect("restart after the crash");
 }
 
+/// Crashes the server, then checks that all `old` rows are in the archive, none is left in
+/// the source, and the rows' contents match `before`.
+async fn crash_then_all_moved(cluster: &TempCluster, db: &TestDb, old: i64, before: (i64, String)) {
+    crash_and_restart(cluster);
+    let c = db.client().await;
+    assert_eq!(
+        count_old(&c, "posts").await,
+        0,
+        "exit 0, yet the crash undid moved rows"
+    );
+    assert_eq!(count(&c, "archive.posts").await, old);
+    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+}
+
 #[tokio::test]
 async fn rows_reported_moved_survive_a_server_crash_right_after_the_run() {
     let cluster = lingering_commits();
@@ -57,16 +71,7 @@ async fn rows_reported_moved_survive_a_server_crash_right_after_the_run() {
         "{}",
         text(&out)
     );
-    crash_and_restart(&cluster);
-
-    let c = db.client().await;
-    assert_eq!(
-        count_old(&c, "posts").await,
-        0,
-        "exit 0, yet the crash undid moved rows"
-    );
-    assert_eq!(count(&c, "archive.posts").await, old);
-    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+    crash_then_all_moved(&cluster, &db, old, before).await;
 }
 
 #[tokio::test]
@@ -141,14 +146,5 @@ async fn without_the_privilege_to_write_wal_the_run_waits_for_the_wal_writer() {
         "{}",
         text(&out)
     );
-    crash_and_restart(&cluster);
-
-    let c = db.client().await;
-    assert_eq!(
-        count_old(&c, "posts").await,
-        0,
-        "exit 0, yet the crash undid moved rows"
-    );
-    assert_eq!(count(&c, "archive.posts").await, old);
-    assert_eq!(fingerprint(&c, &["posts", "archive.posts"]).await, before);
+    crash_then_all_moved(&cluster, &db, old, before).await;
 }
