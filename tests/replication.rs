@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{check_of, connect, findings, health_report, metric, own_cluster, streaming_standby, wait_until};
+use common::{caught_up, check_of, connect, findings, health_report, metric, own_cluster, streaming_standby};
 use dbtool::cluster::ClusterOptions;
 
 #[tokio::test]
@@ -21,13 +21,7 @@ async fn lag_on_both_sides_idle_primary_is_zero_and_inactive_slot_is_reported() 
     p.batch_execute("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g; SELECT pg_switch_wal()")
         .await
         .expect("write");
-    let lsn: String = p
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .expect("lsn")
-        .get(0);
-    let s = connect(&standby.dsn("postgres")).await;
-    wait_until(&s, &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")).await;
+    caught_up(&p, &standby).await;
 
     // The primary's side: one streaming standby with small lag, and the slot nobody uses.
     let (code, report) = health_report(&primary.dsn("postgres"), &["--check", "replication"]).await;

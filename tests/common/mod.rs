@@ -76,6 +76,19 @@ pub async fn streaming_standby(primary: &TempCluster) -> TempCluster {
     standby
 }
 
+/// Waits until `standby` has replayed all the primary has written so far (`p`, a client of
+/// the primary); returns a client of the standby's `postgres` database.
+pub async fn caught_up(p: &tokio_postgres::Client, standby: &TempCluster) -> tokio_postgres::Client {
+    let lsn: String = p
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .expect("lsn")
+        .get(0);
+    let s = connect(&standby.dsn("postgres")).await;
+    wait_until(&s, &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")).await;
+    s
+}
+
 /// Sessions that keep the server's CPUs busy until dropped. They widen timing windows a loaded
 /// CI machine opens, such as a backend still exiting (and holding its locks) after its client
 /// has gone.

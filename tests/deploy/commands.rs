@@ -27,13 +27,7 @@ pub async fn health_replication(_dir: PathBuf) -> Names {
     p.batch_execute("CREATE TABLE replicated AS SELECT 1 AS one")
         .await
         .expect("write on the primary");
-    let lsn: String = p
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .expect("lsn")
-        .get(0);
-    let s = connect(&standby.dsn("postgres")).await;
-    wait_for(&s, &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn")).await;
+    let s = crate::common::caught_up(&p, &standby).await;
     // dbtool emits the standby's replay lag only when it can be told (receive position and last
     // replayed transaction known); under load the receiver can lag behind the replay check above.
     wait_for(
