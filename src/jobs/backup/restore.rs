@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::row::rows_from_messages;
@@ -14,6 +13,7 @@ use super::child::{self, libpq_command};
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::pgbin;
+use super::session;
 
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -37,22 +37,6 @@ fn admin_session(base: &SessionSettings) -> SessionSettings {
     }
 }
 
-async fn exec(
-    client: &Client,
-    database: &str,
-    what: &'static str,
-    sql: &str,
-) -> Result<Vec<crate::db::row::Row>, BackupError> {
-    let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
-        database: database.into(),
-        what,
-        message: e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |d| d.message().to_string()),
-    })?;
-    Ok(rows_from_messages(messages))
-}
-
 /// Creates `name` if missing; refuses one that already holds relations (nothing is lost).
 async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
     let admin = db::connect(&server.with_dbname("postgres"), s).await?;
@@ -60,19 +44,19 @@ async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) ->
         "SELECT 1 AS found FROM pg_database WHERE datname = {}",
         quote_literal(name)
     );
-    if exec(&admin, "postgres", "looking up the database", &sql)
+    if session::query(&admin, "postgres", "looking up the database", &sql)
         .await?
         .is_empty()
     {
         let sql = format!("CREATE DATABASE {}", quote_ident(name));
-        exec(&admin, "postgres", "creating the database", &sql).await?;
+        session::query(&admin, "postgres", "creating the database", &sql).await?;
         return Ok(());
     }
     let client = db::connect(&server.with_dbname(name), s).await?;
     let sql = "/* dbtool: restore target empty? */ SELECT count(*) AS n FROM pg_class c \
                JOIN pg_namespace n ON n.oid = c.relnamespace \
                WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
-    let rows = exec(&client, name, "checking the database is empty", sql).await?;
+    let rows = session::query(&client, name, "checking the database is empty", sql).await?;
     let n = rows.first().map(|r| r.i64("n")).transpose().ok().flatten().unwrap_or(1);
     if n > 0 {
         return Err(BackupError::Options(format!(
@@ -94,7 +78,7 @@ pub async fn restore(
 ) -> Result<(), BackupError> {
     let s = admin_session(settings);
     let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
-    let rows = exec(
+    let rows = session::query(
         &probe,
         "postgres",
         "reading the server version",
@@ -190,7 +174,7 @@ pub async fn check(
     let dropped = match admin {
         Ok(c) => {
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&scratch));
-            exec(&c, "postgres", "dropping the scratch database", &sql)
+            session::query(&c, "postgres", "dropping the scratch database", &sql)
                 .await
                 .map(|_| ())
         }

@@ -23,7 +23,13 @@ pub struct Session {
     pub tables: Vec<TableEstimate>,
 }
 
-async fn query(client: &Client, database: &str, what: &'static str, sql: &str) -> Result<Vec<Row>, BackupError> {
+/// Runs `sql` (simple protocol) in `database`; a failure names the step (`what`).
+pub(super) async fn query(
+    client: &Client,
+    database: &str,
+    what: &'static str,
+    sql: &str,
+) -> Result<Vec<Row>, BackupError> {
     let messages = client.simple_query(sql).await.map_err(|e| BackupError::Query {
         database: database.into(),
         what,
