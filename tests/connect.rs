@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dbtool::cluster::{ClusterOptions, TempCluster};
-use dbtool::db::{connect, ConnParams, ConnectError, MapEnv, SessionSettings};
+use dbtool::db::{connect, connect_session, ConnParams, ConnectError, MapEnv, Pooler, SessionSettings};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
@@ -464,8 +464,11 @@ async fn a_missing_database_is_named_with_the_fix() {
     );
 }
 
+/// Behind PgBouncer, which refuses startup options, every statement runs in a read-only
+/// transaction of its own with dbtool's limits and the user's options as SET LOCAL, so nothing
+/// outlives it on the pooled server connection (tests/pooler.rs runs the binary that way).
 #[tokio::test]
-async fn pgbouncer_refusing_startup_options_gets_the_same_settings_by_set() {
+async fn pgbouncer_refusing_startup_options_gets_the_same_settings_per_transaction() {
     let c = tls_cluster().await;
     let bouncer = Bouncer::start(&c.cluster).await;
     let home = home();
@@ -477,21 +480,37 @@ async fn pgbouncer_refusing_startup_options_gets_the_same_settings_by_set() {
         statement_timeout: Duration::from_secs(7),
         ..Default::default()
     };
-    let client = connect(&params(&dsn, home.path()), &settings)
+    let p = params(&dsn, home.path());
+    let session = connect_session(&p, &settings)
         .await
         .unwrap_or_else(|e| panic!("through PgBouncer: {e}\n{}", bouncer.log()));
-    assert_eq!(show(&client, "statement_timeout").await, "7s");
-    assert_eq!(show(&client, "lock_timeout").await, "100ms");
-    assert_eq!(show(&client, "default_transaction_read_only").await, "on");
-    assert_eq!(show(&client, "search_path").await, "bar");
-    // Proof that the fallback ran: these came by SET, not in the startup packet.
-    let source = "SELECT source FROM pg_settings WHERE name = 'statement_timeout'";
-    assert_eq!(text(&client, source).await, "session");
-    let err = client
-        .batch_execute("CREATE TABLE t (x int)")
+    assert_eq!(session.pooler(), Some(Pooler::RefusesOptions));
+    let value = |messages: Vec<tokio_postgres::SimpleQueryMessage>| {
+        messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+    };
+    for (name, want) in [
+        ("statement_timeout", "7s"),
+        ("lock_timeout", "100ms"),
+        ("transaction_read_only", "on"),
+        ("search_path", "bar"),
+    ] {
+        let got = value(session.simple_query(&format!("SHOW {name}")).await.expect("SHOW"));
+        assert_eq!(got.as_deref(), Some(want), "{name}");
+    }
+    let err = session
+        .simple_query("CREATE TABLE t (x int)")
         .await
-        .expect_err("read-only session");
+        .expect_err("read-only transaction");
     assert_eq!(err.code(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+    // The failed transaction was rolled back: the session goes on.
+    let after = value(session.simple_query("SELECT 1").await.expect("after an error"));
+    assert_eq!(after.as_deref(), Some("1"));
+    // Session-state work is refused, naming the fix.
+    let refused = connect(&p, &settings).await.expect_err("a pooler");
+    assert!(refused.to_string().contains("PostgreSQL's own port"), "{refused}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! families; the runner executes each distinct query once and hands the rows to `evaluate`,
 //! which turns rows into findings and samples. Checks never print: renderers do.
 
+mod lanes;
 pub mod query;
 pub mod runner;
 pub mod shared;

@@ -57,7 +57,7 @@ macro_rules! query {
 }
 
 /// Why a query produced no rows in some place.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct QueryFailure {
     /// The database it ran in, for per-database queries.
     pub database: Option<String>,
@@ -66,6 +66,10 @@ pub struct QueryFailure {
     pub sqlstate: Option<String>,
     /// Set when the server is older than every variant of the query.
     pub needs_version: Option<u32>,
+    /// Not a failure: dbtool did not go there (`--max-connections 1` leaves no session for
+    /// databases other than the connected one).
+    #[serde(skip)]
+    pub not_visited: bool,
 }
 
 /// The rows of one query, gathered from every place it ran, and where it failed.
@@ -86,10 +90,20 @@ impl QueryOutcome {
 }
 
 impl QueryFailure {
+    pub fn not_visited(db: &str) -> QueryFailure {
+        QueryFailure {
+            database: Some(db.to_string()),
+            message: "not visited: --max-connections 1 leaves no session for databases other than the connected one"
+                .to_string(),
+            not_visited: true,
+            ..Default::default()
+        }
+    }
+
     /// A per-database session the server terminated (57P01: DROP DATABASE … WITH (FORCE), or
     /// pg_terminate_backend) or a database that no longer exists (3D000): told, not alerted on.
     pub fn is_benign(&self) -> bool {
-        self.database.is_some() && matches!(self.sqlstate.as_deref(), Some("57P01") | Some("3D000"))
+        self.not_visited || self.database.is_some() && matches!(self.sqlstate.as_deref(), Some("57P01") | Some("3D000"))
     }
 }
 

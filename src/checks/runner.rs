@@ -9,13 +9,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
-use tokio_postgres::Client;
-
+use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed};
 use super::query::version_name;
 use super::{Check, EvalContext, Finding, Query, QueryFailure, QueryOutcome, Scope, Severity, Thresholds};
 use crate::db::row::{rows_from_messages, Row};
-use crate::db::{connect, ConnParams, SessionSettings};
+use crate::db::{connect_session, ConnParams, Session, SessionSettings};
 use crate::report::{CheckReport, TargetReport};
 
 /// What to run, resolved from config and flags.
@@ -39,43 +37,9 @@ pub struct Target {
 
 type Outcomes = BTreeMap<&'static str, QueryOutcome>;
 
-/// One query's result in one place, and how long it took.
-type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);
-
 const LIST_DATABASES: &str = "/* dbtool: databases to visit */ \
 SELECT datname FROM pg_database \
 WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY 1";
-
-fn failure(db: Option<&str>, e: &tokio_postgres::Error) -> QueryFailure {
-    let (message, sqlstate) = match e.as_db_error() {
-        Some(d) => (d.message().to_string(), Some(d.code().code().to_string())),
-        None => (e.to_string(), e.code().map(|c| c.code().to_string())),
-    };
-    QueryFailure {
-        database: db.map(str::to_string),
-        message,
-        sqlstate,
-        needs_version: None,
-    }
-}
-
-async fn exec(client: &Client, q: &'static Query, version: u32, db: Option<&str>) -> Executed {
-    let started = Instant::now();
-    let result = match q.sql_for(version) {
-        Err(min) => Err(QueryFailure {
-            database: db.map(str::to_string),
-            message: format!("needs {}+", version_name(min)),
-            sqlstate: None,
-            needs_version: Some(min),
-        }),
-        Ok(sql) => client
-            .simple_query(sql)
-            .await
-            .map(rows_from_messages)
-            .map_err(|e| failure(db, &e)),
-    };
-    (q.name, result, started.elapsed())
-}
 
 fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
     for (name, result, took) in results {
@@ -89,70 +53,6 @@ fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
             Err(f) => o.failures.push(f),
         }
     }
-}
-
-/// Runs the per-database queries in one database on its own connection.
-async fn in_database(
-    target: &Target,
-    plan: &Plan,
-    db: String,
-    queries: &[&'static Query],
-    version: u32,
-) -> Vec<Executed> {
-    match connect(&target.params.with_dbname(&db), &plan.session).await {
-        Ok(client) => {
-            let futs = queries.iter().map(|q| exec(&client, q, version, Some(&db)));
-            futures_util::future::join_all(futs).await
-        }
-        // Listed a moment ago, dropped since: nothing to check there, and not a problem.
-        Err(e) if e.is_missing_database() => {
-            tracing::debug!(database = %db, "database vanished before it could be checked");
-            Vec::new()
-        }
-        Err(e) => queries
-            .iter()
-            .map(|q| {
-                (
-                    q.name,
-                    Err(QueryFailure {
-                        database: Some(db.clone()),
-                        message: e.to_string(),
-                        sqlstate: None,
-                        needs_version: None,
-                    }),
-                    Duration::ZERO,
-                )
-            })
-            .collect(),
-    }
-}
-
-/// The per-database queries of the connected database, spread over up to `max_connections`
-/// connections. Pipelined on one connection they run one after another in one backend, on one
-/// core; the heavy catalog reads (tables, indexes, bloat) finish sooner side by side
-/// (scripts/bench-health). The main connection, busy with the cluster queries, takes the last
-/// lane; an extra connection that cannot be opened just leaves its share to the others.
-async fn in_main_database(
-    client: &Client,
-    target: &Target,
-    plan: &Plan,
-    db: &str,
-    queries: &[&'static Query],
-    version: u32,
-) -> Vec<Executed> {
-    let extra_lanes = plan.max_connections.min(queries.len()).saturating_sub(1);
-    let params = target.params.with_dbname(db);
-    let extra: Vec<Client> = futures_util::future::join_all((0..extra_lanes).map(|_| connect(&params, &plan.session)))
-        .await
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect();
-    let lanes: Vec<&Client> = extra.iter().chain(std::iter::once(client)).collect();
-    let futs = queries
-        .iter()
-        .enumerate()
-        .map(|(i, q)| exec(lanes[i % lanes.len()], q, version, Some(db)));
-    futures_util::future::join_all(futs).await
 }
 
 /// The databases per-table queries visit: listed by the server, narrowed by `--database`.
@@ -177,8 +77,7 @@ fn choose_databases(
             message: format!(
                 "database {w} does not exist, does not accept connections, or the role lacks CONNECT on it"
             ),
-            sqlstate: None,
-            needs_version: None,
+            ..Default::default()
         });
     }
     (listed.into_iter().filter(|d| wanted.contains(d)).collect(), missing)
@@ -186,7 +85,7 @@ fn choose_databases(
 
 /// Runs every planned query; returns the server version and the outcomes.
 async fn gather(
-    client: &Client,
+    client: &Session,
     target: &Target,
     plan: &Plan,
 ) -> Result<(u32, String, Outcomes), tokio_postgres::Error> {
@@ -224,13 +123,7 @@ async fn gather(
             results.extend(in_main_database(client, target, plan, &main_db, &per_db, version).await);
         }
         let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
-        let width = plan.max_connections.saturating_sub(1).max(1);
-        let mut stream = stream::iter(others)
-            .map(|db| in_database(target, plan, db, &per_db, version))
-            .buffer_unordered(width);
-        while let Some(r) = stream.next().await {
-            results.extend(r);
-        }
+        results.extend(in_other_databases(client, target, plan, others, &per_db, version).await);
         (results, missing)
     };
     let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;
@@ -251,7 +144,7 @@ async fn gather(
 /// A database dropped while dbtool was checking it (its sessions are terminated mid-query) is not
 /// a problem of the server: re-read pg_database, only when something failed, and forget the
 /// failures of databases that are gone. Seen in CI, where tests drop their databases concurrently.
-async fn forget_vanished_databases(client: &Client, outcomes: &mut Outcomes) {
+async fn forget_vanished_databases(client: &Session, outcomes: &mut Outcomes) {
     let failed_in_db = outcomes
         .values()
         .flat_map(|o| &o.failures)
@@ -284,6 +177,8 @@ fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -
         .map_or_else(|| check.name().to_string(), |d| format!("database {d}"));
     let message = if let Some(v) = f.needs_version {
         format!("{} needs {}+", check.name(), version_name(v))
+    } else if f.not_visited {
+        return Finding::new(Severity::Ok, object, f.message.clone());
     } else if f.is_benign() {
         return Finding::new(
             Severity::Ok,
@@ -378,7 +273,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
 /// [`run_target`], setting `connected` once the server has answered.
 async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     let started = Instant::now();
-    let client = match connect(&target.params, &plan.session).await {
+    let client = match connect_session(&target.params, &plan.session).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
@@ -448,6 +343,7 @@ mod tests {
             message: "terminated".into(),
             sqlstate: Some("57P01".into()),
             needs_version: None,
+            not_visited: false,
         }
     }
 

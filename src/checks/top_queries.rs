@@ -198,6 +198,7 @@ mod tests {
                 message: "relation \"pg_stat_statements\" does not exist".into(),
                 sqlstate: Some("42P01".into()),
                 needs_version: None,
+                not_visited: false,
             }],
             ..Default::default()
         };
@@ -212,6 +213,7 @@ mod tests {
             message: "relation \"pg_stat_statements\" does not exist".into(),
             sqlstate: Some("42P01".into()),
             needs_version: None,
+            not_visited: false,
         }));
     }
 }

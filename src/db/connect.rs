@@ -14,6 +14,8 @@ use tokio_postgres::{Client, Config, Connection, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::conninfo::{is_socket_host, ConnParams, SslMode, TargetSessionAttrs, DEFAULT_CONNECT_TIMEOUT};
+use super::row::rows_from_messages;
+use super::session::{self, Pooler, Session};
 use super::tls::{self, TlsError};
 
 /// Limits every dbtool session runs under, so a check can never block or change production.
@@ -41,7 +43,7 @@ impl Default for SessionSettings {
 }
 
 impl SessionSettings {
-    fn gucs(&self) -> Vec<(String, String)> {
+    pub(super) fn gucs(&self) -> Vec<(String, String)> {
         let read_only = if self.read_only { "on" } else { "off" };
         let mut gucs = vec![
             ("statement_timeout", millis(self.statement_timeout)),
@@ -185,8 +187,55 @@ fn render(e: &tokio_postgres::Error) -> String {
     text
 }
 
-/// Connects to the first host in `params` that accepts, trying them in order like libpq.
+/// Connects to the first host in `params` that accepts, trying them in order like libpq, for
+/// work that keeps session state (advisory locks, session settings, pg_dump): a connection
+/// pooler is refused, since transaction pooling would hand that state to other clients.
 pub async fn connect(params: &ConnParams, settings: &SessionSettings) -> Result<Client, ConnectError> {
+    let opened = connect_any(params, settings, Allow::DirectOnly).await?;
+    Ok(opened.client)
+}
+
+/// Connects for read-only checks: directly, or through a transaction pooler, where every
+/// statement then runs in a transaction of its own (see [`Session`]).
+pub async fn connect_session(params: &ConnParams, settings: &SessionSettings) -> Result<Session, ConnectError> {
+    let allow = if settings.read_only {
+        Allow::Pooled
+    } else {
+        Allow::DirectOnly
+    };
+    let opened = connect_any(params, settings, allow).await?;
+    Ok(match opened.pooler {
+        None => Session::direct(opened.client, opened.connection),
+        Some(pooler) => {
+            Session::pooled(opened.client, opened.connection, pooler, params.options(), settings).map_err(|why| {
+                ConnectError::Failed {
+                    target: params.redacted(),
+                    failures: vec![HostFailure {
+                        host: opened.host,
+                        cause: Cause::Refused(why),
+                        hint: None,
+                    }],
+                }
+            })?
+        }
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allow {
+    DirectOnly,
+    Pooled,
+}
+
+/// An open connection and what dbtool learnt about it.
+struct Opened {
+    client: Client,
+    connection: tokio::task::JoinHandle<()>,
+    pooler: Option<Pooler>,
+    host: String,
+}
+
+async fn connect_any(params: &ConnParams, settings: &SessionSettings, allow: Allow) -> Result<Opened, ConnectError> {
     let target = params.redacted();
     let any_tcp = (params.hosts().iter().zip(params.hostaddrs())).any(|(h, a)| a.is_some() || !is_socket_host(h));
     let tls = match params.sslmode() {
@@ -206,9 +255,9 @@ pub async fn connect(params: &ConnParams, settings: &SessionSettings) -> Result<
     for i in 0..params.hosts().len() {
         let host = Host::new(params, i);
         // Bounds the whole attempt (TCP, TLS, auth, fallback), not just the socket connect.
-        let result = tokio::time::timeout(timeout, connect_host(params, &host, settings, tls.as_ref(), timeout)).await;
-        let cause = match result {
-            Ok(Ok(client)) => return Ok(client),
+        let attempt = connect_host(params, &host, settings, tls.as_ref(), timeout, allow);
+        let cause = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(opened)) => return Ok(opened),
             Ok(Err(cause)) => cause,
             Err(_) => Cause::Timeout(timeout),
         };
@@ -266,32 +315,80 @@ async fn connect_host(
     settings: &SessionSettings,
     tls: Option<&MakeRustlsConnect>,
     timeout: Duration,
-) -> Result<Client, Cause> {
+    allow: Allow,
+) -> Result<Opened, Cause> {
     if host.is_socket() && host.name.starts_with('@') {
         let why =
             "abstract unix sockets ('@' hosts) are not supported by dbtool; give a socket directory or a TCP host";
         return Err(Cause::Refused(why.to_string()));
     }
+    let opened = |(client, connection), pooler| Opened {
+        client,
+        connection,
+        pooler,
+        host: host.label.clone(),
+    };
     if settings.admin_console {
-        return Ok(open(&config(params, host, None, timeout), host, tls).await?);
+        return Ok(opened(
+            open(&config(params, host, None, timeout), host, tls).await?,
+            None,
+        ));
     }
     // User options first, dbtool's last: the server applies them in order, so the safety limits win.
     let mut startup: Vec<String> = params.options().map(str::to_string).into_iter().collect();
     startup.extend(settings.gucs().iter().map(|(k, v)| format!("-c {k}={v}")));
     let with_options = config(params, host, Some(&startup.join(" ")), timeout);
-    let client = match open(&with_options, host, tls).await {
-        // PgBouncer refuses the options startup parameter; send the same settings as SET instead.
+    let (client, connection) = match open(&with_options, host, tls).await {
         Err(e) if rejects_options(&e) => {
-            tracing::debug!(host = %host.label, "server rejected startup options; falling back to SET");
-            let sets = set_statements(params.options(), settings).map_err(Cause::Refused)?;
-            let client = open(&config(params, host, None, timeout), host, tls).await?;
-            client.batch_execute(&sets).await?;
-            client
+            tracing::debug!(host = %host.label, "server rejected startup options: a connection pooler");
+            let plain = open(&config(params, host, None, timeout), host, tls).await?;
+            refuse_unless_allowed(Pooler::RefusesOptions, allow, host)?;
+            let o = opened(plain, Some(Pooler::RefusesOptions));
+            check_role(&o, params, settings).await?;
+            return Ok(o);
         }
         other => other?,
     };
-    check_role(&client, params.target_session_attrs()).await?;
-    Ok(client)
+    let in_force = limits_in_force(&client, settings).await?;
+    let o = opened((client, connection), (!in_force).then_some(Pooler::DropsOptions));
+    if let Some(pooler) = o.pooler {
+        tracing::debug!(host = %host.label, "startup options accepted but not in force: a connection pooler");
+        refuse_unless_allowed(pooler, allow, host)?;
+    }
+    check_role(&o, params, settings).await?;
+    Ok(o)
+}
+
+fn refuse_unless_allowed(pooler: Pooler, allow: Allow, host: &Host) -> Result<(), Cause> {
+    if allow == Allow::Pooled {
+        return Ok(());
+    }
+    Err(Cause::Refused(format!(
+        "{} {}; this command keeps session state (an advisory lock, session settings) that transaction pooling \
+         would lose or hand to the application's clients: point --dsn at PostgreSQL's own port (usually 5432), \
+         not the pooler's (usually 6432)",
+        host.label,
+        pooler.describe()
+    )))
+}
+
+/// Whether the startup options took effect: a pooler may accept and silently drop them.
+async fn limits_in_force(client: &Client, settings: &SessionSettings) -> Result<bool, Cause> {
+    let sql = "/* dbtool */ SELECT name, setting FROM pg_catalog.pg_settings \
+               WHERE name IN ('statement_timeout', 'lock_timeout', 'default_transaction_read_only')";
+    let rows = rows_from_messages(client.simple_query(sql).await?);
+    let wanted = settings.gucs();
+    let in_force = |name: &str| {
+        let want = wanted.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let have = rows
+            .iter()
+            .find(|r| r.str("name").ok() == Some(name))
+            .and_then(|r| r.str("setting").ok());
+        want.is_some() && want == have
+    };
+    Ok(["statement_timeout", "lock_timeout", "default_transaction_read_only"]
+        .iter()
+        .all(|n| in_force(n)))
 }
 
 fn config(params: &ConnParams, host: &Host, options: Option<&str>, timeout: Duration) -> Config {
@@ -326,22 +423,22 @@ fn config(params: &ConnParams, host: &Host, options: Option<&str>, timeout: Dura
     c
 }
 
-async fn open(config: &Config, host: &Host, tls: Option<&MakeRustlsConnect>) -> Result<Client, tokio_postgres::Error> {
+type Opening = (Client, tokio::task::JoinHandle<()>);
+
+async fn open(config: &Config, host: &Host, tls: Option<&MakeRustlsConnect>) -> Result<Opening, tokio_postgres::Error> {
     match tls {
         Some(tls) if !host.is_socket() => {
             let (client, connection) = config.connect(tls.clone()).await?;
-            spawn(connection, &host.label);
-            Ok(client)
+            Ok((client, spawn(connection, &host.label)))
         }
         _ => {
             let (client, connection) = config.connect(NoTls).await?;
-            spawn(connection, &host.label);
-            Ok(client)
+            Ok((client, spawn(connection, &host.label)))
         }
     }
 }
 
-fn spawn<S, T>(connection: Connection<S, T>, label: &str)
+fn spawn<S, T>(connection: Connection<S, T>, label: &str) -> tokio::task::JoinHandle<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -351,7 +448,7 @@ where
         if let Err(e) = connection.await {
             tracing::debug!(host = %label, "connection ended with an error: {}", render(&e));
         }
-    });
+    })
 }
 
 fn rejects_options(e: &tokio_postgres::Error) -> bool {
@@ -362,16 +459,23 @@ fn rejects_options(e: &tokio_postgres::Error) -> bool {
 }
 
 /// target_session_attrs checked by recovery state: tokio-postgres's own check reads
-/// transaction_read_only, which dbtool's read-only default makes "on" everywhere.
-async fn check_role(client: &Client, want: TargetSessionAttrs) -> Result<(), Cause> {
+/// transaction_read_only, which dbtool's read-only default makes "on" everywhere. Behind a
+/// pooler the query runs in its own transaction like every other.
+async fn check_role(o: &Opened, params: &ConnParams, settings: &SessionSettings) -> Result<(), Cause> {
+    let want = params.target_session_attrs();
     let want_standby = match want {
         TargetSessionAttrs::Any => return Ok(()),
         TargetSessionAttrs::ReadWrite | TargetSessionAttrs::Primary => false,
         TargetSessionAttrs::Standby => true,
     };
-    let messages = client
-        .simple_query("/* dbtool */ SELECT pg_catalog.pg_is_in_recovery()")
-        .await?;
+    const SQL: &str = "/* dbtool */ SELECT pg_catalog.pg_is_in_recovery()";
+    let messages = match o.pooler {
+        None => o.client.simple_query(SQL).await?,
+        Some(_) => {
+            let begin = session::begin_statements(params.options(), settings).map_err(Cause::Refused)?;
+            session::in_transaction(&o.client, &begin, SQL).await?
+        }
+    };
     let in_recovery = messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => row.get(0),
         _ => None,
@@ -384,56 +488,6 @@ async fn check_role(client: &Client, want: TargetSessionAttrs) -> Result<(), Cau
         "server is {is}, but target_session_attrs={} was asked for",
         want.as_str()
     )))
-}
-
-/// SET statements equivalent to the startup options, for poolers that refuse the options parameter.
-fn set_statements(user_options: Option<&str>, settings: &SessionSettings) -> Result<String, String> {
-    let mut gucs = match user_options {
-        Some(options) => option_gucs(options)?,
-        None => Vec::new(),
-    };
-    gucs.extend(settings.gucs());
-    let sets: Vec<String> = (gucs.iter())
-        .map(|(name, value)| format!("SET {name} = '{}'", value.replace('\'', "''")))
-        .collect();
-    Ok(format!("/* dbtool */ {}", sets.join("; ")))
-}
-
-/// The `-c name=value` and `--name=value` switches of an options string (split like the
-/// server does: whitespace separates, backslash escapes). Anything else cannot become a SET.
-fn option_gucs(options: &str) -> Result<Vec<(String, String)>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut chars = options.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => word.extend(chars.next()),
-            c if c.is_whitespace() => words.extend((!word.is_empty()).then(|| std::mem::take(&mut word))),
-            c => word.push(c),
-        }
-    }
-    words.extend((!word.is_empty()).then_some(word));
-    let untranslatable = |w: &str| {
-        format!("the server (likely PgBouncer) refuses startup options and '{w}' in options/PGOPTIONS cannot be sent as SET; use only -c name=value there")
-    };
-    let mut gucs = Vec::new();
-    let mut words = words.into_iter();
-    while let Some(w) = words.next() {
-        let setting = match (w.as_str(), w.strip_prefix("--"), w.strip_prefix("-c")) {
-            ("-c", _, _) => words.next().ok_or_else(|| untranslatable(&w))?,
-            (_, Some(s), _) => s.replace('-', "_"),
-            (_, _, Some(s)) => s.to_string(),
-            _ => return Err(untranslatable(&w)),
-        };
-        let Some((name, value)) = setting.split_once('=') else {
-            return Err(untranslatable(&setting));
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-            return Err(untranslatable(&setting));
-        }
-        gucs.push((name.to_string(), value.to_string()));
-    }
-    Ok(gucs)
 }
 
 /// The likely fix for a failure, in terms of the settings the user controls.
@@ -570,34 +624,6 @@ mod tests {
         assert_eq!(millis(Duration::from_micros(500)), "1");
         assert_eq!(millis(Duration::ZERO), "0");
         assert_eq!(millis(Duration::from_millis(1500)), "1500");
-    }
-
-    #[test]
-    fn set_fallback_keeps_user_options_first() {
-        let settings = SessionSettings {
-            idle_in_transaction_timeout: Some(Duration::from_secs(60)),
-            ..Default::default()
-        };
-        let sql =
-            set_statements(Some(r"-c search_path=a\ b --work-mem=64MB -cjit=off"), &settings).expect("translatable");
-        assert_eq!(
-            sql,
-            "/* dbtool */ SET search_path = 'a b'; SET work_mem = '64MB'; SET jit = 'off'; \
-             SET statement_timeout = '5000'; SET lock_timeout = '100'; \
-             SET default_transaction_read_only = 'on'; SET idle_in_transaction_session_timeout = '60000'; \
-             SET jit = 'off'"
-        );
-        assert_eq!(
-            option_gucs("-c x='it''s'").expect("quoted"),
-            [("x".to_string(), "'it''s'".to_string())]
-        );
-        assert!(set_statements(Some("-c a='"), &settings)
-            .expect("ok")
-            .contains("SET a = ''''"));
-        for bad in ["-d 2", "-c", "-c novalue", "-c bad;name=1"] {
-            let err = option_gucs(bad).expect_err(bad);
-            assert!(err.contains("PgBouncer") && err.contains("-c name=value"), "{err}");
-        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ pub mod job_runs;
 pub mod migrate;
 pub mod pgpass;
 pub mod row;
+pub mod session;
 pub mod tls;
 
-pub use connect::{connect, ConnectError, SessionSettings};
+pub use connect::{connect, connect_session, ConnectError, SessionSettings};
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
+pub use session::{Pooler, Session};

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use tokio_postgres::Client;
+use crate::db::Session;
 
 use super::sample::{col, query, Peaks, SampleError};
 use super::{BouncerFigures, DatabaseFigures, PoolFigures, StatsFigures};
 
-pub(super) async fn show_pools(b: &Client) -> Result<Vec<PoolFigures>, SampleError> {
+pub(super) async fn show_pools(b: &Session) -> Result<Vec<PoolFigures>, SampleError> {
     let what = "SHOW POOLS";
     let mut out = Vec::new();
     for r in query(b, what, "SHOW POOLS").await? {
@@ -37,7 +37,7 @@ pub(super) async fn show_pools(b: &Client) -> Result<Vec<PoolFigures>, SampleErr
 /// client Parse count where PgBouncer (1.21+) reports it.
 pub(super) type Totals = BTreeMap<String, ([f64; 5], Option<f64>)>;
 
-pub(super) async fn show_stats(b: &Client) -> Result<Totals, SampleError> {
+pub(super) async fn show_stats(b: &Session) -> Result<Totals, SampleError> {
     let what = "SHOW STATS";
     let cols = [
         "total_xact_count",
@@ -86,7 +86,7 @@ fn rates(
 }
 
 pub(super) async fn bouncer_figures(
-    b: &Client,
+    b: &Session,
     before: &Totals,
     window: f64,
     peaks: &Peaks,
@@ -126,7 +126,7 @@ pub(super) async fn bouncer_figures(
     })
 }
 
-async fn show_databases(b: &Client) -> Result<Vec<DatabaseFigures>, SampleError> {
+async fn show_databases(b: &Session) -> Result<Vec<DatabaseFigures>, SampleError> {
     let what = "SHOW DATABASES";
     let mut out = Vec::new();
     for r in query(b, what, "SHOW DATABASES").await? {

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
+use crate::db::Session;
 
 use crate::db::row::{rows_from_messages, Row, RowError};
-use crate::db::{connect, ConnParams, ConnectError, SessionSettings};
+use crate::db::{connect_session as connect, ConnParams, ConnectError, SessionSettings};
 
 use super::bouncer::{bouncer_figures, show_pools, show_stats};
 use super::{Measured, PgFigures};
@@ -65,7 +65,7 @@ pub struct SampleSpec<'a> {
     pub poll: Duration,
 }
 
-pub(super) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>, SampleError> {
+pub(super) async fn query(client: &Session, what: &str, sql: &str) -> Result<Vec<Row>, SampleError> {
     let messages = client.simple_query(sql).await.map_err(|cause| SampleError::Query {
         what: what.to_string(),
         cause,
@@ -73,7 +73,7 @@ pub(super) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<
     Ok(rows_from_messages(messages))
 }
 
-async fn one(client: &Client, what: &str, sql: &str) -> Result<Row, SampleError> {
+async fn one(client: &Session, what: &str, sql: &str) -> Result<Row, SampleError> {
     query(client, what, sql)
         .await?
         .into_iter()
@@ -147,7 +147,7 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
     })
 }
 
-async fn pg_settings(pg: &Client) -> Result<PgFigures, SampleError> {
+async fn pg_settings(pg: &Session) -> Result<PgFigures, SampleError> {
     let what = "PostgreSQL settings";
     let row = one(pg, what, SETTINGS_SQL).await?;
     let version = col(what, row.i64("server_version_num"))?;
@@ -175,7 +175,7 @@ fn pg_rates(f: &mut PgFigures, before: &Row, after: &Row, window: f64) -> Result
 
 /// pg_stat_statements is optional: without it (or without the right to read it) the model
 /// says pool_mode was assumed rather than failing the run.
-async fn statements(pg: &Client, f: &mut PgFigures) {
+async fn statements(pg: &Session, f: &mut PgFigures) {
     let row = match one(pg, "pg_stat_statements", STATEMENTS_SQL).await {
         Ok(row) => row,
         Err(e) => {
@@ -207,7 +207,7 @@ pub(super) struct Peaks {
     pub(super) waits: BTreeMap<(String, String), (i64, f64)>,
 }
 
-async fn poll(pg: &Client, bouncer: Option<&Client>, peaks: &mut Peaks) -> Result<(), SampleError> {
+async fn poll(pg: &Session, bouncer: Option<&Session>, peaks: &mut Peaks) -> Result<(), SampleError> {
     let what = "pg_stat_activity";
     let row = one(pg, what, ACTIVITY_SQL).await?;
     peaks.busy_backends = peaks.busy_backends.max(col(what, row.i64("busy_backends"))?);

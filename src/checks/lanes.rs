@@ -1,0 +1,195 @@
+//! Where the per-database queries run, within the target's session bound.
+//!
+//! `--max-connections N` counts every session dbtool holds on the server, the main one
+//! included. The main session runs the cluster queries; up to N-1 more ("lanes") visit the
+//! databases. A lane opens its next session only after the server has let go of its previous
+//! one, so even a backend that is still exiting counts against the bound.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::query::version_name;
+use super::{Query, QueryFailure};
+use crate::db::row::{rows_from_messages, Row};
+use crate::db::{connect_session, Session};
+
+use super::runner::{Plan, Target};
+
+/// One query's result in one place, and how long it took.
+pub(super) type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);
+
+/// How long a lane waits for the server to end its previous backend before going on anyway.
+const BACKEND_EXIT_WAIT: Duration = Duration::from_secs(2);
+
+pub(super) fn failure(db: Option<&str>, e: &tokio_postgres::Error) -> QueryFailure {
+    let (message, sqlstate) = match e.as_db_error() {
+        Some(d) => (d.message().to_string(), Some(d.code().code().to_string())),
+        None => (e.to_string(), e.code().map(|c| c.code().to_string())),
+    };
+    QueryFailure {
+        database: db.map(str::to_string),
+        message,
+        sqlstate,
+        ..Default::default()
+    }
+}
+
+pub(super) async fn exec(session: &Session, q: &'static Query, version: u32, db: Option<&str>) -> Executed {
+    let started = Instant::now();
+    let result = match q.sql_for(version) {
+        Err(min) => Err(QueryFailure {
+            database: db.map(str::to_string),
+            message: format!("needs {}+", version_name(min)),
+            needs_version: Some(min),
+            ..Default::default()
+        }),
+        Ok(sql) => session
+            .simple_query(sql)
+            .await
+            .map(rows_from_messages)
+            .map_err(|e| failure(db, &e)),
+    };
+    (q.name, result, started.elapsed())
+}
+
+/// A lane's session and its backend, which must be gone before the lane opens another.
+struct Lane {
+    session: Session,
+    pid: Option<i64>,
+}
+
+async fn open_lane(target: &Target, plan: &Plan, db: &str) -> Result<Lane, crate::db::ConnectError> {
+    let session = connect_session(&target.params.with_dbname(db), &plan.session).await?;
+    // Behind a pooler the backend is the pooler's to keep; there is nothing to wait for.
+    let pid = match session.pooler() {
+        Some(_) => None,
+        None => session
+            .simple_query("/* dbtool */ SELECT pg_catalog.pg_backend_pid() AS pid")
+            .await
+            .ok()
+            .and_then(|m| rows_from_messages(m).first().and_then(|r| r.i64("pid").ok())),
+    };
+    Ok(Lane { session, pid })
+}
+
+/// Closes the lane's session and waits (bounded) until the server no longer lists its backend.
+async fn close_lane(main: &Session, lane: Lane) {
+    lane.session.close().await;
+    let Some(pid) = lane.pid else { return };
+    let sql = format!("/* dbtool */ SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE pid = {pid}");
+    let started = Instant::now();
+    while started.elapsed() < BACKEND_EXIT_WAIT {
+        let gone = main
+            .simple_query(&sql)
+            .await
+            .ok()
+            .and_then(|m| rows_from_messages(m).first().and_then(|r| r.i64("n").ok()))
+            == Some(0);
+        if gone {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tracing::debug!(pid, "a closed session's backend is still listed; going on");
+}
+
+/// Runs the per-database queries in one database on a lane of its own.
+async fn in_database(
+    main: &Session,
+    target: &Target,
+    plan: &Plan,
+    db: &str,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    match open_lane(target, plan, db).await {
+        Ok(lane) => {
+            let futs = queries.iter().map(|q| exec(&lane.session, q, version, Some(db)));
+            let results = futures_util::future::join_all(futs).await;
+            close_lane(main, lane).await;
+            results
+        }
+        // Listed a moment ago, dropped since: nothing to check there, and not a problem.
+        Err(e) if e.is_missing_database() => {
+            tracing::debug!(database = %db, "database vanished before it could be checked");
+            Vec::new()
+        }
+        Err(e) => queries
+            .iter()
+            .map(|q| {
+                let f = QueryFailure {
+                    database: Some(db.to_string()),
+                    message: e.to_string(),
+                    ..Default::default()
+                };
+                (q.name, Err(f), Duration::ZERO)
+            })
+            .collect(),
+    }
+}
+
+/// The per-database queries of the connected database, spread over the main session and up to
+/// N-1 lanes. Pipelined on one connection they run one after another in one backend, on one
+/// core; the heavy catalog reads (tables, indexes, bloat) finish sooner side by side
+/// (scripts/bench-health). A lane that cannot be opened just leaves its share to the others.
+pub(super) async fn in_main_database(
+    main: &Session,
+    target: &Target,
+    plan: &Plan,
+    db: &str,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    let extra = plan.max_connections.min(queries.len()).saturating_sub(1);
+    let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(target, plan, db)))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let sessions: Vec<&Session> = lanes.iter().map(|l| &l.session).chain(std::iter::once(main)).collect();
+    let futs = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| exec(sessions[i % sessions.len()], q, version, Some(db)));
+    let results = futures_util::future::join_all(futs).await;
+    futures_util::future::join_all(lanes.into_iter().map(|l| close_lane(main, l))).await;
+    results
+}
+
+/// The per-database queries of every other database: N-1 lanes, each taking the next database
+/// when it is done with one. With N = 1 there is no lane: those databases are not visited.
+pub(super) async fn in_other_databases(
+    main: &Session,
+    target: &Target,
+    plan: &Plan,
+    dbs: Vec<String>,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    let width = plan.max_connections.saturating_sub(1);
+    if width == 0 {
+        return dbs
+            .iter()
+            .flat_map(|db| {
+                queries
+                    .iter()
+                    .map(move |q| (q.name, Err(QueryFailure::not_visited(db)), Duration::ZERO))
+            })
+            .collect();
+    }
+    let queue = Mutex::new(VecDeque::from(dbs));
+    let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+    let lanes = (0..width).map(|_| async {
+        let mut results = Vec::new();
+        while let Some(db) = next() {
+            results.extend(in_database(main, target, plan, &db, queries, version).await);
+        }
+        results
+    });
+    futures_util::future::join_all(lanes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! A read-only dbtool session that is safe on a pooled server connection.
+//!
+//! Directly connected, dbtool's limits travel as startup options and hold for the whole
+//! session. Behind a transaction pooler (PgBouncer with `pool_mode = transaction` or
+//! `statement`) a session is not ours: the server connection goes back to the application
+//! after each transaction, with whatever session state we left on it. There every statement
+//! runs as `BEGIN READ ONLY; SET LOCAL …; statement; COMMIT` in one simple-protocol message,
+//! so no setting outlives dbtool's own transaction.
+
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use super::connect::SessionSettings;
+
+/// Why dbtool treats a server as a connection pooler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooler {
+    /// It refused the `options` startup parameter, as PgBouncer does.
+    RefusesOptions,
+    /// It accepted the startup options but they are not in force (PgBouncer with
+    /// `ignore_startup_parameters = options`).
+    DropsOptions,
+}
+
+impl Pooler {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Pooler::RefusesOptions => "refuses startup options, as a pooler such as PgBouncer does",
+            Pooler::DropsOptions => "ignored dbtool's startup options (PgBouncer's ignore_startup_parameters?)",
+        }
+    }
+}
+
+/// One connection for checks: direct, or wrapped for a pooler.
+pub struct Session {
+    client: Client,
+    connection: Option<JoinHandle<()>>,
+    wrap: Option<Wrap>,
+}
+
+struct Wrap {
+    pooler: Pooler,
+    /// `BEGIN READ ONLY; SET LOCAL …` sent before every statement.
+    begin: String,
+    /// One transaction at a time: a failed one must be rolled back before the next is sent,
+    /// or pipelined statements would run in (or be refused by) an aborted transaction.
+    turn: Mutex<()>,
+}
+
+impl Session {
+    pub(super) fn direct(client: Client, connection: JoinHandle<()>) -> Session {
+        Session {
+            client,
+            connection: Some(connection),
+            wrap: None,
+        }
+    }
+
+    pub(super) fn pooled(
+        client: Client,
+        connection: JoinHandle<()>,
+        pooler: Pooler,
+        user_options: Option<&str>,
+        settings: &SessionSettings,
+    ) -> Result<Session, String> {
+        Ok(Session {
+            client,
+            connection: Some(connection),
+            wrap: Some(Wrap {
+                pooler,
+                begin: begin_statements(user_options, settings)?,
+                turn: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Why this session runs each statement in its own transaction, if it does.
+    pub fn pooler(&self) -> Option<Pooler> {
+        self.wrap.as_ref().map(|w| w.pooler)
+    }
+
+    /// Runs `sql` (one or more statements) over the simple query protocol. Behind a pooler it
+    /// runs inside its own read-only transaction with dbtool's limits as `SET LOCAL`.
+    pub async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
+        let Some(wrap) = &self.wrap else {
+            return self.client.simple_query(sql).await;
+        };
+        let _turn = wrap.turn.lock().await;
+        in_transaction(&self.client, &wrap.begin, sql).await
+    }
+
+    /// Ends the session and waits until the connection is closed, so a caller bounding its
+    /// sessions can open the next one without exceeding the bound.
+    pub async fn close(mut self) {
+        let connection = self.connection.take();
+        drop(self);
+        if let Some(handle) = connection {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// `sql` between `begin` (from [`begin_statements`]) and COMMIT, in one message.
+pub(super) async fn in_transaction(
+    client: &Client,
+    begin: &str,
+    sql: &str,
+) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
+    // Newlines, not spaces: a trailing `-- comment` in `sql` must not swallow the COMMIT.
+    let result = client.simple_query(&format!("{begin};\n{sql}\n;COMMIT")).await;
+    if result.is_err() {
+        // An error inside an explicit transaction leaves it aborted and open: the pooler
+        // would keep the server connection for us and the next statement would fail.
+        let _ = client.simple_query("ROLLBACK").await;
+    }
+    result
+}
+
+/// `BEGIN READ ONLY` and the user's options and dbtool's limits as `SET LOCAL`, in that order so
+/// the limits win.
+pub(super) fn begin_statements(user_options: Option<&str>, settings: &SessionSettings) -> Result<String, String> {
+    let mut gucs = match user_options {
+        Some(options) => option_gucs(options)?,
+        None => Vec::new(),
+    };
+    gucs.extend(
+        settings
+            .gucs()
+            .into_iter()
+            // BEGIN READ ONLY says it for this transaction; the default is session state.
+            .filter(|(name, _)| name != "default_transaction_read_only"),
+    );
+    let sets: Vec<String> = (gucs.iter())
+        .map(|(name, value)| format!("SET LOCAL {name} = '{}'", value.replace('\'', "''")))
+        .collect();
+    let begin = if settings.read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+    Ok(format!("/* dbtool */ {begin}; {}", sets.join("; ")))
+}
+
+/// The `-c name=value` and `--name=value` switches of an options string (split like the
+/// server does: whitespace separates, backslash escapes). Anything else cannot become a SET.
+fn option_gucs(options: &str) -> Result<Vec<(String, String)>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => words.extend((!word.is_empty()).then(|| std::mem::take(&mut word))),
+            c => word.push(c),
+        }
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    let untranslatable = |w: &str| {
+        format!("the server (likely PgBouncer) refuses startup options and '{w}' in options/PGOPTIONS cannot be sent as SET LOCAL; use only -c name=value there")
+    };
+    let mut gucs = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = match (w.as_str(), w.strip_prefix("--"), w.strip_prefix("-c")) {
+            ("-c", _, _) => words.next().ok_or_else(|| untranslatable(&w))?,
+            (_, Some(s), _) => s.replace('-', "_"),
+            (_, _, Some(s)) => s.to_string(),
+            _ => return Err(untranslatable(&w)),
+        };
+        let Some((name, value)) = setting.split_once('=') else {
+            return Err(untranslatable(&setting));
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(untranslatable(&setting));
+        }
+        gucs.push((name.to_string(), value.to_string()));
+    }
+    Ok(gucs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn pooled_statements_set_everything_locally_user_options_first() {
+        let settings = SessionSettings {
+            idle_in_transaction_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let sql =
+            begin_statements(Some(r"-c search_path=a\ b --work-mem=64MB -cjit=off"), &settings).expect("translatable");
+        assert_eq!(
+            sql,
+            "/* dbtool */ BEGIN READ ONLY; SET LOCAL search_path = 'a b'; SET LOCAL work_mem = '64MB'; \
+             SET LOCAL jit = 'off'; SET LOCAL statement_timeout = '5000'; SET LOCAL lock_timeout = '100'; \
+             SET LOCAL idle_in_transaction_session_timeout = '60000'; SET LOCAL jit = 'off'"
+        );
+        assert!(!sql.contains("SET search_path") && !sql.contains("default_transaction_read_only"));
+        assert_eq!(
+            option_gucs("-c x='it''s'").expect("quoted"),
+            [("x".to_string(), "'it''s'".to_string())]
+        );
+        assert!(begin_statements(Some("-c a='"), &settings)
+            .expect("ok")
+            .contains("SET LOCAL a = ''''"));
+        for bad in ["-d 2", "-c", "-c novalue", "-c bad;name=1"] {
+            let err = option_gucs(bad).expect_err(bad);
+            assert!(err.contains("PgBouncer") && err.contains("-c name=value"), "{err}");
+        }
+    }
+}
