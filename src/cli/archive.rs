@@ -15,7 +15,8 @@ Exit codes:
   2  a batch failed (the failed batch changed nothing), the moved rows could not be flushed,
      or the database could not be reached
   3  bad arguments or configuration; the table or destination was refused (no key, incompatible
-     destination, bad name); nothing was done";
+     destination, bad name, a --where that is not one condition, or with --dry-run one that
+     writes); nothing was done";
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ArchiveArgs {
@@ -54,13 +55,15 @@ pub struct ArchiveArgs {
     /// Pause while any standby's replay lag exceeds this, e.g. 10s
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub max_lag: Option<std::time::Duration>,
-    /// Extra SQL condition on the source rows (alias s), e.g. "s.channelid <> 'town-square'"
+    /// Extra SQL condition on the source rows (alias s), e.g. "s.channelid <> 'town-square'";
+    /// one condition, ANDed with the cutoff: unbalanced parentheses, ';' or unclosed quotes and
+    /// comments are refused (exit 3)
     #[arg(long = "where", value_name = "SQL")]
     pub filter: Option<String>,
     /// Walk order [default: ctid on PostgreSQL 14+, key before]
     #[arg(long, value_enum)]
     pub walk: Option<Walk>,
-    /// Count the rows and show the SQL; change nothing
+    /// Count the rows and show the SQL; change nothing (read-only transaction, rolled back)
     #[arg(long)]
     pub dry_run: bool,
     /// Copy only; leave the source rows in place

@@ -17,6 +17,9 @@ pub enum RunStatus {
     Failure,
     Timeout,
     Cancelled,
+    /// It never recorded an end: the process was killed or its session terminated. Set by a
+    /// later run that found the row `running` while nobody held the run's lock.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -27,6 +30,7 @@ impl RunStatus {
             RunStatus::Failure => "failure",
             RunStatus::Timeout => "timeout",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -54,6 +58,52 @@ pub fn runner() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     format!("{host}:{}", std::process::id())
+}
+
+/// The advisory lock key the scheduler holds while it runs `job`: FNV-1a of a prefixed name,
+/// stable across versions and hosts (Rust's DefaultHasher is neither).
+pub fn schedule_lock_key(job: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "dbtool.schedule:".bytes().chain(job.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// Marks the `running` rows of (job, kind) whose run is gone as `abandoned`, except `current`;
+/// returns their ids.
+///
+/// A run holds an advisory lock for as long as it can still write its row: the scheduler's on
+/// the job name (rows with a `scheduled_at`), and for rows started by hand, the lock the CALLER
+/// holds now (archive: the table's). So a scheduled row is dead when nobody holds its key, and
+/// a hand-started row is dead because the caller holds its lock. The caller's lock also keeps
+/// two runs from judging at once. A live row is never touched: `status = 'running'` is
+/// re-checked by the UPDATE itself.
+pub async fn abandon_stale(
+    client: &Client,
+    job: &str,
+    kind: &str,
+    current: Option<i64>,
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "/* dbtool */ UPDATE dbtool.job_runs r
+             SET status = 'abandoned', finished_at = now(),
+                 message = 'abandoned: the run ended without recording its end (killed, or its session was \
+                            terminated); marked by a later run that found its lock free'
+             WHERE r.job = $1 AND r.kind = $2 AND r.status = 'running' AND r.id IS DISTINCT FROM $3
+               AND (r.scheduled_at IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND l.classid = (($4::bigint >> 32) & 4294967295)::oid
+                      AND l.objid = ($4::bigint & 4294967295)::oid))
+             RETURNING r.id",
+            &[&job, &kind, &current, &schedule_lock_key(job)],
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 /// Records the start of a run; `None` when (job, scheduled_at) was already claimed.

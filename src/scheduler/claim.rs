@@ -36,16 +36,9 @@ pub enum ClaimError {
     Lock(String),
 }
 
-/// The advisory lock key for a job: FNV-1a of a prefixed name, stable across versions and
-/// hosts (Rust's DefaultHasher is neither).
-pub fn lock_key(job: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in "dbtool.schedule:".bytes().chain(job.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
-}
+/// The advisory lock key for a job (in `db::job_runs`, which also needs it to tell a live run
+/// from a dead one).
+pub use crate::db::job_runs::schedule_lock_key as lock_key;
 
 /// The bookkeeping session: writable, short statements, never waits on a lock.
 pub fn session() -> SessionSettings {

@@ -39,6 +39,41 @@ pub enum Walk {
     Key,
 }
 
+/// The cutoff on its own, for the server to re-check on every row a batch deletes or copies.
+///
+/// The walk's WHERE already holds `cutoff AND (--where)`; this is the second line of defence:
+/// if that text ever selected a row at or past the cutoff, the batch's statement fails on the
+/// row (a failed statement changes nothing) instead of moving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// The time column, quoted.
+    pub column: String,
+    /// The cutoff literal (see `cutoff::Cutoff::literal`).
+    pub cutoff: String,
+}
+
+impl Guard {
+    /// `s."createat" < 1700000000000`, the column prefixed by `alias` (`s.` or nothing).
+    pub fn condition(&self, alias: &str) -> String {
+        format!("{alias}{} < {}", self.column, self.cutoff)
+    }
+
+    /// 1 for a row before the cutoff; for any other row an error that fails the statement.
+    /// PostgreSQL has no RAISE in plain SQL: the cast of a text naming the row to integer is the
+    /// error, and as it depends on the row it is only evaluated on the CASE's ELSE path.
+    pub fn check(&self, alias: &str) -> String {
+        format!(
+            "CASE WHEN {cond} THEN 1 ELSE ('dbtool archive: refusing a batch that touches a row at or past the cutoff \
+             (' || coalesce({alias}{col}::text, 'NULL') || '); it was rolled back')::int END",
+            cond = self.condition(alias),
+            col = self.column
+        )
+    }
+}
+
+/// Column name of [`Guard::check`] in RETURNING lists (no table column is called that).
+const GUARD_COLUMN: &str = "\"dbtool: before the cutoff\"";
+
 /// The SQL of a run's batches; `first` has no lower bound (key walk), `next` takes it as params;
 /// `careful_*` skip rows locked by others (see the module comment).
 #[derive(Debug, Clone)]
@@ -123,7 +158,15 @@ pub fn insert_sql(source: &Source, dest: &str, from: &str, on_conflict: Conflict
 }
 
 /// Builds the batch statements for a same-database run.
-pub fn build(source: &Source, dest: &str, mode: Mode, walk: Walk, predicate: &str, limit: i64) -> BatchSql {
+pub fn build(
+    source: &Source,
+    dest: &str,
+    mode: Mode,
+    walk: Walk,
+    predicate: &str,
+    guard: &Guard,
+    limit: i64,
+) -> BatchSql {
     let sql = |lower_bound: bool, careful: bool| {
         let key_cols = source.key_list("s.");
         let last = match walk {
@@ -134,16 +177,19 @@ pub fn build(source: &Source, dest: &str, mode: Mode, walk: Walk, predicate: &st
         match mode {
             Mode::Copy => {
                 let batch = selection(source, walk, predicate, limit, lower_bound, &source.column_list("s."));
+                // The copy's guard reads the destination row, which is the source row's copy.
                 format!(
-                    "/* dbtool archive */ WITH batch AS ({batch}), ins AS ({} RETURNING 1)
+                    "/* dbtool archive */ WITH batch AS ({batch}), ins AS ({} RETURNING {} AS {GUARD_COLUMN})
                      SELECT (SELECT count(*) FROM ins) AS rows, (SELECT count(*) FROM batch) AS selected, {last} AS last_key",
-                    insert_sql(source, dest, "batch", Conflict::Nothing)
+                    insert_sql(source, dest, "batch", Conflict::Nothing),
+                    guard.check("")
                 )
             }
             Mode::Move | Mode::Purge => {
+                let check = format!("{} AS {GUARD_COLUMN}", guard.check("s."));
                 let returning = match mode {
-                    Mode::Purge => "1".to_string(),
-                    _ => source.column_list("s."),
+                    Mode::Purge => check,
+                    _ => format!("{}, {check}", source.column_list("s.")),
                 };
                 let ins = match mode {
                     Mode::Move => {

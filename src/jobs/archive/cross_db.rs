@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use tokio_postgres::{Client, Statement};
 
-use super::batch::{insert_sql, Conflict, Mode, Outcome, Walk};
+use super::batch::{insert_sql, Conflict, Guard, Mode, Outcome, Walk};
 use super::ident::quote_ident;
 use super::plan::Source;
 
@@ -23,16 +23,27 @@ pub struct CrossSql {
     pub delete: String,
 }
 
-pub fn build(source: &Source, dest: &str, walk: Walk, predicate: &str, limit: i64, mode: Mode) -> CrossSql {
+pub fn build(
+    source: &Source,
+    dest: &str,
+    walk: Walk,
+    predicate: &str,
+    guard: &Guard,
+    limit: i64,
+    mode: Mode,
+) -> CrossSql {
     let key_json = format!("jsonb_build_array({})::text", source.key_list("s."));
     let last: Vec<String> = source
         .key
         .iter()
         .map(|k| format!("s.{}::text", quote_ident(k)))
         .collect();
+    // The guard fails the selecting statement on a row at or past the cutoff, before any of
+    // the batch reaches the destination.
     let select = format!(
-        "s.ctid::text AS tid, {key_json} AS key, to_jsonb(s)::text AS row, ARRAY[{}] AS key_text",
-        last.join(", ")
+        "s.ctid::text AS tid, {key_json} AS key, to_jsonb(s)::text AS row, ARRAY[{}] AS key_text, {} AS guard",
+        last.join(", "),
+        guard.check("s.")
     );
     let lock = if mode == Mode::Copy {
         ""
@@ -64,8 +75,9 @@ pub fn build(source: &Source, dest: &str, walk: Walk, predicate: &str, limit: i6
             )
         ),
         delete: format!(
-            "/* dbtool archive */ DELETE FROM {} WHERE ctid = ANY ($1::text[]::tid[])",
-            source.name.quoted()
+            "/* dbtool archive */ DELETE FROM {} s WHERE s.ctid = ANY ($1::text[]::tid[]) AND {}",
+            source.name.quoted(),
+            guard.condition("s.")
         ),
     }
 }

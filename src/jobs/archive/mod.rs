@@ -7,8 +7,10 @@
 pub mod batch;
 pub mod cross_db;
 pub mod cutoff;
+pub mod dry_run;
 pub mod ident;
 pub mod plan;
+pub mod predicate;
 pub mod report;
 pub mod run;
 pub mod setup;
@@ -117,6 +119,11 @@ impl ArchiveJob {
         if self.purge && (self.dest.is_some() || self.dest_dsn.is_some()) {
             return bad("--purge keeps no copy, so --dest and --dest-dsn make no sense with it");
         }
+        // Checked again in setup once the server's standard_conforming_strings is known.
+        if let Some(w) = &self.filter {
+            predicate::check(w, predicate::Strings::Standard)
+                .map_err(|e| ArchiveError::Config(format!("archive job '{name}': {e}")))?;
+        }
         Ok(())
     }
 }
@@ -165,8 +172,11 @@ pub struct ArchiveReport {
     pub duration: Duration,
     #[serde(with = "secs")]
     pub slowest_batch: Duration,
-    /// Rows still older than the cutoff, when known (an estimate when the count was too slow).
+    /// Rows still older than the cutoff, counted at the end of the run; None when the count
+    /// failed (then `remaining_estimate` may hold the planner's figure). Never a stand-in 0.
     pub remaining: Option<i64>,
+    /// The planner's estimate of `remaining`, only when it could not be counted.
+    pub remaining_estimate: Option<i64>,
     pub stop: StopReason,
     /// With --dry-run: the exact number of rows that would move (None if counting timed out).
     pub would_move: Option<i64>,

@@ -29,7 +29,7 @@ pub static LAST_DURATION: MetricFamily = MetricFamily {
 };
 pub static REMAINING: MetricFamily = MetricFamily {
     name: "dbtool_archive_remaining_rows",
-    help: "Rows still older than the cutoff after the last run (counted, or the planner's estimate).",
+    help: "Rows still older than the cutoff after the last run, counted; absent when they could not be counted.",
     kind: MetricKind::Gauge,
 };
 pub static STATUS: MetricFamily = MetricFamily {
@@ -78,8 +78,10 @@ pub fn summary(r: &ArchiveReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "duration:       {:.2}s", r.duration.as_secs_f64())?;
     writeln!(out, "rows/s:         {:.0}", r.rows_per_second())?;
     writeln!(out, "slowest batch:  {} ms", r.slowest_batch.as_millis())?;
-    if let Some(n) = r.remaining {
-        writeln!(out, "remaining:      {n}")?;
+    match (r.remaining, r.remaining_estimate) {
+        (Some(n), _) => writeln!(out, "remaining:      {n}")?,
+        (None, Some(n)) => writeln!(out, "remaining:      about {n} (planner's estimate: counting failed)")?,
+        (None, None) => writeln!(out, "remaining:      unknown (counting failed)")?,
     }
     writeln!(out, "stop reason:    {}", r.stop.as_str())
 }

@@ -7,10 +7,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch;
 use super::ident::QualifiedName;
+use super::plan::Source;
 use super::setup::{self, Setup};
-use super::walk::Runner;
+use super::walk::{self, Runner};
 use super::{report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
 use crate::checks::runner::Target;
+use crate::db;
+use tokio_postgres::Client;
 
 /// What the caller sees while a run goes on (a progress bar, log lines, nothing).
 pub trait Progress: Send {
@@ -87,6 +90,7 @@ async fn run_inner(
         source,
         dest,
         predicate,
+        guard,
         mut report,
     } = setup::setup(job, target).await?;
     let dest_sql = dest.as_ref().map(|d| d.quoted()).unwrap_or_default();
@@ -96,10 +100,11 @@ async fn run_inner(
         report.mode,
         report.walk,
         &predicate,
+        &guard,
         job.batch_size(),
     );
     if job.dry_run {
-        return setup::dry_run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
+        return super::dry_run::run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
     }
     if let Some(d) = &dest {
         setup::prepare_dest(&src, dst.as_ref(), &source, d, opts.progress).await?;
@@ -110,14 +115,26 @@ async fn run_inner(
             true => setup::record_start(&mut src, job, target).await?,
             false => None,
         };
+        setup::mark_abandoned(&src, job, run_id, opts.progress).await;
         let estimate = setup::estimate(&src, &source, &predicate).await;
         opts.progress.started(&report, estimate);
-        let stmts = setup::prepare(&src, dst.as_ref(), &source, &dest_sql, &report, &predicate, job, built).await?;
-        Ok::<_, ArchiveError>((run_id, estimate, stmts))
+        let stmts = setup::prepare(
+            &src,
+            dst.as_ref(),
+            &source,
+            &dest_sql,
+            &report,
+            &predicate,
+            &guard,
+            job,
+            built,
+        )
+        .await?;
+        Ok::<_, ArchiveError>((run_id, stmts))
     }
     .await;
     // Every path from here releases the lock, failures included.
-    let (run_id, estimate, stmts) = match ready {
+    let (run_id, stmts) = match ready {
         Ok(ready) => ready,
         Err(e) => {
             setup::unlock(&src, &source).await;
@@ -133,8 +150,8 @@ async fn run_inner(
         (outcome, _) => outcome,
     };
     runner.fill(&mut report);
-    report.remaining = runner.remaining(&predicate, estimate).await;
     let src = runner.into_source();
+    remaining(job, target, &src, &source, &predicate, &mut report).await;
     let result = match outcome {
         Ok(stop) => {
             report.stop = stop;
@@ -153,4 +170,32 @@ async fn run_inner(
     }
     setup::unlock(&src, &source).await;
     result
+}
+
+/// Counts the rows still older than the cutoff for the summary and the metrics. If the run's
+/// session is gone (pg_terminate_backend), a new one counts; if counting fails, the planner's
+/// estimate is kept apart as such, and otherwise the figure stays unknown.
+async fn remaining(
+    job: &ArchiveJob,
+    target: &Target,
+    src: &Client,
+    source: &Source,
+    predicate: &str,
+    report: &mut ArchiveReport,
+) {
+    let fresh = match src.is_closed() {
+        true => db::connect(&target.params, &setup::session(job)).await.ok(),
+        false => None,
+    };
+    let client = fresh.as_ref().unwrap_or(src);
+    match walk::count_remaining(client, source, predicate).await {
+        Ok(n) => report.remaining = Some(n),
+        Err(e) => {
+            tracing::warn!(
+                "could not count the rows still older than the cutoff: {}",
+                crate::jobs::pg_error(&e)
+            );
+            report.remaining_estimate = setup::estimate(client, source, predicate).await;
+        }
+    }
 }

@@ -1,17 +1,17 @@
 //! Before the first batch: connections, the table, the cutoff, the destination, the lock, the
-//! job history row, the prepared statements; and `--dry-run`, which stops here.
+//! job history row, the prepared statements (`--dry-run` stops before the lock: `dry_run.rs`).
 
 use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use super::batch::{self, Mode, Walk};
-use super::cutoff::{self, Cutoff};
+use super::batch::{self, Guard, Mode, Walk};
+use super::cutoff;
 use super::ident::{self, QualifiedName};
 use super::plan::{self, Source};
 use super::run::Progress;
 use super::walk::Stmts;
-use super::{cross_db, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
+use super::{cross_db, predicate, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
 use crate::checks::runner::Target;
 use crate::db::{self, job_runs, migrate, ConnParams, ProcessEnv, SessionSettings};
 
@@ -22,6 +22,8 @@ pub struct Setup {
     pub source: Source,
     pub dest: Option<QualifiedName>,
     pub predicate: String,
+    /// The cutoff alone, re-checked by the server on every row a batch touches.
+    pub guard: Guard,
     pub report: ArchiveReport,
 }
 
@@ -41,9 +43,21 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
     let ctype = cutoff::column_type(&src, &source, &column, job.column_type).await?;
     let sql_type = source.column(&column).map(|c| c.sql_type.clone()).unwrap_or_default();
     let cut = cutoff::compute(&src, &job.older_than, ctype, &sql_type).await?;
-    let predicate = predicate(&column, &cut, job.filter.as_deref());
-    // Parsing it as one prepared statement proves --where is one expression: a prepared
-    // statement cannot hold a second command, whatever the text tries.
+    let filter = match &job.filter {
+        Some(w) => Some(check_filter(&src, w).await?),
+        None => None,
+    };
+    let guard = Guard {
+        column: ident::quote_ident(&column),
+        cutoff: cut.literal.clone(),
+    };
+    let predicate = format!(
+        "{}{}",
+        guard.condition("s."),
+        filter.map_or_else(String::new, |f| format!(" AND {}", f.wrapped()))
+    );
+    // The lexer proved the text is one balanced condition; parsing it here reports what the
+    // server thinks of it (unknown columns, types) before anything runs.
     src.prepare(&format!("SELECT 1 FROM {} s WHERE {predicate}", source.name.quoted()))
         .await
         .map_err(|e| {
@@ -91,6 +105,7 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         duration: Duration::ZERO,
         slowest_batch: Duration::ZERO,
         remaining: None,
+        remaining_estimate: None,
         stop: StopReason::Done,
         would_move: None,
         sql: None,
@@ -101,6 +116,7 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         source,
         dest,
         predicate,
+        guard,
         report,
     })
 }
@@ -109,7 +125,8 @@ pub fn session(job: &ArchiveJob) -> SessionSettings {
     SessionSettings {
         statement_timeout: job.statement_timeout.map_or(Duration::from_secs(5), |d| d.0),
         lock_timeout: job.lock_timeout.map_or(Duration::from_millis(100), |d| d.0),
-        read_only: false,
+        // A dry run writes nothing; its session says so to the server as well.
+        read_only: job.dry_run,
         ..SessionSettings::default()
     }
 }
@@ -121,13 +138,19 @@ pub(super) fn dbe(what: &str) -> impl Fn(tokio_postgres::Error) -> ArchiveError 
     }
 }
 
-/// `s."createat" < 1700000000000 AND (--where)`.
-fn predicate(column: &str, cut: &Cutoff, filter: Option<&str>) -> String {
-    let base = format!("s.{} < {}", ident::quote_ident(column), cut.literal);
-    match filter {
-        Some(w) if !w.trim().is_empty() => format!("{base} AND ({w})"),
-        _ => base,
-    }
+/// `--where` lexed as this server reads strings: with `standard_conforming_strings = off` a
+/// backslash escapes a quote, which moves where a string ends.
+async fn check_filter(src: &Client, w: &str) -> Result<predicate::Predicate, ArchiveError> {
+    let standard: String = src
+        .query_one("SELECT current_setting('standard_conforming_strings')", &[])
+        .await
+        .map_err(dbe("reading standard_conforming_strings"))?
+        .get(0);
+    let strings = match standard.as_str() {
+        "off" => predicate::Strings::BackslashEscapes,
+        _ => predicate::Strings::Standard,
+    };
+    predicate::check(w, strings).map_err(|e| ArchiveError::Config(e.to_string()))
 }
 
 async fn choose_walk(client: &Client, wanted: Option<Walk>) -> Result<Walk, ArchiveError> {
@@ -221,6 +244,22 @@ pub(super) async fn record_start(
         .map_err(dbe("recording the run in dbtool.job_runs"))
 }
 
+/// Earlier runs of this job that died without recording their end (kill -9, a terminated
+/// session) become `abandoned`. Called with the table's lock held: see `job_runs::abandon_stale`.
+pub(super) async fn mark_abandoned(src: &Client, job: &ArchiveJob, current: Option<i64>, progress: &mut dyn Progress) {
+    match job_runs::abandon_stale(src, &job.job_name(), "archive", current).await {
+        Ok(ids) if ids.is_empty() => {}
+        Ok(ids) => progress.note(&format!(
+            "earlier run(s) {ids:?} of {} never recorded their end (killed?); marked abandoned in dbtool.job_runs",
+            job.job_name()
+        )),
+        Err(e) => tracing::warn!(
+            "could not look for abandoned runs in dbtool.job_runs: {}",
+            crate::jobs::pg_error(&e)
+        ),
+    }
+}
+
 pub(super) async fn record_finish(src: &Client, id: i64, result: &Result<ArchiveReport, ArchiveError>) {
     let (status, rows, message) = match result {
         Ok(r) => {
@@ -264,6 +303,7 @@ pub(super) async fn prepare(
     dest_sql: &str,
     report: &ArchiveReport,
     predicate: &str,
+    guard: &Guard,
     job: &ArchiveJob,
     built: batch::BatchSql,
 ) -> Result<Stmts, ArchiveError> {
@@ -277,7 +317,7 @@ pub(super) async fn prepare(
             careful_next: src.prepare(&built.careful_next).await.map_err(&p)?,
         }),
         Some(dst) => {
-            let c = cross_db::build(source, dest_sql, walk, predicate, job.batch_size(), mode);
+            let c = cross_db::build(source, dest_sql, walk, predicate, guard, job.batch_size(), mode);
             Ok(Stmts::Cross(cross_db::Prepared {
                 select_first: src.prepare(&c.select_first).await.map_err(&p)?,
                 select_next: src.prepare(&c.select_next).await.map_err(&p)?,
@@ -286,34 +326,4 @@ pub(super) async fn prepare(
             }))
         }
     }
-}
-
-/// --dry-run: check the destination without creating it, count exactly, show the SQL.
-pub(super) async fn dry_run(
-    src: &Client,
-    dst: Option<&Client>,
-    source: &Source,
-    dest: Option<&QualifiedName>,
-    predicate: &str,
-    built: batch::BatchSql,
-    mut report: ArchiveReport,
-) -> Result<ArchiveReport, ArchiveError> {
-    let mut sql = String::new();
-    if let Some(d) = dest {
-        let client = dst.unwrap_or(src);
-        match plan::find_table(client, d).await? {
-            Some(oid) => plan::check_dest(client, source, d, oid).await?,
-            None if dst.is_some() => sql.push_str(&format!("{};\n", plan::create_remote_sql(source, d))),
-            None => sql.push_str(&format!("{};\n", plan::create_like_sql(source, d))),
-        }
-    }
-    sql.push_str(&built.next);
-    sql.push_str(";\n-- when a row is locked by another session (lock_timeout), the same range again:\n");
-    sql.push_str(&built.careful_next);
-    let count = format!("SELECT count(*) FROM {} s WHERE {predicate}", source.name.quoted());
-    report.would_move = src.query_one(&count, &[]).await.ok().map(|r| r.get(0));
-    report.remaining = report.would_move;
-    report.sql = Some(sql);
-    report.stop = StopReason::DryRun;
-    Ok(report)
 }

@@ -22,6 +22,8 @@ mod flush;
 mod pages;
 mod probe;
 
+pub use probe::count_remaining;
+
 use pages::{next_pages, MAX_PAGES};
 
 /// Transient failures (lock_timeout, deadlock) retried per batch before giving up.
@@ -109,6 +111,10 @@ impl<'a> Runner<'a> {
 
     pub fn into_source(self) -> Client {
         self.src
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.src
     }
 
     pub fn fill(&self, report: &mut ArchiveReport) {

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use tokio_postgres::Client;
+
 use super::Runner;
+use crate::jobs::archive::plan::Source;
 use crate::jobs::pg_error;
 
 impl Runner<'_> {
@@ -43,27 +46,21 @@ impl Runner<'_> {
         // If the probe fails, assume yes: another pass is safe, stopping early is not.
         self.src.query_one(&sql, &[]).await.map_or(true, |r| r.get(0))
     }
+}
 
-    /// Rows still older than the cutoff: counted when that is quick, else the planner's estimate.
-    pub async fn remaining(&self, predicate: &str, estimate: Option<i64>) -> Option<i64> {
-        let sql = format!(
-            "/* dbtool archive */ SELECT count(*) FROM {} s WHERE {predicate}",
-            self.source.name.quoted()
-        );
-        let counted = async {
-            self.src
-                .batch_execute("BEGIN; SET LOCAL statement_timeout = '2s'")
-                .await?;
-            let n = self.src.query_one(&sql, &[]).await;
-            self.src.batch_execute("ROLLBACK").await?;
-            n.map(|r| r.get::<_, i64>(0))
-        };
-        match counted.await {
-            Ok(n) => Some(n),
-            Err(_) => {
-                let _ = self.src.batch_execute("ROLLBACK").await;
-                estimate.map(|e| (e - self.rows).max(0))
-            }
-        }
-    }
+/// Rows still older than the cutoff, counted in a read-only transaction bounded to a couple of
+/// seconds. An error (too slow, the session gone) is the caller's to report; never a guess.
+pub async fn count_remaining(client: &Client, source: &Source, predicate: &str) -> Result<i64, tokio_postgres::Error> {
+    let sql = format!(
+        "/* dbtool archive */ SELECT count(*) FROM {} s WHERE {predicate}",
+        source.name.quoted()
+    );
+    client
+        .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '2s'")
+        .await?;
+    let counted = client.query_one(&sql, &[]).await;
+    let ended = client.batch_execute("ROLLBACK").await;
+    let n = counted?.try_get(0)?;
+    ended?;
+    Ok(n)
 }
