@@ -1,16 +1,17 @@
 /* dbtool: bloat_indexes */
 -- Estimated B-tree index bloat from planner statistics, no index scan: the well-known
 -- estimate of ioguide/pgsql-bloat-estimation (after pgexperts). Indexes under 1 MB are skipped.
+-- stats_hidden: the role may not read the table's statistics (see bloat_tables.sql).
 SELECT current_database() AS datname, nspname AS schemaname, tblname AS tablename, idxname AS indexname,
        (bs * relpages)::float8 AS real_bytes,
        CASE WHEN relpages > est_pages_ff THEN (bs * (relpages - est_pages_ff))::float8 ELSE 0 END AS bloat_bytes,
        CASE WHEN relpages > est_pages_ff THEN ((relpages - est_pages_ff)::float8 / relpages)::float8 ELSE 0 END AS bloat_share,
-       is_na
+       is_na, stats_hidden
 FROM (
   SELECT coalesce(1 + ceil(reltuples / floor((bs - pageopqdata - pagehdr) * fillfactor / (100 * (4 + nulldatahdrwidth)::float8))), 0) AS est_pages_ff,
-         bs, nspname, tblname, idxname, relpages, is_na
+         bs, nspname, tblname, idxname, relpages, is_na, stats_hidden
   FROM (
-    SELECT bs, nspname, tblname, idxname, reltuples, relpages, fillfactor, pagehdr, pageopqdata, is_na,
+    SELECT bs, nspname, tblname, idxname, reltuples, relpages, fillfactor, pagehdr, pageopqdata, is_na, stats_hidden,
            (index_tuple_hdr_bm + maxalign
               - CASE WHEN index_tuple_hdr_bm % maxalign = 0 THEN maxalign ELSE index_tuple_hdr_bm % maxalign END
               + nulldatawidth + maxalign
@@ -27,9 +28,11 @@ FROM (
              CASE WHEN max(coalesce(s.null_frac, 0)) = 0 THEN 8 ELSE 8 + ((32 + 8 - 1) / 8) END AS index_tuple_hdr_bm,
              sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 1024)) AS nulldatawidth,
              max(CASE WHEN i.atttypid = 'pg_catalog.name'::regtype THEN 1 ELSE 0 END) > 0
-               OR count(s.attname) < count(*) AS is_na
+               OR count(s.attname) < count(*) AS is_na,
+             NOT bool_and(has_table_privilege(i.tbloid, 'SELECT')
+                          AND (NOT i.relrowsecurity OR NOT row_security_active(i.tbloid))) AS stats_hidden
       FROM (
-        SELECT ct.relname AS tblname, ct.relnamespace, ic.idxname, ic.reltuples, ic.relpages, ic.fillfactor,
+        SELECT ct.relname AS tblname, ct.relnamespace, ct.oid AS tbloid, ct.relrowsecurity, ic.idxname, ic.reltuples, ic.relpages, ic.fillfactor,
                coalesce(a1.attname, a2.attname) AS attname,
                coalesce(a1.atttypid, a2.atttypid) AS atttypid,
                CASE WHEN a1.attnum IS NULL THEN ic.idxname ELSE ct.relname END AS attrelname

@@ -3,23 +3,25 @@
 -- ioguide/pgsql-bloat-estimation (after pgexperts): expected pages from reltuples and the
 -- average tuple width in pg_stats, compared with relpages. Tables under 1 MB are skipped
 -- (nothing to win there). is_na marks estimates that cannot be trusted (columns without
--- statistics, e.g. never analyzed or not readable by this role, or `name` columns).
+-- statistics, e.g. never analyzed or not readable by this role, or `name` columns);
+-- stats_hidden says the role may not read them (pg_stats shows only columns it may SELECT,
+-- and no statistics of a table under row-level security it is subject to).
 SELECT current_database() AS datname, schemaname, tblname AS tablename,
        (bs * tblpages)::float8 AS real_bytes,
        CASE WHEN tblpages - est_tblpages_ff > 0 THEN ((tblpages - est_tblpages_ff) * bs)::float8 ELSE 0 END AS bloat_bytes,
        CASE WHEN tblpages > 0 AND tblpages - est_tblpages_ff > 0
             THEN ((tblpages - est_tblpages_ff) / tblpages::float8)::float8 ELSE 0 END AS bloat_share,
-       is_na
+       is_na, stats_hidden
 FROM (
   SELECT ceil(reltuples / ((bs - page_hdr) * fillfactor / (tpl_size * 100))) + ceil(toasttuples / 4) AS est_tblpages_ff,
-         tblpages, bs, schemaname, tblname, is_na
+         tblpages, bs, schemaname, tblname, is_na, stats_hidden
   FROM (
     SELECT (4 + tpl_hdr_size + tpl_data_size + (2 * ma)
             - CASE WHEN tpl_hdr_size % ma = 0 THEN ma ELSE tpl_hdr_size % ma END
             - CASE WHEN ceil(tpl_data_size)::int % ma = 0 THEN ma ELSE ceil(tpl_data_size)::int % ma END
            ) AS tpl_size,
            (heappages + toastpages) AS tblpages, reltuples, toasttuples, bs, page_hdr,
-           schemaname, tblname, fillfactor, is_na
+           schemaname, tblname, fillfactor, is_na, stats_hidden
     FROM (
       SELECT ns.nspname AS schemaname, tbl.relname AS tblname, greatest(tbl.reltuples, 0) AS reltuples,
              tbl.relpages AS heappages, coalesce(toast.relpages, 0) AS toastpages,
@@ -31,7 +33,9 @@ FROM (
              23 + CASE WHEN max(coalesce(s.null_frac, 0)) > 0 THEN (7 + count(s.attname)) / 8 ELSE 0::int END AS tpl_hdr_size,
              sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS tpl_data_size,
              bool_or(att.atttypid = 'pg_catalog.name'::regtype)
-               OR sum(CASE WHEN att.attnum > 0 THEN 1 ELSE 0 END) <> count(s.attname) AS is_na
+               OR sum(CASE WHEN att.attnum > 0 THEN 1 ELSE 0 END) <> count(s.attname) AS is_na,
+             NOT bool_and(has_column_privilege(tbl.oid, att.attnum, 'SELECT')
+                          AND (NOT tbl.relrowsecurity OR NOT row_security_active(tbl.oid))) AS stats_hidden
       FROM pg_attribute att
       JOIN pg_class tbl ON att.attrelid = tbl.oid
       JOIN pg_namespace ns ON ns.oid = tbl.relnamespace

@@ -30,6 +30,7 @@ pub static DB_BLOAT: MetricFamily = MetricFamily {
 };
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+const HIDDEN_FIX: &str = "grant SELECT on them, or pg_read_all_data (PostgreSQL 14+); pg_monitor alone is not enough";
 
 struct Bloated {
     kind: &'static str,
@@ -42,10 +43,23 @@ struct Bloated {
     real: f64,
 }
 
-fn read(ctx: &EvalContext<'_>, q: &'static Query, kind: &'static str, out: &mut Vec<Bloated>) -> Result<(), EvalError> {
+/// Objects of 1 MB+ per database whose statistics this role may not read: not estimated.
+type Hidden = std::collections::BTreeMap<String, u64>;
+
+fn read(
+    ctx: &EvalContext<'_>,
+    q: &'static Query,
+    kind: &'static str,
+    out: &mut Vec<Bloated>,
+    hidden: &mut Hidden,
+) -> Result<(), EvalError> {
     for r in ctx.rows(q) {
-        // Estimates built on missing statistics are noise, not findings.
+        // Estimates built on missing statistics are noise, not findings; but statistics the
+        // role may not see are said, or pg_monitor alone would get "OK, 0 objects".
         if r.opt_bool("is_na").in_query(q)? != Some(false) {
+            if r.opt_bool("stats_hidden").in_query(q)? == Some(true) {
+                *hidden.entry(r.str("datname").in_query(q)?.to_string()).or_default() += 1;
+            }
             continue;
         }
         let (Some(bytes), Some(share)) = (
@@ -98,9 +112,9 @@ impl Check for Bloat {
         L
     }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
-        let mut all = Vec::new();
-        read(ctx, &BLOAT_TABLES, "table", &mut all)?;
-        read(ctx, &BLOAT_INDEXES, "index", &mut all)?;
+        let (mut all, mut hidden) = (Vec::new(), Hidden::new());
+        read(ctx, &BLOAT_TABLES, "table", &mut all, &mut hidden)?;
+        read(ctx, &BLOAT_INDEXES, "index", &mut all, &mut hidden)?;
         all.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
         let mut out = CheckOutput::default();
         let mut totals: std::collections::BTreeMap<(&str, &str), f64> = Default::default();
@@ -159,6 +173,23 @@ impl Check for Bloat {
             wasted / 1048576.0,
             all.len()
         );
+        let not_estimated: u64 = hidden.values().sum();
+        if not_estimated > 0 {
+            out.summary += &format!("; {not_estimated} not estimated: statistics hidden from this role");
+        }
+        // Judged nothing at all: UNKNOWN, not a reassuring OK. Judged some: a note.
+        let severity = if all.is_empty() {
+            Severity::Unknown
+        } else {
+            Severity::Ok
+        };
+        for (db, n) in &hidden {
+            out.findings.push(Finding::new(
+                severity,
+                format!("database {db}"),
+                format!("{n} table(s) or index(es) of 1 MB+ not estimated: pg_stats hides the statistics of tables this role may not SELECT; {HIDDEN_FIX}"),
+            ));
+        }
         Ok(out)
     }
 }
@@ -179,7 +210,52 @@ mod tests {
             ("bloat_bytes", Some(bytes)),
             ("bloat_share", Some(share)),
             ("is_na", na),
+            ("stats_hidden", Some("f")),
         ])
+    }
+
+    fn hidden(table: &str) -> Row {
+        Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("tablename", Some(table)),
+            ("real_bytes", Some("4000000")),
+            ("bloat_bytes", None),
+            ("bloat_share", None),
+            ("is_na", Some("t")),
+            ("stats_hidden", Some("t")),
+        ])
+    }
+
+    #[test]
+    fn statistics_hidden_from_the_role_are_said_unknown_when_nothing_was_judged() {
+        let out = eval(
+            &Bloat,
+            vec![
+                outcome(&BLOAT_TABLES, vec![hidden("a"), hidden("b")]),
+                outcome(&BLOAT_INDEXES, vec![]),
+            ],
+        );
+        let sev: Vec<(Severity, &str)> = out.findings.iter().map(|f| (f.severity, f.object.as_str())).collect();
+        assert_eq!(sev, vec![(Severity::Unknown, "database app")]);
+        assert!(
+            out.findings[0].message.starts_with("2 table(s)"),
+            "{}",
+            out.findings[0].message
+        );
+        assert!(out.summary.contains("2 not estimated"), "{}", out.summary);
+        let out = eval(
+            &Bloat,
+            vec![
+                outcome(
+                    &BLOAT_TABLES,
+                    vec![hidden("a"), row("seen", None, "1000", "0.01", Some("f"))],
+                ),
+                outcome(&BLOAT_INDEXES, vec![]),
+            ],
+        );
+        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
+        assert_eq!(sev, vec![Severity::Ok], "a note when some objects were judged");
     }
 
     #[test]

@@ -187,9 +187,17 @@ impl Check for Sequences {
                 );
             }
         }
-        out.summary = match seqs.first() {
-            Some(s) => format!("{} sequence(s); fullest {} at {}", seqs.len(), s.object, pct(s.share)),
-            None => "no sequences".into(),
+        let unread: f64 = hidden.iter().map(|(_, n)| n).sum();
+        out.summary = match (seqs.first(), unread > 0.0) {
+            (Some(s), false) => format!("{} sequence(s); fullest {} at {}", seqs.len(), s.object, pct(s.share)),
+            (Some(s), true) => format!(
+                "{} sequence(s) read, {unread} not readable by this role; fullest read {} at {}",
+                seqs.len(),
+                s.object,
+                pct(s.share)
+            ),
+            (None, true) => format!("no sequence readable: {unread} not readable by this role"),
+            (None, false) => "no sequences".into(),
         };
         Ok(out)
     }
