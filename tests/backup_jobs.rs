@@ -122,7 +122,10 @@ async fn restore_jobs_beyond_the_free_connections_are_refused_before_the_target_
         .arg(dir.path()));
     assert_exit(&out, 2);
     let err = text(&out.stderr);
-    assert!(err.contains("--jobs 1000: pg_restore would open 1000 connections"), "{err}");
+    assert!(
+        err.contains("--jobs 1000: pg_restore would open 1000 connections"),
+        "{err}"
+    );
     let exists = db
         .client()
         .await

@@ -43,7 +43,11 @@ async fn a_plain_backup_does_not_prune_that_days_backup_with_globals_and_files()
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(v["deleted"], serde_json::json!([]), "{v}");
     let kept = v["kept"].as_array().cloned().unwrap_or_default();
-    let entry = kept.iter().find(|k| k["id"] == rich_id.as_str()).cloned().unwrap_or_default();
+    let entry = kept
+        .iter()
+        .find(|k| k["id"] == rich_id.as_str())
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(entry["series"], format!("{}+globals+files", db.name()).as_str(), "{v}");
     let why = entry["why"].to_string();
     assert!(
@@ -58,7 +62,10 @@ async fn a_plain_backup_does_not_prune_that_days_backup_with_globals_and_files()
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&rich_id), "{left:?}");
     assert!(!left.contains(&ids[1]), "{left:?}");
-    let table = run(dbt().args(["backups", "prune", "--dry-run", "--dest"]).arg(&dest).args(TIGHT));
+    let table = run(dbt()
+        .args(["backups", "prune", "--dry-run", "--dest"])
+        .arg(&dest)
+        .args(TIGHT));
     assert!(
         text(&table.stdout).contains(&format!("keep  {rich_id}  [{}+globals+files]", db.name())),
         "{}",

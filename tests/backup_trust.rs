@@ -35,7 +35,10 @@ fn alter_one_row(dir: &Path) -> PathBuf {
     let needle = b"\tpost 4242\n";
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
+        for entry in std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
+            .flatten()
+        {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -94,7 +97,10 @@ async fn a_changed_byte_in_a_custom_dump_is_refused_before_pg_restore_reads_it()
     assert_exit(&backup_db(&db, dir.path(), RAW), 0);
     let id = backup_ids(dir.path()).remove(0);
     let file = alter_one_row(&dir.path().join(&id));
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     assert_refused(&db, dir.path(), &id, &name, &[]).await;
 }
 
@@ -161,7 +167,9 @@ async fn manifest_paths_and_symlinks_that_leave_the_backup_are_refused() {
         m["files"][0]["path"] = dump.clone().into();
     });
     std::os::unix::fs::symlink(&outside, backup.join(&dump)).unwrap_or_else(|e| panic!("{e}"));
-    let out = run(dbt().args(["restore", &id, "--check", "--dsn", &db.dsn(), "--dest"]).arg(&dest));
+    let out = run(dbt()
+        .args(["restore", &id, "--check", "--dsn", &db.dsn(), "--dest"])
+        .arg(&dest));
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("is a symlink"), "{}", text(&out.stderr));
     assert!(databases_like(&format!("{}_escaped", db.name())).await.is_empty());
@@ -177,7 +185,11 @@ fn verify_fails_on_an_empty_destination_and_on_a_garbled_manifest() {
 
     let out = run(dbt().args(["backups", "verify", "-d", "app", "--dest"]).arg(dir.path()));
     assert_exit(&out, 2);
-    assert!(text(&out.stderr).contains("no backup of database app"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no backup of database app"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let broken = dir.path().join("app_20260101T031500Z");
     std::fs::create_dir(&broken).unwrap_or_else(|e| panic!("{e}"));

@@ -112,10 +112,18 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
                 .is_none_or(|d| name.starts_with(&format!("{}_", manifest::safe_name(d))))
         };
         for l in &leftovers {
-            let name = l.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if !name.starts_with('.') && of_db(&name) {
                 writeln!(out, "FAILED  {name}  {}", l.why)?;
-                bad.push(format!("{}: {} (not a backup dbtool can verify)", l.path.display(), l.why));
+                bad.push(format!(
+                    "{}: {} (not a backup dbtool can verify)",
+                    l.path.display(),
+                    l.why
+                ));
             }
         }
         all.into_iter()
@@ -123,7 +131,11 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             .collect()
     };
     if selected.is_empty() && bad.is_empty() {
-        let of = a.database.as_ref().map(|d| format!(" of database {d}")).unwrap_or_default();
+        let of = a
+            .database
+            .as_ref()
+            .map(|d| format!(" of database {d}"))
+            .unwrap_or_default();
         return Err(Failure {
             code: 2,
             message: format!(

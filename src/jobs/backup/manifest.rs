@@ -172,7 +172,10 @@ pub fn find(dest: &Path, id: Option<&str>, database: Option<&str>) -> Result<Man
     match id {
         Some(id) => matching.find(|m| m.id == id).ok_or_else(|| {
             // A backup whose manifest is garbled or unsafe is not "missing": say what is wrong.
-            match leftovers.into_iter().find(|l| l.path.file_name().is_some_and(|n| n == id)) {
+            match leftovers
+                .into_iter()
+                .find(|l| l.path.file_name().is_some_and(|n| n == id))
+            {
                 Some(l) => BackupError::Corrupt {
                     id: id.to_string(),
                     message: format!("{}; it cannot be verified or restored", l.why),

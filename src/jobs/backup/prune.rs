@@ -65,10 +65,7 @@ pub fn prune(
         .into_iter()
         .filter(|m| databases.is_none_or(|d| d.contains(&m.database)))
         .collect();
-    let points: Vec<Point> = backups
-        .iter()
-        .map(Point::of)
-        .collect();
+    let points: Vec<Point> = backups.iter().map(Point::of).collect();
     let decision = retention::decide(&points, r);
     let mut report = PruneReport::default();
     for m in backups {

@@ -220,7 +220,9 @@ mod tests {
     }
 
     fn at(day: u32, hour: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn point(id: &str, at: DateTime<Utc>, globals: bool, files: bool) -> Point {
@@ -273,7 +275,10 @@ mod tests {
         assert_eq!(d.delete.first().map(String::as_str), Some("rich1"));
         assert_eq!(d.delete.len(), 9);
         // The newest with globals is globals5 (04:00), later than rich5 (03:00).
-        assert!(d.keep.get("globals5").is_some_and(|w| w.contains(&"newest with globals")));
+        assert!(d
+            .keep
+            .get("globals5")
+            .is_some_and(|w| w.contains(&"newest with globals")));
         assert!(d.keep.get("rich5").is_some_and(|w| w.contains(&"newest with files")));
     }
 }

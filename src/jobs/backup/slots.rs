@@ -153,10 +153,18 @@ mod tests {
         let s = slots(20, 5);
         assert!(s.check(Tool::PgDump, 11).is_ok());
         assert!(s.check(Tool::PgRestore, 12).is_ok());
-        let e = s.check(Tool::PgDump, 12).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = s
+            .check(Tool::PgDump, 12)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("would open 13") && e.contains("12 free"), "{e}");
         assert!(e.contains("use --jobs 11 or less"), "{e}");
-        let e = s.check(Tool::PgRestore, 13).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = s
+            .check(Tool::PgRestore, 13)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("use --jobs 12 or less"), "{e}");
     }
 
@@ -164,8 +172,15 @@ mod tests {
     fn the_tightest_limit_binds_and_a_full_server_says_run_without_jobs() {
         let mut s = slots(100, 10);
         s.database = Some((4, 1));
-        let e = s.check(Tool::PgDump, 8).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("3 free") && e.contains("database's CONNECTION LIMIT 4"), "{e}");
+        let e = s
+            .check(Tool::PgDump, 8)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("3 free") && e.contains("database's CONNECTION LIMIT 4"),
+            "{e}"
+        );
         assert!(e.contains("--jobs 2 or less"), "{e}");
         let e = slots(10, 12).check(Tool::PgDump, 2).err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("0 free") && e.contains("run without --jobs")));
