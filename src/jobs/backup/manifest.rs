@@ -199,3 +199,16 @@ pub fn find(dest: &Path, id: Option<&str>, database: Option<&str>) -> Result<Man
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn manifest_paths_must_stay_inside_the_backup() {
+        assert!(super::inside("app.dump").is_ok());
+        assert!(super::inside("app.dir/3345.dat.gz").is_ok());
+        for bad in ["", "/etc/passwd", "../app.dump", "app.dir/../../x", "./app.dump"] {
+            let e = super::inside(bad).err().unwrap_or_default();
+            assert!(e.contains("manifest.json"), "{bad:?} was accepted");
+        }
+    }
+}
