@@ -592,11 +592,7 @@ fn prune_applies_retention_over_months_of_synthetic_manifests() {
         std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(d.join("manifest.json"), serde_json::to_vec(&m).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
-        points.push(retention::Point {
-            id: m.id.clone(),
-            database: m.database.clone(),
-            at: m.finished_at,
-        });
+        points.push(retention::Point::of(&m));
     }
     let newest = points.last().map(|p| p.id.clone()).unwrap_or_default();
     // An unfinished backup from two days ago goes; one being written right now stays;

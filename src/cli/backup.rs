@@ -11,8 +11,8 @@ pub const BACKUP_EXIT_CODES: &str = "\
 Exit codes:
   0  every backup was written, verified and renamed into place
   2  a backup failed (pg_dump failed or was killed, server gone, disk full, another backup
-     running …): the reason is on stderr, the failure is in --metrics, no finished-looking
-     file is left and retention did not run
+     running, too few free connections for --jobs …): the reason is on stderr, the failure
+     is in --metrics, no finished-looking file is left and retention did not run
   3  bad arguments or configuration (no --dest, --jobs without --format directory …)";
 
 pub const LIST_EXIT_CODES: &str = "\
@@ -23,8 +23,9 @@ Exit codes:
 pub const VERIFY_EXIT_CODES: &str = "\
 Exit codes:
   0  every checked backup matches its checksums and reads back with pg_restore
-  2  a backup is corrupt or unreadable (named on stderr)
-  3  no such backup, bad arguments";
+  2  a backup is corrupt or unreadable, a manifest is unreadable, garbled or names a path
+     outside its backup, or the destination holds no backup (of --database): named on stderr
+  3  no such backup id, bad arguments";
 
 pub const PRUNE_EXIT_CODES: &str = "\
 Exit codes:
@@ -36,7 +37,9 @@ pub const RESTORE_EXIT_CODES: &str = "\
 Exit codes:
   0  restored (with --check: restored into a scratch database, every table present with rows
      where the manifest expected rows, scratch database dropped)
-  2  the restore or the check failed
+  2  the restore or the check failed; or, before anything was restored: a file of the backup
+     differs from its manifest sha256 (the file and both digests on stderr), a manifest path
+     leaves the backup directory, or the server has too few free connections for --jobs
   3  no such backup, target database not empty, bad arguments";
 
 /// The backup directory, shared by every command that reads or writes backups.
@@ -47,10 +50,11 @@ pub struct DestArgs {
     pub dest: Option<PathBuf>,
 }
 
-/// Grandfather-father-son retention flags.
+/// Grandfather-father-son retention flags. Backups with different contents (database,
+/// --globals, --files) are separate series, each retained on its own.
 #[derive(Debug, Args, Clone, Default)]
 pub struct KeepArgs {
-    /// Keep the N newest backups of each database [default: 0]
+    /// Keep the N newest backups of each series (database, globals, files) [default: 0]
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
     /// Keep the newest backup of each of the last N days [default: 7]
@@ -79,7 +83,8 @@ pub struct BackupArgs {
     /// Archive format [default: custom]
     #[arg(long, value_enum)]
     pub format: Option<DumpFormat>,
-    /// Parallel pg_dump workers (needs --format directory)
+    /// Parallel pg_dump workers (needs --format directory); pg_dump opens N+1 connections,
+    /// refused when the server has fewer free (max_connections minus reserved and in use)
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<u32>,
     /// Compression: a level 0-9, or METHOD[:LEVEL] with gzip, lz4, zstd (pg_dump 16+) or none
@@ -166,6 +171,9 @@ pub struct PruneArgs {
     /// List what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Print as JSON: deleted and kept backups with their series and why each is kept
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,7 +198,7 @@ pub struct RestoreArgs {
     /// Restore into a scratch database, compare row counts with the manifest, drop it
     #[arg(long)]
     pub check: bool,
-    /// Parallel pg_restore workers
+    /// Parallel pg_restore workers; refused when the server has fewer than N free connections
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<u32>,
     /// Do not restore ownership (pg_restore --no-owner): for a server without the same roles

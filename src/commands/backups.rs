@@ -9,7 +9,7 @@ use indicatif::HumanBytes;
 
 use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
 use crate::config::Loaded;
-use crate::jobs::backup::{manifest, pgbin, prune, verify, BackupError, Manifest, VerifyLevel};
+use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
 use crate::Failure;
 
 use super::backup::{apply_keep, cancel_on_signal, failure};
@@ -97,18 +97,56 @@ fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
 
 async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
+    let mut bad = Vec::new();
+    let mut out = std::io::stdout().lock();
     let selected: Vec<Manifest> = if a.id.is_some() || a.latest {
         vec![manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?]
     } else {
-        let (all, _) = manifest::scan(&dest).map_err(|e| failure(&e))?;
+        let (all, leftovers) = manifest::scan(&dest).map_err(|e| failure(&e))?;
+        // A directory whose manifest is unreadable or garbled is a backup that cannot be
+        // trusted: a cron job must see it fail, not pass over it. (Hidden `.partial`
+        // directories are backups being written, listed by `backups list`.)
+        let of_db = |name: &str| {
+            a.database
+                .as_ref()
+                .is_none_or(|d| name.starts_with(&format!("{}_", manifest::safe_name(d))))
+        };
+        for l in &leftovers {
+            let name = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !name.starts_with('.') && of_db(&name) {
+                writeln!(out, "FAILED  {name}  {}", l.why)?;
+                bad.push(format!(
+                    "{}: {} (not a backup dbtool can verify)",
+                    l.path.display(),
+                    l.why
+                ));
+            }
+        }
         all.into_iter()
             .filter(|m| a.database.as_ref().is_none_or(|d| &m.database == d))
             .collect()
     };
+    if selected.is_empty() && bad.is_empty() {
+        let of = a
+            .database
+            .as_ref()
+            .map(|d| format!(" of database {d}"))
+            .unwrap_or_default();
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "no backup{of} in {}: nothing to verify; check --dest and that `dbtool backup` runs",
+                dest.display()
+            ),
+        }
+        .into());
+    }
     let level = if a.full { VerifyLevel::Full } else { VerifyLevel::List };
     let cancel = cancel_on_signal();
-    let mut bad = Vec::new();
-    let mut out = std::io::stdout().lock();
     for m in &selected {
         // pg_restore reads archives of its own and older pg_dump versions.
         let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
@@ -149,11 +187,30 @@ fn prune_cmd(a: &PruneArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         .context("prune")?;
     let verb = if a.dry_run { "would delete" } else { "deleted" };
     let mut out = std::io::stdout().lock();
+    let series = |m: &Manifest| retention::Point::of(m).series();
+    if a.json {
+        let deleted: Vec<_> = r
+            .deleted
+            .iter()
+            .map(|m| serde_json::json!({"id": m.id, "series": series(m)}))
+            .collect();
+        let kept: Vec<_> = r
+            .kept
+            .iter()
+            .map(|(m, why)| serde_json::json!({"id": m.id, "series": series(m), "why": why}))
+            .collect();
+        let v = serde_json::json!({
+            "schema": 1, "dry_run": a.dry_run, "deleted": deleted, "kept": kept,
+            "leftovers": r.leftovers, "ignored": r.foreign.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(0);
+    }
     for m in &r.deleted {
-        writeln!(out, "{verb}  {}", m.id)?;
+        writeln!(out, "{verb}  {}  [{}]", m.id, series(m))?;
     }
     for (m, why) in &r.kept {
-        writeln!(out, "keep  {}  ({})", m.id, why.join(", "))?;
+        writeln!(out, "keep  {}  [{}]  ({})", m.id, series(m), why.join(", "))?;
     }
     for p in &r.leftovers {
         writeln!(out, "{verb}  {} (unfinished, older than a day)", p.display())?;

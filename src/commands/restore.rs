@@ -27,13 +27,10 @@ pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             .context("no server to restore on: pass --to DSN")?,
     };
     let settings = targets::session(&a.conn, loaded, false);
-    let mut extra = Vec::new();
-    if let Some(j) = a.jobs.filter(|j| *j > 1) {
-        extra.push(format!("--jobs={j}"));
-    }
-    if a.no_owner {
-        extra.push("--no-owner".into());
-    }
+    let extra = restore::PgRestoreArgs {
+        jobs: a.jobs,
+        no_owner: a.no_owner,
+    };
     let cancel = cancel_on_signal();
     let mut out = std::io::stdout().lock();
     if !a.check {

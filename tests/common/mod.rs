@@ -23,6 +23,8 @@ mod report;
 pub use report::*;
 mod pgbouncer;
 pub use pgbouncer::*;
+// Running backup, backups and restore with the PostgreSQL 15 client tools.
+pub mod backup;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -20,6 +20,7 @@ use super::manifest::{self, Manifest, Status, SCHEMA};
 use super::options::{BackupOptions, DumpFormat};
 use super::pgbin::{self, PgBin};
 use super::session::{self, Session};
+use super::slots::{self, Tool};
 use super::verify;
 
 pub const GLOBALS: &str = "globals.sql";
@@ -100,6 +101,10 @@ async fn backup_locked(
     started_at: DateTime<Utc>,
     clock: Instant,
 ) -> Result<Manifest, BackupError> {
+    // Before anything is written or a pg_dump is looked for: a refusal costs nothing.
+    if let Some(jobs) = job.opts.jobs.filter(|j| *j > 1) {
+        slots::ensure(sess.client(), database, true, Tool::PgDump, jobs).await?;
+    }
     let bin = pgbin::find(sess.server_major).await?;
     let compress = compression(job.opts.compress.as_deref(), &bin)?;
     let _lock_file = LockFile::acquire(job.dest, database)?;

@@ -37,6 +37,9 @@ pub enum BackupError {
         status: String,
         stderr: String,
     },
+    /// Too few free connections on the server for `--jobs` (see `slots.rs`).
+    #[error("{0}")]
+    Slots(String),
     #[error("backup {id}: {message}")]
     Corrupt { id: String, message: String },
     #[error("no backup {0} in the destination; `dbtool backups list` shows the ids")]

@@ -96,6 +96,23 @@ pub fn partial_dir(dest: &Path, id: &str) -> PathBuf {
     dest.join(format!(".{id}.partial"))
 }
 
+/// A manifest path as a relative path that stays inside the backup directory, or why not:
+/// a manifest is read from disk, and restore must never be pointed at `/etc/passwd` or
+/// `../other/app.dump` by one that was edited or garbled.
+pub fn inside(path: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let p = Path::new(path);
+    if path.is_empty() {
+        return Err(format!("{MANIFEST} names an empty path"));
+    }
+    if p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Ok(p.to_path_buf());
+    }
+    Err(format!(
+        "{MANIFEST} names {path:?}, which leaves the backup directory (absolute, `..` or `.`); refusing to read it"
+    ))
+}
+
 pub fn read(dir: &Path) -> Result<Manifest, String> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("no readable {MANIFEST}: {e}"))?;
@@ -103,6 +120,10 @@ pub fn read(dir: &Path) -> Result<Manifest, String> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
     if name.as_deref() != Some(m.id.as_str()) {
         return Err(format!("{MANIFEST} names id {} but lives in {}", m.id, dir.display()));
+    }
+    let named = [Some(&m.dump), m.globals.as_ref(), m.files_archive.as_ref()];
+    for p in named.into_iter().flatten().chain(m.files.iter().map(|f| &f.path)) {
+        inside(p)?;
     }
     Ok(m)
 }
@@ -146,12 +167,22 @@ pub fn scan(dest: &Path) -> Result<(Vec<Manifest>, Vec<Leftover>), BackupError> 
 
 /// A backup by id, or the newest (of `database`, if given) for `--latest`.
 pub fn find(dest: &Path, id: Option<&str>, database: Option<&str>) -> Result<Manifest, BackupError> {
-    let (backups, _) = scan(dest)?;
+    let (backups, leftovers) = scan(dest)?;
     let mut matching = backups.into_iter().filter(|m| database.is_none_or(|d| m.database == d));
     match id {
-        Some(id) => matching
-            .find(|m| m.id == id)
-            .ok_or_else(|| BackupError::NotFound(id.to_string())),
+        Some(id) => matching.find(|m| m.id == id).ok_or_else(|| {
+            // A backup whose manifest is garbled or unsafe is not "missing": say what is wrong.
+            match leftovers
+                .into_iter()
+                .find(|l| l.path.file_name().is_some_and(|n| n == id))
+            {
+                Some(l) => BackupError::Corrupt {
+                    id: id.to_string(),
+                    message: format!("{}; it cannot be verified or restored", l.why),
+                },
+                None => BackupError::NotFound(id.to_string()),
+            }
+        }),
         None => {
             let all: Vec<Manifest> = matching.collect();
             let dbs: std::collections::BTreeSet<&str> = all.iter().map(|m| m.database.as_str()).collect();
@@ -165,6 +196,19 @@ pub fn find(dest: &Path, id: Option<&str>, database: Option<&str>) -> Result<Man
             all.into_iter()
                 .next_back()
                 .ok_or_else(|| BackupError::NotFound("(latest)".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn manifest_paths_must_stay_inside_the_backup() {
+        assert!(super::inside("app.dump").is_ok());
+        assert!(super::inside("app.dir/3345.dat.gz").is_ok());
+        for bad in ["", "/etc/passwd", "../app.dump", "app.dir/../../x", "./app.dump"] {
+            let e = super::inside(bad).err().unwrap_or_default();
+            assert!(e.contains("manifest.json"), "{bad:?} was accepted");
         }
     }
 }

@@ -12,10 +12,12 @@ pub mod manifest;
 pub mod metrics;
 pub mod options;
 pub mod pgbin;
+pub mod pin;
 pub mod prune;
 pub mod restore;
 pub mod retention;
 pub mod session;
+pub mod slots;
 pub mod verify;
 
 use std::path::Path;

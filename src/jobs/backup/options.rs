@@ -29,7 +29,8 @@ pub enum VerifyLevel {
     Full,
 }
 
-/// Grandfather-father-son retention, per database. Only verified backups count.
+/// Grandfather-father-son retention, per series: backups of one database with the same
+/// contents (globals or not, files or not). Only verified backups count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     /// The N newest backups (default 0).

@@ -39,6 +39,19 @@ fn newest_mtime(path: &Path) -> SystemTime {
     inner.map_or(own, |i| i.max(own))
 }
 
+impl Point {
+    /// A verified backup as retention sees it: its contents pick its series.
+    pub fn of(m: &Manifest) -> Point {
+        Point {
+            id: m.id.clone(),
+            database: m.database.clone(),
+            at: m.finished_at,
+            globals: m.globals.is_some(),
+            files: m.files_archive.is_some(),
+        }
+    }
+}
+
 /// Retention over `databases` (None: every database in `dest`).
 pub fn prune(
     dest: &Path,
@@ -52,14 +65,7 @@ pub fn prune(
         .into_iter()
         .filter(|m| databases.is_none_or(|d| d.contains(&m.database)))
         .collect();
-    let points: Vec<Point> = backups
-        .iter()
-        .map(|m| Point {
-            id: m.id.clone(),
-            database: m.database.clone(),
-            at: m.finished_at,
-        })
-        .collect();
+    let points: Vec<Point> = backups.iter().map(Point::of).collect();
     let decision = retention::decide(&points, r);
     let mut report = PruneReport::default();
     for m in backups {

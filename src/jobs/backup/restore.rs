@@ -13,7 +13,32 @@ use super::child::{self, libpq_command};
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::pgbin;
+use super::pin::{self, Pinned};
 use super::session;
+use super::slots::{self, Tool};
+
+/// What pg_restore is asked for besides the archive and the database.
+#[derive(Clone, Debug, Default)]
+pub struct PgRestoreArgs {
+    /// Parallel workers (`--jobs`), bounded by the server's free connections.
+    pub jobs: Option<u32>,
+    /// `--no-owner`.
+    pub no_owner: bool,
+}
+
+impl PgRestoreArgs {
+    fn parallel(&self) -> Option<u32> {
+        self.jobs.filter(|j| *j > 1)
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.parallel().map(|j| format!("--jobs={j}")).into_iter().collect();
+        if self.no_owner {
+            out.push("--no-owner".into());
+        }
+        out
+    }
+}
 
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -66,14 +91,29 @@ async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) ->
     Ok(())
 }
 
-/// Restores `m` into database `into` on `server` (created when missing).
+/// Restores `m` into database `into` on `server` (created when missing). Every file of the
+/// backup is checked against the manifest first (`pin.rs`): a corrupt backup touches nothing.
 pub async fn restore(
     dest: &Path,
     m: &Manifest,
     server: &ConnParams,
     into: &str,
     settings: &SessionSettings,
-    extra: &[String],
+    args: &PgRestoreArgs,
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
+    let pinned = pin::pin_async(dest, m).await?;
+    restore_pinned(&pinned, m, server, into, settings, args, cancel).await
+}
+
+/// The restore itself, reading only the checked files of `pinned`.
+async fn restore_pinned(
+    pinned: &Pinned,
+    m: &Manifest,
+    server: &ConnParams,
+    into: &str,
+    settings: &SessionSettings,
+    args: &PgRestoreArgs,
     cancel: &CancellationToken,
 ) -> Result<(), BackupError> {
     let s = admin_session(settings);
@@ -93,14 +133,18 @@ pub async fn restore(
         .flatten()
         .unwrap_or(0);
     let major = u32::try_from(num / 10_000).unwrap_or(0);
+    if let Some(jobs) = args.parallel() {
+        // Before the target is created: a refusal leaves the server as it was.
+        slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
+    }
     drop(probe);
     let bin = pgbin::find(major).await?;
     prepare_target(server, &s, into).await?;
     let mut cmd = libpq_command(&bin.pg_restore(), &server.with_dbname(into).libpq_env());
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
-        .args(extra)
-        .arg(dest.join(&m.id).join(&m.dump));
+        .args(args.args())
+        .arg(pinned.path(&m.dump));
     child::run(cmd, cancel, &[], None).await.map(|_| ())
 }
 
@@ -141,12 +185,14 @@ pub async fn check(
     m: &Manifest,
     server: &ConnParams,
     settings: &SessionSettings,
-    extra: &[String],
+    args: &PgRestoreArgs,
     cancel: &CancellationToken,
 ) -> Result<Vec<TableCheck>, BackupError> {
+    // Checked before the scratch database exists: a corrupt backup creates nothing.
+    let pinned = pin::pin_async(dest, m).await?;
     let scratch = format!("dbtool_check_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
     let result = async {
-        restore(dest, m, server, &scratch, settings, extra, cancel).await?;
+        restore_pinned(&pinned, m, server, &scratch, settings, args, cancel).await?;
         let client = db::connect(&server.with_dbname(&scratch), &admin_session(settings)).await?;
         let mut out = Vec::new();
         for t in &m.tables {

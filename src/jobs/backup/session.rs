@@ -105,6 +105,11 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
 }
 
 impl Session {
+    /// The session's connection, for the questions asked while it holds the lock.
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Releases the backup lock explicitly (see [`lock::unlock_sql`]).
     pub async fn release(self) {
         if let Err(e) = self.client.simple_query(&lock::unlock_sql(&self.database)).await {
