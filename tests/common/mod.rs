@@ -23,6 +23,9 @@ mod report;
 pub use report::*;
 mod pgbouncer;
 pub use pgbouncer::*;
+// A small tmpfs, for full and read-only file systems.
+mod smallfs;
+pub use smallfs::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
