@@ -282,6 +282,10 @@ fn under_umask_027_textfiles_are_0644_and_state_files_0600() {
     assert_reported(&run(umask_027(&mut h)));
     assert_eq!(mode(&prom), 0o644, "textfile");
     assert_eq!(mode(&state), 0o600, "state file");
+    let pages = dir.path().join("man");
+    let out = run(umask_027(dbtool().arg("man").arg("--out-dir").arg(&pages)));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(mode(&pages.join("dbtool-health.1")), 0o644, "man page");
     let mut b = dbtool();
     b.args(["backup", "--dsn", &db.dsn(), "--dest"])
         .arg(&dest)
@@ -338,4 +342,26 @@ fn a_full_file_system_keeps_the_previous_file_and_leaves_no_temp_file() {
         .collect();
     names.sort();
     assert_eq!(names, ["dbtool.prom", "filler"], "a temp file was left behind");
+}
+
+#[tokio::test]
+async fn archive_metrics_onto_a_device_and_through_a_symlink() {
+    let db = common::fresh_db("files archive").await;
+    let c = db.client().await;
+    common::posts::create_posts(&c, "posts", 500).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let null = dir.path().join("null");
+    mknod(&null, 3);
+    // archive reads its previous textfile for the counters: from a device it must read
+    // nothing (from a /dev/full twin it would read forever), then write into it.
+    let out = common::posts::archive(&db.dsn(), &["--metrics", &null.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::posts::text(&out));
+    assert_char_device(&null, 3);
+    let link = dir.path().join("archive.prom");
+    std::os::unix::fs::symlink("real.prom", &link).expect("symlink");
+    let out = common::posts::archive(&db.dsn(), &["--metrics", &link.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::posts::text(&out));
+    assert_symlink(&link);
+    let prom = std::fs::read_to_string(dir.path().join("real.prom")).expect("the link's target");
+    assert!(prom.contains("dbtool_archive_rows_total{"), "{prom}");
 }

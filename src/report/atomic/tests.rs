@@ -93,3 +93,21 @@ fn modes_are_0644_and_0600_and_a_private_file_is_never_widened() {
     assert!(write_private(&private, b"{}").is_ok());
     assert_eq!(mode(&private), Some(0o600));
 }
+
+#[test]
+fn only_a_regular_file_counts_as_a_previous_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    // Reading a FIFO would block until someone writes; /dev/full would never end.
+    assert!(matches!(super::existing_file(&fifo), Ok(None)));
+    let missing = dir.path().join("missing");
+    assert!(matches!(super::existing_file(&missing), Ok(None)));
+    let file = dir.path().join("x.prom");
+    assert!(write(&file, b"a 1\n").is_ok());
+    std::os::unix::fs::symlink("x.prom", dir.path().join("link")).expect("symlink");
+    let found = super::existing_file(&dir.path().join("link")).ok().flatten();
+    assert_eq!(found, Some(file));
+    assert!(super::existing_file(dir.path()).is_err(), "a directory is an error");
+}
