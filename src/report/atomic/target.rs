@@ -106,7 +106,7 @@ fn on_procfs(dir: &Path) -> bool {
     // SAFETY: statfs only writes into the zeroed struct we own; `c` is NUL-terminated.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-    rc == 0 && i64::from(st.f_type) == i64::from(libc::PROC_SUPER_MAGIC)
+    rc == 0 && st.f_type == libc::PROC_SUPER_MAGIC
 }
 
 #[cfg(not(target_os = "linux"))]
