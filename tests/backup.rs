@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{connect, dbtool, fresh_db_on, TestDb};
+use common::{connect, dbtool, fresh_db_on, SmallFs, TestDb};
 use dbtool::cluster::{ClusterOptions, TempCluster};
 
 const PG15: &str = "/usr/lib/postgresql/15/bin";
@@ -468,37 +468,6 @@ async fn server_stopped_mid_dump_fails_cleanly() {
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("pg_dump failed"), "{}", text(&out.stderr));
     assert_failed_cleanly(&dest, &metrics, &[], 1.0);
-}
-
-/// A 1 MiB tmpfs, unmounted on drop.
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    fn mount() -> SmallFs {
-        SmallFs::mount_with("size=1m")
-    }
-
-    fn mount_with(options: &str) -> SmallFs {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(dir.path())
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "cannot mount a 1 MiB tmpfs at {} (this test needs root and mount(8)); a full disk is part of the contract",
-            dir.path().display()
-        );
-        SmallFs { dir }
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
 }
 
 #[tokio::test]

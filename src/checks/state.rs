@@ -31,8 +31,9 @@ pub struct TargetState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    // `error`, not `source`: the message carries it already, and a source would print twice.
+    #[error("cannot read state file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("state file {path} is not a dbtool state file ({source}); delete it, the next run writes a new one")]
     Parse { path: String, source: serde_json::Error },
     #[error(transparent)]
@@ -82,15 +83,20 @@ fn key(s: &Sample) -> String {
 
 /// Reads the previous state; a missing file is a first run.
 pub fn load(path: &Path) -> Result<State, StateError> {
-    let text = match std::fs::read_to_string(path) {
+    let read_err = |error| StateError::Read {
+        path: path.display().to_string(),
+        error,
+    };
+    // Only a regular file holds a previous state: /dev/null or a FIFO means "remember nothing"
+    // (reading them would return nothing, or block).
+    let file = match atomic::existing_file(path).map_err(read_err)? {
+        Some(file) => file,
+        None => return Ok(State::default()),
+    };
+    let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(source) => {
-            return Err(StateError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        }
+        Err(source) => return Err(read_err(source)),
     };
     let state: State = serde_json::from_str(&text).map_err(|source| StateError::Parse {
         path: path.display().to_string(),
@@ -165,7 +171,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(atomic::write(path, &json)?)
+    Ok(atomic::write_private(path, &json)?)
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ Exit codes:
   2  a backup failed (pg_dump failed or was killed, server gone, disk full, another backup
      running, too few free connections for --jobs …): the reason is on stderr, the failure
      is in --metrics, no finished-looking file is left and retention did not run
-  3  bad arguments or configuration (no --dest, --jobs without --format directory …)";
+  3  bad arguments or configuration (no --dest, --jobs without --format directory, --metrics
+     is a directory …)";
 
 pub const LIST_EXIT_CODES: &str = "\
 Exit codes:
@@ -108,7 +109,8 @@ pub struct BackupArgs {
     /// Do not apply retention after a successful backup
     #[arg(long)]
     pub no_prune: bool,
-    /// Write Prometheus metrics to FILE atomically (node_exporter textfile collector)
+    /// Write Prometheus metrics to FILE (0644, replaced atomically; a symlink is followed, a
+    /// device or FIFO written into) for node_exporter's textfile collector
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
     /// Print the result as JSON

@@ -11,7 +11,8 @@ Exit codes (Nagios plugin convention; the worst finding decides):
   0  OK
   1  WARNING
   2  CRITICAL, or a target is unreachable (dbtool_up 0)
-  3  UNKNOWN: a check could not run, bad arguments or configuration";
+  3  UNKNOWN: a check could not run, bad arguments or configuration, or --output/--state
+     cannot be written (a directory, a full disk: the error names the path)";
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +29,8 @@ pub struct HealthArgs {
     /// Output format [default: table; prometheus when --output ends in .prom]
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<Format>,
-    /// Write the report to FILE atomically (temp file, fsync, rename) instead of stdout
+    /// Write the report to FILE instead of stdout: a file is replaced atomically (0644), a
+    /// symlink followed, a device or FIFO (/dev/stdout) written into, a directory refused
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Run only these checks (repeatable); see `dbtool checks`
@@ -49,7 +51,7 @@ pub struct HealthArgs {
     /// Bound on the whole run [default: 30s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<std::time::Duration>,
-    /// Keep counters between runs in FILE (JSON, written atomically) and report what changed
+    /// Keep counters between runs in FILE (JSON, 0600, written atomically) and report what changed
     /// since the previous run; deadlocks increasing is a WARNING [config: health.state]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,

@@ -22,7 +22,12 @@ pub fn man(args: &ManArgs) -> anyhow::Result<u8> {
     let cmd = Cli::command();
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        clap_mangen::generate_to(cmd, dir).with_context(|| format!("writing man pages into {}", dir.display()))?;
+        // Built as clap_mangen::generate_to builds it, but each page goes through
+        // report::atomic: 0644 whatever the umask (man runs as other users), and a symlinked
+        // page is followed rather than replaced.
+        let mut cmd = cmd.disable_help_subcommand(true);
+        cmd.build();
+        write_pages(cmd, dir)?;
         return Ok(0);
     }
     let page = match &args.command {
@@ -43,6 +48,18 @@ pub fn man(args: &ManArgs) -> anyhow::Result<u8> {
     let mut roff = Vec::new();
     page.render(&mut roff).context("rendering the man page")?;
     write_stdout(&roff)
+}
+
+/// The page of `cmd` and of each visible subcommand, recursively, as `dbtool-NAME.1`.
+fn write_pages(cmd: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+        write_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(cmd);
+    let mut roff = Vec::new();
+    man.render(&mut roff).context("rendering the man page")?;
+    crate::report::atomic::write(&dir.join(man.get_filename()), &roff)?;
+    Ok(())
 }
 
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<u8> {

@@ -25,6 +25,9 @@ mod pgbouncer;
 pub use pgbouncer::*;
 // Running backup, backups and restore with the PostgreSQL 15 client tools.
 pub mod backup;
+// A small tmpfs, for full and read-only file systems.
+mod smallfs;
+pub use smallfs::*;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -95,7 +95,12 @@ pub fn write_metrics(
     ok: bool,
     took: Duration,
 ) -> Result<(), crate::report::atomic::WriteError> {
-    let previous = std::fs::read_to_string(path).unwrap_or_default();
+    // Only a regular file holds previous values: reading /dev/full or a FIFO would never end.
+    let previous = crate::report::atomic::existing_file(path)
+        .ok()
+        .flatten()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
     let prev = |family: &MetricFamily| previous_value(&previous, family.name, table);
     let rows = report.map_or(0, |r| r.rows);
     let mut samples = vec![Sample::new(&ROWS_TOTAL, prev(&ROWS_TOTAL).unwrap_or(0.0) + rows as f64)];

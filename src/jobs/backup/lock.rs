@@ -4,6 +4,7 @@
 //! even through different servers or a failover).
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -64,10 +65,18 @@ impl LockFile {
         let path = dest.join(format!(".lock-{}", safe_name(database)));
         let me = hostname();
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            // 0600 whatever the umask: only dbtool reads it (the umask may only narrow a
+            // mode at creation, hence the explicit chmod).
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path);
+            match created {
                 Ok(mut f) => {
                     let line = format!("{} {} {}\n", std::process::id(), me, chrono::Utc::now().to_rfc3339());
-                    f.write_all(line.as_bytes())
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                        .and_then(|_| f.write_all(line.as_bytes()))
                         .and_then(|_| f.sync_all())
                         .map_err(BackupError::io("write the lock file", &path))?;
                     return Ok(LockFile { path });
@@ -126,6 +135,9 @@ mod tests {
         let Ok(dir) = dir else { panic!("tempdir") };
         let first = LockFile::acquire(dir.path(), "app");
         assert!(first.is_ok());
+        // 0600, not whatever the umask leaves (0644 under the usual 022).
+        let mode = std::fs::metadata(dir.path().join(".lock-app")).map(|m| m.permissions().mode() & 0o7777);
+        assert_eq!(mode.ok(), Some(0o600));
         let second = LockFile::acquire(dir.path(), "app");
         assert!(matches!(second, Err(BackupError::Busy { .. })), "{second:?}");
         assert!(LockFile::acquire(dir.path(), "other").is_ok());

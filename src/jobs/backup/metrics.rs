@@ -83,8 +83,10 @@ fn state_path(dest: &Path) -> PathBuf {
 /// The state file, or an empty state when there is none (or it is unreadable: losing a
 /// counter is better than failing the backup over bookkeeping).
 pub fn load_state(dest: &Path) -> State {
-    std::fs::read_to_string(state_path(dest))
+    crate::report::atomic::existing_file(&state_path(dest))
         .ok()
+        .flatten()
+        .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
@@ -102,7 +104,7 @@ pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, erro
     db.last_error = error;
     let saved = serde_json::to_vec_pretty(&state)
         .map_err(std::io::Error::other)
-        .and_then(|text| crate::report::atomic::write(&state_path(dest), &text).map_err(|e| e.source));
+        .and_then(|text| crate::report::atomic::write_private(&state_path(dest), &text).map_err(|e| e.source));
     if let Err(e) = saved {
         // info, not warn: the run's one-line error already names the unwritable destination.
         tracing::info!(path = %state_path(dest).display(), error = %e, "could not save the backup state; the failure counter may undercount");

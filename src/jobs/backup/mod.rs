@@ -89,6 +89,9 @@ pub async fn run_with_session(
 ) -> Result<BackupReport, BackupError> {
     let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
     dump::validate(opts)?;
+    if let Some(path) = &opts.metrics {
+        crate::report::atomic::check(path).map_err(|e| BackupError::Options(format!("--metrics: {e}")))?;
+    }
     let databases = match select_databases(opts, target, session, dest).await {
         Ok(list) => list,
         Err(e) => {
