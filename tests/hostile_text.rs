@@ -96,3 +96,49 @@ async fn table_output_escapes_control_characters_and_json_keeps_them() {
     assert!(table.contains("\\u{9b}1m\\x7f\\r\\u{202e}'\"q"), "{table}");
     drop(session);
 }
+
+/// The daemon's text log quotes server errors, which quote names: a CR/LF in one must not
+/// forge a log line, an ESC must not reach the terminal of whoever tails the log.
+#[test]
+fn the_text_log_escapes_control_characters_in_what_it_quotes() {
+    let db = common::fresh_db_blocking("hostile_log");
+    let out = common::dbtool()
+        .args(["migrate", "--dsn", &db.dsn()])
+        .output()
+        .expect("migrate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("d.toml");
+    let dsn = db.dsn().replace('\\', "\\\\").replace('"', "\\\"");
+    // The table does not exist: the server's error names it, control bytes and all (TOML escapes).
+    let table = r#"table = "public.\"p\r\nFORGED line\u001b[2J\u0007\"""#;
+    let jobs = "[[jobs]]\nname = \"a\"\nkind = \"archive\"\nschedule = \"* * * * * *\"\ncatch_up = false\n\
+                column = \"create_at\"\ncolumn_type = \"epoch-ms\"\nolder_than = \"2y\"\n";
+    let text = format!("[[targets]]\nname = \"main\"\ndsn = \"{dsn}\"\n\n{jobs}{table}\n");
+    std::fs::write(&config, text).expect("config");
+    let log_path = dir.path().join("d.log");
+    let mut child = common::dbtool()
+        .arg("--config")
+        .arg(&config)
+        .arg("schedule")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log"))
+        .spawn()
+        .expect("start dbtool schedule");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !log().contains("FORGED") {
+        assert!(
+            Instant::now() < until,
+            "the job's error never reached the log: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = log();
+    assert!(controls(&text).is_empty(), "{:?} in:\n{text}", controls(&text));
+    assert!(!text.lines().any(|l| l.starts_with("FORGED")), "{text}");
+    assert!(text.contains("\\r\\nFORGED line\\x1b[2J\\x07"), "{text}");
+}
