@@ -123,3 +123,23 @@ fn the_scheduler_never_logs_a_mistyped_dsns_password() {
     assert!(text.contains("at character"), "the refusal says where: {text}");
     assert!(leaked(&text).is_none(), "{text}");
 }
+
+/// clap prints an `env` flag's current value in `--help`: DATABASE_URL and DBTOOL_PGBOUNCER
+/// hold passwords.
+#[test]
+fn help_does_not_show_the_dsn_from_the_environment() {
+    for command in ["health", "archive", "pool-advise", "migrate"] {
+        let out = dbtool()
+            .args([command, "--help"])
+            .env("DATABASE_URL", "postgres://u:SECRETpw@h/db")
+            .env("DBTOOL_PGBOUNCER", "postgres://u:SECRETpw@h:6432/pgbouncer")
+            .output()
+            .expect("run dbtool");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{command}: {text}");
+        assert!(
+            text.contains("DATABASE_URL") && leaked(&text).is_none(),
+            "{command}: {text}"
+        );
+    }
+}
