@@ -27,14 +27,17 @@ fn init_logging(global: &cli::GlobalArgs, daemon: bool) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match global.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
+        // JSON escapes every control character itself.
+        LogFormat::Json => builder.with_writer(std::io::stderr).json().try_init(),
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder
+                .with_ansi(ansi)
+                .with_writer(move || report::printable::LogWriter::new(std::io::stderr(), ansi))
+                .try_init()
+        }
     };
 }
 

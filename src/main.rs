@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dbtool: error: {e:#}");
+            // why: errors quote servers and names (anyone's to set); no control byte reaches the terminal.
+            let text = format!("{e:#}");
+            eprintln!("dbtool: error: {}", dbtool::report::printable::printable_lines(&text));
             ExitCode::from(dbtool::exit_code_of(&e))
         }
     }

@@ -118,3 +118,58 @@ async fn job_runs_claims_each_scheduled_time_once_and_history_shows_runs() {
         .expect("prune");
     assert_eq!(pruned, 3);
 }
+
+/// Regression (item 8): a role that may not create the schema got "migration V1__job_runs
+/// failed: db error". The error now carries the server's message, the SQLSTATE and the fix;
+/// once an owner has migrated and granted use of dbtool.*, the role needs no CREATE at all.
+#[tokio::test]
+async fn a_non_owner_is_told_the_server_error_and_the_fix() {
+    let db = fresh_db("migrate_nonowner").await;
+    let role = format!("reader_{}", db.name());
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .expect("create role");
+    let as_role = format!("{} user={role}", db.dsn());
+    let out = dbtool()
+        .args(["migrate", "--dsn", &as_role])
+        .output()
+        .expect("run dbtool");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for want in [
+        "migration V1__job_runs failed: permission denied for database",
+        "(SQLSTATE 42501)",
+        "run `dbtool migrate` once as the database owner",
+        &format!("GRANT CREATE ON DATABASE \"{}\" TO \"{role}\"", db.name()),
+    ] {
+        assert!(err.contains(want), "missing {want:?} in: {err}");
+    }
+    assert!(!err.contains("db error"), "{err}");
+    // The owner migrates; the role may use but not create: a schema without USAGE is named as such.
+    let out = dbtool().args(["migrate", "--dsn", &db.dsn()]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dbtool().args(["migrate", "--dsn", &as_role]).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(SQLSTATE 42501)") && err.contains(&format!("GRANT USAGE ON SCHEMA dbtool TO \"{role}\"")),
+        "{err}"
+    );
+    admin
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA dbtool TO {role}; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA dbtool TO {role}"
+        ))
+        .await
+        .expect("grant");
+    let out = dbtool().args(["migrate", "--dsn", &as_role]).output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("up to date"), "{text}");
+}

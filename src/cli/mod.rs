@@ -139,8 +139,10 @@ pub enum ConfigCommand {
 pub struct ConnArgs {
     /// Connection string, URL (postgres://user@host:5432/db) or conninfo ("host=/run/postgresql dbname=app");
     /// repeat for several targets. Without it the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE,
-    /// PGPASSWORD, PGSSLMODE, ~/.pgpass …) and its defaults apply
-    #[arg(long, env = "DATABASE_URL", value_name = "DSN")]
+    /// PGPASSWORD, PGSSLMODE, ~/.pgpass …) and its defaults apply. In a URL, percent-encode a password's
+    /// '/', '@' and ':' (%2F, %40, %3A). Errors point at a character position and never quote the DSN
+    // why hide_env_values: clap would print DATABASE_URL, password and all, in --help.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "DSN")]
     pub dsn: Vec<String>,
     /// statement_timeout of every dbtool session [default: 5s]
     #[arg(long, env = "DBTOOL_STATEMENT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]

@@ -33,7 +33,8 @@ pub struct PoolAdviseArgs {
     pub conn: ConnArgs,
     /// PgBouncer's admin console, e.g. postgres://admin@127.0.0.1:6432/pgbouncer (the user must be in
     /// admin_users or stats_users). Without it, advice comes from PostgreSQL alone
-    #[arg(long, env = "DBTOOL_PGBOUNCER", value_name = "DSN")]
+    // why hide_env_values: clap would print the DSN, password and all, in --help.
+    #[arg(long, env = "DBTOOL_PGBOUNCER", hide_env_values = true, value_name = "DSN")]
     pub pgbouncer: Option<String>,
     /// Sampling window: counters are read at its start and end, pools polled every second [default: 30s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]

@@ -139,7 +139,7 @@ fn print(r: &ArchiveReport, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     report::summary(r, &mut out)?;
-    writeln!(out, "{}", report::reason_line(r))?;
+    writeln!(out, "{}", crate::report::printable::printable(&report::reason_line(r)))?;
     Ok(())
 }
 

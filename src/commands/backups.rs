@@ -10,6 +10,7 @@ use indicatif::HumanBytes;
 use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
 use crate::config::Loaded;
 use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
+use crate::report::printable::printable;
 use crate::Failure;
 
 use super::backup::{apply_keep, cancel_on_signal, failure};
@@ -63,15 +64,16 @@ fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         "server",
     ]);
     for m in backups {
+        // Names and versions come from manifests and servers: escaped for the terminal.
         t.add_row([
-            m.id.clone(),
-            m.database.clone(),
+            printable(&m.id).into_owned(),
+            printable(&m.database).into_owned(),
             m.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             format!("{:.1}s", m.duration_seconds),
             HumanBytes(m.bytes).to_string(),
             m.sha256.get(..12).unwrap_or(&m.sha256).to_string(),
             format!("yes ({})", m.verified_with),
-            m.server_version.clone(),
+            printable(&m.server_version).into_owned(),
         ]);
     }
     for l in &leftovers {
@@ -81,13 +83,13 @@ fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         t.add_row([
-            name,
+            printable(&name).into_owned(),
             String::new(),
             String::new(),
             String::new(),
             String::new(),
             String::new(),
-            format!("no: {}", l.why),
+            printable(&format!("no: {}", l.why)).into_owned(),
             String::new(),
         ]);
     }

@@ -8,6 +8,7 @@ use comfy_table::Table;
 use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
 use crate::config::Loaded;
 use crate::db::{self, job_runs, migrate, ProcessEnv};
+use crate::report::printable::printable;
 use crate::Failure;
 
 use super::targets;
@@ -22,11 +23,11 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             for s in &st {
                 println!(
                     "{}\tV{}__{}\t{}\t{}",
-                    t.name,
+                    printable(&t.name),
                     s.version,
-                    s.name,
+                    printable(&s.name),
                     s.state,
-                    s.applied_at.as_deref().unwrap_or("-")
+                    printable(s.applied_at.as_deref().unwrap_or("-"))
                 );
             }
             if st.iter().any(|s| s.state == "modified") {
@@ -37,10 +38,10 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             continue;
         }
         match migrate::apply(&mut client).await {
-            Ok(done) if done.is_empty() => println!("{}: dbtool schema up to date", t.name),
+            Ok(done) if done.is_empty() => println!("{}: dbtool schema up to date", printable(&t.name)),
             Ok(done) => {
                 let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
-                println!("{}: applied {}", t.name, names.join(", "));
+                println!("{}: applied {}", printable(&t.name), names.join(", "));
             }
             Err(e) => {
                 return Err(Failure {
@@ -74,7 +75,8 @@ pub async fn history(args: &HistoryArgs, loaded: &Loaded) -> anyhow::Result<u8> 
                 .iter()
                 .map(|(target_name, r)| serde_json::json!({"target_name": target_name, "run": r}))
                 .collect();
-            writeln!(out, "{}", serde_json::json!({"schema": 1, "runs": items}))?;
+            let json = crate::report::json_text::to_string(&serde_json::json!({"schema": 1, "runs": items}))?;
+            writeln!(out, "{json}")?;
         }
         HistoryFormat::Table => {
             let mut table = Table::new();
@@ -87,15 +89,16 @@ pub async fn history(args: &HistoryArgs, loaded: &Loaded) -> anyhow::Result<u8> 
                     let ms = (f - r.started_at).num_milliseconds();
                     format!("{:.1}s", ms as f64 / 1000.0)
                 });
+                // Job names and messages (server errors quoting names) are escaped for the terminal.
                 table.add_row(vec![
                     r.id.to_string(),
-                    r.job.clone(),
-                    r.kind.clone(),
+                    printable(&r.job).into_owned(),
+                    printable(&r.kind).into_owned(),
                     r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                     duration,
-                    r.status.clone(),
+                    printable(&r.status).into_owned(),
                     r.rows.map_or("-".into(), |n| n.to_string()),
-                    r.message.clone().unwrap_or_default(),
+                    printable(r.message.as_deref().unwrap_or_default()).into_owned(),
                 ]);
             }
             writeln!(out, "{table}")?;

@@ -9,6 +9,7 @@ use crate::cli::backup::RestoreArgs;
 use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::jobs::backup::{manifest, restore};
+use crate::report::printable::printable;
 use crate::Failure;
 
 use super::backup::{cancel_on_signal, failure};
@@ -59,7 +60,8 @@ pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         for c in &tables {
             let restored = c.restored.map_or_else(|| "-".to_string(), |n| n.to_string());
             t.add_row([
-                c.table.clone(),
+                // A table name is anyone's to choose: escaped for the terminal.
+                printable(&c.table).into_owned(),
                 c.estimated.to_string(),
                 restored,
                 c.verdict.to_string(),

@@ -49,15 +49,16 @@ pub enum MigrateError {
         applied: String,
         embedded: String,
     },
-    #[error("migration V{version}__{name} failed: {source}")]
+    /// `detail` is the server's message, its SQLSTATE and, where there is one, the fix.
+    #[error("migration V{version}__{name} failed: {detail}")]
     Apply {
         version: i64,
         name: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
+        detail: String,
+        sqlstate: Option<String>,
     },
     #[error("cannot read dbtool.schema_migrations: {0}")]
-    Read(#[source] tokio_postgres::Error),
+    Read(String),
     #[error("dbtool's schema is not up to date (pending: {0}); run `dbtool migrate` first")]
     Pending(String),
 }
@@ -80,13 +81,35 @@ pub fn checksum(sql: &str) -> String {
         .collect()
 }
 
+/// A failed statement as one line: the server's message, its detail and SQLSTATE (tokio-postgres
+/// alone says only "db error"), or the client-side error with its causes.
+fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        let mut text = e.to_string();
+        let mut next = std::error::Error::source(e);
+        while let Some(cause) = next {
+            text = format!("{text}: {cause}");
+            next = cause.source();
+        }
+        return text;
+    };
+    match db.detail() {
+        Some(detail) => format!("{} ({detail}) (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+    }
+}
+
+fn read_error(e: tokio_postgres::Error) -> MigrateError {
+    MigrateError::Read(describe(&e))
+}
+
 /// (version, name, checksum, applied_at) of every applied migration; empty when none ever ran.
 async fn applied(client: &Client) -> Result<Vec<(i64, String, String, String)>, MigrateError> {
     let exists = client
         .query_one("SELECT to_regclass('dbtool.schema_migrations') IS NOT NULL", &[])
         .await
-        .map_err(MigrateError::Read)?;
-    if !exists.get::<_, bool>(0) {
+        .map_err(read_error)?;
+    if !exists.try_get::<_, bool>(0).map_err(read_error)? {
         return Ok(Vec::new());
     }
     let rows = client
@@ -95,8 +118,11 @@ async fn applied(client: &Client) -> Result<Vec<(i64, String, String, String)>, 
             &[],
         )
         .await
-        .map_err(MigrateError::Read)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        .map_err(read_error)?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(read_error)
 }
 
 /// The state of every known (and every unknown applied) migration.
@@ -131,13 +157,82 @@ pub async fn status(client: &Client) -> Result<Vec<Status>, MigrateError> {
 
 /// Applies every pending migration; returns the versions applied now. Refuses a modified one.
 pub async fn apply(client: &mut Client) -> Result<Vec<i64>, MigrateError> {
+    // why: CREATE SCHEMA/TABLE IF NOT EXISTS check the CREATE privilege before existence, so a
+    // role that may only use dbtool.* (after an owner ran `dbtool migrate`) must not get there.
+    if let Ok(st) = status(client).await {
+        if st.iter().all(|s| s.state == "applied" || s.state == "unknown") {
+            return Ok(Vec::new());
+        }
+    }
     let mut applied_now = Vec::new();
     for m in MIGRATIONS {
-        if apply_one(client, m).await? {
-            applied_now.push(m.version);
+        match apply_one(client, m).await {
+            Ok(true) => applied_now.push(m.version),
+            Ok(false) => {}
+            Err(e) => return Err(with_fix(client, e).await),
         }
     }
     Ok(applied_now)
+}
+
+/// A permission error gets the fix, with this session's role and database named in it: the
+/// first `dbtool archive` or scheduler run as a non-owner is where most users meet this.
+async fn with_fix(client: &Client, e: MigrateError) -> MigrateError {
+    let MigrateError::Apply {
+        version,
+        name,
+        detail,
+        sqlstate,
+    } = e
+    else {
+        return e;
+    };
+    if sqlstate.as_deref() != Some("42501") {
+        return MigrateError::Apply {
+            version,
+            name,
+            detail,
+            sqlstate,
+        };
+    }
+    // Failing lookups only make the hint less specific; the server's message is already there.
+    let who = client
+        .query_one(
+            "/* dbtool */ SELECT current_user::text AS r, current_database()::text AS d, \
+             to_regnamespace('dbtool') IS NOT NULL AS schema_exists",
+            &[],
+        )
+        .await
+        .ok();
+    let get = |col: &str| who.as_ref().and_then(|row| row.try_get::<_, String>(col).ok());
+    let role = get("r").map_or_else(|| "ROLE".to_string(), |r| quote_ident(&r));
+    let db = get("d").map_or_else(|| "DATABASE".to_string(), |d| quote_ident(&d));
+    let schema_exists = who
+        .as_ref()
+        .and_then(|row| row.try_get::<_, bool>("schema_exists").ok());
+    let detail = if schema_exists == Some(true) {
+        format!(
+            "{detail}; the schema dbtool exists but this role may not use it: run `dbtool migrate` as the \
+             database owner, then GRANT USAGE ON SCHEMA dbtool TO {role} and GRANT SELECT, INSERT, UPDATE, \
+             DELETE ON ALL TABLES IN SCHEMA dbtool TO {role} (and USAGE ON ALL SEQUENCES IN SCHEMA dbtool)"
+        )
+    } else {
+        format!(
+            "{detail}; dbtool keeps its run history in the schema dbtool, which this role may not create: \
+             run `dbtool migrate` once as the database owner (or a superuser), or GRANT CREATE ON DATABASE \
+             {db} TO {role}"
+        )
+    };
+    MigrateError::Apply {
+        version,
+        name,
+        detail,
+        sqlstate,
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Fails with `Pending` unless every embedded migration is applied (and unmodified).
@@ -169,10 +264,11 @@ pub async fn require_current(client: &Client) -> Result<(), MigrateError> {
 
 /// One migration in one transaction; false when it was already applied.
 async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateError> {
-    let err = |source| MigrateError::Apply {
+    let err = |e: tokio_postgres::Error| MigrateError::Apply {
         version: m.version,
         name: m.name,
-        source,
+        detail: describe(&e),
+        sqlstate: e.code().map(|c| c.code().to_string()),
     };
     let tx = client.transaction().await.map_err(err)?;
     // Waiting for another migrator is expected; only dbtool's own schema is locked here, so a
@@ -193,7 +289,7 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateEr
         .map_err(err)?;
     let embedded = checksum(m.sql);
     if let Some(row) = row {
-        let applied: String = row.get(0);
+        let applied: String = row.try_get(0).map_err(err)?;
         if applied != embedded {
             return Err(MigrateError::Modified {
                 version: m.version,

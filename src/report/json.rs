@@ -106,6 +106,6 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             })
             .collect(),
     };
-    serde_json::to_writer_pretty(&mut *out, &wire)?;
+    super::json_text::to_writer_pretty(&mut *out, &wire)?;
     writeln!(out)
 }

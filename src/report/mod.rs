@@ -2,6 +2,8 @@
 
 pub mod atomic;
 pub mod json;
+pub mod json_text;
+pub mod printable;
 pub mod prometheus;
 pub mod table;
 

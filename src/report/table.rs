@@ -6,6 +6,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement,
 
 use crate::checks::Severity;
 
+use super::printable::printable;
 use super::Report;
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
@@ -45,12 +46,12 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
         let version = t
             .server_version
             .as_deref()
-            .map(|v| format!(", PostgreSQL {v}"))
+            .map(|v| format!(", PostgreSQL {}", printable(v)))
             .unwrap_or_default();
         writeln!(
             out,
             "{} — {}{version} ({} ms)",
-            t.name,
+            printable(&t.name),
             t.status(),
             t.duration.as_millis()
         )?;
@@ -62,7 +63,7 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
             )?;
         }
         if let Some(e) = &t.error {
-            writeln!(out, "  {e}")?;
+            writeln!(out, "  {}", printable(e))?;
         }
         if t.checks.is_empty() {
             writeln!(out)?;
@@ -73,8 +74,8 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
             summary.add_row(vec![
                 Cell::new(c.name),
                 status_cell(c.status, colour),
-                Cell::new(&c.summary),
-                Cell::new(&c.threshold),
+                Cell::new(printable(&c.summary)),
+                Cell::new(printable(&c.threshold)),
             ]);
         }
         writeln!(out, "{summary}")?;
@@ -84,8 +85,8 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
             for f in &c.findings {
                 findings.add_row(vec![
                     status_cell(f.severity, colour),
-                    Cell::new(&f.object),
-                    Cell::new(&f.message),
+                    Cell::new(printable(&f.object)),
+                    Cell::new(printable(&f.message)),
                 ]);
             }
             writeln!(out, "{findings}")?;

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use super::pgpass;
 
+mod keywords;
 mod parse;
 mod resolve;
+#[cfg(test)]
+mod secrecy_tests;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -25,7 +28,6 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sent unless the user names one, so a DBA can find dbtool in pg_stat_activity.
 pub const DEFAULT_APPLICATION_NAME: &str = "dbtool";
-const HIDDEN: &str = "(value hidden: it may contain the password)";
 
 /// A resolved, immutable set of connection parameters.
 #[derive(Clone)]
@@ -274,16 +276,4 @@ fn quote(v: &str) -> String {
         return v.to_string();
     }
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// A value for an error message, unless it may be (part of) a password.
-fn shown(value: &str, secrets: &[String]) -> String {
-    let suspicious = secrets
-        .iter()
-        .any(|s| !s.is_empty() && (s.contains(value) || value.contains(s.as_str())));
-    if suspicious && !value.is_empty() {
-        return HIDDEN.to_string();
-    }
-    let short: String = value.chars().take(64).collect();
-    format!("'{}'", short.escape_debug())
 }

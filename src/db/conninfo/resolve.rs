@@ -18,18 +18,28 @@ impl Resolver<'_> {
         Some((v, Origin::Env(var)))
     }
 
+    /// A bad value: pointed at by position when it came from the DSN, shown when from a variable.
     pub(super) fn invalid(
         &self,
         key: &'static str,
+        entry: Option<usize>,
         value: &str,
         origin: Origin,
         expected: &'static str,
     ) -> ConnInfoError {
-        let value = shown(value, &self.dsn.secrets);
+        let place = match origin {
+            Origin::Dsn => Place::Dsn {
+                at: self.dsn.at.get(key).copied().unwrap_or(1),
+            },
+            Origin::Env(var) => Place::Env {
+                var,
+                value: value.to_string(),
+            },
+        };
         ConnInfoError::InvalidValue {
             key,
-            value,
-            origin,
+            entry,
+            place,
             expected,
         }
     }
@@ -37,15 +47,23 @@ impl Resolver<'_> {
     pub(super) fn hosts(&self) -> Result<(Vec<String>, Vec<Option<IpAddr>>), ConnInfoError> {
         let mut addrs = Vec::new();
         if let Some((list, origin)) = self.get("hostaddr", "PGHOSTADDR") {
-            for a in list.split(',').map(str::trim) {
+            let many = list.contains(',');
+            for (n, a) in list.split(',').map(str::trim).enumerate() {
                 // libpq: an empty entry means "look this host up by name".
                 if a.is_empty() {
                     addrs.push(None);
                     continue;
                 }
-                let ip = a
-                    .parse::<IpAddr>()
-                    .map_err(|_| self.invalid("hostaddr", a, origin, "a numeric IP address such as 10.0.0.5 or ::1"))?;
+                let ip = a.parse::<IpAddr>().map_err(|_| {
+                    let entry = many.then_some(n + 1);
+                    self.invalid(
+                        "hostaddr",
+                        entry,
+                        a,
+                        origin,
+                        "a numeric IP address such as 10.0.0.5 or ::1",
+                    )
+                })?;
                 addrs.push(Some(ip));
             }
         }
@@ -84,14 +102,20 @@ impl Resolver<'_> {
             return Ok(vec![DEFAULT_PORT; hosts]);
         };
         let mut ports = Vec::new();
-        for p in list.split(',').map(str::trim) {
+        let many = list.contains(',');
+        for (n, p) in list.split(',').map(str::trim).enumerate() {
             ports.push(match p {
                 // libpq: an empty entry in a port list means the default port.
                 "" => DEFAULT_PORT,
-                _ => match p.parse::<u16>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(self.invalid("port", p, origin, "a port number from 1 to 65535")),
-                },
+                _ => port_number(p).ok_or_else(|| {
+                    self.invalid(
+                        "port",
+                        many.then_some(n + 1),
+                        p,
+                        origin,
+                        "a port number from 1 to 65535",
+                    )
+                })?,
             });
         }
         match ports.as_slice() {
@@ -112,7 +136,7 @@ impl Resolver<'_> {
         };
         SslMode::parse(&v).ok_or_else(|| {
             let expected = "one of disable, allow, prefer, require, verify-ca, verify-full";
-            self.invalid("sslmode", &v, origin, expected)
+            self.invalid("sslmode", None, &v, origin, expected)
         })
     }
 
@@ -124,7 +148,7 @@ impl Resolver<'_> {
         match v.trim().parse::<i64>() {
             Ok(n) if n <= 0 => Ok(None),
             Ok(n) => Ok(Some(Duration::from_secs(n.max(2).unsigned_abs()))),
-            Err(_) => Err(self.invalid("connect_timeout", &v, origin, "whole seconds, e.g. 10")),
+            Err(_) => Err(self.invalid("connect_timeout", None, &v, origin, "whole seconds, e.g. 10")),
         }
     }
 
@@ -139,7 +163,7 @@ impl Resolver<'_> {
             "standby" => Ok(TargetSessionAttrs::Standby),
             _ => {
                 let expected = "one of any, read-write, primary, standby (others are not supported by dbtool)";
-                Err(self.invalid("target_session_attrs", &v, origin, expected))
+                Err(self.invalid("target_session_attrs", None, &v, origin, expected))
             }
         }
     }
@@ -151,10 +175,17 @@ impl Resolver<'_> {
             Some((v, _)) if v == "disable" || v == "prefer" => Ok(()),
             Some((v, origin)) => {
                 let expected = "disable or prefer (dbtool does not support GSSAPI encryption)";
-                Err(self.invalid("gssencmode", &v, origin, expected))
+                Err(self.invalid("gssencmode", None, &v, origin, expected))
             }
         }
     }
+}
+
+/// A TCP port: 1 to 65535, digits only.
+pub(super) fn port_number(p: &str) -> Option<u16> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|n| *n > 0 && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// The effective OS user's name and home directory, via the thread-safe getpwuid_r.

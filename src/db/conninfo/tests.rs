@@ -194,33 +194,72 @@ fn libpq_env_for_children() {
 }
 
 #[test]
-fn invalid_values_name_key_and_fix() {
+fn invalid_values_name_position_and_fix() {
     let msg = |dsn: &str| resolve_err(dsn).to_string();
     let m = msg("foo=1");
     assert!(
-        m.contains("unknown connection option 'foo' in --dsn") && m.contains("libpq"),
+        m.contains("unknown connection option at character 1 of --dsn") && m.contains("libpq"),
         "{m}"
     );
-    assert!(msg("postgres://h/d?foo=1").contains("'foo'"));
-    assert!(msg("sslcert=/x").contains("not supported by dbtool"));
+    assert!(msg("postgres://h/d?foo=1").contains("at character 16"));
+    assert!(msg("host=h databse=d").contains("did you mean 'dbname'?"));
+    assert!(msg("postgres://h/d?username=u").contains("did you mean 'user'?"));
+    assert!(msg("sslcert=/x").contains("'sslcert' at character 1 of --dsn is not supported by dbtool"));
     let m = msg("sslmode=sometimes");
-    assert!(m.contains("'sometimes'") && m.contains("verify-full"), "{m}");
+    assert!(
+        m.contains("invalid sslmode at character 9") && m.contains("verify-full"),
+        "{m}"
+    );
     assert!(msg("port=99999").contains("port number from 1 to 65535"));
-    assert!(msg("postgres://h:0/d").contains("invalid port '0'"));
+    assert!(msg("postgres://h:0/d").contains("invalid port at character 14 of --dsn"));
+    assert!(msg("postgres://h:+5/d").contains("invalid port at character 14"));
+    assert!(msg("host=a,b port=1,x").contains("invalid port (entry 2 of the list) at character 15"));
     assert!(msg("host=a,b,c port=1,2").contains("2 ports for 3 hosts"));
     assert!(msg("hostaddr=db.test").contains("numeric IP address"));
     assert!(msg("connect_timeout=soon").contains("whole seconds"));
     assert!(msg("target_session_attrs=prefer-standby").contains("read-write"));
     assert!(msg("gssencmode=require").contains("GSSAPI"));
-    assert!(msg("dbname").contains("missing '='"));
-    assert!(msg("dbname='x").contains("unterminated quoted value for 'dbname'"));
-    assert!(msg("postgres://h/%zz").contains("percent-encoding"));
+    assert!(msg("dbname").contains("missing '=' after the word at character 1"));
+    assert!(msg(" host=h dbname='x").contains("unterminated quoted value for 'dbname' at character 16"));
+    assert!(msg("postgres://h/%zz").contains("percent-encoding in the database name of the URL at character 14"));
     assert!(msg("postgres://[::1/d").contains("IPv6"));
     let env = MapEnv(HashMap::from([("PGPORT".to_string(), "abc".to_string())]));
     let m = ConnParams::resolve(Some("user=u"), &env)
         .expect_err("bad PGPORT")
         .to_string();
-    assert!(m.contains("'abc' in PGPORT"), "{m}");
+    assert!(
+        m.contains("'abc' in PGPORT"),
+        "an environment variable holds no password: {m}"
+    );
+}
+
+/// Regression (item 5): `postgresql:/…` and `jdbc:postgresql://…` were one word without '='
+/// to the key=value parser, which quoted the whole DSN, password included.
+#[test]
+fn other_schemes_are_named_not_echoed() {
+    let msg = |dsn: &str| resolve_err(dsn).to_string();
+    let m = msg("postgresql:/u:pw@h/db");
+    assert!(m.contains("at character 1") && m.contains("two slashes"), "{m}");
+    assert!(msg("jdbc:postgresql://u:pw@h/db").contains("drop the 'jdbc:' prefix"));
+    assert!(msg("  POSTGRES://u:pw@h/db").contains("at character 3 of --dsn: write the scheme in lower case"));
+    assert!(msg("mysql://u:pw@h/db").contains("not a postgresql:// or postgres:// URL"));
+    assert!(msg("u:pw@h/db").contains("not a postgresql:// or postgres:// URL"));
+}
+
+/// Regression (item 5): libpq ends the credentials at the first '/', so a password with '/'
+/// made host "u", port 57 and dbname "pw@h/db", and the password reached the target label.
+#[test]
+fn an_unencoded_slash_in_the_password_is_refused_not_labelled() {
+    let m = resolve_err("postgres://u:57/pw@h/db").to_string();
+    assert!(
+        m.contains("'@' after the host of the URL at character 19") && m.contains("%2F"),
+        "{m}"
+    );
+    assert!(resolve_err("postgres://h/app@corp").to_string().contains("%40"));
+    assert_eq!(resolve("postgres://u:57%2Fpw@h/db", &[]).password_for(0), Some("57/pw"));
+    assert_eq!(resolve("postgres://u@h/app%40corp", &[]).dbname(), "app@corp");
+    // An '@' after the '?' is a value's business (user=alice@corp is a real Azure user name).
+    assert_eq!(resolve("postgres://h/db?user=alice@corp", &[]).user(), "alice@corp");
 }
 
 #[test]
@@ -246,6 +285,11 @@ fn the_password_never_shows() {
         "password='hunter2",
         "password=hunter2 port=hunter2x",
         "user=u password=hunter2 foo=1",
+        "postgresql:/u:hunter2@h/db",
+        "jdbc:postgresql://u:hunter2@h/db",
+        "postgres://u:57/hunter2@h/db",
+        "hunter2",
+        "u:hunter2@h/db",
     ];
     for dsn in malformed {
         let err = resolve_err(dsn);

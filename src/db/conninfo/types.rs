@@ -104,26 +104,82 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Every message names the key and the fix; none quotes the raw DSN or anything that may be the password.
+/// Where a bad value sits. A DSN's text is never quoted, not even in part: a password typed
+/// into the wrong place (or a DSN split at the wrong '/') can be any part of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// 1-based character position in the DSN.
+    Dsn { at: usize },
+    /// An environment variable (PGPORT, ...) holds a single setting, never the password.
+    Env { var: &'static str, value: String },
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Dsn { at } => write!(f, "at character {at} of --dsn"),
+            Place::Env { var, value } => {
+                let short: String = value.chars().take(64).collect();
+                write!(f, "'{}' in {var}", short.escape_debug())
+            }
+        }
+    }
+}
+
+/// " (entry 2 of the list)" for a value in a comma-separated list, else nothing.
+fn entry_text(entry: &Option<usize>) -> String {
+    entry.map_or_else(String::new, |n| format!(" (entry {n} of the list)"))
+}
+
+/// Every message names the position or key and the fix; none quotes the DSN or any part of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnInfoError {
-    #[error("unknown connection option {key} in {origin}; see libpq's list of parameter keywords")]
-    UnknownOption { key: String, origin: Origin },
-    #[error("connection option '{key}' in {origin} is not supported by dbtool; remove it")]
-    UnsupportedOption { key: String, origin: Origin },
-    #[error("missing '=' after {key} in {origin}; write key=value pairs and quote values with spaces: key='a b'")]
-    MissingEquals { key: String, origin: Origin },
-    #[error("unterminated quoted value for '{key}' in {origin}; close it with a single quote (write \\' for a quote inside)")]
-    UnterminatedQuote { key: String, origin: Origin },
-    #[error("malformed URL in {origin}: {problem}")]
-    MalformedUrl { problem: &'static str, origin: Origin },
-    #[error("invalid percent-encoding in the {part} of the URL in {origin}; write a literal '%' as %25")]
-    PercentEncoding { part: &'static str, origin: Origin },
-    #[error("invalid {key} {value} in {origin}; expected {expected}")]
+    #[error("unrecognised connection string at character {at} of {origin}: {fix}")]
+    UnknownScheme {
+        at: usize,
+        fix: &'static str,
+        origin: Origin,
+    },
+    #[error("unknown connection option at character {at} of {origin}{hint}; see libpq's list of parameter keywords")]
+    UnknownOption { at: usize, hint: String, origin: Origin },
+    #[error("connection option '{key}' at character {at} of {origin} is not supported by dbtool; remove it")]
+    UnsupportedOption {
+        key: &'static str,
+        at: usize,
+        origin: Origin,
+    },
+    #[error("missing '=' after the word at character {at} of {origin}; write key=value pairs and quote values with spaces: key='a b'")]
+    MissingEquals { at: usize, origin: Origin },
+    #[error("unterminated quoted value for '{key}' at character {at} of {origin}; close it with a single quote (write \\' for a quote inside)")]
+    UnterminatedQuote {
+        key: &'static str,
+        at: usize,
+        origin: Origin,
+    },
+    #[error("malformed URL at character {at} of {origin}: {problem}")]
+    MalformedUrl {
+        problem: &'static str,
+        at: usize,
+        origin: Origin,
+    },
+    #[error(
+        "invalid percent-encoding in the {part} of the URL at character {at} of {origin}; write a literal '%' as %25"
+    )]
+    PercentEncoding {
+        part: &'static str,
+        at: usize,
+        origin: Origin,
+    },
+    #[error(
+        "unencoded '@' after the host of the URL at character {at} of {origin}; a password containing '/' \
+         must be percent-encoded ('/' as %2F, '@' as %40), and so must an '@' in a database name"
+    )]
+    StrayAt { at: usize, origin: Origin },
+    #[error("invalid {key}{} {place}; expected {expected}", entry_text(.entry))]
     InvalidValue {
         key: &'static str,
-        value: String,
-        origin: Origin,
+        entry: Option<usize>,
+        place: Place,
         expected: &'static str,
     },
     #[error("{origin} gives {given} {what} for {hosts} hosts; give one for all hosts or one per host")]

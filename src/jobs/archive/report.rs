@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::run::Progress;
 use super::{ArchiveReport, StopReason};
 use crate::checks::{MetricFamily, MetricKind, Sample};
+use crate::report::printable::printable;
 use crate::report::prometheus::Exposition;
 
 pub static ROWS_TOTAL: MetricFamily = MetricFamily {
@@ -68,9 +69,9 @@ fn verb(r: &ArchiveReport) -> &'static str {
 
 /// The final summary (stderr when a human watches; the caller decides).
 pub fn summary(r: &ArchiveReport, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "table:          {}", r.table)?;
+    writeln!(out, "table:          {}", printable(&r.table))?;
     if let Some(d) = &r.dest {
-        writeln!(out, "destination:    {d}")?;
+        writeln!(out, "destination:    {}", printable(d))?;
     }
     writeln!(out, "cutoff:         {} (walk: {:?})", r.cutoff, r.walk)?;
     writeln!(out, "{:<16}{}", format!("rows {}:", verb(r)), r.rows)?;
@@ -184,7 +185,9 @@ impl Progress for Bar {
         }
     }
 
+    /// Notes quote server errors, which quote names: escaped for the terminal.
     fn note(&mut self, line: &str) {
+        let line = printable(line);
         match &self.0 {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
@@ -224,8 +227,8 @@ impl Progress for Lines {
         let est = estimate.map_or("unknown".to_string(), |e| e.to_string());
         eprintln!(
             "archive {} -> {}: cutoff {}, walk {:?}, about {est} rows",
-            r.table,
-            r.dest.as_deref().unwrap_or("(purge)"),
+            printable(&r.table),
+            printable(r.dest.as_deref().unwrap_or("(purge)")),
             r.cutoff,
             r.walk
         );
@@ -244,7 +247,7 @@ impl Progress for Lines {
     }
 
     fn note(&mut self, line: &str) {
-        eprintln!("{line}");
+        eprintln!("{}", printable(line));
     }
 }
 
