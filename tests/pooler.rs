@@ -129,28 +129,18 @@ async fn session_state_commands_refuse_a_transaction_pooler() {
     let dsn = bouncer.dsn(db.name());
     let dest = tempfile::tempdir().expect("temp dir");
     let dest_arg = dest.path().to_str().expect("utf-8 path");
-    let runs: Vec<(&str, Vec<&str>)> = vec![
-        ("migrate", vec!["migrate", "--dsn", &dsn]),
-        ("backup", vec!["backup", "--dsn", &dsn, "--dest", dest_arg]),
-        (
-            "archive",
-            vec![
-                "archive",
-                "--dsn",
-                &dsn,
-                "--table",
-                "posts",
-                "--column",
-                "createat",
-                "--column-type",
-                "epoch-ms",
-                "--older-than",
-                "2y",
-            ],
-        ),
+    let command = |args: &[&str]| {
+        let mut cmd = dbtool();
+        cmd.args(args);
+        cmd
+    };
+    let runs = [
+        ("migrate", command(&["migrate", "--dsn", &dsn])),
+        ("backup", command(&["backup", "--dsn", &dsn, "--dest", dest_arg])),
+        ("archive", posts::archive_cmd(&dsn, &[])),
     ];
-    for (what, args) in runs {
-        let out = dbtool().args(&args).output().expect("run dbtool");
+    for (what, mut cmd) in runs {
+        let out = cmd.output().expect("run dbtool");
         let t = text(&out);
         assert!(!out.status.success(), "{what} through PgBouncer succeeded: {t}");
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -77,11 +77,7 @@ fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         ]);
     }
     for l in &leftovers {
-        let name = l
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = l.name();
         t.add_row([
             printable(&name).into_owned(),
             String::new(),
@@ -114,11 +110,7 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
                 .is_none_or(|d| name.starts_with(&format!("{}_", manifest::safe_name(d))))
         };
         for l in &leftovers {
-            let name = l
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = l.name();
             if !name.starts_with('.') && of_db(&name) {
                 writeln!(out, "FAILED  {name}  {}", l.why)?;
                 bad.push(format!(

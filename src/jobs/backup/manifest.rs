@@ -73,6 +73,15 @@ pub struct Leftover {
     pub why: String,
 }
 
+impl Leftover {
+    /// The directory's own name, as listed in the destination.
+    pub fn name(&self) -> String {
+        (self.path.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// A file-system-safe rendering of a database name for ids and lock files.
 pub fn safe_name(database: &str) -> String {
     database
