@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{cluster, connect, fresh_db, own_cluster};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 /// Set in the child process of `reaper_cleans_up_after_a_killed_process`.
 const REAPER_CHILD_VAR: &str = "DBTOOL_HARNESS_REAPER_CHILD";
