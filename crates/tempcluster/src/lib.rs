@@ -1,7 +1,7 @@
 //! A throwaway PostgreSQL cluster: initdb into a temp dir, start on a free port with its own unix socket dir, remove on drop.
 //!
-//! Used by `dbtool demo`, the integration tests and the benchmarks. Settings favour speed over
-//! durability (fsync=off): nothing in such a cluster is meant to survive it.
+//! Used by `dbtool demo` and dbtool's integration tests, not by the product library. Settings
+//! favour speed over durability (fsync=off): nothing in such a cluster is meant to survive it.
 
 use std::fs;
 use std::io;
