@@ -3,7 +3,6 @@
 
 pub mod checks;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;

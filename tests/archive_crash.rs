@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::posts::{archive_cmd, count, count_old, create_posts, fingerprint, in_both, text};
 use common::{fresh_db, fresh_db_on, own_cluster, stop_immediately};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 fn spawn_quiet(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::null())

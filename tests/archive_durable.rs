@@ -16,7 +16,7 @@ mod common;
 
 use common::posts::{archive, count, count_old, create_posts, fingerprint, text};
 use common::{fresh_db_on, own_cluster, quote_ident, stop_immediately, TestDb};
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use tempcluster::{ClusterOptions, TempCluster};
 
 /// Ten batches or so per run.
 const BATCHES: &[&str] = &["--batch-size", "200"];

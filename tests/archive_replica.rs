@@ -5,7 +5,7 @@ mod common;
 
 use common::posts::{archive, count, count_old, create_posts, fingerprint, in_both, text};
 use common::{connect, fresh_db_on, own_cluster, streaming_standby, wait_until};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_lag_waits_for_a_lagging_standby_and_continues_when_it_catches_up() {

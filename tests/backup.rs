@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::{connect, dbtool, fresh_db_on, SmallFs, TestDb};
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use tempcluster::{ClusterOptions, TempCluster};
 
 const PG15: &str = "/usr/lib/postgresql/15/bin";
 

@@ -12,9 +12,9 @@ use std::path::Path;
 use chrono::Utc;
 use common::backup::{assert_exit, backup_db, backup_ids, dbt, hidden_leftovers, pg15, run, text};
 use common::{connect, fresh_db_on, own_cluster, TestDb};
-use dbtool::cluster::{ClusterOptions, TempCluster};
 use dbtool::jobs::backup::manifest::{make_id, FileEntry, Manifest, Status, SCHEMA};
 use dbtool::jobs::backup::verify::{dump_sha256, hash_file};
+use tempcluster::{ClusterOptions, TempCluster};
 
 /// A server with few connections: 12 - 3 reserved for superusers = 9 for everyone else.
 fn small_cluster(bin_dir: Option<std::path::PathBuf>) -> TempCluster {

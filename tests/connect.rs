@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dbtool::cluster::{ClusterOptions, TempCluster};
 use dbtool::db::{connect, connect_session, ConnParams, ConnectError, MapEnv, Pooler, SessionSettings};
+use tempcluster::{ClusterOptions, TempCluster};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;

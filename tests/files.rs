@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use common::{dbtool, fresh_db_blocking, fresh_db_on, own_cluster, SmallFs, TestDb};
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use tempcluster::{ClusterOptions, TempCluster};
 
 /// Two cheap checks keep the report small (a FIFO holds 64 KiB) and quick; database_activity
 /// carries the counters `--state` keeps.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fresh_db, own_cluster, run_dbtool, strings};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 /// A TCP port that accepts connections and never says a word: a hung server or a dead
 /// network path. Returns the port and a count of connections accepted.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{cluster, connect, fresh_db, own_cluster};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 /// Set in the child process of `reaper_cleans_up_after_a_killed_process`.
 const REAPER_CHILD_VAR: &str = "DBTOOL_HARNESS_REAPER_CHILD";
@@ -216,4 +216,37 @@ fn reaper_child() {
     let c = own_cluster(ClusterOptions::default());
     println!("REAPER_CHILD_BASE={}", c.data_dir().parent().unwrap().display());
     std::thread::sleep(Duration::from_secs(120));
+}
+
+/// The cluster lives in its own workspace crate (crates/tempcluster). A plain `cargo test` or
+/// `cargo clippy` in the root covers only the dbtool package, so the README's test command and
+/// CI must name the workspace, or tempcluster's unit tests and lints silently stop running.
+#[test]
+fn test_command_and_ci_cover_the_tempcluster_crate() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let commands = |script: &str| -> Vec<String> {
+        read(script)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.starts_with("echo") && l.contains("cargo "))
+            .map(String::from)
+            .collect()
+    };
+    let test = commands("scripts/test");
+    assert!(
+        test.iter()
+            .any(|l| l.starts_with("cargo test --workspace --all-targets")),
+        "scripts/test must run `cargo test --workspace --all-targets`; its cargo lines: {test:?}"
+    );
+    let ci = commands(".ci/run");
+    for wanted in [
+        "cargo fmt --all --check",
+        "cargo clippy --workspace --all-targets -- -D warnings",
+    ] {
+        assert!(
+            ci.iter().any(|l| l == wanted),
+            ".ci/run must run `{wanted}`; its cargo lines: {ci:?}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use common::wait_until as wait_for;
 use common::{check_of as check, health_report as health_json, run_dbtool as run, strings as args};
 use common::{dbtool, fresh_db, own_cluster};
-use dbtool::cluster::ClusterOptions;
 use serde_json::Value;
+use tempcluster::ClusterOptions;
 
 async fn pid(client: &tokio_postgres::Client) -> i32 {
     client

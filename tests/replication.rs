@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{caught_up, check_of, connect, findings, health_report, metric, own_cluster, streaming_standby};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 #[tokio::test]
 async fn lag_on_both_sides_idle_primary_is_zero_and_inactive_slot_is_reported() {

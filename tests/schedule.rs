@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{dbtool, fresh_db, own_cluster, TestDb};
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 /// A running daemon; killed when dropped.
 struct Daemon {

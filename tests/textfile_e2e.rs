@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::run_dbtool;
 use common::wait_until as wait_for;
 use common::{fresh_db_on, get_when_up, metric_names_in, own_cluster, start_node_exporter, start_prometheus};
-use dbtool::cluster::ClusterOptions;
 use serde_json::Value;
+use tempcluster::ClusterOptions;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/dbtool-rules.yml");
 

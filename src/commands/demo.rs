@@ -8,12 +8,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
+use tempcluster::{ClusterOptions, TempCluster};
 use tokio_postgres::NoTls;
 
 use crate::checks::runner::Target;
 use crate::cli::health::HealthArgs;
 use crate::cli::DemoArgs;
-use crate::cluster::{ClusterOptions, TempCluster};
 use crate::config::Loaded;
 use crate::db::{ConnParams, MapEnv};
 use crate::report;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use tempcluster::{ClusterOptions, TempCluster};
 
 use super::{dbtool, own_cluster, TestDb};
 

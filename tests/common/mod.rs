@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dbtool::cluster::{ClusterOptions, TempCluster};
+use tempcluster::{ClusterOptions, TempCluster};
 
 // Prometheus tooling (promtool, node_exporter), kept in its own file.
 mod prom;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dbtool::cluster::TempCluster;
+use tempcluster::TempCluster;
 
 use super::free_port;
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dbtool::cluster::ClusterOptions;
+use tempcluster::ClusterOptions;
 
 use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;

@@ -11,7 +11,8 @@
 use std::fs;
 use std::path::Path;
 
-use super::{checked, free_port, io_err, make_base_dir, ClusterError, TempCluster, PORT_ATTEMPTS, SUPERUSER};
+use crate::owner::make_base_dir;
+use crate::{checked, free_port, io_err, ClusterError, TempCluster, PORT_ATTEMPTS, SUPERUSER};
 
 impl TempCluster {
     /// Copies `primary` and starts the copy as its streaming standby (own port and socket
