@@ -60,15 +60,9 @@ pub fn runner() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// The advisory lock key the scheduler holds while it runs `job`: FNV-1a of a prefixed name,
-/// stable across versions and hosts (Rust's DefaultHasher is neither).
+/// The advisory lock key the scheduler holds while it runs `job` (see `db::lock`).
 pub fn schedule_lock_key(job: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in "dbtool.schedule:".bytes().chain(job.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
+    super::lock::key(super::lock::Namespace::Schedule, job)
 }
 
 /// Marks the `running` rows of (job, kind) whose run is gone as `abandoned`, except `current`;

@@ -3,6 +3,7 @@
 pub mod connect;
 pub mod conninfo;
 pub mod job_runs;
+pub mod lock;
 pub mod migrate;
 pub mod pgpass;
 pub mod row;

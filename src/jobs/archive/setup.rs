@@ -203,20 +203,17 @@ pub(super) async fn prepare_dest(
     Ok(())
 }
 
-/// The advisory lock key of a table's archive runs.
-const LOCK_KEY: &str = "hashtextextended('dbtool archive ' || $1::text, 0)";
+/// The advisory lock key of a table's archive runs: by OID, so a rename keeps it.
+fn lock_key(source: &Source) -> i64 {
+    db::lock::key(db::lock::Namespace::Archive, &source.oid.to_string())
+}
 
 /// One runner per table: a session advisory lock, released by [`unlock`] at the end of the
 /// run, or when the session ends (even on kill -9).
 pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveError> {
-    let got: bool = src
-        .query_one(
-            &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
-            &[&source.oid.to_string()],
-        )
+    let got = db::lock::try_lock(src, lock_key(source))
         .await
-        .map_err(dbe("taking the archive lock"))?
-        .get(0);
+        .map_err(dbe("taking the archive lock"))?;
     if got {
         Ok(())
     } else {
@@ -227,8 +224,7 @@ pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveErr
 /// Releases the lock explicitly: the server ends a session some moments after its client
 /// exits, and a run started right after this one (cron, a script) must not find it held.
 pub(super) async fn unlock(src: &Client, source: &Source) {
-    let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY})");
-    if let Err(e) = src.query_one(&sql, &[&source.oid.to_string()]).await {
+    if let Err(e) = db::lock::unlock(src, lock_key(source)).await {
         tracing::debug!("releasing the archive lock: {}", crate::jobs::pg_error(&e));
     }
 }

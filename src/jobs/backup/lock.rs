@@ -7,34 +7,12 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::error::BackupError;
 use super::manifest::safe_name;
 
-/// Advisory lock key of a database's backup: stable across versions and hosts.
+/// Advisory lock key of a database's backup (see `db::lock`).
 pub fn advisory_key(database: &str) -> i64 {
-    let digest = Sha256::digest(format!("dbtool backup\0{database}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
-}
-
-/// SQL that takes the session-level lock; true when we got it.
-pub fn try_lock_sql(database: &str) -> String {
-    format!(
-        "/* dbtool: backup lock */ SELECT pg_try_advisory_lock({}) AS locked",
-        advisory_key(database)
-    )
-}
-
-/// SQL that releases it, before the session ends: the server ends a session some moments
-/// after its client goes, and a backup started right after must not find the lock held.
-pub fn unlock_sql(database: &str) -> String {
-    format!(
-        "/* dbtool: backup unlock */ SELECT pg_advisory_unlock({})",
-        advisory_key(database)
-    )
+    crate::db::lock::key(crate::db::lock::Namespace::Backup, database)
 }
 
 /// `DEST/.lock-DB`, created with O_EXCL and removed on drop.
