@@ -54,10 +54,7 @@ pub struct JobRun {
 
 /// "host:pid" of this process, for the `runner` column.
 pub fn runner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::host::name(), std::process::id())
 }
 
 /// The advisory lock key the scheduler holds while it runs `job` (see `db::lock`).

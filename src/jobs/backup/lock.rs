@@ -21,17 +21,6 @@ pub struct LockFile {
     path: PathBuf,
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for its length; gethostname NUL-terminates within it on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let rc = unsafe { libc::kill(pid, 0) };
@@ -41,7 +30,7 @@ fn pid_alive(pid: i32) -> bool {
 impl LockFile {
     pub fn acquire(dest: &Path, database: &str) -> Result<LockFile, BackupError> {
         let path = dest.join(format!(".lock-{}", safe_name(database)));
-        let me = hostname();
+        let me = crate::host::name();
         for _ in 0..2 {
             // 0600 whatever the umask: only dbtool reads it (the umask may only narrow a
             // mode at creation, hence the explicit chmod).
@@ -122,7 +111,11 @@ mod tests {
         drop(first);
         // A lock file left by a dead process (pid far above pid_max) is stale.
         let path = dir.path().join(".lock-app");
-        assert!(std::fs::write(&path, format!("2147483000 {} 2026-01-01T00:00:00Z\n", hostname())).is_ok());
+        assert!(std::fs::write(
+            &path,
+            format!("2147483000 {} 2026-01-01T00:00:00Z\n", crate::host::name())
+        )
+        .is_ok());
         assert!(LockFile::acquire(dir.path(), "app").is_ok());
         assert_ne!(advisory_key("app"), advisory_key("app2"));
     }
