@@ -7,6 +7,8 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod errors;
+pub mod host;
 pub mod jobs;
 pub mod pool;
 pub mod report;

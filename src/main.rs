@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
+    dbtool::errors::chain(err.as_ref()).any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dbtool: error: {e:#}");
+            eprintln!("dbtool: error: {}", dbtool::errors::render(e.as_ref()));
             ExitCode::from(dbtool::exit_code_of(&e))
         }
     }
