@@ -9,7 +9,9 @@ pub mod pgpass;
 pub mod row;
 pub mod session;
 pub mod tls;
+pub mod version;
 
 pub use connect::{connect, connect_session, ConnectError, SessionSettings};
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
+pub use version::{server_version, ServerVersion, VersionError};

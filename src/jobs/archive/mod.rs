@@ -214,6 +214,8 @@ pub enum ArchiveError {
     Connect(#[from] crate::db::ConnectError),
     #[error(transparent)]
     Migrate(#[from] crate::db::migrate::MigrateError),
+    #[error(transparent)]
+    Version(#[from] crate::db::VersionError),
     #[error("{what}: {}", crate::jobs::pg_error(.source))]
     Db {
         what: String,
@@ -236,7 +238,7 @@ impl ArchiveError {
         match self {
             ArchiveError::Busy(_) => 1,
             ArchiveError::Run { .. } | ArchiveError::Db { .. } | ArchiveError::Connect(_) => 2,
-            ArchiveError::Migrate(_) => 2,
+            ArchiveError::Migrate(_) | ArchiveError::Version(_) => 2,
             ArchiveError::Name(_) | ArchiveError::Config(_) | ArchiveError::Refused(_) => 3,
         }
     }

@@ -154,11 +154,7 @@ async fn check_filter(src: &Client, w: &str) -> Result<predicate::Predicate, Arc
 }
 
 async fn choose_walk(client: &Client, wanted: Option<Walk>) -> Result<Walk, ArchiveError> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(dbe("reading server_version_num"))?
-        .get(0);
+    let version = db::server_version(client).await?.num;
     match wanted {
         // Before 14 a ctid range is a sequential scan of the whole table per batch.
         Some(Walk::Ctid) if version < 140_000 => Err(ArchiveError::Config(

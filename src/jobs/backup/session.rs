@@ -63,19 +63,9 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
             ),
         });
     }
-    let sql = "/* dbtool: backup server version */ SELECT current_setting('server_version') AS v, \
-               current_setting('server_version_num') AS num";
-    let rows = query(&client, database, "reading the server version", sql).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| bad_row(database, "reading the server version", "no row"))?;
-    let server_version = row
-        .str("v")
+    let version = db::server_version(&client)
+        .await
         .map_err(|e| bad_row(database, "reading the server version", e))?;
-    let num = row
-        .i64("num")
-        .map_err(|e| bad_row(database, "reading the server version", e))?;
-    let server_major = u32::try_from(num / 10_000).map_err(|e| bad_row(database, "reading the server version", e))?;
     let mut tables = Vec::new();
     for r in query(&client, database, "reading table estimates", TABLES_SQL).await? {
         let est = (|| {
@@ -88,8 +78,8 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
         tables.push(est.map_err(|e| bad_row(database, "reading table estimates", e))?);
     }
     Ok(Session {
-        server_version: server_version.to_string(),
-        server_major,
+        server_major: version.major(),
+        server_version: version.text,
         tables,
         client,
         database: database.to_string(),
