@@ -15,19 +15,22 @@ use super::targets;
 pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, false);
     let mut code = 0;
+    // Locked stdout, errors returned: a closed pipe ends the command quietly in main.
+    let mut out = std::io::stdout().lock();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
         let mut client = db::connect(&t.params, &settings).await?;
         if args.status {
             let st = migrate::status(&client).await?;
             for s in &st {
-                println!(
+                writeln!(
+                    out,
                     "{}\tV{}__{}\t{}\t{}",
                     t.name,
                     s.version,
                     s.name,
                     s.state,
                     s.applied_at.as_deref().unwrap_or("-")
-                );
+                )?;
             }
             if st.iter().any(|s| s.state == "modified") {
                 code = 2;
@@ -37,10 +40,10 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             continue;
         }
         match migrate::apply(&mut client).await {
-            Ok(done) if done.is_empty() => println!("{}: dbtool schema up to date", t.name),
+            Ok(done) if done.is_empty() => writeln!(out, "{}: dbtool schema up to date", t.name)?,
             Ok(done) => {
                 let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
-                println!("{}: applied {}", t.name, names.join(", "));
+                writeln!(out, "{}: applied {}", t.name, names.join(", "))?;
             }
             Err(e) => {
                 return Err(Failure {
