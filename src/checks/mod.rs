@@ -246,6 +246,8 @@ pub enum EvalError {
         #[source]
         source: RowError,
     },
+    #[error("{query}: setting {name} is missing or not a number; the role may not see it")]
+    Setting { query: &'static str, name: &'static str },
 }
 
 /// Adds the query name to a row-reading error.
