@@ -17,6 +17,8 @@ pub enum Namespace {
     Archive,
     /// A scheduled job's runs (the name is the job's name).
     Schedule,
+    /// Migrations of dbtool's own schema in one database (transaction-level lock).
+    Migrate,
 }
 
 impl Namespace {
@@ -25,6 +27,7 @@ impl Namespace {
             Namespace::Backup => "backup",
             Namespace::Archive => "archive",
             Namespace::Schedule => "schedule",
+            Namespace::Migrate => "migrate",
         }
     }
 }
@@ -64,7 +67,12 @@ mod tests {
 
     #[test]
     fn namespaces_keep_job_kinds_apart() {
-        let kinds = [Namespace::Backup, Namespace::Archive, Namespace::Schedule];
+        let kinds = [
+            Namespace::Backup,
+            Namespace::Archive,
+            Namespace::Schedule,
+            Namespace::Migrate,
+        ];
         for a in kinds {
             for b in kinds.iter().filter(|b| **b != a) {
                 assert_ne!(key(a, "x"), key(*b, "x"), "{a:?} and {b:?}");

@@ -9,6 +9,9 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
+use super::lock::{self, Namespace};
+use super::{ColumnError, Columns};
+
 /// One embedded migration.
 #[derive(Debug)]
 pub struct Migration {
@@ -24,17 +27,18 @@ pub static MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/V1__job_runs.sql"),
 }];
 
-/// Key of the advisory lock that serialises migrations ("dbtool" in ASCII).
-const LOCK_KEY: i64 = 0x6462_746f_6f6c;
-
 /// The bookkeeping table; created in the same transaction as the first migration.
-const BOOKKEEPING: &str = "CREATE SCHEMA IF NOT EXISTS dbtool;
-CREATE TABLE IF NOT EXISTS dbtool.schema_migrations (
-    version    bigint      PRIMARY KEY,
-    name       text        NOT NULL,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)";
+const BOOKKEEPING: &str = include_str!("../../queries/migrate_bookkeeping.sql");
+const EXISTS_SQL: &str = include_str!("../../queries/migrate_exists.sql");
+const APPLIED_SQL: &str = include_str!("../../queries/migrate_applied.sql");
+const LOCK_SQL: &str = include_str!("../../queries/migrate_lock.sql");
+const CHECKSUM_SQL: &str = include_str!("../../queries/migrate_checksum.sql");
+const RECORD_SQL: &str = include_str!("../../queries/migrate_record.sql");
+
+/// Key of the advisory lock that serialises migrations of one database.
+fn lock_key() -> i64 {
+    lock::key(Namespace::Migrate, "schema")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -58,6 +62,8 @@ pub enum MigrateError {
     },
     #[error("cannot read dbtool.schema_migrations: {0}")]
     Read(#[source] tokio_postgres::Error),
+    #[error("reading dbtool.schema_migrations: {0}")]
+    Column(#[from] ColumnError),
     #[error("dbtool's schema is not up to date (pending: {0}); run `dbtool migrate` first")]
     Pending(String),
 }
@@ -82,21 +88,20 @@ pub fn checksum(sql: &str) -> String {
 
 /// (version, name, checksum, applied_at) of every applied migration; empty when none ever ran.
 async fn applied(client: &Client) -> Result<Vec<(i64, String, String, String)>, MigrateError> {
-    let exists = client
-        .query_one("SELECT to_regclass('dbtool.schema_migrations') IS NOT NULL", &[])
-        .await
-        .map_err(MigrateError::Read)?;
-    if !exists.get::<_, bool>(0) {
+    let exists = client.query_one(EXISTS_SQL, &[]).await.map_err(MigrateError::Read)?;
+    if !exists.col::<bool>("present")? {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
-            "/* dbtool */ SELECT version, name, checksum, applied_at::text FROM dbtool.schema_migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .map_err(MigrateError::Read)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    let rows = client.query(APPLIED_SQL, &[]).await.map_err(MigrateError::Read)?;
+    let applied = |r: &tokio_postgres::Row| -> Result<_, ColumnError> {
+        Ok((
+            r.col("version")?,
+            r.col("name")?,
+            r.col("checksum")?,
+            r.col("applied_at")?,
+        ))
+    };
+    Ok(rows.iter().map(applied).collect::<Result<_, _>>()?)
 }
 
 /// The state of every known (and every unknown applied) migration.
@@ -180,20 +185,12 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateEr
     tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '60s'")
         .await
         .map_err(err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-        .await
-        .map_err(err)?;
+    tx.execute(LOCK_SQL, &[&lock_key()]).await.map_err(err)?;
     tx.batch_execute(BOOKKEEPING).await.map_err(err)?;
-    let row = tx
-        .query_opt(
-            "SELECT checksum FROM dbtool.schema_migrations WHERE version = $1",
-            &[&m.version],
-        )
-        .await
-        .map_err(err)?;
+    let row = tx.query_opt(CHECKSUM_SQL, &[&m.version]).await.map_err(err)?;
     let embedded = checksum(m.sql);
     if let Some(row) = row {
-        let applied: String = row.get(0);
+        let applied: String = row.col("checksum")?;
         if applied != embedded {
             return Err(MigrateError::Modified {
                 version: m.version,
@@ -205,12 +202,9 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateEr
         return Ok(false);
     }
     tx.batch_execute(m.sql).await.map_err(err)?;
-    tx.execute(
-        "INSERT INTO dbtool.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-        &[&m.version, &m.name, &embedded],
-    )
-    .await
-    .map_err(err)?;
+    tx.execute(RECORD_SQL, &[&m.version, &m.name, &embedded])
+        .await
+        .map_err(err)?;
     tx.commit().await.map_err(err)?;
     tracing::info!(version = m.version, name = m.name, "applied migration");
     Ok(true)

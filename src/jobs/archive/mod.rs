@@ -216,6 +216,8 @@ pub enum ArchiveError {
     Migrate(#[from] crate::db::migrate::MigrateError),
     #[error(transparent)]
     Version(#[from] crate::db::VersionError),
+    #[error("recording the run in dbtool.job_runs: {0}")]
+    History(#[from] crate::db::job_runs::JobRunsError),
     #[error("{what}: {}", crate::jobs::pg_error(.source))]
     Db {
         what: String,
@@ -238,7 +240,7 @@ impl ArchiveError {
         match self {
             ArchiveError::Busy(_) => 1,
             ArchiveError::Run { .. } | ArchiveError::Db { .. } | ArchiveError::Connect(_) => 2,
-            ArchiveError::Migrate(_) | ArchiveError::Version(_) => 2,
+            ArchiveError::Migrate(_) | ArchiveError::Version(_) | ArchiveError::History(_) => 2,
             ArchiveError::Name(_) | ArchiveError::Config(_) | ArchiveError::Refused(_) => 3,
         }
     }

@@ -231,9 +231,7 @@ pub(super) async fn record_start(
     target: &Target,
 ) -> Result<Option<i64>, ArchiveError> {
     migrate::apply(src).await?;
-    job_runs::start(src, &job.job_name(), "archive", &target.name, None)
-        .await
-        .map_err(dbe("recording the run in dbtool.job_runs"))
+    Ok(job_runs::start(src, &job.job_name(), "archive", &target.name, None).await?)
 }
 
 /// Earlier runs of this job that died without recording their end (kill -9, a terminated
@@ -245,10 +243,7 @@ pub(super) async fn mark_abandoned(src: &Client, job: &ArchiveJob, current: Opti
             "earlier run(s) {ids:?} of {} never recorded their end (killed?); marked abandoned in dbtool.job_runs",
             job.job_name()
         )),
-        Err(e) => tracing::warn!(
-            "could not look for abandoned runs in dbtool.job_runs: {}",
-            crate::jobs::pg_error(&e)
-        ),
+        Err(e) => tracing::warn!("could not look for abandoned runs in dbtool.job_runs: {e}"),
     }
 }
 
@@ -267,10 +262,7 @@ pub(super) async fn record_finish(src: &Client, id: i64, result: &Result<Archive
         Err(e) => (job_runs::RunStatus::Failure, None, e.to_string()),
     };
     if let Err(e) = job_runs::finish(src, id, status, rows, None, Some(&message)).await {
-        tracing::warn!(
-            "could not record the end of the run in dbtool.job_runs: {}",
-            crate::jobs::pg_error(&e)
-        );
+        tracing::warn!("could not record the end of the run in dbtool.job_runs: {e}");
     }
 }
 
