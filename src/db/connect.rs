@@ -467,7 +467,7 @@ async fn check_role(o: &Opened, params: &ConnParams, settings: &SessionSettings)
         }
     };
     let in_recovery = messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => row.get(0),
+        SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten(),
         _ => None,
     }) == Some("t");
     if in_recovery == want_standby {

@@ -218,6 +218,8 @@ pub enum ArchiveError {
     Version(#[from] crate::db::VersionError),
     #[error("recording the run in dbtool.job_runs: {0}")]
     History(#[from] crate::db::job_runs::JobRunsError),
+    #[error("unexpected answer from the server: {0}")]
+    Column(#[from] crate::db::ColumnError),
     #[error("{what}: {}", crate::jobs::pg_error(.source))]
     Db {
         what: String,
@@ -241,6 +243,7 @@ impl ArchiveError {
             ArchiveError::Busy(_) => 1,
             ArchiveError::Run { .. } | ArchiveError::Db { .. } | ArchiveError::Connect(_) => 2,
             ArchiveError::Migrate(_) | ArchiveError::Version(_) | ArchiveError::History(_) => 2,
+            ArchiveError::Column(_) => 2,
             ArchiveError::Name(_) | ArchiveError::Config(_) | ArchiveError::Refused(_) => 3,
         }
     }

@@ -13,7 +13,7 @@ use super::run::Progress;
 use super::walk::Stmts;
 use super::{cross_db, predicate, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
 use crate::checks::runner::Target;
-use crate::db::{self, job_runs, migrate, ConnParams, ProcessEnv, SessionSettings};
+use crate::db::{self, job_runs, migrate, Columns, ConnParams, ProcessEnv, SessionSettings};
 
 /// Everything a run works with, resolved once.
 pub struct Setup {
@@ -142,10 +142,10 @@ pub(super) fn dbe(what: &str) -> impl Fn(tokio_postgres::Error) -> ArchiveError 
 /// backslash escapes a quote, which moves where a string ends.
 async fn check_filter(src: &Client, w: &str) -> Result<predicate::Predicate, ArchiveError> {
     let standard: String = src
-        .query_one("SELECT current_setting('standard_conforming_strings')", &[])
+        .query_one(include_str!("../../../queries/archive_standard_strings.sql"), &[])
         .await
         .map_err(dbe("reading standard_conforming_strings"))?
-        .get(0);
+        .col("standard")?;
     let strings = match standard.as_str() {
         "off" => predicate::Strings::BackslashEscapes,
         _ => predicate::Strings::Standard,
