@@ -34,7 +34,7 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
     // commit together, so a crash that loses a recent commit loses both halves and the rows
     // are still in the source. It is not safe for what the run reports: before it says how
     // many rows moved, `Runner::flush_commits` makes every batch durable.
-    src.batch_execute("SET synchronous_commit = off")
+    src.batch_execute(include_str!("../../../queries/archive_async_commit.sql"))
         .await
         .map_err(dbe("setting synchronous_commit"))?;
     let name = QualifiedName::parse(&job.table, "public")?;
@@ -83,11 +83,9 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
             // with asynchronous commit there, a crash after the source delete could leave a
             // row in neither place. Only `off` is weaker than a local flush; stronger settings
             // (remote_apply, synchronous standbys) are the server's to keep.
-            dst.batch_execute(
-                "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'",
-            )
-            .await
-            .map_err(dbe("setting synchronous_commit at the destination"))?;
+            dst.batch_execute(include_str!("../../../queries/archive_dest_sync_commit.sql"))
+                .await
+                .map_err(dbe("setting synchronous_commit at the destination"))?;
             Some(dst)
         }
         None => None,

@@ -78,9 +78,7 @@ async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) ->
         return Ok(());
     }
     let client = db::connect(&server.with_dbname(name), s).await?;
-    let sql = "/* dbtool: restore target empty? */ SELECT count(*) AS n FROM pg_class c \
-               JOIN pg_namespace n ON n.oid = c.relnamespace \
-               WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+    let sql = include_str!("../../../queries/restore_target_empty.sql");
     let rows = session::query(&client, name, "checking the database is empty", sql).await?;
     let n = rows.first().map(|r| r.i64("n")).transpose().ok().flatten().unwrap_or(1);
     if n > 0 {
