@@ -6,6 +6,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod errors;
+pub mod host;
 pub mod jobs;
 pub mod pool;
 pub mod report;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
+    dbtool::errors::chain(err.as_ref()).any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // why: errors quote servers and names (anyone's to set); no control byte reaches the terminal.
-            let text = format!("{e:#}");
+            let text = dbtool::errors::render(e.as_ref());
             eprintln!("dbtool: error: {}", dbtool::report::printable::printable_lines(&text));
             ExitCode::from(dbtool::exit_code_of(&e))
         }

@@ -74,8 +74,10 @@ impl Check for Connections {
     }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
         let settings = shared::settings(ctx)?;
-        let max = shared::setting_f64(&settings, "max_connections").unwrap_or(0.0);
-        let reserved = shared::setting_f64(&settings, "superuser_reserved_connections").unwrap_or(0.0)
+        // Without max_connections a 0 would make every connection "over the limit": CRITICAL.
+        let max = shared::required_setting_f64(&settings, "max_connections")?;
+        // reserved_connections is new in 16: before, nothing is reserved for it.
+        let reserved = shared::required_setting_f64(&settings, "superuser_reserved_connections")?
             + shared::setting_f64(&settings, "reserved_connections").unwrap_or(0.0);
         let usable = (max - reserved).max(1.0);
 
@@ -149,7 +151,7 @@ impl Check for Connections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{eval, outcome};
+    use crate::checks::testing::{eval, outcome, try_eval};
     use crate::db::row::Row;
 
     fn backend(db: &str, state: Option<&str>) -> Row {
@@ -198,6 +200,24 @@ mod tests {
             .iter()
             .find(|s| s.labels.iter().any(|(_, v)| v == "unknown"));
         assert_eq!(unknown.map(|s| s.value), Some(1.0));
+    }
+
+    #[test]
+    fn a_missing_max_connections_is_an_error_naming_it_not_a_limit_of_0() {
+        // Regression: max_connections absent became 0, so one connection read as CRITICAL.
+        let rows = vec![Row::from_pairs(&[
+            ("name", Some("superuser_reserved_connections")),
+            ("setting", Some("3")),
+        ])];
+        let result = try_eval(
+            &Connections,
+            vec![
+                outcome(&SETTINGS, rows),
+                outcome(&ACTIVITY, vec![backend("app", Some("idle"))]),
+            ],
+        );
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("max_connections"), "{err:?}");
     }
 
     #[test]

@@ -81,11 +81,16 @@ impl Check for Indexes {
         for r in ctx.rows(q) {
             let db = r.str("datname").in_query(q)?;
             let schema = r.str("schemaname").in_query(q)?;
+            // pg_relation_size is NULL for an index dropped while the query ran: it is gone,
+            // so there is nothing to report about it (and no size to invent).
+            let Some(bytes) = r.opt_f64("size_bytes").in_query(q)? else {
+                continue;
+            };
             let ix = Index {
                 db,
                 table: format!("{schema}.{}", r.str("tablename").in_query(q)?),
                 name: format!("{schema}.{}", r.str("indexname").in_query(q)?),
-                bytes: r.opt_f64("size_bytes").in_query(q)?.unwrap_or(0.0),
+                bytes,
             };
             let stats = per_db.entry(db).or_default();
             if !r.bool("valid").in_query(q)? {
@@ -110,12 +115,14 @@ impl Check for Indexes {
                 continue;
             }
             let constraint = r.bool("is_unique").in_query(q)? || r.bool("is_primary").in_query(q)?;
-            let scans = r.opt_f64("idx_scan").in_query(q)?.unwrap_or(0.0);
-            if scans == 0.0 && !constraint && ix.bytes >= unused_min {
+            // NULL scans: the server keeps no statistics for it, so it was not scanned since
+            // they were reset, which is what "unused" means here.
+            let unscanned = r.opt_f64("idx_scan").in_query(q)?.is_none_or(|n| n == 0.0);
+            if unscanned && !constraint && ix.bytes >= unused_min {
                 stats.unused_bytes += ix.bytes;
                 unused.push((ix.object(), format!("index {} on {}", ix.name, ix.table), ix.bytes));
             }
-            if r.opt_i64("same_signature").in_query(q)?.unwrap_or(1) > 1 {
+            if r.i64("same_signature").in_query(q)? > 1 {
                 groups
                     .entry((db, r.str("signature").in_query(q)?))
                     .or_default()
@@ -212,5 +219,49 @@ mod tests {
             ]
         );
         assert_eq!(out.summary, "1 invalid, 1 duplicate index(es)");
+    }
+
+    #[test]
+    fn an_index_dropped_during_the_query_is_not_reported_with_size_0() {
+        // Regression: a NULL size_bytes (pg_relation_size of a dropped index) became 0 and
+        // the vanished index was still reported as INVALID.
+        let gone = Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("tablename", Some("posts")),
+            ("indexname", Some("gone")),
+            ("valid", Some("f")),
+            ("is_unique", Some("f")),
+            ("is_primary", Some("f")),
+            ("idx_scan", Some("0")),
+            ("size_bytes", None),
+            ("signature", Some("a")),
+            ("same_signature", Some("1")),
+            ("in_progress", None),
+        ]);
+        let out = eval(&Indexes, vec![outcome(&INDEXES, vec![gone])]);
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+        assert_eq!(out.summary, "0 invalid, 0 duplicate index(es)");
+    }
+
+    #[test]
+    fn a_null_duplicate_count_is_an_error_naming_the_column() {
+        let row = Row::from_pairs(&[
+            ("datname", Some("app")),
+            ("schemaname", Some("public")),
+            ("tablename", Some("posts")),
+            ("indexname", Some("i")),
+            ("valid", Some("t")),
+            ("is_unique", Some("f")),
+            ("is_primary", Some("f")),
+            ("idx_scan", Some("3")),
+            ("size_bytes", Some("8192")),
+            ("signature", Some("a")),
+            ("same_signature", None),
+            ("in_progress", None),
+        ]);
+        let result = crate::checks::testing::try_eval(&Indexes, vec![outcome(&INDEXES, vec![row])]);
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("same_signature"), "{err:?}");
     }
 }

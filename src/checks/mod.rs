@@ -11,6 +11,8 @@ pub mod shared;
 pub mod state;
 #[cfg(test)]
 pub mod testing;
+#[cfg(test)]
+mod threshold_keys;
 
 pub mod archiver;
 pub mod bloat;
@@ -201,10 +203,13 @@ impl Thresholds {
         Thresholds(specs.iter().map(|s| (s.key.to_string(), s.default)).collect())
     }
 
-    /// The value of a declared threshold. Undeclared keys are a programming error caught by
-    /// the registry test, so this falls back to 0 (disabled) rather than panicking.
+    /// The value of a declared threshold. An undeclared key is a programming error: the
+    /// registry test (`threshold_keys.rs`) finds it in the source, and debug builds (every test
+    /// run) stop here. A release build falls back to 0 (disabled) rather than panicking.
     pub fn get(&self, key: &str) -> f64 {
-        self.0.get(key).copied().unwrap_or(0.0)
+        let value = self.0.get(key).copied();
+        debug_assert!(value.is_some(), "threshold '{key}' was not declared by the check");
+        value.unwrap_or(0.0)
     }
 }
 
@@ -246,6 +251,8 @@ pub enum EvalError {
         #[source]
         source: RowError,
     },
+    #[error("{query}: setting {name} is missing or not a number; the role may not see it")]
+    Setting { query: &'static str, name: &'static str },
 }
 
 /// Adds the query name to a row-reading error.

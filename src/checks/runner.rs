@@ -83,20 +83,13 @@ fn choose_databases(
     (listed.into_iter().filter(|d| wanted.contains(d)).collect(), missing)
 }
 
-/// Runs every planned query; returns the server version and the outcomes.
+/// Runs every planned query on a server of `version`; returns the outcomes.
 async fn gather(
     client: &Session,
     target: &Target,
     plan: &Plan,
-) -> Result<(u32, String, Outcomes), tokio_postgres::Error> {
-    let rows = rows_from_messages(client.simple_query("/* dbtool */ SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v").await?);
-    let version = rows
-        .first()
-        .and_then(|r| r.i64("num").ok())
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0);
-    let version_text = rows.first().and_then(|r| r.str("v").ok()).unwrap_or("").to_string();
-
+    version: u32,
+) -> Result<Outcomes, tokio_postgres::Error> {
     let mut queries: Vec<&'static Query> = Vec::new();
     for q in plan.checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
@@ -138,7 +131,7 @@ async fn gather(
             .extend(missing.iter().cloned());
     }
     forget_vanished_databases(client, &mut outcomes).await;
-    Ok((version, version_text, outcomes))
+    Ok(outcomes)
 }
 
 /// A database dropped while dbtool was checking it (its sessions are terminated mid-query) is not
@@ -278,34 +271,41 @@ async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &Ato
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
     connected.store(true, Ordering::Relaxed);
-    match gather(&client, target, plan).await {
-        Ok((version, version_text, outcomes)) => {
+    let version = match client.server_version().await {
+        Ok(v) => v,
+        Err(e) => return answered_but(target, format!("connected, but {e}"), started),
+    };
+    match gather(&client, target, plan, version.num).await {
+        Ok(outcomes) => {
             let checks = plan
                 .checks
                 .iter()
-                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version, target.params.user()))
+                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
                 .collect();
             TargetReport {
                 name: target.name.clone(),
                 up: true,
                 error: None,
-                server_version: Some(version_text),
-                server_version_num: Some(version),
+                server_version: Some(version.text),
+                server_version_num: Some(version.num),
                 duration: started.elapsed(),
                 checks,
                 previous_run: None,
             }
         }
-        Err(e) => {
-            let mut r = TargetReport::down(
-                target.name.clone(),
-                format!("connected, but the server stopped answering: {e}"),
-                started.elapsed(),
-            );
-            r.up = true;
-            r
-        }
+        Err(e) => answered_but(
+            target,
+            format!("connected, but the server stopped answering: {e}"),
+            started,
+        ),
     }
+}
+
+/// A target that accepted the connection (up) but could not be checked.
+fn answered_but(target: &Target, message: String, started: Instant) -> TargetReport {
+    let mut r = TargetReport::down(target.name.clone(), message, started.elapsed());
+    r.up = true;
+    r
 }
 
 /// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN.

@@ -26,6 +26,14 @@ pub fn setting_f64(settings: &HashMap<String, String>, name: &str) -> Option<f64
     settings.get(name).and_then(|v| v.parse().ok())
 }
 
+/// A numeric setting the check cannot do without: an error naming it, never a made-up 0.
+pub fn required_setting_f64(settings: &HashMap<String, String>, name: &'static str) -> Result<f64, EvalError> {
+    setting_f64(settings, name).ok_or(EvalError::Setting {
+        query: SETTINGS.name,
+        name,
+    })
+}
+
 /// "db.schema.table", the object name findings use for tables.
 pub fn table_object(db: &str, schema: &str, table: &str) -> String {
     format!("{db}.{schema}.{table}")

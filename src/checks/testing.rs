@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Check, CheckOutput, EvalContext, Query, QueryOutcome, Thresholds};
+use super::{Check, CheckOutput, EvalContext, EvalError, Query, QueryOutcome, Thresholds};
 use crate::db::row::Row;
 
 pub fn outcome(query: &'static Query, rows: Vec<Row>) -> (&'static str, QueryOutcome) {
@@ -25,6 +25,22 @@ pub fn eval_with(
     outcomes: Vec<(&'static str, QueryOutcome)>,
     thresholds: Thresholds,
 ) -> CheckOutput {
+    match try_eval_with(check, outcomes, thresholds) {
+        Ok(out) => out,
+        Err(e) => panic!("evaluate failed: {e}"),
+    }
+}
+
+/// Evaluates with default thresholds; the error when the rows cannot be used.
+pub fn try_eval(check: &dyn Check, outcomes: Vec<(&'static str, QueryOutcome)>) -> Result<CheckOutput, EvalError> {
+    try_eval_with(check, outcomes, Thresholds::defaults(check.thresholds()))
+}
+
+fn try_eval_with(
+    check: &dyn Check,
+    outcomes: Vec<(&'static str, QueryOutcome)>,
+    thresholds: Thresholds,
+) -> Result<CheckOutput, EvalError> {
     let outcomes: BTreeMap<_, _> = outcomes.into_iter().collect();
     let ctx = EvalContext {
         outcomes: &outcomes,
@@ -32,8 +48,5 @@ pub fn eval_with(
         top_n: 20,
         server_version_num: 160000,
     };
-    match check.evaluate(&ctx) {
-        Ok(out) => out,
-        Err(e) => panic!("evaluate failed: {e}"),
-    }
+    check.evaluate(&ctx)
 }

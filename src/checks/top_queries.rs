@@ -113,15 +113,16 @@ impl Check for TopQueries {
                 continue;
             };
             shown += 1;
-            let calls = r.opt_f64("calls").in_query(q)?.unwrap_or(0.0);
             out.findings.push(
                 Finding::new(
                     Severity::Ok,
                     format!("queryid {}", r.opt_str("queryid").in_query(q)?.unwrap_or("?")),
                     format!(
-                        "{total:.3}s total, {calls:.0} calls, {:.3} ms mean, {:.0} rows; db {}, user {}: {}",
-                        r.opt_f64("mean_ms").in_query(q)?.unwrap_or(0.0),
-                        r.opt_f64("rows").in_query(q)?.unwrap_or(0.0),
+                        "{total:.3}s total, {} calls, {} ms mean, {} rows; db {}, user {}: {}",
+                        figure(r.opt_f64("calls").in_query(q)?, 0),
+                        // NULL when calls is 0: there is no mean, not a mean of 0.
+                        figure(r.opt_f64("mean_ms").in_query(q)?, 3),
+                        figure(r.opt_f64("rows").in_query(q)?, 0),
                         r.opt_str("datname").in_query(q)?.unwrap_or("?"),
                         r.opt_str("rolname").in_query(q)?.unwrap_or("?"),
                         r.opt_str("query").in_query(q)?.unwrap_or("")
@@ -130,13 +131,21 @@ impl Check for TopQueries {
                 .with_value(total),
             );
         }
-        let total = rows
-            .first()
-            .and_then(|r| r.opt_f64("all_exec_seconds").ok().flatten())
-            .unwrap_or(0.0);
-        out.summary = format!("{shown} top statement(s) shown; {total:.1}s execution time tracked");
+        let tracked = match rows.first() {
+            Some(r) => r.opt_f64("all_exec_seconds").in_query(q)?,
+            None => None,
+        };
+        out.summary = format!(
+            "{shown} top statement(s) shown; {}s execution time tracked",
+            figure(tracked, 1)
+        );
         Ok(out)
     }
+}
+
+/// A figure with `digits` decimals, or "?" when the server did not give one.
+fn figure(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "?".to_string(), |v| format!("{v:.digits$}"))
 }
 
 #[cfg(test)]
@@ -176,6 +185,21 @@ mod tests {
         assert!(out.findings[0].message.contains("SELECT $1"));
         assert!(out.samples.iter().all(|s| s.labels.is_empty()));
         assert_eq!(out.samples.len(), 4);
+    }
+
+    #[test]
+    fn a_statement_without_a_mean_says_so_instead_of_0_ms() {
+        // Regression: mean_ms is NULL for a statement with 0 calls and showed as "0.000 ms mean".
+        let out = eval(
+            &TopQueries,
+            vec![
+                outcome(&EXTENSIONS, vec![]),
+                outcome(&TOP_QUERIES, vec![top(Some("42"), Some("1.2"))]),
+            ],
+        );
+        let message = &out.findings[0].message;
+        assert!(message.contains("? ms mean"), "{message}");
+        assert!(!message.contains("0.000 ms mean"), "{message}");
     }
 
     #[test]

@@ -62,8 +62,9 @@ struct Table {
     schema: String,
     name: String,
     xid_age: f64,
-    live: f64,
-    dead: f64,
+    /// None: the server has no statistics for the table (not "0 rows").
+    live: Option<f64>,
+    dead: Option<f64>,
     threshold: f64,
     vacuum_age: f64,
     autovacuum: bool,
@@ -78,6 +79,21 @@ impl Table {
     fn object(&self) -> String {
         table_object(&self.db, &self.schema, &self.name)
     }
+    /// Dead tuples, when the server counts some.
+    fn dead_tuples(&self) -> Option<f64> {
+        self.dead.filter(|d| *d > 0.0)
+    }
+    /// Share of dead rows, when both counts are known.
+    fn dead_ratio(&self) -> Option<f64> {
+        let (dead, live) = (self.dead?, self.live?);
+        Some(dead / (dead + live).max(1.0))
+    }
+}
+
+/// Most dead tuples first; tables without statistics last (an ordering, not a value).
+fn most_dead_first(a: &Table, b: &Table) -> std::cmp::Ordering {
+    let key = |t: &Table| t.dead.unwrap_or(f64::NEG_INFINITY);
+    key(b).total_cmp(&key(a))
 }
 
 fn tables(ctx: &EvalContext<'_>) -> Result<Vec<Table>, EvalError> {
@@ -89,9 +105,9 @@ fn tables(ctx: &EvalContext<'_>) -> Result<Vec<Table>, EvalError> {
                 db: r.str("datname").in_query(q)?.to_string(),
                 schema: r.str("schemaname").in_query(q)?.to_string(),
                 name: r.str("relname").in_query(q)?.to_string(),
-                xid_age: r.opt_f64("xid_age").in_query(q)?.unwrap_or(0.0),
-                live: r.opt_f64("n_live_tup").in_query(q)?.unwrap_or(0.0),
-                dead: r.opt_f64("n_dead_tup").in_query(q)?.unwrap_or(0.0),
+                xid_age: r.f64("xid_age").in_query(q)?,
+                live: r.opt_f64("n_live_tup").in_query(q)?,
+                dead: r.opt_f64("n_dead_tup").in_query(q)?,
                 threshold: r.f64("autovacuum_threshold").in_query(q)?,
                 vacuum_age: r.opt_f64("vacuum_age_seconds").in_query(q)?.unwrap_or(f64::INFINITY),
                 autovacuum: r.opt_bool("autovacuum_enabled").in_query(q)?.unwrap_or(true),
@@ -206,24 +222,28 @@ impl Check for Vacuum {
             }
         }
 
-        let mut overdue: Vec<&Table> = tables
+        let mut overdue: Vec<(&Table, f64)> = tables
             .iter()
-            .filter(|t| t.dead > t.threshold && t.dead > 0.0 && t.vacuum_age >= max_age)
+            .filter_map(|t| Some((t, t.dead_tuples()?)))
+            .filter(|(t, dead)| *dead > t.threshold && t.vacuum_age >= max_age)
             .collect();
-        overdue.sort_by(|a, b| b.dead.total_cmp(&a.dead));
+        overdue.sort_by(|a, b| most_dead_first(a.0, b.0));
         let mut per_db = std::collections::BTreeMap::<&str, u32>::new();
-        for t in &overdue {
+        for (t, _) in &overdue {
             *per_db.entry(t.db.as_str()).or_default() += 1;
         }
         for r in ctx.rows(&DATABASES) {
-            if r.opt_bool("datallowconn").in_query(&DATABASES)?.unwrap_or(false) {
+            if r.bool("datallowconn").in_query(&DATABASES)? {
                 let db = r.str("datname").in_query(&DATABASES)?;
                 let n = per_db.get(db).copied().unwrap_or(0);
                 out.samples
                     .push(Sample::new(&OVERDUE, f64::from(n)).label("database", db));
             }
         }
-        for t in overdue.iter().take(ctx.top_n) {
+        for &(t, dead) in overdue.iter().take(ctx.top_n) {
+            let share = t
+                .dead_ratio()
+                .map_or_else(String::new, |r| format!(" ({} of rows)", pct(r)));
             let why = if t.autovacuum {
                 ""
             } else {
@@ -234,9 +254,7 @@ impl Check for Vacuum {
                     Severity::Warning,
                     t.object(),
                     format!(
-                        "{:.0} dead tuples ({} of rows) exceed the autovacuum threshold {:.0}; {}{why}",
-                        t.dead,
-                        pct(t.dead / (t.dead + t.live).max(1.0)),
+                        "{dead:.0} dead tuples{share} exceed the autovacuum threshold {:.0}; {}{why}",
                         t.threshold,
                         if t.vacuum_age.is_finite() {
                             format!("last vacuumed {} ago", human_secs(t.vacuum_age))
@@ -245,16 +263,21 @@ impl Check for Vacuum {
                         }
                     ),
                 )
-                .with_value(t.dead),
+                .with_value(dead),
             );
         }
 
         let overdue_count = overdue.len();
-        tables.sort_by(|a, b| b.dead.total_cmp(&a.dead));
-        for t in tables.iter().filter(|t| t.dead > 0.0).take(ctx.top_n) {
-            out.samples.push(t.labelled(Sample::new(&TABLE_DEAD, t.dead)));
-            out.samples
-                .push(t.labelled(Sample::new(&TABLE_DEAD_RATIO, t.dead / (t.dead + t.live).max(1.0))));
+        tables.sort_by(most_dead_first);
+        for (t, dead) in tables
+            .iter()
+            .filter_map(|t| Some((t, t.dead_tuples()?)))
+            .take(ctx.top_n)
+        {
+            out.samples.push(t.labelled(Sample::new(&TABLE_DEAD, dead)));
+            if let Some(ratio) = t.dead_ratio() {
+                out.samples.push(t.labelled(Sample::new(&TABLE_DEAD_RATIO, ratio)));
+            }
             out.samples
                 .push(t.labelled(Sample::new(&TABLE_AV_THRESHOLD, t.threshold)));
             out.samples
@@ -270,69 +293,5 @@ impl Check for Vacuum {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checks::testing::{eval, outcome};
-    use crate::db::row::Row;
-
-    fn db(name: &str, xid: &str) -> Row {
-        Row::from_pairs(&[
-            ("datname", Some(name)),
-            ("datallowconn", Some("t")),
-            ("xid_age", Some(xid)),
-            ("mxid_age", Some("5")),
-        ])
-    }
-
-    fn table(name: &str, dead: Option<&str>, vac_age: Option<&str>, av: &str) -> Row {
-        Row::from_pairs(&[
-            ("datname", Some("app")),
-            ("schemaname", Some("public")),
-            ("relname", Some(name)),
-            ("xid_age", Some("1000")),
-            ("n_live_tup", Some("1000")),
-            ("n_dead_tup", dead),
-            ("autovacuum_threshold", Some("250")),
-            ("vacuum_age_seconds", vac_age),
-            ("autovacuum_enabled", Some(av)),
-        ])
-    }
-
-    #[test]
-    fn wraparound_thresholds_match_check_postgres_defaults() {
-        let out = eval(
-            &Vacuum,
-            vec![
-                outcome(
-                    &DATABASES,
-                    vec![db("a", "1350000000"), db("b", "1500000000"), db("c", "10")],
-                ),
-                outcome(&TABLES, vec![]),
-            ],
-        );
-        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
-        assert_eq!(sev, vec![Severity::Warning, Severity::Critical]);
-    }
-
-    #[test]
-    fn dead_tuples_over_threshold_and_never_vacuumed_warn_recently_vacuumed_do_not() {
-        let rows = vec![
-            table("never", Some("5000"), None, "f"),
-            table("recent", Some("5000"), Some("60"), "t"),
-            table("clean", Some("10"), None, "t"),
-            table("nostats", None, None, "t"),
-        ];
-        let out = eval(
-            &Vacuum,
-            vec![outcome(&DATABASES, vec![db("app", "10")]), outcome(&TABLES, rows)],
-        );
-        assert_eq!(out.findings.len(), 1);
-        assert_eq!(out.findings[0].object, "app.public.never");
-        assert!(out.findings[0].message.contains("autovacuum is disabled"));
-        let never = out
-            .samples
-            .iter()
-            .find(|s| s.family.name == TABLE_VACUUM_AGE.name && s.labels.contains(&("table", "never".into())));
-        assert_eq!(never.map(|s| s.value), Some(f64::INFINITY));
-    }
-}
+#[path = "vacuum_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
 //! `dbtool config check FILE`: every problem in a configuration file, each with its line.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::bail;
@@ -33,7 +34,8 @@ pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
         eprintln!("{e}");
     }
     if errors.is_empty() {
-        println!("{}: OK", path.display());
+        // Locked stdout, error returned: a closed pipe ends the command quietly in main.
+        writeln!(std::io::stdout().lock(), "{}: OK", path.display())?;
         Ok(0)
     } else {
         Ok(1)

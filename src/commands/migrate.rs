@@ -16,19 +16,22 @@ use super::targets;
 pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, false);
     let mut code = 0;
+    // Locked stdout, errors returned: a closed pipe ends the command quietly in main.
+    let mut out = std::io::stdout().lock();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
         let mut client = db::connect(&t.params, &settings).await?;
         if args.status {
             let st = migrate::status(&client).await?;
             for s in &st {
-                println!(
+                writeln!(
+                    out,
                     "{}\tV{}__{}\t{}\t{}",
                     printable(&t.name),
                     s.version,
                     printable(&s.name),
                     s.state,
                     printable(s.applied_at.as_deref().unwrap_or("-"))
-                );
+                )?;
             }
             if st.iter().any(|s| s.state == "modified") {
                 code = 2;
@@ -38,10 +41,10 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             continue;
         }
         match migrate::apply(&mut client).await {
-            Ok(done) if done.is_empty() => println!("{}: dbtool schema up to date", printable(&t.name)),
+            Ok(done) if done.is_empty() => writeln!(out, "{}: dbtool schema up to date", printable(&t.name))?,
             Ok(done) => {
                 let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
-                println!("{}: applied {}", printable(&t.name), names.join(", "));
+                writeln!(out, "{}: applied {}", printable(&t.name), names.join(", "))?;
             }
             Err(e) => {
                 return Err(Failure {

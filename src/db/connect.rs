@@ -1,6 +1,5 @@
 //! Opens one tokio-postgres session from ConnParams, with dbtool's safety limits set at startup.
 
-use std::error::Error as _;
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
@@ -170,21 +169,12 @@ fn render_failures(failures: &[HostFailure]) -> String {
     }
 }
 
-/// tokio-postgres's Display omits the cause, so walk the chain, skipping repeats (io::Error echoes its inner error).
+/// tokio-postgres's Display omits the cause, so render the chain (a server error says it all).
 fn render(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return db.to_string();
+    match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => crate::errors::render(e),
     }
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let part = cause.to_string();
-        if !text.ends_with(&part) {
-            text = format!("{text}: {part}");
-        }
-        next = cause.source();
-    }
-    text
 }
 
 /// Connects to the first host in `params` that accepts, trying them in order like libpq, for
@@ -477,7 +467,7 @@ async fn check_role(o: &Opened, params: &ConnParams, settings: &SessionSettings)
         }
     };
     let in_recovery = messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => row.get(0),
+        SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten(),
         _ => None,
     }) == Some("t");
     if in_recovery == want_standby {
@@ -527,7 +517,7 @@ const NO_PASSWORD_HINT: &str =
     "no password was sent; set PGPASSWORD or add a host:port:database:user:password line to ~/.pgpass (chmod 0600)";
 
 fn chain(e: &tokio_postgres::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    std::iter::successors(e.source(), |c| (*c).source())
+    crate::errors::chain(e)
 }
 
 fn server_hint(code: &SqlState, params: &ConnParams, host: &Host) -> Option<String> {

@@ -6,7 +6,36 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
+
+use super::{ColumnError, Columns};
+
+const ABANDON_SQL: &str = include_str!("../../queries/job_runs_abandon.sql");
+const START_SQL: &str = include_str!("../../queries/job_runs_start.sql");
+const FINISH_SQL: &str = include_str!("../../queries/job_runs_finish.sql");
+const RECENT_SQL: &str = include_str!("../../queries/job_runs_recent.sql");
+const PRUNE_SQL: &str = include_str!("../../queries/job_runs_prune.sql");
+const LAST_SCHEDULED_SQL: &str = include_str!("../../queries/job_runs_last_scheduled.sql");
+
+/// A `dbtool.job_runs` statement failed, or its answer was not what this dbtool reads.
+#[derive(Debug, thiserror::Error)]
+pub enum JobRunsError {
+    #[error("{}", crate::errors::pg(.0))]
+    Query(#[from] tokio_postgres::Error),
+    #[error("reading dbtool.job_runs: {0}")]
+    Column(#[from] ColumnError),
+}
+
+impl JobRunsError {
+    /// The server's SQLSTATE, when the server refused the statement.
+    pub fn code(&self) -> Option<&SqlState> {
+        match self {
+            JobRunsError::Query(e) => e.code(),
+            JobRunsError::Column(_) => None,
+        }
+    }
+}
 
 /// How a run ended (the `status` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -54,21 +83,12 @@ pub struct JobRun {
 
 /// "host:pid" of this process, for the `runner` column.
 pub fn runner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::host::name(), std::process::id())
 }
 
-/// The advisory lock key the scheduler holds while it runs `job`: FNV-1a of a prefixed name,
-/// stable across versions and hosts (Rust's DefaultHasher is neither).
+/// The advisory lock key the scheduler holds while it runs `job` (see `db::lock`).
 pub fn schedule_lock_key(job: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in "dbtool.schedule:".bytes().chain(job.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
+    super::lock::key(super::lock::Namespace::Schedule, job)
 }
 
 /// Marks the `running` rows of (job, kind) whose run is gone as `abandoned`, except `current`;
@@ -85,25 +105,11 @@ pub async fn abandon_stale(
     job: &str,
     kind: &str,
     current: Option<i64>,
-) -> Result<Vec<i64>, tokio_postgres::Error> {
+) -> Result<Vec<i64>, JobRunsError> {
     let rows = client
-        .query(
-            "/* dbtool */ UPDATE dbtool.job_runs r
-             SET status = 'abandoned', finished_at = now(),
-                 message = 'abandoned: the run ended without recording its end (killed, or its session was \
-                            terminated); marked by a later run that found its lock free'
-             WHERE r.job = $1 AND r.kind = $2 AND r.status = 'running' AND r.id IS DISTINCT FROM $3
-               AND (r.scheduled_at IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM pg_locks l
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                      AND l.classid = (($4::bigint >> 32) & 4294967295)::oid
-                      AND l.objid = ($4::bigint & 4294967295)::oid))
-             RETURNING r.id",
-            &[&job, &kind, &current, &schedule_lock_key(job)],
-        )
+        .query(ABANDON_SQL, &[&job, &kind, &current, &schedule_lock_key(job)])
         .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
+    Ok(rows.iter().map(|r| r.col("id")).collect::<Result<_, _>>()?)
 }
 
 /// Records the start of a run; `None` when (job, scheduled_at) was already claimed.
@@ -113,15 +119,11 @@ pub async fn start(
     kind: &str,
     target: &str,
     scheduled_at: Option<DateTime<Utc>>,
-) -> Result<Option<i64>, tokio_postgres::Error> {
+) -> Result<Option<i64>, JobRunsError> {
     let row = client
-        .query_opt(
-            "/* dbtool */ INSERT INTO dbtool.job_runs (job, kind, target, scheduled_at, runner)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, scheduled_at) DO NOTHING RETURNING id",
-            &[&job, &kind, &target, &scheduled_at, &runner()],
-        )
+        .query_opt(START_SQL, &[&job, &kind, &target, &scheduled_at, &runner()])
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| r.col("id")).transpose()?)
 }
 
 /// Records how run `id` ended.
@@ -132,53 +134,41 @@ pub async fn finish(
     rows: Option<i64>,
     bytes: Option<i64>,
     message: Option<&str>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), JobRunsError> {
     client
-        .execute(
-            "/* dbtool */ UPDATE dbtool.job_runs
-             SET finished_at = now(), status = $2, rows = $3, bytes = $4, message = $5 WHERE id = $1",
-            &[&id, &status.as_str(), &rows, &bytes, &message],
-        )
+        .execute(FINISH_SQL, &[&id, &status.as_str(), &rows, &bytes, &message])
         .await?;
     Ok(())
 }
 
 /// The latest runs, newest first, of one job or of all.
-pub async fn recent(client: &Client, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "/* dbtool */ SELECT id, job, kind, target, scheduled_at, started_at, finished_at, status, runner,
-                    rows, bytes, message
-             FROM dbtool.job_runs WHERE $1::text IS NULL OR job = $1
-             ORDER BY started_at DESC, id DESC LIMIT $2",
-            &[&job, &limit],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| JobRun {
-            id: r.get("id"),
-            job: r.get("job"),
-            kind: r.get("kind"),
-            target: r.get("target"),
-            scheduled_at: r.get("scheduled_at"),
-            started_at: r.get("started_at"),
-            finished_at: r.get("finished_at"),
-            status: r.get("status"),
-            runner: r.get("runner"),
-            rows: r.get("rows"),
-            bytes: r.get("bytes"),
-            message: r.get("message"),
+pub async fn recent(client: &Client, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, JobRunsError> {
+    let rows = client.query(RECENT_SQL, &[&job, &limit]).await?;
+    let run = |r: &tokio_postgres::Row| -> Result<JobRun, ColumnError> {
+        Ok(JobRun {
+            id: r.col("id")?,
+            job: r.col("job")?,
+            kind: r.col("kind")?,
+            target: r.col("target")?,
+            scheduled_at: r.col("scheduled_at")?,
+            started_at: r.col("started_at")?,
+            finished_at: r.col("finished_at")?,
+            status: r.col("status")?,
+            runner: r.col("runner")?,
+            rows: r.col("rows")?,
+            bytes: r.col("bytes")?,
+            message: r.col("message")?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(run).collect::<Result<_, _>>()?)
+}
+
+/// The latest scheduled time recorded for a job (None: never scheduled).
+pub async fn last_scheduled(client: &Client, job: &str) -> Result<Option<DateTime<Utc>>, JobRunsError> {
+    Ok(client.query_one(LAST_SCHEDULED_SQL, &[&job]).await?.col("last")?)
 }
 
 /// Deletes runs that started before `older_than` (a stale "running" row of a killed process too).
-pub async fn prune(client: &Client, older_than: DateTime<Utc>) -> Result<u64, tokio_postgres::Error> {
-    client
-        .execute(
-            "/* dbtool */ DELETE FROM dbtool.job_runs WHERE started_at < $1",
-            &[&older_than],
-        )
-        .await
+pub async fn prune(client: &Client, older_than: DateTime<Utc>) -> Result<u64, JobRunsError> {
+    Ok(client.execute(PRUNE_SQL, &[&older_than]).await?)
 }

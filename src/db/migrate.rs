@@ -9,6 +9,9 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
+use super::lock::{self, Namespace};
+use super::{ColumnError, Columns};
+
 /// One embedded migration.
 #[derive(Debug)]
 pub struct Migration {
@@ -24,17 +27,18 @@ pub static MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/V1__job_runs.sql"),
 }];
 
-/// Key of the advisory lock that serialises migrations ("dbtool" in ASCII).
-const LOCK_KEY: i64 = 0x6462_746f_6f6c;
-
 /// The bookkeeping table; created in the same transaction as the first migration.
-const BOOKKEEPING: &str = "CREATE SCHEMA IF NOT EXISTS dbtool;
-CREATE TABLE IF NOT EXISTS dbtool.schema_migrations (
-    version    bigint      PRIMARY KEY,
-    name       text        NOT NULL,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)";
+const BOOKKEEPING: &str = include_str!("../../queries/migrate_bookkeeping.sql");
+const EXISTS_SQL: &str = include_str!("../../queries/migrate_exists.sql");
+const APPLIED_SQL: &str = include_str!("../../queries/migrate_applied.sql");
+const LOCK_SQL: &str = include_str!("../../queries/migrate_lock.sql");
+const CHECKSUM_SQL: &str = include_str!("../../queries/migrate_checksum.sql");
+const RECORD_SQL: &str = include_str!("../../queries/migrate_record.sql");
+
+/// Key of the advisory lock that serialises migrations of one database.
+fn lock_key() -> i64 {
+    lock::key(Namespace::Migrate, "schema")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -59,6 +63,8 @@ pub enum MigrateError {
     },
     #[error("cannot read dbtool.schema_migrations: {0}")]
     Read(String),
+    #[error("reading dbtool.schema_migrations: {0}")]
+    Column(#[from] ColumnError),
     #[error("dbtool's schema is not up to date (pending: {0}); run `dbtool migrate` first")]
     Pending(String),
 }
@@ -84,18 +90,9 @@ pub fn checksum(sql: &str) -> String {
 /// A failed statement as one line: the server's message, its detail and SQLSTATE (tokio-postgres
 /// alone says only "db error"), or the client-side error with its causes.
 fn describe(e: &tokio_postgres::Error) -> String {
-    let Some(db) = e.as_db_error() else {
-        let mut text = e.to_string();
-        let mut next = std::error::Error::source(e);
-        while let Some(cause) = next {
-            text = format!("{text}: {cause}");
-            next = cause.source();
-        }
-        return text;
-    };
-    match db.detail() {
-        Some(detail) => format!("{} ({detail}) (SQLSTATE {})", db.message(), db.code().code()),
-        None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", crate::errors::pg(e), db.code().code()),
+        None => crate::errors::pg(e),
     }
 }
 
@@ -105,24 +102,20 @@ fn read_error(e: tokio_postgres::Error) -> MigrateError {
 
 /// (version, name, checksum, applied_at) of every applied migration; empty when none ever ran.
 async fn applied(client: &Client) -> Result<Vec<(i64, String, String, String)>, MigrateError> {
-    let exists = client
-        .query_one("SELECT to_regclass('dbtool.schema_migrations') IS NOT NULL", &[])
-        .await
-        .map_err(read_error)?;
-    if !exists.try_get::<_, bool>(0).map_err(read_error)? {
+    let exists = client.query_one(EXISTS_SQL, &[]).await.map_err(read_error)?;
+    if !exists.col::<bool>("present")? {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
-            "/* dbtool */ SELECT version, name, checksum, applied_at::text FROM dbtool.schema_migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .map_err(read_error)?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-        .collect::<Result<_, tokio_postgres::Error>>()
-        .map_err(read_error)
+    let rows = client.query(APPLIED_SQL, &[]).await.map_err(read_error)?;
+    let applied = |r: &tokio_postgres::Row| -> Result<_, ColumnError> {
+        Ok((
+            r.col("version")?,
+            r.col("name")?,
+            r.col("checksum")?,
+            r.col("applied_at")?,
+        ))
+    };
+    Ok(rows.iter().map(applied).collect::<Result<_, _>>()?)
 }
 
 /// The state of every known (and every unknown applied) migration.
@@ -276,20 +269,12 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateEr
     tx.batch_execute("SET LOCAL lock_timeout = '30s'; SET LOCAL statement_timeout = '60s'")
         .await
         .map_err(err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-        .await
-        .map_err(err)?;
+    tx.execute(LOCK_SQL, &[&lock_key()]).await.map_err(err)?;
     tx.batch_execute(BOOKKEEPING).await.map_err(err)?;
-    let row = tx
-        .query_opt(
-            "SELECT checksum FROM dbtool.schema_migrations WHERE version = $1",
-            &[&m.version],
-        )
-        .await
-        .map_err(err)?;
+    let row = tx.query_opt(CHECKSUM_SQL, &[&m.version]).await.map_err(err)?;
     let embedded = checksum(m.sql);
     if let Some(row) = row {
-        let applied: String = row.try_get(0).map_err(err)?;
+        let applied: String = row.col("checksum")?;
         if applied != embedded {
             return Err(MigrateError::Modified {
                 version: m.version,
@@ -301,12 +286,9 @@ async fn apply_one(client: &mut Client, m: &Migration) -> Result<bool, MigrateEr
         return Ok(false);
     }
     tx.batch_execute(m.sql).await.map_err(err)?;
-    tx.execute(
-        "INSERT INTO dbtool.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-        &[&m.version, &m.name, &embedded],
-    )
-    .await
-    .map_err(err)?;
+    tx.execute(RECORD_SQL, &[&m.version, &m.name, &embedded])
+        .await
+        .map_err(err)?;
     tx.commit().await.map_err(err)?;
     tracing::info!(version = m.version, name = m.name, "applied migration");
     Ok(true)

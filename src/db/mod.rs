@@ -1,14 +1,19 @@
 //! Talking to PostgreSQL: libpq-compatible connection parameters, TLS, session settings, rows.
 
+pub mod column;
 pub mod connect;
 pub mod conninfo;
 pub mod job_runs;
+pub mod lock;
 pub mod migrate;
 pub mod pgpass;
 pub mod row;
 pub mod session;
 pub mod tls;
+pub mod version;
 
+pub use column::{ColumnError, Columns};
 pub use connect::{connect, connect_session, ConnectError, SessionSettings};
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
+pub use version::{server_version, ServerVersion, VersionError};

@@ -31,6 +31,11 @@ pub enum SampleError {
     Row { what: String, cause: RowError },
     #[error("{what} returned no row")]
     NoRow { what: String },
+    #[error("{what}: {cause}")]
+    Version {
+        what: String,
+        cause: crate::db::VersionError,
+    },
 }
 
 /// PgBouncer answers a user outside admin_users/stats_users with a bare "not allowed".
@@ -152,7 +157,10 @@ async fn pg_settings(pg: &Session) -> Result<PgFigures, SampleError> {
     let row = one(pg, what, SETTINGS_SQL).await?;
     let version = col(what, row.i64("server_version_num"))?;
     Ok(PgFigures {
-        server_version_num: u32::try_from(version).unwrap_or(0),
+        server_version_num: crate::db::version::number(version).map_err(|cause| SampleError::Version {
+            what: what.to_string(),
+            cause,
+        })?,
         max_connections: col(what, row.i64("max_connections"))?,
         reserved_connections: col(what, row.i64("reserved_connections"))?,
         ..PgFigures::default()

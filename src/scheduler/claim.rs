@@ -53,10 +53,8 @@ pub fn session() -> SessionSettings {
 pub async fn claim(target: &Target, job: &str, kind: &str, scheduled_at: DateTime<Utc>) -> Result<Claim, ClaimError> {
     let client = connect(&target.params, &session()).await?;
     let key = lock_key(job);
-    let got: bool = client
-        .query_one("/* dbtool */ SELECT pg_try_advisory_lock($1)", &[&key])
+    let got = crate::db::lock::try_lock(&client, key)
         .await
-        .and_then(|r| r.try_get(0))
         .map_err(|e| ClaimError::Lock(e.to_string()))?;
     if !got {
         return Ok(Claim::Lost);
@@ -78,10 +76,7 @@ impl Held {
         message: &str,
     ) -> Result<(), HistoryError> {
         let result = history::finish(&self.client, self.id, status, rows, bytes, message).await;
-        let _ = self
-            .client
-            .query_one("/* dbtool */ SELECT pg_advisory_unlock($1)", &[&self.key])
-            .await;
+        let _ = crate::db::lock::unlock(&self.client, self.key).await;
         result
     }
 }

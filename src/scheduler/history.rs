@@ -16,15 +16,12 @@ pub enum HistoryError {
     Sql(String),
 }
 
-fn sql_error(e: tokio_postgres::Error) -> HistoryError {
+fn sql_error(e: job_runs::JobRunsError) -> HistoryError {
     use tokio_postgres::error::SqlState;
     if e.code() == Some(&SqlState::UNDEFINED_TABLE) || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) {
         return HistoryError::NoTable;
     }
-    let detail = e
-        .as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string());
-    HistoryError::Sql(detail)
+    HistoryError::Sql(e.to_string())
 }
 
 /// Inserts the run's row; `None` when (job, scheduled_at) was already claimed (by the other
@@ -57,14 +54,7 @@ pub async fn finish(
 
 /// The latest scheduled time recorded for a job, to detect runs missed while no daemon ran.
 pub async fn last_scheduled(client: &Client, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
-    let row = client
-        .query_one(
-            "/* dbtool */ SELECT max(scheduled_at) FROM dbtool.job_runs WHERE job = $1",
-            &[&job],
-        )
-        .await
-        .map_err(sql_error)?;
-    row.try_get(0).map_err(sql_error)
+    job_runs::last_scheduled(client, job).await.map_err(sql_error)
 }
 
 /// Deletes runs that started more than `keep` ago; returns how many went.

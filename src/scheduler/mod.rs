@@ -127,7 +127,7 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
                     tracing::info!(jobs = names.len(), "configuration reloaded");
                 }
                 Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "reload refused; keeping the running configuration")
+                    tracing::error!(error = %crate::errors::render(e.as_ref()), "reload refused; keeping the running configuration")
                 }
             },
         }

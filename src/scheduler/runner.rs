@@ -233,7 +233,7 @@ async fn run_target(
             (None, None, f.clone())
         }
         Ok(o) => (o.rows, o.bytes, o.message.clone()),
-        Err(e) => (None, None, format!("{e:#}")),
+        Err(e) => (None, None, crate::errors::render(e.as_ref())),
     };
     if let Ok(kinds::Outcome {
         report: Some(report), ..

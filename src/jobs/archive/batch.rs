@@ -11,8 +11,11 @@
 //! - `Key`: the next `batch_size` rows in key order after the last key seen (keyset walk);
 //!   used on PostgreSQL 13, where a ctid range would be a sequential scan of the whole table.
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
+
+use crate::db::{ColumnError, Columns};
 
 use super::ident::quote_ident;
 use super::plan::Source;
@@ -246,13 +249,32 @@ pub struct Outcome {
     pub last_key: Option<Vec<String>>,
 }
 
+/// Why a batch failed: the server refused it (SQLSTATE decides about retrying), or its
+/// answer did not decode (never retried).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("{}", crate::jobs::pg_error(.0))]
+    Query(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Column(#[from] ColumnError),
+}
+
+impl BatchError {
+    pub fn code(&self) -> Option<&SqlState> {
+        match self {
+            BatchError::Query(e) => e.code(),
+            BatchError::Column(_) => None,
+        }
+    }
+}
+
 /// Runs one prepared batch statement with text parameters.
-pub async fn execute(client: &Client, stmt: &Statement, params: &[String]) -> Result<Outcome, tokio_postgres::Error> {
+pub async fn execute(client: &Client, stmt: &Statement, params: &[String]) -> Result<Outcome, BatchError> {
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     let row = client.query_one(stmt, &refs).await?;
     Ok(Outcome {
-        rows: row.get("rows"),
-        selected: row.get("selected"),
-        last_key: row.get("last_key"),
+        rows: row.col("rows")?,
+        selected: row.col("selected")?,
+        last_key: row.col("last_key")?,
     })
 }

@@ -8,9 +8,10 @@ use std::collections::HashSet;
 
 use tokio_postgres::{Client, Statement};
 
-use super::batch::{insert_sql, Conflict, Guard, Mode, Outcome, Walk};
+use super::batch::{insert_sql, BatchError, Conflict, Guard, Mode, Outcome, Walk};
 use super::ident::quote_ident;
 use super::plan::Source;
+use crate::db::Columns;
 
 /// The statements of a cross-database run, prepared on their own connections.
 pub struct CrossSql {
@@ -98,7 +99,7 @@ pub async fn execute(
     first: bool,
     params: &[String],
     mode: Mode,
-) -> Result<Outcome, tokio_postgres::Error> {
+) -> Result<Outcome, BatchError> {
     let tx = src.transaction().await?;
     let select = if first { &p.select_first } else { &p.select_next };
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
@@ -107,7 +108,7 @@ pub async fn execute(
         .collect();
     let rows = tx.query(select, &refs).await?;
     let selected = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let last_key: Option<Vec<String>> = rows.last().map(|r| r.get("key_text"));
+    let last_key: Option<Vec<String>> = rows.last().map(|r| r.col("key_text")).transpose()?;
     if rows.is_empty() {
         tx.commit().await?;
         return Ok(Outcome {
@@ -119,8 +120,8 @@ pub async fn execute(
     let json = format!(
         "[{}]",
         rows.iter()
-            .map(|r| r.get::<_, &str>("row"))
-            .collect::<Vec<_>>()
+            .map(|r| r.col::<&str>("row"))
+            .collect::<Result<Vec<_>, _>>()?
             .join(",")
     );
     // Committed at the destination before anything is deleted at the source.
@@ -128,15 +129,16 @@ pub async fn execute(
         .query(&p.insert, &[&json])
         .await?
         .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect();
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()?;
     let mut moved = i64::try_from(confirmed.len()).unwrap_or(i64::MAX);
     if mode == Mode::Move {
-        let present: Vec<String> = rows
-            .iter()
-            .filter(|r| confirmed.contains(r.get::<_, &str>("key")))
-            .map(|r| r.get::<_, String>("tid"))
-            .collect();
+        let mut present: Vec<String> = Vec::new();
+        for r in &rows {
+            if confirmed.contains(r.col::<&str>("key")?) {
+                present.push(r.col("tid")?);
+            }
+        }
         let deleted = tx.execute(&p.delete, &[&present]).await?;
         moved = i64::try_from(deleted).unwrap_or(i64::MAX);
     }

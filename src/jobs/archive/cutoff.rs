@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use crate::db::Columns;
+
 use super::ident::{quote_ident, quote_literal};
 use super::plan::Source;
 use super::ArchiveError;
@@ -139,7 +141,13 @@ async fn sample_value(client: &Client, source: &Source, column: &str) -> Result<
         what: "reading a sample value of the time column".into(),
         source,
     })?;
-    Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    match row {
+        Some(r) => Ok(r.try_get::<_, Option<String>>(0).map_err(|source| ArchiveError::Db {
+            what: "reading a sample value of the time column".into(),
+            source,
+        })?),
+        None => Ok(None),
+    }
 }
 
 /// Evaluates `now() - interval` once on the server and renders it for `column_type`.
@@ -156,32 +164,23 @@ pub async fn compute(
         ))
     };
     let row = client
-        .query_one(
-            "/* dbtool archive */ SELECT $1::text::interval > interval '0' AS positive,
-                    now() - $1::text::interval AS at_tstz,
-                    (now() - $1::text::interval)::text AS at,
-                    floor(extract(epoch FROM now() - $1::text::interval))::bigint AS epoch_s,
-                    floor(extract(epoch FROM now() - $1::text::interval) * 1000)::bigint AS epoch_ms,
-                    (now() - $1::text::interval)::timestamp::text AS ts,
-                    (now() - $1::text::interval)::date::text AS d",
-            &[&interval],
-        )
+        .query_one(include_str!("../../../queries/archive_cutoff.sql"), &[&interval])
         .await
         .map_err(|e| {
             bad(e
                 .as_db_error()
                 .map_or_else(|| e.to_string(), |d| d.message().to_string()))
         })?;
-    if !row.get::<_, bool>("positive") {
+    if !row.col::<bool>("positive")? {
         return Err(bad("the interval must be positive".into()));
     }
-    let at: String = row.get("at");
+    let at: String = row.col("at")?;
     let literal = match column_type {
-        ColumnType::EpochMs => row.get::<_, i64>("epoch_ms").to_string(),
-        ColumnType::EpochS => row.get::<_, i64>("epoch_s").to_string(),
+        ColumnType::EpochMs => row.col::<i64>("epoch_ms")?.to_string(),
+        ColumnType::EpochS => row.col::<i64>("epoch_s")?.to_string(),
         ColumnType::Timestamptz => format!("{}::{sql_type}", quote_literal(&at)),
-        ColumnType::Timestamp => format!("{}::{sql_type}", quote_literal(&row.get::<_, String>("ts"))),
-        ColumnType::Date => format!("{}::date", quote_literal(&row.get::<_, String>("d"))),
+        ColumnType::Timestamp => format!("{}::{sql_type}", quote_literal(&row.col::<String>("ts")?)),
+        ColumnType::Date => format!("{}::date", quote_literal(&row.col::<String>("d")?)),
     };
     Ok(Cutoff {
         literal,

@@ -214,6 +214,12 @@ pub enum ArchiveError {
     Connect(#[from] crate::db::ConnectError),
     #[error(transparent)]
     Migrate(#[from] crate::db::migrate::MigrateError),
+    #[error(transparent)]
+    Version(#[from] crate::db::VersionError),
+    #[error("recording the run in dbtool.job_runs: {0}")]
+    History(#[from] crate::db::job_runs::JobRunsError),
+    #[error("unexpected answer from the server: {0}")]
+    Column(#[from] crate::db::ColumnError),
     #[error("{what}: {}", crate::jobs::pg_error(.source))]
     Db {
         what: String,
@@ -236,7 +242,8 @@ impl ArchiveError {
         match self {
             ArchiveError::Busy(_) => 1,
             ArchiveError::Run { .. } | ArchiveError::Db { .. } | ArchiveError::Connect(_) => 2,
-            ArchiveError::Migrate(_) => 2,
+            ArchiveError::Migrate(_) | ArchiveError::Version(_) | ArchiveError::History(_) => 2,
+            ArchiveError::Column(_) => 2,
             ArchiveError::Name(_) | ArchiveError::Config(_) | ArchiveError::Refused(_) => 3,
         }
     }

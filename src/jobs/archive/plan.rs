@@ -3,6 +3,8 @@
 
 use tokio_postgres::Client;
 
+use crate::db::{ColumnError, Columns};
+
 use super::ident::{quote_ident, QualifiedName};
 use super::ArchiveError;
 
@@ -76,7 +78,7 @@ pub async fn load_source(client: &Client, name: &QualifiedName, time_column: &st
         .await
         .map_err(db("reading the source table from pg_class"))?
         .ok_or_else(|| ArchiveError::Refused(format!("table {name} does not exist (check --table and search_path)")))?;
-    let relkind: String = row.get("relkind");
+    let relkind: String = row.col("relkind")?;
     match relkind.as_str() {
         "r" => {}
         "p" => {
@@ -90,7 +92,7 @@ pub async fn load_source(client: &Client, name: &QualifiedName, time_column: &st
             )))
         }
     }
-    let oid: i64 = row.get("oid");
+    let oid: i64 = row.col("oid")?;
     let columns = load_columns(client, oid).await?;
     let key = pick_key(client, oid, name).await?;
     let time_indexed = client
@@ -100,15 +102,15 @@ pub async fn load_source(client: &Client, name: &QualifiedName, time_column: &st
         )
         .await
         .map_err(db("looking for an index on the time column"))?
-        .get("indexed");
+        .col("indexed")?;
     Ok(Source {
         name: name.clone(),
         oid,
         columns,
         key,
-        blocks: row.get("blocks"),
-        reltuples: row.get("reltuples"),
-        relpages: row.get("relpages"),
+        blocks: row.col("blocks")?,
+        reltuples: row.col("reltuples")?,
+        relpages: row.col("relpages")?,
         time_indexed,
     })
 }
@@ -118,15 +120,15 @@ pub async fn load_columns(client: &Client, oid: i64) -> Result<Vec<Column>, Arch
         .query(include_str!("../../../queries/archive_columns.sql"), &[&oid])
         .await
         .map_err(db("reading columns from pg_attribute"))?;
-    Ok(rows
-        .iter()
-        .map(|r| Column {
-            name: r.get("name"),
-            sql_type: r.get("type"),
-            not_null: r.get("not_null"),
-            identity: r.get("identity"),
+    let column = |r: &tokio_postgres::Row| -> Result<Column, ColumnError> {
+        Ok(Column {
+            name: r.col("name")?,
+            sql_type: r.col("type")?,
+            not_null: r.col("not_null")?,
+            identity: r.col("identity")?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(column).collect::<Result<_, _>>()?)
 }
 
 async fn pick_key(client: &Client, oid: i64, name: &QualifiedName) -> Result<Vec<String>, ArchiveError> {
@@ -134,15 +136,15 @@ async fn pick_key(client: &Client, oid: i64, name: &QualifiedName) -> Result<Vec
         .query(include_str!("../../../queries/archive_keys.sql"), &[&oid])
         .await
         .map_err(db("reading unique indexes from pg_index"))?;
-    rows.iter()
-        .find(|r| r.get::<_, bool>("not_null"))
-        .map(|r| r.get::<_, Vec<String>>("columns"))
-        .ok_or_else(|| {
-            ArchiveError::Refused(format!(
-                "table {name} has no primary key and no unique index over NOT NULL columns; archive needs one \
-                 to move each row exactly once — add a primary key"
-            ))
-        })
+    for r in &rows {
+        if r.col::<bool>("not_null")? {
+            return Ok(r.col("columns")?);
+        }
+    }
+    Err(ArchiveError::Refused(format!(
+        "table {name} has no primary key and no unique index over NOT NULL columns; archive needs one \
+         to move each row exactly once — add a primary key"
+    )))
 }
 
 /// Key column sets of every usable unique index on `oid` (for the destination check).
@@ -151,7 +153,7 @@ async fn unique_keys(client: &Client, oid: i64) -> Result<Vec<Vec<String>>, Arch
         .query(include_str!("../../../queries/archive_keys.sql"), &[&oid])
         .await
         .map_err(db("reading unique indexes of the destination"))?;
-    Ok(rows.iter().map(|r| r.get::<_, Vec<String>>("columns")).collect())
+    Ok(rows.iter().map(|r| r.col("columns")).collect::<Result<_, _>>()?)
 }
 
 /// The statement that creates the destination in the same database.
@@ -194,7 +196,7 @@ pub async fn find_table(client: &Client, name: &QualifiedName) -> Result<Option<
         )
         .await
         .map_err(db("looking up the destination"))?;
-    Ok(row.map(|r| r.get("oid")))
+    Ok(row.map(|r| r.col("oid")).transpose()?)
 }
 
 /// Creates the destination if missing (`create_sql`), then checks it can take the source's rows.

@@ -13,7 +13,7 @@ use super::run::Progress;
 use super::walk::Stmts;
 use super::{cross_db, predicate, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
 use crate::checks::runner::Target;
-use crate::db::{self, job_runs, migrate, ConnParams, ProcessEnv, SessionSettings};
+use crate::db::{self, job_runs, migrate, Columns, ConnParams, ProcessEnv, SessionSettings};
 
 /// Everything a run works with, resolved once.
 pub struct Setup {
@@ -34,7 +34,7 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
     // commit together, so a crash that loses a recent commit loses both halves and the rows
     // are still in the source. It is not safe for what the run reports: before it says how
     // many rows moved, `Runner::flush_commits` makes every batch durable.
-    src.batch_execute("SET synchronous_commit = off")
+    src.batch_execute(include_str!("../../../queries/archive_async_commit.sql"))
         .await
         .map_err(dbe("setting synchronous_commit"))?;
     let name = QualifiedName::parse(&job.table, "public")?;
@@ -83,11 +83,9 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
             // with asynchronous commit there, a crash after the source delete could leave a
             // row in neither place. Only `off` is weaker than a local flush; stronger settings
             // (remote_apply, synchronous standbys) are the server's to keep.
-            dst.batch_execute(
-                "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'",
-            )
-            .await
-            .map_err(dbe("setting synchronous_commit at the destination"))?;
+            dst.batch_execute(include_str!("../../../queries/archive_dest_sync_commit.sql"))
+                .await
+                .map_err(dbe("setting synchronous_commit at the destination"))?;
             Some(dst)
         }
         None => None,
@@ -142,10 +140,10 @@ pub(super) fn dbe(what: &str) -> impl Fn(tokio_postgres::Error) -> ArchiveError 
 /// backslash escapes a quote, which moves where a string ends.
 async fn check_filter(src: &Client, w: &str) -> Result<predicate::Predicate, ArchiveError> {
     let standard: String = src
-        .query_one("SELECT current_setting('standard_conforming_strings')", &[])
+        .query_one(include_str!("../../../queries/archive_standard_strings.sql"), &[])
         .await
         .map_err(dbe("reading standard_conforming_strings"))?
-        .get(0);
+        .col("standard")?;
     let strings = match standard.as_str() {
         "off" => predicate::Strings::BackslashEscapes,
         _ => predicate::Strings::Standard,
@@ -154,11 +152,7 @@ async fn check_filter(src: &Client, w: &str) -> Result<predicate::Predicate, Arc
 }
 
 async fn choose_walk(client: &Client, wanted: Option<Walk>) -> Result<Walk, ArchiveError> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(dbe("reading server_version_num"))?
-        .get(0);
+    let version = db::server_version(client).await?.num;
     match wanted {
         // Before 14 a ctid range is a sequential scan of the whole table per batch.
         Some(Walk::Ctid) if version < 140_000 => Err(ArchiveError::Config(
@@ -203,20 +197,17 @@ pub(super) async fn prepare_dest(
     Ok(())
 }
 
-/// The advisory lock key of a table's archive runs.
-const LOCK_KEY: &str = "hashtextextended('dbtool archive ' || $1::text, 0)";
+/// The advisory lock key of a table's archive runs: by OID, so a rename keeps it.
+fn lock_key(source: &Source) -> i64 {
+    db::lock::key(db::lock::Namespace::Archive, &source.oid.to_string())
+}
 
 /// One runner per table: a session advisory lock, released by [`unlock`] at the end of the
 /// run, or when the session ends (even on kill -9).
 pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveError> {
-    let got: bool = src
-        .query_one(
-            &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
-            &[&source.oid.to_string()],
-        )
+    let got = db::lock::try_lock(src, lock_key(source))
         .await
-        .map_err(dbe("taking the archive lock"))?
-        .get(0);
+        .map_err(dbe("taking the archive lock"))?;
     if got {
         Ok(())
     } else {
@@ -227,8 +218,7 @@ pub(super) async fn lock(src: &Client, source: &Source) -> Result<(), ArchiveErr
 /// Releases the lock explicitly: the server ends a session some moments after its client
 /// exits, and a run started right after this one (cron, a script) must not find it held.
 pub(super) async fn unlock(src: &Client, source: &Source) {
-    let sql = format!("SELECT pg_advisory_unlock({LOCK_KEY})");
-    if let Err(e) = src.query_one(&sql, &[&source.oid.to_string()]).await {
+    if let Err(e) = db::lock::unlock(src, lock_key(source)).await {
         tracing::debug!("releasing the archive lock: {}", crate::jobs::pg_error(&e));
     }
 }
@@ -239,9 +229,7 @@ pub(super) async fn record_start(
     target: &Target,
 ) -> Result<Option<i64>, ArchiveError> {
     migrate::apply(src).await?;
-    job_runs::start(src, &job.job_name(), "archive", &target.name, None)
-        .await
-        .map_err(dbe("recording the run in dbtool.job_runs"))
+    Ok(job_runs::start(src, &job.job_name(), "archive", &target.name, None).await?)
 }
 
 /// Earlier runs of this job that died without recording their end (kill -9, a terminated
@@ -253,10 +241,7 @@ pub(super) async fn mark_abandoned(src: &Client, job: &ArchiveJob, current: Opti
             "earlier run(s) {ids:?} of {} never recorded their end (killed?); marked abandoned in dbtool.job_runs",
             job.job_name()
         )),
-        Err(e) => tracing::warn!(
-            "could not look for abandoned runs in dbtool.job_runs: {}",
-            crate::jobs::pg_error(&e)
-        ),
+        Err(e) => tracing::warn!("could not look for abandoned runs in dbtool.job_runs: {e}"),
     }
 }
 
@@ -275,10 +260,7 @@ pub(super) async fn record_finish(src: &Client, id: i64, result: &Result<Archive
         Err(e) => (job_runs::RunStatus::Failure, None, e.to_string()),
     };
     if let Err(e) = job_runs::finish(src, id, status, rows, None, Some(&message)).await {
-        tracing::warn!(
-            "could not record the end of the run in dbtool.job_runs: {}",
-            crate::jobs::pg_error(&e)
-        );
+        tracing::warn!("could not record the end of the run in dbtool.job_runs: {e}");
     }
 }
 

@@ -16,7 +16,6 @@ use super::cross_db;
 use super::plan::Source;
 use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
-use crate::jobs::pg_error;
 
 mod flush;
 mod pages;
@@ -253,18 +252,14 @@ impl<'a> Runner<'a> {
             let transient = locked || code == Some(SqlState::T_R_SERIALIZATION_FAILURE);
             let timeout = code == Some(SqlState::QUERY_CANCELED);
             if attempt > RETRIES || !(transient || timeout) {
-                return Err(format!("batch {} failed: {}", self.batches + 1, pg_error(&e)));
+                return Err(format!("batch {} failed: {e}", self.batches + 1));
             }
             // A statement timeout on a page range: try a smaller one.
             if let (true, Position::Ctid { pages, .. }) = (timeout, &mut *pos) {
                 *pages = (*pages / 4).max(1);
             }
-            self.progress.note(&format!(
-                "batch {} retried ({}): {}",
-                self.batches + 1,
-                attempt,
-                pg_error(&e)
-            ));
+            self.progress
+                .note(&format!("batch {} retried ({}): {e}", self.batches + 1, attempt));
             self.pause(Duration::from_millis(200 * u64::from(attempt))).await;
         }
     }

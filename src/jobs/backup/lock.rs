@@ -7,51 +7,18 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::error::BackupError;
 use super::manifest::safe_name;
 
-/// Advisory lock key of a database's backup: stable across versions and hosts.
+/// Advisory lock key of a database's backup (see `db::lock`).
 pub fn advisory_key(database: &str) -> i64 {
-    let digest = Sha256::digest(format!("dbtool backup\0{database}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
-}
-
-/// SQL that takes the session-level lock; true when we got it.
-pub fn try_lock_sql(database: &str) -> String {
-    format!(
-        "/* dbtool: backup lock */ SELECT pg_try_advisory_lock({}) AS locked",
-        advisory_key(database)
-    )
-}
-
-/// SQL that releases it, before the session ends: the server ends a session some moments
-/// after its client goes, and a backup started right after must not find the lock held.
-pub fn unlock_sql(database: &str) -> String {
-    format!(
-        "/* dbtool: backup unlock */ SELECT pg_advisory_unlock({})",
-        advisory_key(database)
-    )
+    crate::db::lock::key(crate::db::lock::Namespace::Backup, database)
 }
 
 /// `DEST/.lock-DB`, created with O_EXCL and removed on drop.
 #[derive(Debug)]
 pub struct LockFile {
     path: PathBuf,
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for its length; gethostname NUL-terminates within it on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -63,7 +30,7 @@ fn pid_alive(pid: i32) -> bool {
 impl LockFile {
     pub fn acquire(dest: &Path, database: &str) -> Result<LockFile, BackupError> {
         let path = dest.join(format!(".lock-{}", safe_name(database)));
-        let me = hostname();
+        let me = crate::host::name();
         for _ in 0..2 {
             // 0600 whatever the umask: only dbtool reads it (the umask may only narrow a
             // mode at creation, hence the explicit chmod).
@@ -144,7 +111,11 @@ mod tests {
         drop(first);
         // A lock file left by a dead process (pid far above pid_max) is stale.
         let path = dir.path().join(".lock-app");
-        assert!(std::fs::write(&path, format!("2147483000 {} 2026-01-01T00:00:00Z\n", hostname())).is_ok());
+        assert!(std::fs::write(
+            &path,
+            format!("2147483000 {} 2026-01-01T00:00:00Z\n", crate::host::name())
+        )
+        .is_ok());
         assert!(LockFile::acquire(dir.path(), "app").is_ok());
         assert_ne!(advisory_key("app"), advisory_key("app2"));
     }

@@ -78,9 +78,7 @@ async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) ->
         return Ok(());
     }
     let client = db::connect(&server.with_dbname(name), s).await?;
-    let sql = "/* dbtool: restore target empty? */ SELECT count(*) AS n FROM pg_class c \
-               JOIN pg_namespace n ON n.oid = c.relnamespace \
-               WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+    let sql = include_str!("../../../queries/restore_target_empty.sql");
     let rows = session::query(&client, name, "checking the database is empty", sql).await?;
     let n = rows.first().map(|r| r.i64("n")).transpose().ok().flatten().unwrap_or(1);
     if n > 0 {
@@ -118,21 +116,14 @@ async fn restore_pinned(
 ) -> Result<(), BackupError> {
     let s = admin_session(settings);
     let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
-    let rows = session::query(
-        &probe,
-        "postgres",
-        "reading the server version",
-        "SELECT current_setting('server_version_num') AS num",
-    )
-    .await?;
-    let num = rows
-        .first()
-        .map(|r| r.i64("num"))
-        .transpose()
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    let major = u32::try_from(num / 10_000).unwrap_or(0);
+    let major = db::server_version(&probe)
+        .await
+        .map_err(|e| BackupError::Query {
+            database: "postgres".into(),
+            what: "reading the server version",
+            message: e.to_string(),
+        })?
+        .major();
     if let Some(jobs) = args.parallel() {
         // Before the target is created: a refusal leaves the server as it was.
         slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;

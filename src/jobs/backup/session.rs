@@ -51,39 +51,21 @@ fn bad_row(database: &str, what: &'static str, e: impl std::fmt::Display) -> Bac
 /// Connects to `database`, takes its backup lock, reads what the manifest needs.
 pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &str) -> Result<Session, BackupError> {
     let client = db::connect(&params.with_dbname(database), settings).await?;
-    let rows = query(
-        &client,
-        database,
-        "taking the backup lock",
-        &lock::try_lock_sql(database),
-    )
-    .await?;
-    let locked = rows.first().map(|r| r.bool("locked")).transpose();
-    match locked.map_err(|e| bad_row(database, "taking the backup lock", e))? {
-        Some(true) => {}
-        _ => {
-            return Err(BackupError::Busy {
-                database: database.into(),
-                holder: format!(
-                    "another session holds advisory lock {} on the server",
-                    lock::advisory_key(database)
-                ),
-            })
-        }
+    let locked = crate::db::lock::try_lock(&client, lock::advisory_key(database))
+        .await
+        .map_err(|e| bad_row(database, "taking the backup lock", crate::jobs::pg_error(&e)))?;
+    if !locked {
+        return Err(BackupError::Busy {
+            database: database.into(),
+            holder: format!(
+                "another session holds advisory lock {} on the server",
+                lock::advisory_key(database)
+            ),
+        });
     }
-    let sql = "/* dbtool: backup server version */ SELECT current_setting('server_version') AS v, \
-               current_setting('server_version_num') AS num";
-    let rows = query(&client, database, "reading the server version", sql).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| bad_row(database, "reading the server version", "no row"))?;
-    let server_version = row
-        .str("v")
+    let version = db::server_version(&client)
+        .await
         .map_err(|e| bad_row(database, "reading the server version", e))?;
-    let num = row
-        .i64("num")
-        .map_err(|e| bad_row(database, "reading the server version", e))?;
-    let server_major = u32::try_from(num / 10_000).map_err(|e| bad_row(database, "reading the server version", e))?;
     let mut tables = Vec::new();
     for r in query(&client, database, "reading table estimates", TABLES_SQL).await? {
         let est = (|| {
@@ -96,8 +78,8 @@ pub async fn open(params: &ConnParams, settings: &SessionSettings, database: &st
         tables.push(est.map_err(|e| bad_row(database, "reading table estimates", e))?);
     }
     Ok(Session {
-        server_version: server_version.to_string(),
-        server_major,
+        server_major: version.major(),
+        server_version: version.text,
         tables,
         client,
         database: database.to_string(),
@@ -110,10 +92,11 @@ impl Session {
         &self.client
     }
 
-    /// Releases the backup lock explicitly (see [`lock::unlock_sql`]).
+    /// Releases the backup lock explicitly: the server ends a session some moments after its
+    /// client goes, and a backup started right after must not find the lock held.
     pub async fn release(self) {
-        if let Err(e) = self.client.simple_query(&lock::unlock_sql(&self.database)).await {
-            tracing::debug!("releasing the backup lock: {e}");
+        if let Err(e) = crate::db::lock::unlock(&self.client, lock::advisory_key(&self.database)).await {
+            tracing::debug!("releasing the backup lock: {}", crate::jobs::pg_error(&e));
         }
     }
 }

@@ -17,7 +17,13 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
 
 use super::Runner;
+use crate::db::Columns;
 use crate::jobs::pg_error;
+
+const FLUSH_SQL: &str = include_str!("../../../../queries/archive_flush.sql");
+const COMMIT_SQL: &str = include_str!("../../../../queries/archive_wal_commit.sql");
+const INSERT_LSN_SQL: &str = include_str!("../../../../queries/archive_wal_insert_lsn.sql");
+const FLUSHED_SQL: &str = include_str!("../../../../queries/archive_wal_flushed.sql");
 
 /// Longest wait for the WAL writer: three times the largest `wal_writer_delay`, and a margin.
 const WAL_WRITER_WAIT: Duration = Duration::from_secs(35);
@@ -27,13 +33,7 @@ impl Runner<'_> {
     pub async fn flush_commits(&mut self) -> Result<(), String> {
         // Also when this run moved nothing: its "done" rests on what it saw, which may be the
         // not yet flushed batches of a run killed a moment ago.
-        let flushed = self
-            .src
-            .batch_execute(
-                "/* dbtool archive */ BEGIN; SET LOCAL synchronous_commit = on; \
-                 SELECT pg_logical_emit_message(true, 'dbtool', 'archive: flush'); COMMIT",
-            )
-            .await;
+        let flushed = self.src.batch_execute(FLUSH_SQL).await;
         let Err(e) = flushed else {
             return Ok(());
         };
@@ -50,26 +50,25 @@ impl Runner<'_> {
 
     async fn wait_for_wal_writer(&self) -> Result<(), String> {
         self.src
-            .batch_execute("/* dbtool archive */ BEGIN; SELECT pg_current_xact_id(); COMMIT")
+            .batch_execute(COMMIT_SQL)
             .await
             .map_err(|e| not_durable(&pg_error(&e)))?;
         let target: String = self
             .src
-            .query_one("/* dbtool archive */ SELECT pg_current_wal_insert_lsn()::text", &[])
+            .query_one(INSERT_LSN_SQL, &[])
             .await
             .map_err(|e| not_durable(&pg_error(&e)))?
-            .get(0);
+            .col("lsn")
+            .map_err(|e| not_durable(&e.to_string()))?;
         let deadline = Instant::now() + WAL_WRITER_WAIT;
         loop {
             let flushed: bool = self
                 .src
-                .query_one(
-                    "/* dbtool archive */ SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn",
-                    &[&target],
-                )
+                .query_one(FLUSHED_SQL, &[&target])
                 .await
                 .map_err(|e| not_durable(&pg_error(&e)))?
-                .get(0);
+                .col("flushed")
+                .map_err(|e| not_durable(&e.to_string()))?;
             if flushed {
                 return Ok(());
             }

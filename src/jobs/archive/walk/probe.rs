@@ -5,33 +5,35 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use super::Runner;
+use crate::db::Columns;
 use crate::jobs::archive::plan::Source;
 use crate::jobs::pg_error;
 
+const BLOCKS_SQL: &str = include_str!("../../../../queries/archive_blocks.sql");
+const REPLAY_LAG_SQL: &str = include_str!("../../../../queries/archive_replay_lag.sql");
+
 impl Runner<'_> {
     pub(super) async fn blocks(&self) -> Result<i64, String> {
-        self.src
-            .query_one(
-                "SELECT pg_relation_size($1::bigint::oid) / current_setting('block_size')::bigint",
-                &[&self.source.oid],
-            )
+        let row = self
+            .src
+            .query_one(BLOCKS_SQL, &[&self.source.oid])
             .await
-            .map(|r| r.get(0))
-            .map_err(|e| format!("reading the table size: {}", pg_error(&e)))
+            .map_err(|e| format!("reading the table size: {}", pg_error(&e)))?;
+        // NULL: the table was dropped while the run walked it.
+        row.col("blocks")
+            .map_err(|e| format!("reading the table size of {} (dropped?): {e}", self.source.name))
     }
 
     pub(super) async fn replay_lag(&self) -> Option<Duration> {
-        let row = self
-            .src
-            .query_one(
-                "/* dbtool archive */ SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication",
-                &[],
-            )
-            .await;
-        match row {
-            Ok(r) => Duration::try_from_secs_f64(r.get::<_, f64>(0)).ok(),
+        let row = self.src.query_one(REPLAY_LAG_SQL, &[]).await;
+        let lag = match row {
+            Ok(r) => r.col::<f64>("lag_seconds").map_err(|e| e.to_string()),
+            Err(e) => Err(pg_error(&e)),
+        };
+        match lag {
+            Ok(secs) => Duration::try_from_secs_f64(secs).ok(),
             Err(e) => {
-                tracing::warn!("cannot read pg_stat_replication: {}", pg_error(&e));
+                tracing::warn!("cannot read pg_stat_replication: {e}");
                 None
             }
         }
@@ -44,7 +46,10 @@ impl Runner<'_> {
             self.source.name.quoted()
         );
         // If the probe fails, assume yes: another pass is safe, stopping early is not.
-        self.src.query_one(&sql, &[]).await.map_or(true, |r| r.get(0))
+        match self.src.query_one(&sql, &[]).await {
+            Ok(r) => r.try_get(0).unwrap_or(true),
+            Err(_) => true,
+        }
     }
 }
 
