@@ -5,6 +5,7 @@
 //! only reported, listed or retained once its manifest says verified (see `dump.rs`).
 
 pub mod child;
+pub mod compress;
 pub mod dump;
 pub mod error;
 pub mod lock;
