@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod compress;
+pub mod crossver;
 pub mod dump;
 pub mod error;
 pub mod lock;

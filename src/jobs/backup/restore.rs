@@ -12,6 +12,7 @@ use crate::db::{self, ConnParams, SessionSettings};
 use super::child::{self, libpq_command};
 use super::error::BackupError;
 use super::manifest::Manifest;
+use super::crossver;
 use super::pgbin;
 use super::pin::{self, Pinned};
 use super::session;
@@ -133,19 +134,52 @@ async fn restore_pinned(
         .flatten()
         .unwrap_or(0);
     let major = u32::try_from(num / 10_000).unwrap_or(0);
-    if let Some(jobs) = args.parallel() {
+    let bin = pgbin::find(major).await?;
+    let newer = bin.major > major;
+    if let Some(jobs) = args.parallel().filter(|_| !newer) {
         // Before the target is created: a refusal leaves the server as it was.
         slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
     }
+    let known = if newer { known_settings(&probe).await? } else { Default::default() };
     drop(probe);
-    let bin = pgbin::find(major).await?;
     prepare_target(server, &s, into).await?;
-    let mut cmd = libpq_command(&bin.pg_restore(), &server.with_dbname(into).libpq_env());
+    let env = server.with_dbname(into).libpq_env();
+    if newer {
+        // One session: --jobs needs pg_restore's own connections, which the script path has not.
+        let mut script_args = args.clone();
+        script_args.jobs = None;
+        let dropped = crossver::restore_as_script(
+            &bin,
+            &env,
+            &dbname_conninfo(into),
+            &script_args.args(),
+            &pinned.path(&m.dump),
+            known,
+            cancel,
+        )
+        .await?;
+        let dropped: Vec<String> = dropped.into_iter().collect();
+        tracing::warn!(
+            "pg_restore {} is newer than the PostgreSQL {major} server: restored as an SQL script through psql{}{}",
+            bin.version,
+            if dropped.is_empty() { String::new() } else { format!(", without `{}` (unknown to {major})", dropped.join(" ")) },
+            if args.parallel().is_some() { ", in one session (--jobs ignored)" } else { "" },
+        );
+        return Ok(());
+    }
+    let mut cmd = libpq_command(&bin.pg_restore(), &env);
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
         .args(args.args())
         .arg(pinned.path(&m.dump));
     child::run(cmd, cancel, &[], None).await.map(|_| ())
+}
+
+/// The settings `client`'s server knows, for dropping the ones a newer pg_restore would send.
+async fn known_settings(client: &tokio_postgres::Client) -> Result<std::collections::HashSet<String>, BackupError> {
+    let sql = "/* dbtool: restore known settings */ SELECT name FROM pg_settings";
+    let rows = session::query(client, "postgres", "reading the server's settings", sql).await?;
+    Ok(rows.iter().filter_map(|r| r.str("name").ok().map(str::to_string)).collect())
 }
 
 /// One table of `restore --check`.
