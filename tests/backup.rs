@@ -542,6 +542,7 @@ fn synthetic_manifest(db: &str, at: chrono::DateTime<chrono::Utc>) -> dbtool::jo
         verified_with: "list".into(),
         files: Vec::new(),
         tables: Vec::new(),
+        objects: None,
     }
 }
 

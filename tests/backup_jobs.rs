@@ -103,6 +103,7 @@ fn synthetic_backup(dest: &Path) -> String {
         verified_with: "list".into(),
         files,
         tables: Vec::new(),
+        objects: None,
     };
     let text = serde_json::to_vec(&m).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.join("manifest.json"), text).unwrap_or_else(|e| panic!("{e}"));

@@ -15,6 +15,7 @@ use crate::db::SessionSettings;
 
 use super::child::{self, libpq_command};
 use super::compress;
+use super::objects;
 use super::error::BackupError;
 use super::lock::LockFile;
 use super::manifest::{self, Manifest, Status, SCHEMA};
@@ -80,6 +81,7 @@ async fn backup_locked(
         slots::ensure(sess.client(), database, true, Tool::PgDump, jobs).await?;
     }
     let bin = pgbin::find(sess.server_major).await?;
+    let objects = objects::read(sess.client(), database).await?;
     let choice = compress::choose(job.opts.compress.as_deref(), &bin).await?;
     if let Some(notice) = &choice.notice {
         tracing::warn!(database, "{notice}");
@@ -118,6 +120,7 @@ async fn backup_locked(
             verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
             files: Vec::new(),
             tables: sess.tables.clone(),
+            objects: Some(objects.clone()),
         };
         verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
         seal(&mut m, &partial, job.dest, clock).await?;

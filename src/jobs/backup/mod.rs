@@ -12,6 +12,7 @@ pub mod error;
 pub mod lock;
 pub mod manifest;
 pub mod metrics;
+pub mod objects;
 pub mod options;
 pub mod pgbin;
 pub mod pin;

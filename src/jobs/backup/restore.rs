@@ -13,6 +13,7 @@ use super::child::{self, libpq_command};
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::crossver;
+use super::objects;
 use super::pgbin;
 use super::pin::{self, Pinned};
 use super::session;
@@ -213,6 +214,21 @@ pub fn check_failed(tables: &[TableCheck]) -> bool {
     tables.iter().any(|t| t.verdict == "missing" || t.verdict == "empty")
 }
 
+/// What `restore --check` found: row counts per table, and the manifest's objects that the
+/// scratch database lacks (`objects_compared` is None for a manifest without objects).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub tables: Vec<TableCheck>,
+    pub objects_compared: Option<usize>,
+    pub missing_objects: Vec<objects::Missing>,
+}
+
+impl CheckReport {
+    pub fn failed(&self) -> bool {
+        check_failed(&self.tables) || !self.missing_objects.is_empty()
+    }
+}
+
 /// Restores into a scratch database, counts rows, drops the scratch database whatever happened.
 pub async fn check(
     dest: &Path,
@@ -221,7 +237,7 @@ pub async fn check(
     settings: &SessionSettings,
     args: &PgRestoreArgs,
     cancel: &CancellationToken,
-) -> Result<Vec<TableCheck>, BackupError> {
+) -> Result<CheckReport, BackupError> {
     // Checked before the scratch database exists: a corrupt backup creates nothing.
     let pinned = pin::pin_async(dest, m).await?;
     let scratch = format!("dbtool_check_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
@@ -247,7 +263,18 @@ pub async fn check(
                 verdict: judge(t.rows, restored),
             });
         }
-        Ok::<_, BackupError>(out)
+        let (objects_compared, missing_objects) = match &m.objects {
+            Some(expected) => {
+                let restored = objects::read(&client, &scratch).await?;
+                (Some(objects::count(expected)), objects::missing(expected, &restored))
+            }
+            None => (None, Vec::new()),
+        };
+        Ok::<_, BackupError>(CheckReport {
+            tables: out,
+            objects_compared,
+            missing_objects,
+        })
     }
     .await;
     let admin = db::connect(&server.with_dbname("postgres"), &admin_session(settings)).await;
@@ -260,9 +287,9 @@ pub async fn check(
         }
         Err(e) => Err(e.into()),
     };
-    let tables = result?;
+    let report = result?;
     dropped?;
-    Ok(tables)
+    Ok(report)
 }
 
 #[cfg(test)]
