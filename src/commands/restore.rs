@@ -88,7 +88,11 @@ pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
                 m.id,
                 report.missing_objects.len(),
                 lost.join(", "),
-                if report.missing_objects.len() > lost.len() { ", …" } else { "" }
+                if report.missing_objects.len() > lost.len() {
+                    ", …"
+                } else {
+                    ""
+                }
             )
         };
         return Err(Failure { code: 2, message }.into());

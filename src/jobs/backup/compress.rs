@@ -87,7 +87,10 @@ async fn supports(bin: &PgBin, method: &str) -> bool {
 /// else the first fallback it has, with a notice saying so.
 pub async fn choose(requested: Option<&str>, bin: &PgBin) -> Result<Choice, BackupError> {
     let Some(spec) = requested_spec(requested, bin)? else {
-        return Ok(Choice { spec: None, notice: None });
+        return Ok(Choice {
+            spec: None,
+            notice: None,
+        });
     };
     let candidates = fallbacks(&spec);
     if candidates.len() == 1 {
@@ -143,7 +146,10 @@ mod tests {
         assert_eq!(requested_spec(Some("6"), &bin(15)).ok(), Some(Some("6".into())));
         assert_eq!(requested_spec(Some("gzip:9"), &bin(15)).ok(), Some(Some("9".into())));
         assert_eq!(requested_spec(Some("none"), &bin(15)).ok(), Some(Some("0".into())));
-        assert_eq!(requested_spec(Some("zstd:3"), &bin(17)).ok(), Some(Some("zstd:3".into())));
+        assert_eq!(
+            requested_spec(Some("zstd:3"), &bin(17)).ok(),
+            Some(Some("zstd:3".into()))
+        );
         let e = requested_spec(Some("zstd"), &bin(15)).err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("pg_dump 16 or newer") && e.contains("15.1")));
         assert!(requested_spec(Some("brotli"), &bin(17)).is_err());

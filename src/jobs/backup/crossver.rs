@@ -64,6 +64,25 @@ impl Filter {
     }
 }
 
+/// The `SET` lines pg_restore starts every session with that the server would reject, read
+/// from the script header it writes for an empty `--use-list`. Empty: pg_restore can talk to
+/// the server directly (a 15 into a 13 server can), with `--jobs` and all.
+pub async fn rejected_settings(
+    bin: &PgBin,
+    archive: &Path,
+    known: HashSet<String>,
+    cancel: &CancellationToken,
+) -> Result<BTreeSet<String>, BackupError> {
+    let mut cmd = tokio::process::Command::new(bin.pg_restore());
+    cmd.args(["--file=-", "--use-list=/dev/null"]).arg(archive);
+    let header = child::run(cmd, cancel, &[], None).await?;
+    let mut filter = Filter::new(known);
+    for line in header.stdout.split(|b| *b == b'\n') {
+        filter.keep(line);
+    }
+    Ok(filter.dropped)
+}
+
 /// `pg_restore -f - ARCHIVE | filter | psql`: returns the lines that were dropped.
 pub async fn restore_as_script(
     bin: &PgBin,

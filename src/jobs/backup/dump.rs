@@ -15,10 +15,10 @@ use crate::db::SessionSettings;
 
 use super::child::{self, libpq_command};
 use super::compress;
-use super::objects;
 use super::error::BackupError;
 use super::lock::LockFile;
 use super::manifest::{self, Manifest, Status, SCHEMA};
+use super::objects;
 use super::options::{BackupOptions, DumpFormat};
 use super::pgbin::{self, PgBin};
 use super::session::{self, Session};

@@ -182,7 +182,12 @@ mod tests {
     /// The cross-version trap: with 18 first on PATH and 16 installed, a 16 server gets 16.
     #[test]
     fn prefers_the_servers_own_major_then_the_lowest_newer() {
-        let found = [bin("/path/18", 18), bin("/deb/15", 15), bin("/deb/16", 16), bin("/x/17", 17)];
+        let found = [
+            bin("/path/18", 18),
+            bin("/deb/15", 15),
+            bin("/deb/16", 16),
+            bin("/x/17", 17),
+        ];
         let dir = |major| choose(&found, major).map(|b| b.dir.clone());
         assert_eq!(dir(16), Some("/deb/16".into()));
         assert_eq!(dir(15), Some("/deb/15".into()));

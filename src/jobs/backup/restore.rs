@@ -10,9 +10,9 @@ use crate::db::row::rows_from_messages;
 use crate::db::{self, ConnParams, SessionSettings};
 
 use super::child::{self, libpq_command};
+use super::crossver;
 use super::error::BackupError;
 use super::manifest::Manifest;
-use super::crossver;
 use super::objects;
 use super::pgbin;
 use super::pin::{self, Pinned};
@@ -136,12 +136,19 @@ async fn restore_pinned(
         .unwrap_or(0);
     let major = u32::try_from(num / 10_000).unwrap_or(0);
     let bin = pgbin::find(major).await?;
-    let newer = bin.major > major;
+    let archive = pinned.path(&m.dump);
+    // A newer pg_restore may start its sessions with settings this server rejects.
+    let (known, newer) = if bin.major > major {
+        let known = known_settings(&probe).await?;
+        let rejected = crossver::rejected_settings(&bin, &archive, known.clone(), cancel).await?;
+        (known, !rejected.is_empty())
+    } else {
+        (Default::default(), false)
+    };
     if let Some(jobs) = args.parallel().filter(|_| !newer) {
         // Before the target is created: a refusal leaves the server as it was.
         slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
     }
-    let known = if newer { known_settings(&probe).await? } else { Default::default() };
     drop(probe);
     prepare_target(server, &s, into).await?;
     let env = server.with_dbname(into).libpq_env();
@@ -154,7 +161,7 @@ async fn restore_pinned(
             &env,
             &dbname_conninfo(into),
             &script_args.args(),
-            &pinned.path(&m.dump),
+            &archive,
             known,
             cancel,
         )
@@ -163,8 +170,16 @@ async fn restore_pinned(
         tracing::warn!(
             "pg_restore {} is newer than the PostgreSQL {major} server: restored as an SQL script through psql{}{}",
             bin.version,
-            if dropped.is_empty() { String::new() } else { format!(", without `{}` (unknown to {major})", dropped.join(" ")) },
-            if args.parallel().is_some() { ", in one session (--jobs ignored)" } else { "" },
+            if dropped.is_empty() {
+                String::new()
+            } else {
+                format!(", without `{}` (unknown to {major})", dropped.join(" "))
+            },
+            if args.parallel().is_some() {
+                ", in one session (--jobs ignored)"
+            } else {
+                ""
+            },
         );
         return Ok(());
     }
@@ -172,7 +187,7 @@ async fn restore_pinned(
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
         .args(args.args())
-        .arg(pinned.path(&m.dump));
+        .arg(&archive);
     child::run(cmd, cancel, &[], None).await.map(|_| ())
 }
 
@@ -180,7 +195,10 @@ async fn restore_pinned(
 async fn known_settings(client: &tokio_postgres::Client) -> Result<std::collections::HashSet<String>, BackupError> {
     let sql = "/* dbtool: restore known settings */ SELECT name FROM pg_settings";
     let rows = session::query(client, "postgres", "reading the server's settings", sql).await?;
-    Ok(rows.iter().filter_map(|r| r.str("name").ok().map(str::to_string)).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.str("name").ok().map(str::to_string))
+        .collect())
 }
 
 /// One table of `restore --check`.
