@@ -138,6 +138,10 @@ async fn restore_pinned(
     let bin = pgbin::find(major).await?;
     let archive = pinned.path(&m.dump);
     // A newer pg_restore may start its sessions with settings this server rejects.
+    if let Some(jobs) = args.parallel() {
+        // Before the target is created: a refusal leaves the server as it was.
+        slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
+    }
     let (known, newer) = if bin.major > major {
         let known = known_settings(&probe).await?;
         let rejected = crossver::rejected_settings(&bin, &archive, known.clone(), cancel).await?;
@@ -145,10 +149,6 @@ async fn restore_pinned(
     } else {
         (Default::default(), false)
     };
-    if let Some(jobs) = args.parallel().filter(|_| !newer) {
-        // Before the target is created: a refusal leaves the server as it was.
-        slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
-    }
     drop(probe);
     prepare_target(server, &s, into).await?;
     let env = server.with_dbname(into).libpq_env();
