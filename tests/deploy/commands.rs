@@ -11,8 +11,6 @@ use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;
 use crate::common::{cluster, connect, fresh_db, fresh_db_on, own_cluster, Killed};
 
-/// The only pg_dump the suite has (the npm majors ship none); it dumps servers up to 15.
-
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
