@@ -2,15 +2,15 @@
 //! used up max_connections and aborted": `--jobs` of backup and restore is bounded by the
 //! connections the server has free, and refused before pg_dump or pg_restore starts.
 //!
-//! The refusals need no pg_dump, so those tests run on DBTOOL_TEST_PG_BIN's server; the one
-//! that takes a backup with the suggested --jobs uses PostgreSQL 15 (see tests/backup.rs).
+//! Every test runs on the major under test; the one that takes a backup with the suggested
+//! --jobs uses client tools that can dump it (tests/common/backup.rs).
 
 mod common;
 
 use std::path::Path;
 
 use chrono::Utc;
-use common::backup::{assert_exit, backup_db, backup_ids, dbt, hidden_leftovers, pg15, run, text};
+use common::backup::{assert_exit, backup_db, backup_ids, dbt, hidden_leftovers, run, text};
 use common::{connect, fresh_db_on, own_cluster, TestDb};
 use dbtool::jobs::backup::manifest::{make_id, FileEntry, Manifest, Status, SCHEMA};
 use dbtool::jobs::backup::verify::{dump_sha256, hash_file};
@@ -103,6 +103,7 @@ fn synthetic_backup(dest: &Path) -> String {
         verified_with: "list".into(),
         files,
         tables: Vec::new(),
+        objects: None,
     };
     let text = serde_json::to_vec(&m).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.join("manifest.json"), text).unwrap_or_else(|e| panic!("{e}"));
@@ -138,7 +139,7 @@ async fn restore_jobs_beyond_the_free_connections_are_refused_before_the_target_
 
 #[tokio::test]
 async fn the_suggested_jobs_fit_and_the_backup_is_taken() {
-    let c = small_cluster(Some(pg15()));
+    let c = small_cluster(None);
     let db = fresh_db_on(&c, "jobs fit").await;
     db.client()
         .await

@@ -2,11 +2,11 @@
 //! that day's earlier `--globals --files` backup, and the roles and application files were
 //! gone. Backups with different contents are separate retention series.
 //!
-//! PostgreSQL 15 server and client tools, whatever DBTOOL_TEST_PG_BIN says (tests/backup.rs).
+//! The major under test, with client tools that can dump it (tests/common/backup.rs).
 
 mod common;
 
-use common::backup::{assert_exit, backup_db, backup_ids, dbt, pg15_cluster, run, text};
+use common::backup::{assert_exit, backup_cluster, backup_db, backup_ids, dbt, run, text};
 use common::fresh_db_on;
 
 /// One backup a day, nothing weekly or monthly: the tightest policy that still keeps a day.
@@ -14,7 +14,7 @@ const TIGHT: &[&str] = &["--keep-daily", "1", "--keep-weekly", "0", "--keep-mont
 
 #[tokio::test]
 async fn a_plain_backup_does_not_prune_that_days_backup_with_globals_and_files() {
-    let db = fresh_db_on(pg15_cluster(), "series").await;
+    let db = fresh_db_on(backup_cluster(), "series").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
     let uploads = dir.path().join("uploads");

@@ -3,14 +3,14 @@
 //! sees it, manifest paths cannot leave the backup, and `backups verify` fails loudly on a
 //! destination with nothing to verify or a manifest it cannot read.
 //!
-//! The dump-based tests use PostgreSQL 15 (server and client tools) whatever
-//! DBTOOL_TEST_PG_BIN says, as tests/backup.rs explains; the verify tests need no server.
+//! The dump-based tests run on the major under test with client tools that can dump it
+//! (tests/common/backup.rs); the verify tests need no server.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::backup::{assert_exit, backup_db, backup_ids, dbt, hidden_leftovers, pg15_cluster, run, text};
+use common::backup::{assert_exit, backup_cluster, backup_db, backup_ids, dbt, hidden_leftovers, run, text};
 use common::{connect, fresh_db_on, TestDb};
 
 /// Uncompressed, so that one changed byte changes a row instead of breaking decompression:
@@ -56,7 +56,7 @@ fn alter_one_row(dir: &Path) -> PathBuf {
 }
 
 async fn databases_like(pattern: &str) -> Vec<String> {
-    let client = connect(&pg15_cluster().dsn("postgres")).await;
+    let client = connect(&backup_cluster().dsn("postgres")).await;
     let rows = client
         .query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern])
         .await
@@ -81,7 +81,7 @@ async fn assert_refused(db: &TestDb, dest: &Path, id: &str, altered: &str, jobs:
     assert!(databases_like("dbtool_check_%").await.is_empty());
 
     let target = format!("{}_restored", db.name());
-    let to = pg15_cluster().dsn(&target);
+    let to = backup_cluster().dsn(&target);
     let out = run(dbt().args(["restore", id, "--to", &to, "--dest"]).arg(dest).args(jobs));
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains(altered), "{}", text(&out.stderr));
@@ -91,7 +91,7 @@ async fn assert_refused(db: &TestDb, dest: &Path, id: &str, altered: &str, jobs:
 
 #[tokio::test]
 async fn a_changed_byte_in_a_custom_dump_is_refused_before_pg_restore_reads_it() {
-    let db = fresh_db_on(pg15_cluster(), "trust custom").await;
+    let db = fresh_db_on(backup_cluster(), "trust custom").await;
     seed(&db).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     assert_exit(&backup_db(&db, dir.path(), RAW), 0);
@@ -106,7 +106,7 @@ async fn a_changed_byte_in_a_custom_dump_is_refused_before_pg_restore_reads_it()
 
 #[tokio::test]
 async fn a_changed_byte_in_a_directory_dump_is_refused_before_pg_restore_reads_it() {
-    let db = fresh_db_on(pg15_cluster(), "trust directory").await;
+    let db = fresh_db_on(backup_cluster(), "trust directory").await;
     seed(&db).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let out = backup_db(&db, dir.path(), &["--format", "directory", "--compress", "none"]);
@@ -132,7 +132,7 @@ fn edit_manifest(backup: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 
 #[tokio::test]
 async fn manifest_paths_and_symlinks_that_leave_the_backup_are_refused() {
-    let db = fresh_db_on(pg15_cluster(), "trust paths").await;
+    let db = fresh_db_on(backup_cluster(), "trust paths").await;
     seed(&db).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
@@ -149,7 +149,7 @@ async fn manifest_paths_and_symlinks_that_leave_the_backup_are_refused() {
         m["dump"] = escape.into();
         m["files"][0]["path"] = escape.into();
     });
-    let to = pg15_cluster().dsn(&format!("{}_escaped", db.name()));
+    let to = backup_cluster().dsn(&format!("{}_escaped", db.name()));
     let out = run(dbt().args(["restore", &id, "--to", &to, "--dest"]).arg(&dest));
     assert_exit(&out, 2);
     assert!(

@@ -13,10 +13,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-use common::{dbtool, fresh_db_blocking, fresh_db_on, own_cluster, SmallFs, TestDb};
-use tempcluster::{ClusterOptions, TempCluster};
+use common::{dbtool, fresh_db_blocking, fresh_db_on, SmallFs, TestDb};
 
 /// Two cheap checks keep the report small (a FIFO holds 64 KiB) and quick; database_activity
 /// carries the counters `--state` keeps.
@@ -98,33 +96,18 @@ fn one_line_error(out: &Output) -> String {
     lines[0].to_string()
 }
 
-/// Debian's PostgreSQL 15, server and pg_dump, for the tests that back up.
-const PG15: &str = "/usr/lib/postgresql/15/bin";
-
-/// A database for tests that back up. pg_dump must be at least the server's major, and the
-/// builds of other majors that DBTOOL_TEST_PG_BIN can pick ship none: as in tests/backup.rs,
-/// these use a PostgreSQL 15 cluster of their own, and its pg_dump.
+/// A database for tests that back up: on the major under test, dumped with client tools
+/// that can dump it (tests/common/backup.rs).
 fn backup_db(hint: &str) -> TestDb {
-    static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
-    assert!(
-        Path::new(PG15).join("pg_dump").is_file(),
-        "{PG15}/pg_dump is missing: install postgresql-15 and postgresql-client-15 (scripts/test does)"
-    );
-    let cluster = CLUSTER.get_or_init(|| {
-        own_cluster(ClusterOptions {
-            bin_dir: Some(PG15.into()),
-            ..ClusterOptions::default()
-        })
-    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(fresh_db_on(cluster, hint))
+    rt.block_on(fresh_db_on(common::backup::backup_cluster(), hint))
 }
 
-fn with_pg15(cmd: &mut Command) -> &mut Command {
-    cmd.env("DBTOOL_PG_BIN", PG15)
+fn with_client(cmd: &mut Command) -> &mut Command {
+    cmd.env("DBTOOL_PG_BIN", common::backup::client())
 }
 
 #[test]
@@ -140,7 +123,7 @@ fn a_character_device_stays_a_device_after_output_state_and_backup_metrics() {
     assert_reported(&run(health(&db).arg("--state").arg(&null)));
     assert_char_device(&null, 3);
     let dest = dir.path().join("backups");
-    let out = run(with_pg15(&mut dbtool())
+    let out = run(with_client(&mut dbtool())
         .args(["backup", "--dsn", &db.dsn(), "--dest"])
         .arg(&dest)
         .arg("--metrics")
@@ -275,7 +258,7 @@ fn a_directory_is_refused_with_its_path_and_the_fix() {
     assert!(dir.path().is_dir());
     // backup refuses it before dumping anything: a mistyped path must not cost a whole dump.
     let dest = dir.path().join("backups");
-    let out = run(with_pg15(&mut dbtool())
+    let out = run(with_client(&mut dbtool())
         .args(["backup", "--dsn", &db.dsn(), "--dest"])
         .arg(&dest)
         .arg("--metrics")
@@ -319,7 +302,7 @@ fn under_umask_027_textfiles_are_0644_and_state_files_0600() {
         .arg(&dest)
         .arg("--metrics")
         .arg(&metrics);
-    let out = run(umask_027(with_pg15(&mut b)));
+    let out = run(umask_027(with_client(&mut b)));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(mode(&metrics), 0o644, "backup metrics");
     // The backup's own state file (the lock file is gone by now; src/jobs/backup/lock.rs pins it).

@@ -28,11 +28,20 @@ impl Daemon {
 
     /// A daemon whose clock is `skew_ms` off (DBTOOL_TEST_CLOCK_SKEW_MS, honoured with test jobs only).
     fn start_skewed(dir: &Path, name: &str, config: &str, extra: &[&str], skew_ms: i64) -> Daemon {
+        Daemon::spawn(dir, name, config, extra, skew_ms, None)
+    }
+
+    /// `pg_bin`: the client tools its backup jobs use (DBTOOL_PG_BIN).
+    fn spawn(dir: &Path, name: &str, config: &str, extra: &[&str], skew_ms: i64, pg_bin: Option<PathBuf>) -> Daemon {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).expect("write config");
         let log = dir.join(format!("{name}.log"));
         let metrics = dir.join(format!("{name}.prom"));
-        let child = dbtool()
+        let mut cmd = dbtool();
+        if let Some(dir) = pg_bin {
+            cmd.env("DBTOOL_PG_BIN", dir);
+        }
+        let child = cmd
             .env("DBTOOL_TEST_JOBS", "1")
             .env("DBTOOL_TEST_CLOCK_SKEW_MS", skew_ms.to_string())
             .arg("--config")
@@ -647,14 +656,8 @@ async fn an_archive_job_moves_old_rows_once_and_records_the_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
-    // The machine's pg_dump is Debian's 15, which cannot dump a newer server: whatever
-    // DBTOOL_TEST_PG_BIN says, this job backs up a PostgreSQL 15 cluster of its own (as
-    // tests/backup.rs does). Seen in CI's PostgreSQL 16-18 passes.
-    let pg15 = own_cluster(ClusterOptions {
-        bin_dir: Some("/usr/lib/postgresql/15/bin".into()),
-        ..Default::default()
-    });
-    let db = common::fresh_db_on(&pg15, "sched_backup").await;
+    // The major under test, with client tools that can dump it (tests/common/backup.rs).
+    let db = common::fresh_db_on(common::backup::backup_cluster(), "sched_backup").await;
     migrate(&db);
     db.client()
         .await
@@ -668,7 +671,8 @@ async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
          dest = \"{}\"\nkeep_last = 1\n",
         dest.display()
     );
-    let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
+    let client = Some(common::backup::client());
+    let d = Daemon::spawn(dir.path(), "d", &config(&db.dsn(), &jobs), &[], 0, client);
     wait_for_count(
         &db,
         &d,

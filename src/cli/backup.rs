@@ -37,7 +37,8 @@ Exit codes:
 pub const RESTORE_EXIT_CODES: &str = "\
 Exit codes:
   0  restored (with --check: restored into a scratch database, every table present with rows
-     where the manifest expected rows, scratch database dropped)
+     where the manifest expected rows and every object the manifest lists present, scratch
+     database dropped)
   2  the restore or the check failed; or, before anything was restored: a file of the backup
      differs from its manifest sha256 (the file and both digests on stderr), a manifest path
      leaves the backup directory, or the server has too few free connections for --jobs
@@ -89,7 +90,8 @@ pub struct BackupArgs {
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<u32>,
     /// Compression: a level 0-9, or METHOD[:LEVEL] with gzip, lz4, zstd (pg_dump 16+) or none
-    /// [default: zstd with pg_dump 16+, else gzip]
+    /// [default: zstd with pg_dump 16+, else gzip]; a pg_dump built without zstd or lz4 falls
+    /// back to lz4, then gzip, with a notice (the manifest records what was used)
     #[arg(long, short = 'Z', value_name = "SPEC")]
     pub compress: Option<String>,
     /// Also dump roles and tablespaces (pg_dumpall --globals-only) into globals.sql
@@ -197,7 +199,7 @@ pub struct RestoreArgs {
     /// Where to restore: a DSN whose dbname is a new (created) or empty database
     #[arg(long, value_name = "DSN", required_unless_present = "check")]
     pub to: Option<String>,
-    /// Restore into a scratch database, compare row counts with the manifest, drop it
+    /// Restore into a scratch database, compare row counts and objects with the manifest, drop it
     #[arg(long)]
     pub check: bool,
     /// Parallel pg_restore workers; refused when the server has fewer than N free connections

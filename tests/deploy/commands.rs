@@ -2,7 +2,7 @@
 //! throwaway cluster (with a standby, a PgBouncer, pg_dump 15 …) and returns the metric names
 //! in its real output. Listed in `PRODUCERS` (emitted.rs).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tempcluster::ClusterOptions;
@@ -10,9 +10,6 @@ use tempcluster::ClusterOptions;
 use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;
 use crate::common::{cluster, connect, fresh_db, fresh_db_on, own_cluster, Killed};
-
-/// The only pg_dump the suite has (the npm majors ship none); it dumps servers up to 15.
-const PG15: &str = "/usr/lib/postgresql/15/bin";
 
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -69,17 +66,10 @@ async fn replication_names(dsn: &str) -> Names {
     names_in(&out)
 }
 
-/// `dbtool backup --metrics` after a successful backup, on a PostgreSQL 15 cluster.
+/// `dbtool backup --metrics` after a successful backup, on the major under test with client
+/// tools that can dump it (tests/common/backup.rs).
 pub async fn backup(dir: PathBuf) -> Names {
-    assert!(
-        Path::new(PG15).join("pg_dump").is_file(),
-        "{PG15}/pg_dump is missing: install postgresql-15 and postgresql-client-15 (scripts/test does)"
-    );
-    let pg15 = own_cluster(ClusterOptions {
-        bin_dir: Some(PG15.into()),
-        ..ClusterOptions::default()
-    });
-    let db = fresh_db_on(&pg15, "emitted_backup").await;
+    let db = fresh_db_on(crate::common::backup::backup_cluster(), "emitted_backup").await;
     db.client()
         .await
         .batch_execute("CREATE TABLE t AS SELECT generate_series(1, 100) AS id")
@@ -96,7 +86,8 @@ pub async fn backup(dir: PathBuf) -> Names {
         "--metrics",
         &metrics.display().to_string(),
     ]);
-    let (code, out, err) = run_dbtool_env(args, &[("DBTOOL_PG_BIN", PG15)]).await;
+    let client = crate::common::backup::client();
+    let (code, out, err) = run_dbtool_env(args, &[("DBTOOL_PG_BIN", &client.display().to_string())]).await;
     assert_eq!(code, 0, "dbtool backup failed: {err}\n{out}");
     names_in(&std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display())))
 }

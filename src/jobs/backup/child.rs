@@ -108,7 +108,7 @@ pub async fn run(
     })
 }
 
-fn describe(status: std::process::ExitStatus) -> String {
+pub fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit code {c}"),

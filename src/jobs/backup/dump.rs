@@ -14,9 +14,11 @@ use crate::checks::runner::Target;
 use crate::db::SessionSettings;
 
 use super::child::{self, libpq_command};
+use super::compress;
 use super::error::BackupError;
 use super::lock::LockFile;
 use super::manifest::{self, Manifest, Status, SCHEMA};
+use super::objects;
 use super::options::{BackupOptions, DumpFormat};
 use super::pgbin::{self, PgBin};
 use super::session::{self, Session};
@@ -25,33 +27,6 @@ use super::verify;
 
 pub const GLOBALS: &str = "globals.sql";
 pub const FILES_ARCHIVE: &str = "files.tar.gz";
-
-/// The pg_dump `--compress` value for this pg_dump, or why the requested one cannot work.
-pub fn compression(requested: Option<&str>, pg_dump: &PgBin) -> Result<Option<String>, BackupError> {
-    let modern = pg_dump.major >= 16;
-    let Some(req) = requested.map(str::trim) else {
-        // why: zstd compresses better and faster than gzip; pg_dump has it from 16 on.
-        return Ok(modern.then(|| "zstd".to_string()));
-    };
-    if req.parse::<u8>().is_ok_and(|l| l <= 9) {
-        return Ok(Some(req.to_string()));
-    }
-    let (method, level) = req.split_once(':').map_or((req, None), |(m, l)| (m, Some(l)));
-    match (method, level, modern) {
-        ("none", None, _) => Ok(Some("0".into())),
-        ("gzip" | "zstd" | "lz4", _, true) => Ok(Some(req.to_string())),
-        ("gzip", None, false) => Ok(None),
-        ("gzip", Some(l), false) if l.parse::<u8>().is_ok_and(|l| l <= 9) => Ok(Some(l.to_string())),
-        ("zstd" | "lz4", _, false) => Err(BackupError::Options(format!(
-            "--compress {req}: {method} needs pg_dump 16 or newer, {} is {}; use a level 0-9 (gzip) or install postgresql-client-16+",
-            pg_dump.pg_dump().display(),
-            pg_dump.version
-        ))),
-        _ => Err(BackupError::Options(format!(
-            "--compress {req}: write a level 0-9, or METHOD[:LEVEL] with METHOD gzip, lz4, zstd or none"
-        ))),
-    }
-}
 
 fn dump_name(database: &str, format: DumpFormat) -> String {
     let base = manifest::safe_name(database);
@@ -106,7 +81,12 @@ async fn backup_locked(
         slots::ensure(sess.client(), database, true, Tool::PgDump, jobs).await?;
     }
     let bin = pgbin::find(sess.server_major).await?;
-    let compress = compression(job.opts.compress.as_deref(), &bin)?;
+    let objects = objects::read(sess.client(), database).await?;
+    let choice = compress::choose(job.opts.compress.as_deref(), &bin).await?;
+    if let Some(notice) = &choice.notice {
+        tracing::warn!(database, "{notice}");
+    }
+    let compress = choice.spec;
     let _lock_file = LockFile::acquire(job.dest, database)?;
     let id = free_id(job.dest, database, started_at);
     let partial = manifest::partial_dir(job.dest, &id);
@@ -140,6 +120,7 @@ async fn backup_locked(
             verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
             files: Vec::new(),
             tables: sess.tables.clone(),
+            objects: Some(objects.clone()),
         };
         verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
         seal(&mut m, &partial, job.dest, clock).await?;
@@ -281,31 +262,4 @@ pub fn validate(opts: &BackupOptions) -> Result<(), BackupError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bin(major: u32) -> PgBin {
-        PgBin {
-            dir: PathBuf::from("/usr/lib/postgresql/x/bin"),
-            version: format!("{major}.1"),
-            major,
-        }
-    }
-
-    #[test]
-    fn compression_follows_what_pg_dump_supports() {
-        assert_eq!(compression(None, &bin(15)).ok(), Some(None));
-        assert_eq!(compression(None, &bin(16)).ok(), Some(Some("zstd".into())));
-        assert_eq!(compression(Some("6"), &bin(15)).ok(), Some(Some("6".into())));
-        assert_eq!(compression(Some("gzip:9"), &bin(15)).ok(), Some(Some("9".into())));
-        assert_eq!(compression(Some("none"), &bin(15)).ok(), Some(Some("0".into())));
-        assert_eq!(compression(Some("zstd:3"), &bin(17)).ok(), Some(Some("zstd:3".into())));
-        let e = compression(Some("zstd"), &bin(15)).err().map(|e| e.to_string());
-        assert!(e.is_some_and(|e| e.contains("pg_dump 16 or newer") && e.contains("15.1")));
-        assert!(compression(Some("brotli"), &bin(17)).is_err());
-        assert!(compression(Some("12"), &bin(15)).is_err());
-    }
 }

@@ -63,6 +63,10 @@ pub struct Manifest {
     pub verified_with: String,
     pub files: Vec<FileEntry>,
     pub tables: Vec<TableEstimate>,
+    /// The database's objects by kind when the dump started (`objects.rs`), which
+    /// `restore --check` looks for after the restore; absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<super::objects::Inventory>,
 }
 
 /// Something in the destination that is not a verified backup: a partial or a broken one.

@@ -5,11 +5,14 @@
 //! only reported, listed or retained once its manifest says verified (see `dump.rs`).
 
 pub mod child;
+pub mod compress;
+pub mod crossver;
 pub mod dump;
 pub mod error;
 pub mod lock;
 pub mod manifest;
 pub mod metrics;
+pub mod objects;
 pub mod options;
 pub mod pgbin;
 pub mod pin;

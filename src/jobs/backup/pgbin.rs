@@ -1,6 +1,8 @@
-//! Which pg_dump / pg_restore / pg_dumpall to run: one whose major version is at least the
-//! server's (an older pg_dump refuses a newer server), looked for in DBTOOL_PG_BIN,
-//! `pg_config --bindir`, then /usr/lib/postgresql/N/bin from the newest N down.
+//! Which pg_dump / pg_restore / pg_dumpall to run. `DBTOOL_PG_BIN` is the user's choice and is
+//! used whenever it can dump the server. Otherwise the tools of the server's own major win
+//! (a newer pg_restore writes settings an older server does not know), then the lowest newer
+//! major (an older pg_dump refuses a newer server), looked for on PATH, in
+//! `pg_config --bindir` and in /usr/lib/postgresql/N/bin.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,9 @@ impl PgBin {
     }
     pub fn pg_dumpall(&self) -> PathBuf {
         self.dir.join("pg_dumpall")
+    }
+    pub fn psql(&self) -> PathBuf {
+        self.dir.join("psql")
     }
 }
 
@@ -75,6 +80,20 @@ async fn pg_config_bindir() -> Option<PathBuf> {
     (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
+/// PATH's directories holding a real pg_dump. Debian's /usr/bin/pg_dump is pg_wrapper, which
+/// picks a version by its own rules; the directories it chooses from are searched anyway.
+fn path_dirs() -> Vec<PathBuf> {
+    let Some(path) = std::env::var_os("PATH") else {
+        return Vec::new();
+    };
+    std::env::split_paths(&path)
+        .filter(|dir| {
+            std::fs::canonicalize(dir.join("pg_dump"))
+                .is_ok_and(|real| real.file_name().is_some_and(|n| n == "pg_dump"))
+        })
+        .collect()
+}
+
 fn debian_dirs() -> Vec<PathBuf> {
     let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
@@ -86,23 +105,46 @@ fn debian_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The first installation, in search order, whose pg_dump can dump a server of `server_major`.
+/// Among installations found in search order: the first of the server's own major, else the
+/// first of the lowest newer major; None when every one is older than the server.
+pub fn choose(found: &[PgBin], server_major: u32) -> Option<&PgBin> {
+    let newer = found.iter().filter(|b| b.major >= server_major);
+    let lowest = newer.clone().map(|b| b.major).min()?;
+    newer.into_iter().find(|b| b.major == lowest)
+}
+
+/// The installation to dump (or restore into) a server of `server_major` with; see the
+/// module comment for the order.
 pub async fn find(server_major: u32) -> Result<PgBin, PgBinError> {
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("DBTOOL_PG_BIN") {
-        candidates.push(PathBuf::from(dir));
-    }
-    candidates.extend(pg_config_bindir().await);
-    candidates.extend(debian_dirs());
     let mut looked = Vec::new();
-    for dir in candidates {
+    if let Some(dir) = std::env::var_os("DBTOOL_PG_BIN").map(PathBuf::from) {
         match probe(&dir).await {
             Some(bin) if bin.major >= server_major => return Ok(bin),
             Some(bin) => looked.push(format!("{} ({})", dir.display(), bin.version)),
             None => looked.push(format!("{} (no pg_dump)", dir.display())),
         }
     }
-    looked.dedup();
+    let mut dirs = path_dirs();
+    dirs.extend(pg_config_bindir().await);
+    dirs.extend(debian_dirs());
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    for dir in dirs {
+        // The same installation reached twice (PATH and pg_config) is probed once.
+        if !seen.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+            continue;
+        }
+        match probe(&dir).await {
+            Some(bin) => {
+                looked.push(format!("{} ({})", dir.display(), bin.version));
+                found.push(bin);
+            }
+            None => looked.push(format!("{} (no pg_dump)", dir.display())),
+        }
+    }
+    if let Some(bin) = choose(&found, server_major) {
+        return Ok(bin.clone());
+    }
     Err(PgBinError {
         needed: server_major,
         looked: if looked.is_empty() {
@@ -115,18 +157,44 @@ pub async fn find(server_major: u32) -> Result<PgBin, PgBinError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn bin(dir: &str, major: u32) -> PgBin {
+        PgBin {
+            dir: dir.into(),
+            version: format!("{major}.1"),
+            major,
+        }
+    }
+
     #[test]
     fn parses_pg_dump_versions() {
         assert_eq!(
-            super::parse_version("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n"),
+            parse_version("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n"),
             Some(("15.14".into(), 15))
         );
-        assert_eq!(
-            super::parse_version("pg_dump (PostgreSQL) 17beta1"),
-            Some(("17".into(), 17))
-        );
-        assert_eq!(super::parse_version("nonsense"), None);
-        assert_eq!(super::major_of("15.14"), Some(15));
-        assert_eq!(super::major_of("17beta1"), None);
+        assert_eq!(parse_version("pg_dump (PostgreSQL) 17beta1"), Some(("17".into(), 17)));
+        assert_eq!(parse_version("nonsense"), None);
+        assert_eq!(major_of("15.14"), Some(15));
+        assert_eq!(major_of("17beta1"), None);
+    }
+
+    /// The cross-version trap: with 18 first on PATH and 16 installed, a 16 server gets 16.
+    #[test]
+    fn prefers_the_servers_own_major_then_the_lowest_newer() {
+        let found = [
+            bin("/path/18", 18),
+            bin("/deb/15", 15),
+            bin("/deb/16", 16),
+            bin("/x/17", 17),
+        ];
+        let dir = |major| choose(&found, major).map(|b| b.dir.clone());
+        assert_eq!(dir(16), Some("/deb/16".into()));
+        assert_eq!(dir(15), Some("/deb/15".into()));
+        assert_eq!(dir(13), Some("/deb/15".into()));
+        assert_eq!(dir(18), Some("/path/18".into()));
+        assert_eq!(dir(19), None);
+        let twice = [bin("/first/17", 17), bin("/second/17", 17)];
+        assert_eq!(choose(&twice, 16).map(|b| b.dir.clone()), Some("/first/17".into()));
     }
 }

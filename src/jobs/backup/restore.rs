@@ -10,8 +10,10 @@ use crate::db::row::rows_from_messages;
 use crate::db::{self, ConnParams, SessionSettings};
 
 use super::child::{self, libpq_command};
+use super::crossver;
 use super::error::BackupError;
 use super::manifest::Manifest;
+use super::objects;
 use super::pgbin;
 use super::pin::{self, Pinned};
 use super::session;
@@ -124,19 +126,70 @@ async fn restore_pinned(
             message: e.to_string(),
         })?
         .major();
+    let bin = pgbin::find(major).await?;
+    let archive = pinned.path(&m.dump);
+    // A newer pg_restore may start its sessions with settings this server rejects.
     if let Some(jobs) = args.parallel() {
         // Before the target is created: a refusal leaves the server as it was.
         slots::ensure(&probe, "postgres", false, Tool::PgRestore, jobs).await?;
     }
+    let (known, newer) = if bin.major > major {
+        let known = known_settings(&probe).await?;
+        let rejected = crossver::rejected_settings(&bin, &archive, known.clone(), cancel).await?;
+        (known, !rejected.is_empty())
+    } else {
+        (Default::default(), false)
+    };
     drop(probe);
-    let bin = pgbin::find(major).await?;
     prepare_target(server, &s, into).await?;
-    let mut cmd = libpq_command(&bin.pg_restore(), &server.with_dbname(into).libpq_env());
+    let env = server.with_dbname(into).libpq_env();
+    if newer {
+        // One session: --jobs needs pg_restore's own connections, which the script path has not.
+        let mut script_args = args.clone();
+        script_args.jobs = None;
+        let dropped = crossver::restore_as_script(
+            &bin,
+            &env,
+            &dbname_conninfo(into),
+            &script_args.args(),
+            &archive,
+            known,
+            cancel,
+        )
+        .await?;
+        let dropped: Vec<String> = dropped.into_iter().collect();
+        tracing::warn!(
+            "pg_restore {} is newer than the PostgreSQL {major} server: restored as an SQL script through psql{}{}",
+            bin.version,
+            if dropped.is_empty() {
+                String::new()
+            } else {
+                format!(", without `{}` (unknown to {major})", dropped.join(" "))
+            },
+            if args.parallel().is_some() {
+                ", in one session (--jobs ignored)"
+            } else {
+                ""
+            },
+        );
+        return Ok(());
+    }
+    let mut cmd = libpq_command(&bin.pg_restore(), &env);
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
         .args(args.args())
-        .arg(pinned.path(&m.dump));
+        .arg(&archive);
     child::run(cmd, cancel, &[], None).await.map(|_| ())
+}
+
+/// The settings `client`'s server knows, for dropping the ones a newer pg_restore would send.
+async fn known_settings(client: &tokio_postgres::Client) -> Result<std::collections::HashSet<String>, BackupError> {
+    let sql = "/* dbtool: restore known settings */ SELECT name FROM pg_settings";
+    let rows = session::query(client, "postgres", "reading the server's settings", sql).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.str("name").ok().map(str::to_string))
+        .collect())
 }
 
 /// One table of `restore --check`.
@@ -170,6 +223,21 @@ pub fn check_failed(tables: &[TableCheck]) -> bool {
     tables.iter().any(|t| t.verdict == "missing" || t.verdict == "empty")
 }
 
+/// What `restore --check` found: row counts per table, and the manifest's objects that the
+/// scratch database lacks (`objects_compared` is None for a manifest without objects).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub tables: Vec<TableCheck>,
+    pub objects_compared: Option<usize>,
+    pub missing_objects: Vec<objects::Missing>,
+}
+
+impl CheckReport {
+    pub fn failed(&self) -> bool {
+        check_failed(&self.tables) || !self.missing_objects.is_empty()
+    }
+}
+
 /// Restores into a scratch database, counts rows, drops the scratch database whatever happened.
 pub async fn check(
     dest: &Path,
@@ -178,7 +246,7 @@ pub async fn check(
     settings: &SessionSettings,
     args: &PgRestoreArgs,
     cancel: &CancellationToken,
-) -> Result<Vec<TableCheck>, BackupError> {
+) -> Result<CheckReport, BackupError> {
     // Checked before the scratch database exists: a corrupt backup creates nothing.
     let pinned = pin::pin_async(dest, m).await?;
     let scratch = format!("dbtool_check_{}_{}", std::process::id(), chrono::Utc::now().timestamp());
@@ -204,7 +272,18 @@ pub async fn check(
                 verdict: judge(t.rows, restored),
             });
         }
-        Ok::<_, BackupError>(out)
+        let (objects_compared, missing_objects) = match &m.objects {
+            Some(expected) => {
+                let restored = objects::read(&client, &scratch).await?;
+                (Some(objects::count(expected)), objects::missing(expected, &restored))
+            }
+            None => (None, Vec::new()),
+        };
+        Ok::<_, BackupError>(CheckReport {
+            tables: out,
+            objects_compared,
+            missing_objects,
+        })
     }
     .await;
     let admin = db::connect(&server.with_dbname("postgres"), &admin_session(settings)).await;
@@ -217,9 +296,9 @@ pub async fn check(
         }
         Err(e) => Err(e.into()),
     };
-    let tables = result?;
+    let report = result?;
     dropped?;
-    Ok(tables)
+    Ok(report)
 }
 
 #[cfg(test)]
