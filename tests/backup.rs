@@ -585,13 +585,14 @@ fn prune_applies_retention_over_months_of_synthetic_manifests() {
     assert!(all.contains(&"notes".to_string()));
 }
 
+/// The manual's backup page, where the README's backup section moved.
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .unwrap_or_else(|e| panic!("README.md: {e}"))
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/backup.md"))
+        .unwrap_or_else(|e| panic!("docs/src/backup.md: {e}"))
 }
 
-/// The body of the first README code block whose opening fence is "```lang" and whose
-/// first line starts with `first`.
+/// The body of the first code block of the manual's backup page whose opening fence is
+/// "```lang" and whose first line starts with `first`.
 fn readme_block(lang: &str, first: &str) -> String {
     let text = readme();
     let fence = format!("```{lang}\n");
@@ -599,7 +600,7 @@ fn readme_block(lang: &str, first: &str) -> String {
         .skip(1)
         .filter_map(|rest| rest.split_once("```").map(|(body, _)| body.to_string()))
         .find(|body| body.starts_with(first))
-        .unwrap_or_else(|| panic!("README has no ```{lang} block starting with {first:?}"))
+        .unwrap_or_else(|| panic!("docs/src/backup.md has no ```{lang} block starting with {first:?}"))
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Renderers on fixture advice: ini overrides, escaped labels, the README metrics reference.
+//! Renderers on fixture advice: ini overrides, escaped labels, the manual's metrics reference.
 
 use super::*;
 use crate::pool::{model, Assumptions, BouncerFigures, DatabaseFigures, PgFigures, PoolFigures, StatsFigures};
@@ -113,11 +113,11 @@ fn json_is_versioned_and_carries_measured_and_advice() {
 
 #[test]
 fn readme_documents_every_pool_advise_metric() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/src/metrics.md");
     for f in FAMILIES {
         assert!(
             readme.contains(&format!("| `{}` |", f.name)),
-            "README metrics reference lacks {}",
+            "docs/src/metrics.md lacks {}",
             f.name
         );
     }
