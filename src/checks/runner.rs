@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed};
 use super::query::version_name;
-use super::{Check, EvalContext, Finding, Query, QueryFailure, QueryOutcome, Scope, Severity, Thresholds};
+use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::row::{rows_from_messages, Row};
 use crate::db::{connect_session, ConnParams, Session, SessionSettings};
+use crate::report::finding::{Finding, Severity};
 use crate::report::{CheckReport, TargetReport};
 
 /// What to run, resolved from config and flags.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 /// What the host and the application look like; `None` means "not given": the model assumes
 /// a default and says so in `Advice::assumed`.

@@ -5,7 +5,7 @@ use std::io::Write;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::checks::{MetricFamily, MetricKind, Severity};
+use crate::report::finding::{MetricFamily, MetricKind, Severity};
 use crate::report::prometheus::Exposition;
 
 use super::model::{num, secs};

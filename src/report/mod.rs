@@ -1,6 +1,7 @@
 //! The health report value and the renderers that print it. Checks never print.
 
 pub mod atomic;
+pub mod finding;
 pub mod json;
 pub mod prometheus;
 pub mod table;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::checks::{Finding, Sample, Severity};
+use crate::report::finding::{Finding, Sample, Severity};
 
 /// Version of the JSON wire format; bumped only on incompatible changes.
 pub const JSON_SCHEMA: u32 = 1;
