@@ -10,31 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed};
+use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::row::{rows_from_messages, Row};
-use crate::db::{connect_session, ConnParams, Session, SessionSettings};
+use crate::db::{connect_session, Session, Target};
 use crate::report::finding::{Finding, Severity};
 use crate::report::{CheckReport, TargetReport};
-
-/// What to run, resolved from config and flags.
-#[derive(Clone)]
-pub struct Plan {
-    pub checks: Vec<(&'static dyn Check, Thresholds)>,
-    /// Per-database queries only in these databases (None: all that accept connections).
-    pub databases: Option<Vec<String>>,
-    pub top_n: usize,
-    /// Connections per target, the main one included.
-    pub max_connections: usize,
-    pub session: SessionSettings,
-}
-
-/// A database server to check.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub name: String,
-    pub params: ConnParams,
-}
 
 type Outcomes = BTreeMap<&'static str, QueryOutcome>;
 

@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_postgres::NoTls;
 
-use crate::checks::runner::Target;
 use crate::cli::health::HealthArgs;
 use crate::cli::DemoArgs;
 use crate::cluster::{ClusterOptions, TempCluster};
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::db::{ConnParams, MapEnv};
 use crate::report;
 

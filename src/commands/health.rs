@@ -8,10 +8,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures_util::stream::{self, StreamExt};
 
-use crate::checks::runner::{run_target_with_timeout, Plan, Target};
+use crate::checks::runner::run_target_with_timeout;
+
+use crate::checks::plan::Plan;
+
 use crate::checks::{self, Thresholds};
 use crate::cli::health::{Format, HealthArgs};
 use crate::config::{apply_set, Loaded};
+use crate::db::Target;
 use crate::db::{Env, ProcessEnv};
 use crate::report::{self, Report};
 

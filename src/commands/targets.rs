@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::checks::runner::Target;
 use crate::cli::ConnArgs;
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::db::{ConnParams, Env, SessionSettings};
 
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);

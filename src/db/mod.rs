@@ -7,8 +7,10 @@ pub mod migrate;
 pub mod pgpass;
 pub mod row;
 pub mod session;
+mod target;
 pub mod tls;
 
 pub use connect::{connect, connect_session, ConnectError, SessionSettings};
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
+pub use target::Target;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
 use super::history::{self, HistoryError};
-use crate::checks::runner::Target;
 use crate::db::job_runs::RunStatus;
+use crate::db::Target;
 use crate::db::{connect, ConnectError, SessionSettings};
 
 /// The outcome of trying to claim a run.

@@ -13,8 +13,8 @@ use super::claim::{self, Claim};
 use super::config::{Job, Settings, TargetSel};
 use super::kinds;
 use super::metrics::{Metrics, RunResult};
-use crate::checks::runner::Target;
 use crate::config::Loaded;
+use crate::db::Target;
 
 /// How long a cancelled job gets to clean up (kill its child, roll back) before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);

@@ -26,8 +26,8 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::runner::Target;
 use crate::db::SessionSettings;
+use crate::db::Target;
 use crate::report::finding::Sample;
 
 pub use error::BackupError;

@@ -5,8 +5,8 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::checks::runner::Target;
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::jobs::backup::BackupOptions;
 use crate::scheduler::config::Job;
 

@@ -5,9 +5,10 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::checks::runner::{run_target_with_timeout, Target};
+use crate::checks::runner::run_target_with_timeout;
 use crate::cli::health::{Format, HealthArgs};
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::report::Report;
 use crate::scheduler::config::Job;
 

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::config::Job;
-use crate::checks::runner::Target;
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::report::Report;
 
 /// Set to 1 to allow `kind = "sleep"`, a job that runs `sleep SECONDS` as a child process. The

@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::checks::runner::Target;
 use crate::cli::pool_advise::{PoolAdviseArgs, PoolFormat};
 use crate::config::Loaded;
+use crate::db::Target;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::pool::sample::{measure, SampleSpec};
 use crate::pool::{model, render};
