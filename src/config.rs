@@ -3,28 +3,15 @@
 //! clap already merges environment and flags; this module lays them over the file and the
 //! defaults, and validates the file against the check registry with line numbers.
 
+use crate::duration::HumanDuration;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::checks::{self, Thresholds};
-use crate::cli::health::Format;
-
-/// A duration written as "5s", "100ms", "2m" in the file.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::cli::parse_duration(&s)
-            .map(HumanDuration)
-            .map_err(serde::de::Error::custom)
-    }
-}
+use crate::report::Format;
 
 /// The whole file. Sections of later commands live beside `health`.
 #[derive(Debug, Default, Deserialize)]
@@ -95,7 +82,7 @@ pub struct PoolAdviseConfig {
     /// Sampling window (default "30s").
     pub sample: Option<HumanDuration>,
     /// Output format (default "table").
-    pub format: Option<crate::cli::pool_advise::PoolFormat>,
+    pub format: Option<crate::pool::render::PoolFormat>,
     /// CPU cores of the database host (default 4, reported as assumed).
     pub db_cores: Option<u32>,
     /// Database storage is SSD (default true, reported as assumed).

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod duration;
 pub mod jobs;
 pub mod pool;
 pub mod report;

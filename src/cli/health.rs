@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::{parse_duration, ConnArgs};
+use crate::report::Format;
+
+use super::ConnArgs;
+use crate::duration::parse_duration;
 
 pub const EXIT_CODES: &str = "\
 Exit codes (Nagios plugin convention; the worst finding decides):
@@ -13,14 +16,6 @@ Exit codes (Nagios plugin convention; the worst finding decides):
   2  CRITICAL, or a target is unreachable (dbtool_up 0)
   3  UNKNOWN: a check could not run, bad arguments or configuration, or --output/--state
      cannot be written (a directory, a full disk: the error names the path)";
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Table,
-    Json,
-    Prometheus,
-}
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct HealthArgs {

@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::{parse_duration, ConnArgs};
+use crate::pool::render::PoolFormat;
+
+use super::ConnArgs;
+use crate::duration::parse_duration;
 
 pub const EXIT_CODES: &str = "\
 Exit codes (Nagios plugin convention; the worst finding decides):
@@ -13,18 +16,6 @@ Exit codes (Nagios plugin convention; the worst finding decides):
      application can open, demand beyond what the host can run, pool_mode at odds with the workload
   2  CRITICAL: the configured pools can open more server connections than max_connections allows
   3  UNKNOWN: PostgreSQL or the PgBouncer admin console unreachable, bad arguments or configuration";
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PoolFormat {
-    /// Current value, recommended value and the reason for each setting
-    Table,
-    /// A ready [pgbouncer] section and [databases] pool_size overrides
-    Ini,
-    Json,
-    /// PgBouncer pool figures for node_exporter's textfile collector
-    Prometheus,
-}
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct PoolAdviseArgs {

@@ -7,8 +7,9 @@ use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::archive::ArchiveArgs;
-use crate::config::{HumanDuration, Loaded};
+use crate::config::Loaded;
 use crate::db::ProcessEnv;
+use crate::duration::HumanDuration;
 use crate::jobs::archive::{self, report, ArchiveError, ArchiveJob, ArchiveReport, RunOptions};
 use crate::Failure;
 

@@ -13,10 +13,11 @@ use crate::checks::runner::run_target_with_timeout;
 use crate::checks::plan::Plan;
 
 use crate::checks::{self, Thresholds};
-use crate::cli::health::{Format, HealthArgs};
+use crate::cli::health::HealthArgs;
 use crate::config::{apply_set, Loaded};
 use crate::db::Target;
 use crate::db::{Env, ProcessEnv};
+use crate::report::Format;
 use crate::report::{self, Report};
 
 use super::targets;

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::cli::pool_advise::{PoolAdviseArgs, PoolFormat};
+use crate::cli::pool_advise::PoolAdviseArgs;
+
 use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
+use crate::pool::render::PoolFormat;
 use crate::pool::sample::{measure, SampleError, SampleSpec};
 use crate::pool::{model, render, Assumptions};
 

@@ -87,14 +87,17 @@ impl Report {
     }
 }
 
+/// The formats a health report renders to.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Table,
+    Json,
+    Prometheus,
+}
+
 /// Writes the report in the chosen format.
-pub fn render(
-    report: &Report,
-    format: crate::cli::health::Format,
-    out: &mut dyn std::io::Write,
-    colour: bool,
-) -> std::io::Result<()> {
-    use crate::cli::health::Format;
+pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write, colour: bool) -> std::io::Result<()> {
     match format {
         Format::Table => table::render(report, out, colour),
         Format::Json => json::render(report, out),

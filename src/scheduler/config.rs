@@ -13,7 +13,8 @@ use toml::{Spanned, Value};
 
 use super::kinds::Kind;
 use super::plan::{parse_tz, CronSchedule};
-use crate::config::{ConfigError, HumanDuration, Loaded};
+use crate::config::{ConfigError, Loaded};
+use crate::duration::HumanDuration;
 
 /// One `[[jobs]]` table as written: every key with its position.
 pub type RawJob = Spanned<BTreeMap<String, Spanned<Value>>>;
@@ -256,7 +257,7 @@ fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError
     let target = r.target(targets);
     let output = r.string("output").map(|(o, _)| PathBuf::from(o));
     let timeout = r.string("timeout").and_then(|(t, pos)| {
-        crate::cli::parse_duration(&t)
+        crate::duration::parse_duration(&t)
             .map_err(|e| r.err(pos, format!("timeout: {e}")))
             .ok()
     });

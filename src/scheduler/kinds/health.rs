@@ -6,9 +6,10 @@ use toml::Value;
 
 use super::Outcome;
 use crate::checks::runner::run_target_with_timeout;
-use crate::cli::health::{Format, HealthArgs};
+use crate::cli::health::HealthArgs;
 use crate::config::Loaded;
 use crate::db::Target;
+use crate::report::Format;
 use crate::report::Report;
 use crate::scheduler::config::Job;
 

@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::cli::pool_advise::{PoolAdviseArgs, PoolFormat};
+use crate::cli::pool_advise::PoolAdviseArgs;
 use crate::config::Loaded;
 use crate::db::Target;
 use crate::db::{ConnParams, ProcessEnv};
+use crate::pool::render::PoolFormat;
 use crate::pool::sample::{measure, SampleSpec};
 use crate::pool::{model, render};
 use crate::scheduler::config::Job;
@@ -30,7 +31,7 @@ fn f64_of(job: &Job, key: &str) -> Option<f64> {
 /// The job's keys read as `dbtool pool-advise` flags (which then override `[pool_advise]`).
 pub(super) fn args_of(job: &Job) -> Result<PoolAdviseArgs, String> {
     let sample = match job.options.get("sample").and_then(Value::as_str) {
-        Some(s) => Some(crate::cli::parse_duration(s)?),
+        Some(s) => Some(crate::duration::parse_duration(s)?),
         None => None,
     };
     let format = match job.options.get("format") {
