@@ -5,13 +5,13 @@ pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
-pub mod config;
 pub mod db;
 pub mod duration;
 pub mod jobs;
 pub mod pool;
 pub mod report;
 pub mod scheduler;
+pub mod settings;
 
 use cli::{Cli, LogFormat};
 

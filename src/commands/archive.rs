@@ -7,10 +7,10 @@ use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::archive::ArchiveArgs;
-use crate::config::Loaded;
 use crate::db::ProcessEnv;
 use crate::duration::HumanDuration;
 use crate::jobs::archive::{self, report, ArchiveError, ArchiveJob, ArchiveReport, RunOptions};
+use crate::settings::Loaded;
 use crate::Failure;
 
 use super::targets;

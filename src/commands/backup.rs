@@ -7,10 +7,10 @@ use indicatif::HumanBytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::backup::{BackupArgs, KeepArgs};
-use crate::config::Loaded;
 use crate::db::ProcessEnv;
 use crate::duration::HumanDuration;
 use crate::jobs::backup::{self, BackupError, BackupOptions, BackupReport};
+use crate::settings::Loaded;
 use crate::Failure;
 
 use super::targets;

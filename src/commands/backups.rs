@@ -8,8 +8,8 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use indicatif::HumanBytes;
 
 use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
-use crate::config::Loaded;
 use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
+use crate::settings::Loaded;
 use crate::Failure;
 
 use super::backup::{apply_keep, cancel_on_signal, failure};

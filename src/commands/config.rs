@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::config::{ConfigError, Loaded};
+use crate::settings::{ConfigError, Loaded};
 
 pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
     let Some(path) = file else {
@@ -18,7 +18,7 @@ pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
     let file = match toml::from_str(&text) {
         Ok(f) => f,
         Err(e) => {
-            let line = e.span().map_or(1, |s| crate::config::line_of(&text, s.start));
+            let line = e.span().map_or(1, |s| crate::settings::line_of(&text, s.start));
             eprintln!("{}:{line}: {}", path.display(), e.message());
             return Ok(1);
         }

@@ -13,10 +13,10 @@ use tokio_postgres::NoTls;
 use crate::cli::health::HealthArgs;
 use crate::cli::DemoArgs;
 use crate::cluster::{ClusterOptions, TempCluster};
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::db::{ConnParams, MapEnv};
 use crate::report;
+use crate::settings::Loaded;
 
 const SETUP: &str = "
 CREATE TABLE posts (id text PRIMARY KEY, channel_id text NOT NULL, create_at bigint NOT NULL, message text)

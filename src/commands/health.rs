@@ -14,11 +14,11 @@ use crate::checks::plan::Plan;
 
 use crate::checks::{self, Thresholds};
 use crate::cli::health::HealthArgs;
-use crate::config::{apply_set, Loaded};
 use crate::db::Target;
 use crate::db::{Env, ProcessEnv};
 use crate::report::Format;
 use crate::report::{self, Report};
+use crate::settings::{apply_set, Loaded};
 
 use super::targets;
 

@@ -6,8 +6,8 @@ use anyhow::Context;
 use comfy_table::Table;
 
 use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
-use crate::config::Loaded;
 use crate::db::{self, job_runs, migrate, ProcessEnv};
+use crate::settings::Loaded;
 use crate::Failure;
 
 use super::targets;

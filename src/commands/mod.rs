@@ -14,7 +14,7 @@ pub mod restore;
 pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
-use crate::config::Loaded;
+use crate::settings::Loaded;
 
 /// Runs the command and returns its exit code; errors go up to main, which prints them once.
 /// Commands that read the configuration file load it here, once; the others never touch it.

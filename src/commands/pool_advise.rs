@@ -7,11 +7,11 @@ use anyhow::{bail, Context};
 
 use crate::cli::pool_advise::PoolAdviseArgs;
 
-use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::pool::render::PoolFormat;
 use crate::pool::sample::{measure, SampleError, SampleSpec};
 use crate::pool::{model, render, Assumptions};
+use crate::settings::Loaded;
 
 use super::targets;
 
@@ -136,6 +136,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--peak-factor"), "{err}");
-        assert!(toml::from_str::<crate::config::FileConfig>("[pool_advise]\ncores = 8\n").is_err());
+        assert!(toml::from_str::<crate::settings::FileConfig>("[pool_advise]\ncores = 8\n").is_err());
     }
 }

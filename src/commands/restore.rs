@@ -6,9 +6,9 @@ use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::cli::backup::RestoreArgs;
-use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::jobs::backup::{manifest, restore};
+use crate::settings::Loaded;
 use crate::Failure;
 
 use super::backup::{cancel_on_signal, failure};

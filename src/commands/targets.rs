@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::ConnArgs;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::db::{ConnParams, Env, SessionSettings};
+use crate::settings::Loaded;
 
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);

@@ -2,12 +2,10 @@
 //! run on its target (exactly once across replicas), serves metrics, shuts down gracefully.
 
 pub mod claim;
-pub mod config;
 pub mod history;
 pub mod http;
 pub mod kinds;
 pub mod metrics;
-pub mod plan;
 pub mod procstat;
 pub mod runner;
 pub mod signals;
@@ -20,14 +18,14 @@ use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::schedule::ScheduleArgs;
-use crate::config::Loaded;
+use crate::settings::Loaded;
 use runner::{Generation, Shared};
 use signals::{Event, Signals};
 
 /// Loads and validates everything a generation needs; every problem in one error.
 fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
     let loaded = Loaded::load(Some(path)).map_err(|first| every_error(path).unwrap_or_else(|| first.into()))?;
-    let mut settings = config::resolve(&loaded).map_err(|errors| {
+    let mut settings = crate::settings::schedule::resolve(&loaded).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(lines.join("\n"))
     })?;
@@ -69,8 +67,8 @@ fn list(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "timezone {}", s.timezone)?;
     for job in &s.jobs {
         let target = match &job.target {
-            config::TargetSel::All => "*".to_string(),
-            config::TargetSel::Named(n) => n.clone(),
+            crate::settings::schedule::TargetSel::All => "*".to_string(),
+            crate::settings::schedule::TargetSel::Named(n) => n.clone(),
         };
         writeln!(
             out,

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::claim::{self, Claim};
-use super::config::{Job, Settings, TargetSel};
 use super::kinds;
 use super::metrics::{Metrics, RunResult};
-use crate::config::Loaded;
 use crate::db::Target;
+use crate::settings::schedule::{Job, Schedule, TargetSel};
+use crate::settings::Loaded;
 
 /// How long a cancelled job gets to clean up (kill its child, roll back) before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -41,7 +41,7 @@ fn now() -> DateTime<Utc> {
 /// One configuration's worth of jobs; a reload makes a new one.
 pub struct Generation {
     pub loaded: Arc<Loaded>,
-    pub settings: Arc<Settings>,
+    pub settings: Arc<Schedule>,
     pub targets: Arc<Vec<Target>>,
 }
 

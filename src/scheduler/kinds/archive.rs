@@ -5,10 +5,10 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::jobs::archive::{ArchiveJob, StopReason};
-use crate::scheduler::config::Job;
+use crate::settings::schedule::Job;
+use crate::settings::Loaded;
 
 /// The archive job to run: the `[[archive]]` section named by `job = "..."`, or the job's own
 /// keys read as an `[[archive]]` section (named after the scheduler job).

@@ -5,10 +5,10 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::jobs::backup::BackupOptions;
-use crate::scheduler::config::Job;
+use crate::settings::schedule::Job;
+use crate::settings::Loaded;
 
 /// The `[backup]` section with the job's own keys laid over it: a key the job sets wins, the
 /// rest keep the section's values (the same defaults `dbtool backup` uses).

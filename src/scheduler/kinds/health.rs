@@ -7,11 +7,11 @@ use toml::Value;
 use super::Outcome;
 use crate::checks::runner::run_target_with_timeout;
 use crate::cli::health::HealthArgs;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::report::Format;
 use crate::report::Report;
-use crate::scheduler::config::Job;
+use crate::settings::schedule::Job;
+use crate::settings::Loaded;
 
 fn strings(job: &Job, key: &str) -> Vec<String> {
     job.options

@@ -10,10 +10,10 @@ mod sleep;
 use tokio_util::sync::CancellationToken;
 use toml::Value;
 
-use super::config::Job;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::report::Report;
+use crate::settings::schedule::Job;
+use crate::settings::Loaded;
 
 /// Set to 1 to allow `kind = "sleep"`, a job that runs `sleep SECONDS` as a child process. The
 /// scheduler's tests need jobs that are slow or stuck on demand; a real deployment has no use
@@ -174,7 +174,7 @@ pub fn check_job(job: &Job, loaded: &Loaded) -> Result<(), String> {
                 .map_err(|e| e.to_string().replace("(or ", "(as a job key, or "))
         }
         Kind::Backup => {
-            if job.target == super::config::TargetSel::All && loaded.file.targets.len() > 1 {
+            if job.target == crate::settings::schedule::TargetSel::All && loaded.file.targets.len() > 1 {
                 return Err("a backup job backs up one server; set target = \"NAME\" (one job per server, each with its own dest)".into());
             }
             let opts = backup::backup_options(job, loaded)?;

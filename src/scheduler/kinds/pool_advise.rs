@@ -9,13 +9,13 @@ use toml::Value;
 
 use super::Outcome;
 use crate::cli::pool_advise::PoolAdviseArgs;
-use crate::config::Loaded;
 use crate::db::Target;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::pool::render::PoolFormat;
 use crate::pool::sample::{measure, SampleSpec};
 use crate::pool::{model, render};
-use crate::scheduler::config::Job;
+use crate::settings::schedule::Job;
+use crate::settings::Loaded;
 
 const DEFAULT_SAMPLE: Duration = Duration::from_secs(30);
 

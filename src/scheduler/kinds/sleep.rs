@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use toml::Value;
 
 use super::Outcome;
-use crate::scheduler::config::Job;
+use crate::settings::schedule::Job;
 
 /// The test-only job: a child process that sleeps, killed on cancel (as backup's pg_dump is).
 pub(super) async fn run(job: &Job, cancel: CancellationToken) -> anyhow::Result<Outcome> {

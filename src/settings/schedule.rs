@@ -11,10 +11,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::kinds::Kind;
-use super::plan::{parse_tz, CronSchedule};
-use crate::config::{ConfigError, Loaded};
+use super::cron::{parse_tz, CronSchedule};
 use crate::duration::HumanDuration;
+use crate::scheduler::kinds::Kind;
+use crate::settings::{ConfigError, Loaded};
 
 /// One `[[jobs]]` table as written: every key with its position.
 pub type RawJob = Spanned<BTreeMap<String, Spanned<Value>>>;
@@ -59,7 +59,7 @@ pub struct Job {
 
 /// The daemon's resolved settings.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct Schedule {
     pub timezone: Tz,
     pub grace_period: Duration,
     pub metrics_file: Option<PathBuf>,
@@ -71,12 +71,12 @@ pub struct Settings {
 const COMMON_KEYS: &[&str] = &["name", "kind", "schedule", "target", "output", "timeout", "catch_up"];
 
 /// Builds the settings, collecting every problem (with its line and job name) instead of the first.
-pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
+pub fn resolve(loaded: &Loaded) -> Result<Schedule, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let s = &loaded.file.schedule;
     let at = |offset: usize, message: String| ConfigError::Parse {
         path: loaded.path.clone().unwrap_or_default(),
-        line: crate::config::line_of(&loaded.text, offset),
+        line: crate::settings::line_of(&loaded.text, offset),
         message,
     };
     let timezone = match &s.timezone {
@@ -106,7 +106,7 @@ pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
     for raw in &loaded.file.jobs {
         match job(raw, &targets, &at) {
             Ok(job) => {
-                if let Err(e) = super::kinds::check_job(&job, loaded) {
+                if let Err(e) = crate::scheduler::kinds::check_job(&job, loaded) {
                     errors.push(at(raw.span().start, format!("job '{}': {e}", job.name)));
                 }
                 if !names.insert(job.name.clone()) {
@@ -123,7 +123,7 @@ pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings {
+    Ok(Schedule {
         timezone,
         grace_period: s.grace_period.map_or(Duration::from_secs(60), |d| d.0),
         metrics_file: s.metrics_file.clone(),

@@ -3,6 +3,9 @@
 //! clap already merges environment and flags; this module lays them over the file and the
 //! defaults, and validates the file against the check registry with line numbers.
 
+pub mod cron;
+pub mod schedule;
+
 use crate::duration::HumanDuration;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,10 +42,10 @@ pub struct FileConfig {
     pub archive: Vec<crate::jobs::archive::ArchiveJob>,
     /// The scheduler's own settings (`dbtool schedule`).
     #[serde(default)]
-    pub schedule: crate::scheduler::config::ScheduleFileConfig,
-    /// `[[jobs]]` for `dbtool schedule`; validated by `scheduler::config` (kind-specific keys).
+    pub schedule: crate::settings::schedule::ScheduleFileConfig,
+    /// `[[jobs]]` for `dbtool schedule`; validated by `settings::schedule` (kind-specific keys).
     #[serde(default)]
-    pub jobs: Vec<crate::scheduler::config::RawJob>,
+    pub jobs: Vec<crate::settings::schedule::RawJob>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,7 +225,7 @@ impl Loaded {
                 errors.push(ConfigError::Invalid(e.to_string()));
             }
         }
-        errors.extend(crate::scheduler::config::validate(self));
+        errors.extend(crate::settings::schedule::validate(self));
         errors
     }
 
