@@ -20,3 +20,8 @@ impl<'de> Deserialize<'de> for HumanDuration {
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 5s, 100ms, 2m"))
 }
+
+/// `parse_duration` for a flag whose value is also a config key: both become a `HumanDuration`.
+pub fn parse_human(s: &str) -> Result<HumanDuration, String> {
+    parse_duration(s).map(HumanDuration)
+}

@@ -5,6 +5,7 @@
 //! which turns rows into findings and samples. Checks never print: renderers do.
 
 mod lanes;
+pub mod options;
 pub mod plan;
 pub mod query;
 pub mod runner;

@@ -1,4 +1,4 @@
-//! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
+//! Command-line flags (clap derive). Raw values only: `settings/` resolves them against the
 //! config file and defaults, once.
 
 pub mod archive;

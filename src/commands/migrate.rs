@@ -7,12 +7,12 @@ use comfy_table::Table;
 
 use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
 use crate::db::{self, job_runs, migrate, ProcessEnv};
-use crate::settings::Loaded;
+use crate::settings::Settings;
 use crate::Failure;
 
-use super::targets;
+use crate::settings::targets;
 
-pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(args: &MigrateArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, false);
     let mut code = 0;
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
@@ -54,7 +54,7 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-pub async fn history(args: &HistoryArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn history(args: &HistoryArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, true);
     let mut all = Vec::new();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {

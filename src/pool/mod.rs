@@ -3,9 +3,11 @@
 //! `sample` takes two snapshots over a window and turns counters into rates (`Measured`);
 //! `model` is a pure function from `Measured` + `Assumptions` to `Advice`; `render` prints it.
 
+pub mod advise;
 mod bouncer;
 mod findings;
 pub mod model;
+pub mod options;
 mod recommend;
 pub mod render;
 pub mod sample;

@@ -40,18 +40,16 @@ pub enum ClaimError {
 /// from a dead one).
 pub use crate::db::job_runs::schedule_lock_key as lock_key;
 
-/// The bookkeeping session: writable, short statements, never waits on a lock.
-pub fn session() -> SessionSettings {
-    SessionSettings {
-        read_only: false,
-        statement_timeout: std::time::Duration::from_secs(5),
-        lock_timeout: std::time::Duration::from_millis(100),
-        ..SessionSettings::default()
-    }
-}
-
-pub async fn claim(target: &Target, job: &str, kind: &str, scheduled_at: DateTime<Utc>) -> Result<Claim, ClaimError> {
-    let client = connect(&target.params, &session()).await?;
+/// `session` is the bookkeeping session (`settings::targets::bookkeeping`): writable, under
+/// the configured statement and lock timeouts.
+pub async fn claim(
+    target: &Target,
+    session: &SessionSettings,
+    job: &str,
+    kind: &str,
+    scheduled_at: DateTime<Utc>,
+) -> Result<Claim, ClaimError> {
+    let client = connect(&target.params, session).await?;
     let key = lock_key(job);
     let got: bool = client
         .query_one("/* dbtool */ SELECT pg_try_advisory_lock($1)", &[&key])
