@@ -245,3 +245,7 @@ fn archive(mut own: Table, head: &Head, settings: &Settings) -> Result<ArchiveJo
     archive.validate().map_err(|e| e.to_string().replace(&prefix, ""))?;
     Ok(archive)
 }
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;
