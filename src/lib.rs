@@ -4,14 +4,15 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
-pub mod config;
 pub mod db;
+pub mod duration;
 pub mod errors;
 pub mod host;
 pub mod jobs;
 pub mod pool;
 pub mod report;
 pub mod scheduler;
+pub mod settings;
 
 use cli::{Cli, LogFormat};
 

@@ -717,7 +717,7 @@ async fn sigterm_mid_dump_kills_pg_dump_and_removes_the_partial_backup() {
 /// The scheduler's path: `jobs::backup::run` in-process, cancelled through its token.
 #[tokio::test]
 async fn library_run_cancelled_through_its_token_leaves_nothing() {
-    use dbtool::checks::runner::Target;
+    use dbtool::db::Target;
     use dbtool::db::{ConnParams, MapEnv};
     use dbtool::jobs::backup::{self, BackupError, BackupOptions};
     // In-process, pg_dump is found through this process's environment: the client tools for

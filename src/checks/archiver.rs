@@ -2,11 +2,9 @@
 //! archived. Only judged when archive_mode is on.
 
 use super::shared::{settings, SETTINGS};
-use super::{
-    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity, ThresholdSpec,
-};
+use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(ARCHIVER, "archiver", Cluster, [0 => "archiver.sql"]);
 

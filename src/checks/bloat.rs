@@ -2,11 +2,9 @@
 //! WARNING when an object is both mostly bloat and big in absolute terms.
 
 use super::shared::table_object;
-use super::{
-    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
-    Severity, ThresholdSpec,
-};
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(BLOAT_TABLES, "bloat_tables", EachDatabase, [0 => "bloat_tables.sql"]);
 query!(BLOAT_INDEXES, "bloat_indexes", EachDatabase, [0 => "bloat_indexes.sql"]);

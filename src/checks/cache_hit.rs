@@ -1,10 +1,8 @@
 //! Buffer cache hit ratio per database, and the tables and indexes that miss the cache most.
 
 use super::shared::{table_object, DATABASES, TABLES};
-use super::{
-    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
-    Severity, ThresholdSpec,
-};
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct CacheHit;
 

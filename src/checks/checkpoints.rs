@@ -2,11 +2,10 @@
 //! sync time, and who writes buffers out (checkpointer, bgwriter, ordinary backends).
 //! PostgreSQL 17 moved these into pg_stat_checkpointer and pg_stat_io: see the SQL variants.
 
-use super::{
-    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
-    Severity, ThresholdSpec,
-};
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(CHECKPOINTS, "checkpoints", Cluster, [
     0 => "checkpoints.sql",

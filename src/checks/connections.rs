@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::shared::{self, ACTIVITY, SETTINGS};
-use super::{
-    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
-    Severity, ThresholdSpec,
-};
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct Connections;
 

@@ -7,7 +7,8 @@ use super::shared::{table_object, DATABASES, TABLES};
 use crate::query;
 
 query!(DATABASE_SIZE, "database_size", EachDatabase, [0 => "database_size.sql"]);
-use super::{Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample};
+use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext};
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample};
 
 pub struct DatabaseActivity;
 
@@ -203,7 +204,7 @@ impl Check for DatabaseActivity {
             }
             out.findings.push(
                 Finding::new(
-                    super::Severity::Ok,
+                    crate::report::finding::Severity::Ok,
                     table_object(&t.db, &t.schema, &t.table),
                     format!(
                         "{:.0} sequential scans read {:.0} rows ({:.1} MB table); index scans: {}",
@@ -230,8 +231,8 @@ impl Check for DatabaseActivity {
 mod tests {
     use super::*;
     use crate::checks::testing::{eval, outcome};
-    use crate::checks::Severity;
     use crate::db::row::Row;
+    use crate::report::finding::Severity;
 
     fn db(name: &str, deadlocks: Option<&str>) -> Row {
         let mut pairs: Vec<(&str, Option<&str>)> = DB_COUNTERS.iter().map(|(c, _, _)| (*c, Some("1"))).collect();

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{
-    Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample, Severity,
-    ThresholdSpec,
-};
+use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(INDEXES, "indexes", EachDatabase, [0 => "indexes.sql"]);
 

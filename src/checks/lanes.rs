@@ -14,7 +14,9 @@ use super::{Query, QueryFailure};
 use crate::db::row::{rows_from_messages, Row};
 use crate::db::{connect_session, Session};
 
-use super::runner::{Plan, Target};
+use super::plan::Plan;
+
+use crate::db::Target;
 
 /// One query's result in one place, and how long it took.
 pub(super) type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);

@@ -2,12 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{
-    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity, ThresholdSpec,
-};
+use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+
 use crate::db::row::Row;
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(LOCKS, "locks", Cluster, [0 => "locks.sql"]);
 query!(BLOCKED, "blocked", Cluster, [0 => "blocked.sql", 140000 => "blocked.pg14.sql"]);

@@ -1,10 +1,8 @@
 //! Long-running queries and sessions idle in transaction (client backends, not dbtool's own).
 
 use super::shared::ACTIVITY;
-use super::{
-    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity, ThresholdSpec,
-};
+use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct LongTransactions;
 

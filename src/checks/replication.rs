@@ -1,12 +1,11 @@
 //! Streaming replication from both sides: standbys' lag (on a primary), replay lag and the
 //! WAL receiver (on a standby), and replication slots holding WAL back.
 
-use super::{
-    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity, ThresholdSpec,
-};
+use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+
 use crate::db::row::Row;
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(STANDBYS, "replication_standbys", Cluster, [0 => "replication_standbys.sql"]);
 query!(SLOTS, "replication_slots", Cluster, [0 => "replication_slots.sql"]);

@@ -2,12 +2,10 @@
 //! sequence's own limit, or the range of the column it feeds when that is narrower.
 
 use super::shared::table_object;
-use super::{
-    pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext, Sample,
-    Severity, ThresholdSpec,
-};
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::row::Row;
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(SEQUENCES, "sequences", EachDatabase, [0 => "sequences.sql"]);
 

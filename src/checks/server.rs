@@ -4,11 +4,9 @@
 use std::collections::HashMap;
 
 use super::shared::{settings, SETTINGS};
-use super::{
-    human_secs, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity,
-};
+use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext};
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(SERVER, "server", Cluster, [0 => "server.sql"]);
 

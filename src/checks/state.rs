@@ -10,7 +10,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{human_secs, Finding, MetricKind, Sample, Severity};
+use super::human_secs;
+
+use crate::report::finding::{Finding, MetricKind, Sample, Severity};
 use crate::report::{atomic, Report};
 
 /// Version of the state file; a file of another version is ignored (and replaced).

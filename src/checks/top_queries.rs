@@ -2,11 +2,10 @@
 //! installed in the connected database. Query text goes to the table and JSON only: it is
 //! never a metric label (unbounded cardinality); Prometheus gets aggregate counters.
 
-use super::{
-    Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, QueryFailure, RowContext,
-    Sample, Severity,
-};
+use super::{Check, CheckOutput, EvalContext, EvalError, Query, QueryFailure, RowContext};
+
 use crate::query;
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(EXTENSIONS, "extensions", Cluster, [0 => "extensions.sql"]);
 query!(TOP_QUERIES, "top_queries", Cluster, [0 => "top_queries.sql"]);

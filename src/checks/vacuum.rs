@@ -1,10 +1,8 @@
 //! Transaction-ID and multixact wraparound, and tables whose dead tuples autovacuum is not clearing.
 
 use super::shared::{table_object, DATABASES, TABLES};
-use super::{
-    human_secs, pct, Check, CheckOutput, EvalContext, EvalError, Finding, MetricFamily, MetricKind, Query, RowContext,
-    Sample, Severity, ThresholdSpec,
-};
+use super::{human_secs, pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
+use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct Vacuum;
 

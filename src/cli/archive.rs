@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{parse_duration, ConnArgs};
+use super::ConnArgs;
+use crate::duration::parse_duration;
 use crate::jobs::archive::{ColumnType, Walk};
 
 pub const EXIT_CODES: &str = "\

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{parse_duration, ConnArgs};
+use super::ConnArgs;
+use crate::duration::parse_duration;
 use crate::jobs::backup::{DumpFormat, VerifyLevel};
 
 pub const BACKUP_EXIT_CODES: &str = "\

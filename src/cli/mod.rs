@@ -1,4 +1,4 @@
-//! Command-line flags (clap derive). Raw values only: `config.rs` resolves them against the
+//! Command-line flags (clap derive). Raw values only: `settings/` resolves them against the
 //! config file and defaults, once.
 
 pub mod archive;
@@ -12,6 +12,8 @@ pub mod schedule;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
 
 /// Exit codes shared by every command, shown in `--help`.
 pub const EXIT_CODES: &str = "\
@@ -111,7 +113,7 @@ pub enum Command {
 pub struct DemoArgs {
     /// Output format of the report
     #[arg(long, value_enum, default_value = "table")]
-    pub format: health::Format,
+    pub format: crate::report::Format,
     /// Server binaries to use [default: the newest /usr/lib/postgresql/N/bin]
     #[arg(long, env = "DBTOOL_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
@@ -150,9 +152,4 @@ pub struct ConnArgs {
     /// lock_timeout of every dbtool session [default: 100ms]
     #[arg(long, env = "DBTOOL_LOCK_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
     pub lock_timeout: Option<std::time::Duration>,
-}
-
-/// "5s", "100ms", "2m", "1h30m".
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 5s, 100ms, 2m"))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse_duration;
+use crate::duration::parse_duration;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:

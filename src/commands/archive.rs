@@ -7,15 +7,16 @@ use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::archive::ArchiveArgs;
-use crate::config::{HumanDuration, Loaded};
 use crate::db::ProcessEnv;
+use crate::duration::HumanDuration;
 use crate::jobs::archive::{self, report, ArchiveError, ArchiveJob, ArchiveReport, RunOptions};
+use crate::settings::Settings;
 use crate::Failure;
 
-use super::targets;
+use crate::settings::targets;
 
 /// The job from the file (by --job), with every given flag laid over it.
-pub fn resolve(args: &ArchiveArgs, loaded: &Loaded) -> anyhow::Result<ArchiveJob> {
+pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJob> {
     let mut job = match &args.job {
         Some(name) => match loaded.file.archive.iter().find(|j| &j.job_name() == name) {
             Some(j) => j.clone(),
@@ -84,7 +85,7 @@ pub fn resolve(args: &ArchiveArgs, loaded: &Loaded) -> anyhow::Result<ArchiveJob
     Ok(job)
 }
 
-pub async fn run(args: &ArchiveArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let job = resolve(args, loaded)?;
     let mut all = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
     if all.len() != 1 {

@@ -7,12 +7,13 @@ use indicatif::HumanBytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::backup::{BackupArgs, KeepArgs};
-use crate::config::{HumanDuration, Loaded};
 use crate::db::ProcessEnv;
+use crate::duration::HumanDuration;
 use crate::jobs::backup::{self, BackupError, BackupOptions, BackupReport};
+use crate::settings::Settings;
 use crate::Failure;
 
-use super::targets;
+use crate::settings::targets;
 
 /// `--keep-*` flags laid over the options' own.
 pub fn apply_keep(opts: &mut BackupOptions, keep: &KeepArgs) {
@@ -23,7 +24,7 @@ pub fn apply_keep(opts: &mut BackupOptions, keep: &KeepArgs) {
 }
 
 /// The [backup] section with the flags laid over it.
-pub fn resolve(args: &BackupArgs, loaded: &Loaded) -> BackupOptions {
+pub fn resolve(args: &BackupArgs, loaded: &Settings) -> BackupOptions {
     let mut o = loaded.file.backup.clone();
     o.dest = args.dest.dest.clone().or(o.dest);
     if !args.databases.is_empty() {
@@ -111,7 +112,7 @@ fn print(report: &BackupReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(args: &BackupArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let opts = resolve(args, loaded);
     let targets = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
     if targets.len() > 1 {

@@ -8,22 +8,22 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use indicatif::HumanBytes;
 
 use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
-use crate::config::Loaded;
 use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
 use crate::report::printable::printable;
+use crate::settings::Settings;
 use crate::Failure;
 
 use super::backup::{apply_keep, cancel_on_signal, failure};
 
 /// `--dest`, else the config file's.
-pub fn dest(args: &DestArgs, loaded: &Loaded) -> Result<PathBuf, Failure> {
+pub fn dest(args: &DestArgs, loaded: &Settings) -> Result<PathBuf, Failure> {
     args.dest
         .clone()
         .or_else(|| loaded.file.backup.dest.clone())
         .ok_or_else(|| failure(&BackupError::NoDest))
 }
 
-pub async fn run(cmd: &BackupsCommand, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(cmd: &BackupsCommand, loaded: &Settings) -> anyhow::Result<u8> {
     match cmd {
         BackupsCommand::List(a) => list(a, loaded),
         BackupsCommand::Verify(a) => verify_cmd(a, loaded).await,
@@ -31,7 +31,7 @@ pub async fn run(cmd: &BackupsCommand, loaded: &Loaded) -> anyhow::Result<u8> {
     }
 }
 
-fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let (backups, leftovers) = manifest::scan(&dest).map_err(|e| Failure {
         code: 3,
@@ -93,7 +93,7 @@ fn list(a: &ListArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let mut bad = Vec::new();
     let mut out = std::io::stdout().lock();
@@ -168,7 +168,7 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     .into())
 }
 
-fn prune_cmd(a: &PruneArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+fn prune_cmd(a: &PruneArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let mut opts = loaded.file.backup.clone();
     apply_keep(&mut opts, &a.keep);

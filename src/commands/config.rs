@@ -5,39 +5,27 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::config::{ConfigError, Loaded};
+use crate::settings::Settings;
 
 pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
     let Some(path) = file else {
         bail!("no file to check; give one (`dbtool config check FILE`) or set --config / DBTOOL_CONFIG");
     };
-    // Loaded::load stops at the first problem; collect every semantic one for the user.
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file = match toml::from_str(&text) {
-        Ok(f) => f,
-        Err(e) => {
-            let line = e.span().map_or(1, |s| crate::config::line_of(&text, s.start));
-            eprintln!("{}:{line}: {}", path.display(), e.message());
-            return Ok(1);
+    match Settings::load(Some(path)) {
+        Ok(_) => {
+            // Locked stdout, error returned: a closed pipe ends the command quietly in main.
+            writeln!(std::io::stdout().lock(), "{}: OK", path.display())?;
+            Ok(0)
         }
-    };
-    let loaded = Loaded {
-        file,
-        text,
-        path: Some(path.to_path_buf()),
-    };
-    let errors = loaded.validate();
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    if errors.is_empty() {
-        // Locked stdout, error returned: a closed pipe ends the command quietly in main.
-        writeln!(std::io::stdout().lock(), "{}: OK", path.display())?;
-        Ok(0)
-    } else {
-        Ok(1)
+        Err(errors) => {
+            for e in &errors.0 {
+                // A file that cannot be read is not a verdict on its contents: exit 3 as before.
+                if matches!(e, crate::settings::ConfigError::Read { .. }) {
+                    return Err(errors.into());
+                }
+                eprintln!("{e}");
+            }
+            Ok(1)
+        }
     }
 }

@@ -11,12 +11,12 @@ use anyhow::Context;
 use tempcluster::{ClusterOptions, TempCluster};
 use tokio_postgres::NoTls;
 
-use crate::checks::runner::Target;
-use crate::cli::health::HealthArgs;
+use crate::checks::options::HealthOptions;
 use crate::cli::DemoArgs;
-use crate::config::Loaded;
+use crate::db::Target;
 use crate::db::{ConnParams, MapEnv};
 use crate::report;
+use crate::settings::Settings;
 
 const SETUP: &str = "
 CREATE TABLE posts (id text PRIMARY KEY, channel_id text NOT NULL, create_at bigint NOT NULL, message text)
@@ -66,7 +66,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let params = ConnParams::resolve(Some(&cluster.dsn("postgres")), &MapEnv(Default::default()))?;
-    let health = HealthArgs {
+    let health = HealthOptions {
         // Seconds instead of minutes, so the trouble made a moment ago shows.
         set: [
             "locks.warning_seconds=1",
@@ -75,9 +75,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
         ]
         .map(String::from)
         .to_vec(),
-        ..HealthArgs::default()
+        ..HealthOptions::default()
     };
-    let mut settings = super::health::resolve(&health, &Loaded::default(), &MapEnv(Default::default()))?;
+    let mut settings = crate::settings::health::resolve(
+        &health,
+        &Default::default(),
+        &Settings::default(),
+        &MapEnv(Default::default()),
+    )?;
     settings.targets = vec![Target {
         name: "demo".into(),
         params,

@@ -6,14 +6,14 @@ use anyhow::Context;
 use comfy_table::Table;
 
 use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
-use crate::config::Loaded;
 use crate::db::{self, job_runs, migrate, ProcessEnv};
 use crate::report::printable::printable;
+use crate::settings::Settings;
 use crate::Failure;
 
-use super::targets;
+use crate::settings::targets;
 
-pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(args: &MigrateArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, false);
     let mut code = 0;
     // Locked stdout, errors returned: a closed pipe ends the command quietly in main.
@@ -58,7 +58,7 @@ pub async fn run(args: &MigrateArgs, loaded: &Loaded) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-pub async fn history(args: &HistoryArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn history(args: &HistoryArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, true);
     let mut all = Vec::new();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {

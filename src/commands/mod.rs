@@ -11,16 +11,15 @@ pub mod health;
 pub mod migrate;
 pub mod pool_advise;
 pub mod restore;
-pub mod targets;
 
 use crate::cli::{Cli, Command, ConfigCommand};
-use crate::config::Loaded;
+use crate::settings::Settings;
 
 /// Runs the command and returns its exit code; errors go up to main, which prints them once.
 /// Commands that read the configuration file load it here, once; the others never touch it.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let config_path = cli.global.config;
-    let load = || Loaded::load(config_path.as_deref());
+    let load = || Settings::load(config_path.as_deref());
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config_path.as_deref())),
         Command::Checks(args) => checks::run(&args),

@@ -6,17 +6,17 @@ use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::cli::backup::RestoreArgs;
-use crate::config::Loaded;
 use crate::db::{ConnParams, ProcessEnv};
 use crate::jobs::backup::{manifest, restore};
 use crate::report::printable::printable;
+use crate::settings::Settings;
 use crate::Failure;
 
 use super::backup::{cancel_on_signal, failure};
 use super::backups::dest;
-use super::targets;
+use crate::settings::targets;
 
-pub async fn run(a: &RestoreArgs, loaded: &Loaded) -> anyhow::Result<u8> {
+pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let m = manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?;
     let server = match &a.to {

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod pgpass;
 pub mod row;
 pub mod session;
+mod target;
 pub mod tls;
 pub mod version;
 
@@ -16,4 +17,5 @@ pub use column::{ColumnError, Columns};
 pub use connect::{connect, connect_session, ConnectError, SessionSettings};
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
+pub use target::Target;
 pub use version::{server_version, ServerVersion, VersionError};

@@ -1,7 +1,7 @@
 //! Findings about the current PgBouncer configuration: pools that can exceed max_connections,
 //! clients waiting, pools sitting idle.
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 use super::model::{num, secs, Demand};
 use super::{Derived, Measured};

@@ -3,9 +3,11 @@
 //! `sample` takes two snapshots over a window and turns counters into rates (`Measured`);
 //! `model` is a pure function from `Measured` + `Assumptions` to `Advice`; `render` prints it.
 
+pub mod advise;
 mod bouncer;
 mod findings;
 pub mod model;
+pub mod options;
 mod recommend;
 pub mod render;
 pub mod sample;
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 /// What the host and the application look like; `None` means "not given": the model assumes
 /// a default and says so in `Advice::assumed`.

@@ -1,7 +1,7 @@
 //! The sizing model: measured load in, recommended settings with their reasons out. Pure (no
 //! I/O), so every rule is unit-tested with fixture numbers. The README explains each rule.
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 use super::findings::bouncer_findings;
 use super::recommend::Ctx;

@@ -1,7 +1,7 @@
 //! Turning the sized pools into settings: each recommended value with the reason that
 //! produced it, plus the findings that come from comparing them with the current ones.
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 use super::model::{ceil_div, num, round_up, Demand, Inputs, Sizing, ADMIN_MARGIN, FD_SLACK};
 use super::{DatabaseOverride, Derived, Measured, Recommendation, Scope};

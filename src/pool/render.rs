@@ -5,12 +5,25 @@ use std::io::Write;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::checks::{MetricFamily, MetricKind, Severity};
+use crate::report::finding::{MetricFamily, MetricKind, Severity};
 use crate::report::printable::printable;
 use crate::report::prometheus::Exposition;
 
 use super::model::{num, secs};
 use super::{Advice, Measured, Scope};
+
+/// The formats pool advice renders to.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolFormat {
+    /// Current value, recommended value and the reason for each setting
+    Table,
+    /// A ready [pgbouncer] section and [databases] pool_size overrides
+    Ini,
+    Json,
+    /// PgBouncer pool figures for node_exporter's textfile collector
+    Prometheus,
+}
 
 /// Bump when a JSON field is renamed or removed.
 pub const JSON_SCHEMA: u32 = 1;

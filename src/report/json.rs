@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::checks::{Finding, Severity};
+use crate::report::finding::{Finding, Severity};
 
 use super::{Report, JSON_SCHEMA};
 

@@ -1,6 +1,7 @@
 //! The health report value and the renderers that print it. Checks never print.
 
 pub mod atomic;
+pub mod finding;
 pub mod json;
 pub mod json_text;
 pub mod printable;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::checks::{Finding, Sample, Severity};
+use crate::report::finding::{Finding, Sample, Severity};
 
 /// Version of the JSON wire format; bumped only on incompatible changes.
 pub const JSON_SCHEMA: u32 = 1;
@@ -88,14 +89,17 @@ impl Report {
     }
 }
 
+/// The formats a health report renders to.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Table,
+    Json,
+    Prometheus,
+}
+
 /// Writes the report in the chosen format.
-pub fn render(
-    report: &Report,
-    format: crate::cli::health::Format,
-    out: &mut dyn std::io::Write,
-    colour: bool,
-) -> std::io::Result<()> {
-    use crate::cli::health::Format;
+pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write, colour: bool) -> std::io::Result<()> {
     match format {
         Format::Table => table::render(report, out, colour),
         Format::Json => json::render(report, out),

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use crate::checks::{MetricFamily, MetricKind, Sample};
+use crate::report::finding::{MetricFamily, MetricKind, Sample};
 
 use super::Report;
 

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
 
-use crate::checks::Severity;
+use crate::report::finding::Severity;
 
 use super::printable::printable;
 use super::Report;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
 use super::history::{self, HistoryError};
-use crate::checks::runner::Target;
 use crate::db::job_runs::RunStatus;
+use crate::db::Target;
 use crate::db::{connect, ConnectError, SessionSettings};
 
 /// The outcome of trying to claim a run.
@@ -40,18 +40,16 @@ pub enum ClaimError {
 /// from a dead one).
 pub use crate::db::job_runs::schedule_lock_key as lock_key;
 
-/// The bookkeeping session: writable, short statements, never waits on a lock.
-pub fn session() -> SessionSettings {
-    SessionSettings {
-        read_only: false,
-        statement_timeout: std::time::Duration::from_secs(5),
-        lock_timeout: std::time::Duration::from_millis(100),
-        ..SessionSettings::default()
-    }
-}
-
-pub async fn claim(target: &Target, job: &str, kind: &str, scheduled_at: DateTime<Utc>) -> Result<Claim, ClaimError> {
-    let client = connect(&target.params, &session()).await?;
+/// `session` is the bookkeeping session (`settings::targets::bookkeeping`): writable, under
+/// the configured statement and lock timeouts.
+pub async fn claim(
+    target: &Target,
+    session: &SessionSettings,
+    job: &str,
+    kind: &str,
+    scheduled_at: DateTime<Utc>,
+) -> Result<Claim, ClaimError> {
+    let client = connect(&target.params, session).await?;
     let key = lock_key(job);
     let got = crate::db::lock::try_lock(&client, key)
         .await

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::checks::{MetricFamily, MetricKind};
+use crate::report::finding::{MetricFamily, MetricKind};
 use crate::report::prometheus::{add_report, Exposition};
 use crate::report::{Report, TargetReport};
 

@@ -2,12 +2,10 @@
 //! run on its target (exactly once across replicas), serves metrics, shuts down gracefully.
 
 pub mod claim;
-pub mod config;
 pub mod history;
 pub mod http;
 pub mod kinds;
 pub mod metrics;
-pub mod plan;
 pub mod procstat;
 pub mod runner;
 pub mod signals;
@@ -20,17 +18,15 @@ use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::schedule::ScheduleArgs;
-use crate::config::Loaded;
+use crate::settings::{targets, Settings};
 use runner::{Generation, Shared};
 use signals::{Event, Signals};
 
-/// Loads and validates everything a generation needs; every problem in one error.
+/// Loads and validates everything a generation needs, once per load: the file (every problem
+/// in one error), the jobs' options, the targets.
 fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
-    let loaded = Loaded::load(Some(path)).map_err(|first| every_error(path).unwrap_or_else(|| first.into()))?;
-    let mut settings = config::resolve(&loaded).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!(lines.join("\n"))
-    })?;
+    let loaded = Settings::load(Some(path))?;
+    let mut settings = loaded.schedule.clone();
     if let Some(l) = args.listen {
         settings.listen = Some(l);
     }
@@ -40,26 +36,12 @@ fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
     if let Some(g) = args.grace_period {
         settings.grace_period = g;
     }
-    let targets = crate::commands::targets::resolve(&crate::cli::ConnArgs::default(), &loaded, &crate::db::ProcessEnv)?;
+    let targets = targets::resolve(&crate::cli::ConnArgs::default(), &loaded, &crate::db::ProcessEnv)?;
     Ok(Generation {
         loaded: Arc::new(loaded),
         settings: Arc::new(settings),
         targets: Arc::new(targets),
     })
-}
-
-/// `Loaded::load` stops at the first problem; a refused start or reload shows all of them, as
-/// `dbtool config check` does. None when the file does not even parse (the first error says why).
-fn every_error(path: &Path) -> Option<anyhow::Error> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let file = toml::from_str(&text).ok()?;
-    let loaded = Loaded {
-        file,
-        text,
-        path: Some(path.to_path_buf()),
-    };
-    let lines: Vec<String> = loaded.validate().iter().map(ToString::to_string).collect();
-    (!lines.is_empty()).then(|| anyhow::anyhow!(lines.join("\n")))
 }
 
 /// `dbtool schedule --list`: each job's next five run times.
@@ -69,8 +51,8 @@ fn list(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "timezone {}", s.timezone)?;
     for job in &s.jobs {
         let target = match &job.target {
-            config::TargetSel::All => "*".to_string(),
-            config::TargetSel::Named(n) => n.clone(),
+            crate::settings::schedule::TargetSel::All => "*".to_string(),
+            crate::settings::schedule::TargetSel::Named(n) => n.clone(),
         };
         writeln!(
             out,

@@ -1,6 +1,6 @@
 //! Process metrics from /proc/self, as Prometheus client libraries name them.
 
-use crate::checks::{MetricFamily, MetricKind};
+use crate::report::finding::{MetricFamily, MetricKind};
 use crate::report::prometheus::Exposition;
 
 static RSS: MetricFamily = MetricFamily {

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::claim::{self, Claim};
-use super::config::{Job, Settings, TargetSel};
 use super::kinds;
 use super::metrics::{Metrics, RunResult};
-use crate::checks::runner::Target;
-use crate::config::Loaded;
+use crate::db::Target;
+use crate::settings::schedule::{Job, Schedule, TargetSel};
+use crate::settings::{targets, Settings};
 
 /// How long a cancelled job gets to clean up (kill its child, roll back) before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ pub const TEST_CLOCK_SKEW_ENV: &str = "DBTOOL_TEST_CLOCK_SKEW_MS";
 fn now() -> DateTime<Utc> {
     static SKEW: std::sync::OnceLock<chrono::Duration> = std::sync::OnceLock::new();
     let skew = SKEW.get_or_init(|| {
-        let enabled = std::env::var(kinds::TEST_JOBS_ENV).is_ok_and(|v| v == "1");
+        let enabled = std::env::var(crate::settings::jobs::TEST_JOBS_ENV).is_ok_and(|v| v == "1");
         let ms = std::env::var(TEST_CLOCK_SKEW_ENV)
             .ok()
             .and_then(|v| v.parse::<i64>().ok());
@@ -40,8 +40,8 @@ fn now() -> DateTime<Utc> {
 
 /// One configuration's worth of jobs; a reload makes a new one.
 pub struct Generation {
-    pub loaded: Arc<Loaded>,
-    pub settings: Arc<Settings>,
+    pub loaded: Arc<Settings>,
+    pub settings: Arc<Schedule>,
     pub targets: Arc<Vec<Target>>,
 }
 
@@ -144,7 +144,7 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
 async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let latest = job.schedule.latest_at_or_before(now(), tz)?;
     for target in targets_of(job, &gen.targets) {
-        let Ok(client) = crate::db::connect(&target.params, &claim::session()).await else {
+        let Ok(client) = crate::db::connect(&target.params, &targets::bookkeeping(&gen.loaded)).await else {
             continue;
         };
         return match super::history::last_scheduled(&client, &job.name).await {
@@ -205,7 +205,14 @@ async fn run_target(
     shared: &Shared,
 ) -> RunResult {
     let started = Instant::now();
-    let claimed = claim::claim(target, &job.name, job.kind.name(), scheduled_at).await;
+    let claimed = claim::claim(
+        target,
+        &targets::bookkeeping(&gen.loaded),
+        &job.name,
+        job.kind.name(),
+        scheduled_at,
+    )
+    .await;
     let held = match claimed {
         Ok(Claim::Won(held)) => held,
         Ok(Claim::Lost) => {
@@ -216,7 +223,7 @@ async fn run_target(
         Err(e) => {
             tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
                 duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
-            if job.kind == kinds::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
+            if job.kind == crate::settings::jobs::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
                 // The server is down: the health output must say so (dbtool_up 0) rather than
                 // keep the last good report for node_exporter to serve.
                 report_down(job, target, gen, shared).await;
@@ -283,7 +290,7 @@ async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shar
 async fn execute_bounded(
     job: &Job,
     target: &Target,
-    loaded: &Loaded,
+    loaded: &Settings,
     token: CancellationToken,
 ) -> (RunResult, anyhow::Result<kinds::Outcome>) {
     let fut = kinds::execute(job, target, loaded, token.clone());

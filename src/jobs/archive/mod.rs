@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::HumanDuration;
+use crate::duration::HumanDuration;
 
 pub use batch::{Mode, Walk};
 pub use cutoff::ColumnType;

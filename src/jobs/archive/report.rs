@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::run::Progress;
 use super::{ArchiveReport, StopReason};
-use crate::checks::{MetricFamily, MetricKind, Sample};
+use crate::report::finding::{MetricFamily, MetricKind, Sample};
 use crate::report::printable::printable;
 use crate::report::prometheus::Exposition;
 

@@ -11,8 +11,8 @@ use super::plan::Source;
 use super::setup::{self, Setup};
 use super::walk::{self, Runner};
 use super::{report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
-use crate::checks::runner::Target;
 use crate::db;
+use crate::db::Target;
 use tokio_postgres::Client;
 
 /// What the caller sees while a run goes on (a progress bar, log lines, nothing).

@@ -12,7 +12,7 @@ use super::plan::{self, Source};
 use super::run::Progress;
 use super::walk::Stmts;
 use super::{cross_db, predicate, report, ArchiveError, ArchiveJob, ArchiveReport, StopReason};
-use crate::checks::runner::Target;
+use crate::db::Target;
 use crate::db::{self, job_runs, migrate, Columns, ConnParams, ProcessEnv, SessionSettings};
 
 /// Everything a run works with, resolved once.

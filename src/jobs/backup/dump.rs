@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::runner::Target;
 use crate::db::SessionSettings;
+use crate::db::Target;
 
 use super::child::{self, libpq_command};
 use super::compress;

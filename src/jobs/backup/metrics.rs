@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::checks::{MetricFamily, MetricKind, Sample};
+use crate::report::finding::{MetricFamily, MetricKind, Sample};
 
 use super::error::BackupError;
 use super::manifest::Manifest;

@@ -29,9 +29,9 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::runner::Target;
-use crate::checks::Sample;
 use crate::db::SessionSettings;
+use crate::db::Target;
+use crate::report::finding::Sample;
 
 pub use error::BackupError;
 pub use manifest::Manifest;

@@ -1,53 +1,14 @@
 //! The `archive` kind: `jobs::archive` with the scheduler's own job_runs row.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
-use toml::Value;
 
 use super::Outcome;
-use crate::checks::runner::Target;
-use crate::config::Loaded;
+use crate::db::Target;
 use crate::jobs::archive::{ArchiveJob, StopReason};
-use crate::scheduler::config::Job;
 
-/// The archive job to run: the `[[archive]]` section named by `job = "..."`, or the job's own
-/// keys read as an `[[archive]]` section (named after the scheduler job).
-pub(super) fn archive_job(job: &Job, loaded: &Loaded) -> Result<ArchiveJob, String> {
-    let archive = match job.options.get("job").map(|v| v.as_str()) {
-        Some(Some(name)) => {
-            if job.options.len() > 1 {
-                return Err("with job = \"...\" the other archive settings belong in that [[archive]] section".into());
-            }
-            loaded
-                .file
-                .archive
-                .iter()
-                .find(|a| a.job_name() == name)
-                .cloned()
-                .ok_or_else(|| format!("job = \"{name}\" names no [[archive]] section"))?
-        }
-        Some(None) => return Err("job: expected the name of an [[archive]] section".into()),
-        None => {
-            let mut table: toml::Table = job.options.clone().into_iter().collect();
-            table.insert("name".into(), Value::String(job.name.clone()));
-            Value::Table(table)
-                .try_into::<ArchiveJob>()
-                .map_err(|e| e.message().to_string())?
-        }
-    };
-    // Its message repeats the job's name, which the caller already prefixes.
-    let prefix = format!("archive job '{}': ", archive.job_name());
-    archive.validate().map_err(|e| e.to_string().replace(&prefix, ""))?;
-    Ok(archive)
-}
-
-pub(super) async fn run(
-    job: &Job,
-    target: &Target,
-    loaded: &Loaded,
-    cancel: CancellationToken,
-) -> anyhow::Result<Outcome> {
-    let archive = archive_job(job, loaded).map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+pub(super) async fn run(archive: &ArchiveJob, target: &Target, cancel: CancellationToken) -> anyhow::Result<Outcome> {
+    let archive = archive.clone();
     let target = target.clone();
     // archive's run future holds a `&mut dyn Progress` (not Send), so it cannot be spawned on
     // the worker threads; it runs on a blocking thread that drives it on the same runtime.

@@ -4,24 +4,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
-use toml::Value;
 
 use super::Outcome;
-use crate::scheduler::config::Job;
+use crate::settings::jobs::SleepOptions;
 
 /// The test-only job: a child process that sleeps, killed on cancel (as backup's pg_dump is).
-pub(super) async fn run(job: &Job, cancel: CancellationToken) -> anyhow::Result<Outcome> {
-    let seconds = job
-        .options
-        .get("seconds")
-        .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
-        .unwrap_or(1.0);
+pub(super) async fn run(o: &SleepOptions, cancel: CancellationToken) -> anyhow::Result<Outcome> {
+    let seconds = o.seconds.unwrap_or(1.0);
     let mut child = tokio::process::Command::new("sleep")
         .arg(format!("{seconds}"))
         .kill_on_drop(true)
         .spawn()
         .context("spawning sleep")?;
-    if let (Some(path), Some(pid)) = (job.options.get("pid_file").and_then(Value::as_str), child.id()) {
+    if let (Some(path), Some(pid)) = (&o.pid_file, child.id()) {
         // One line per run, so a test can tell this run's child from the next one's.
         use std::io::Write;
         std::fs::OpenOptions::new()

@@ -1,5 +1,6 @@
 //! `[[jobs]]` and `[schedule]` in the config file: typed, validated with line numbers and the
-//! job's name. Kind-specific keys are checked here rather than by serde, because
+//! job's name. The common keys are read here; the rest of the table becomes the kind's options
+//! type (`jobs.rs`), key by key first so that each problem has its line: serde's
 //! `deny_unknown_fields` does not combine with `#[serde(flatten)]`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -8,31 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::kinds::Kind;
-use super::plan::{parse_tz, CronSchedule};
-use crate::config::{ConfigError, HumanDuration, Loaded};
-
-/// One `[[jobs]]` table as written: every key with its position.
-pub type RawJob = Spanned<BTreeMap<String, Spanned<Value>>>;
-
-/// `[schedule]`: the daemon's own settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleFileConfig {
-    /// Timezone the cron expressions are read in (default "UTC").
-    pub timezone: Option<Spanned<String>>,
-    /// How long running jobs may finish after SIGTERM before they are cancelled (default "60s").
-    pub grace_period: Option<HumanDuration>,
-    /// The scheduler's own textfile, written atomically after every run.
-    pub metrics_file: Option<PathBuf>,
-    /// Serve /metrics and /healthz on this address, e.g. "127.0.0.1:9187".
-    pub listen: Option<Spanned<String>>,
-    /// Delete dbtool.job_runs rows older than this (default "30d"; "0s" keeps everything).
-    pub history_keep: Option<HumanDuration>,
-}
+use super::cron::{parse_tz, CronSchedule};
+use super::file::RawJob;
+use super::jobs::{self, JobOptions, Kind};
+use super::{ConfigError, Settings};
 
 /// Which targets a job runs against.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,13 +34,13 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// After missed run times (daemon down, machine asleep): run once for the latest of them.
     pub catch_up: bool,
-    /// The kind-specific keys, already checked by `Kind::check_options`.
-    pub options: BTreeMap<String, Value>,
+    /// The kind-specific keys as the command's options, laid over its section of the file.
+    pub options: JobOptions,
 }
 
 /// The daemon's resolved settings.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct Schedule {
     pub timezone: Tz,
     pub grace_period: Duration,
     pub metrics_file: Option<PathBuf>,
@@ -67,15 +49,31 @@ pub struct Settings {
     pub jobs: Vec<Job>,
 }
 
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            timezone: chrono_tz::UTC,
+            grace_period: DEFAULT_GRACE_PERIOD,
+            metrics_file: None,
+            listen: None,
+            history_keep: DEFAULT_HISTORY_KEEP,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(60);
+const DEFAULT_HISTORY_KEEP: Duration = Duration::from_secs(30 * 86_400);
+
 const COMMON_KEYS: &[&str] = &["name", "kind", "schedule", "target", "output", "timeout", "catch_up"];
 
 /// Builds the settings, collecting every problem (with its line and job name) instead of the first.
-pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
+pub fn resolve(loaded: &Settings) -> Result<Schedule, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let s = &loaded.file.schedule;
     let at = |offset: usize, message: String| ConfigError::Parse {
         path: loaded.path.clone().unwrap_or_default(),
-        line: crate::config::line_of(&loaded.text, offset),
+        line: crate::settings::line_of(&loaded.text, offset),
         message,
     };
     let timezone = match &s.timezone {
@@ -103,11 +101,8 @@ pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
     let mut names = HashSet::new();
     let mut jobs = Vec::new();
     for raw in &loaded.file.jobs {
-        match job(raw, &targets, &at) {
+        match job(raw, &targets, &at, loaded) {
             Ok(job) => {
-                if let Err(e) = super::kinds::check_job(&job, loaded) {
-                    errors.push(at(raw.span().start, format!("job '{}': {e}", job.name)));
-                }
                 if !names.insert(job.name.clone()) {
                     errors.push(at(
                         raw.span().start,
@@ -122,19 +117,14 @@ pub fn resolve(loaded: &Loaded) -> Result<Settings, Vec<ConfigError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Settings {
+    Ok(Schedule {
         timezone,
-        grace_period: s.grace_period.map_or(Duration::from_secs(60), |d| d.0),
+        grace_period: s.grace_period.map_or(DEFAULT_GRACE_PERIOD, |d| d.0),
         metrics_file: s.metrics_file.clone(),
         listen,
-        history_keep: s.history_keep.map_or(Duration::from_secs(30 * 86_400), |d| d.0),
+        history_keep: s.history_keep.map_or(DEFAULT_HISTORY_KEEP, |d| d.0),
         jobs,
     })
-}
-
-/// Every problem in the file's jobs (for `Loaded::validate` and `dbtool config check`).
-pub fn validate(loaded: &Loaded) -> Vec<ConfigError> {
-    resolve(loaded).err().unwrap_or_default()
 }
 
 /// Reads one `[[jobs]]` table, collecting every problem with its position.
@@ -198,19 +188,20 @@ impl Reader<'_> {
         }
     }
 
-    /// The kind-specific keys: known to the kind and of the right type.
-    fn options(&mut self, kind: Kind) -> BTreeMap<String, Value> {
-        let mut options = BTreeMap::new();
+    /// The kind-specific keys: known to the kind and of the right type, each checked alone.
+    fn options(&mut self, kind: Kind) -> toml::Table {
+        let mut options = toml::Table::new();
+        let keys = kind.keys();
         let table = self.table;
         for (key, value) in table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())) {
             let pos = value.span().start;
-            if !kind.option_keys().contains(&key.as_str()) {
-                let valid: Vec<&str> = COMMON_KEYS.iter().chain(kind.option_keys()).copied().collect();
+            if !keys.contains(&key.as_str()) {
+                let valid: Vec<&str> = COMMON_KEYS.iter().chain(&keys).copied().collect();
                 let msg = format!("unknown key '{key}'; a {} job takes {}", kind.name(), valid.join(", "));
                 self.err(pos, msg);
                 continue;
             }
-            if let Err(e) = kind.check_option(key, value.get_ref()) {
+            if let Err(e) = kind.check_key(key, value.get_ref()) {
                 self.err(pos, format!("{key}: {e}"));
             }
             options.insert(key.clone(), value.get_ref().clone());
@@ -219,7 +210,12 @@ impl Reader<'_> {
     }
 }
 
-fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError) -> Result<Job, Vec<ConfigError>> {
+fn job(
+    raw: &RawJob,
+    targets: &[&str],
+    at: &dyn Fn(usize, String) -> ConfigError,
+    settings: &Settings,
+) -> Result<Job, Vec<ConfigError>> {
     let table = raw.get_ref();
     let start = raw.span().start;
     let mut errors = Vec::new();
@@ -256,7 +252,7 @@ fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError
     let target = r.target(targets);
     let output = r.string("output").map(|(o, _)| PathBuf::from(o));
     let timeout = r.string("timeout").and_then(|(t, pos)| {
-        crate::cli::parse_duration(&t)
+        crate::duration::parse_duration(&t)
             .map_err(|e| r.err(pos, format!("timeout: {e}")))
             .ok()
     });
@@ -268,18 +264,27 @@ fn job(raw: &RawJob, targets: &[&str], at: &dyn Fn(usize, String) -> ConfigError
             true
         }
     };
-    let options = kind.map(|k| r.options(k)).unwrap_or_default();
+    let table = kind.map(|k| r.options(k)).unwrap_or_default();
     match (kind, schedule, target) {
-        (Some(kind), Some(schedule), Some(target)) if r.errors.is_empty() => Ok(Job {
-            name,
-            kind,
-            schedule,
-            target,
-            output,
-            timeout,
-            catch_up,
-            options,
-        }),
+        (Some(kind), Some(schedule), Some(target)) if r.errors.is_empty() => {
+            let head = jobs::Head {
+                name: &name,
+                target: &target,
+                timeout,
+            };
+            let options = jobs::options(kind, table, &head, settings)
+                .map_err(|e| vec![at(start, format!("job '{name}': {e}"))])?;
+            Ok(Job {
+                name,
+                kind,
+                schedule,
+                target,
+                output,
+                timeout,
+                catch_up,
+                options,
+            })
+        }
         _ => Err(r.errors),
     }
 }

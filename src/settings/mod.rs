@@ -1,116 +1,24 @@
-//! Configuration, resolved once: defaults → TOML file → DBTOOL_* environment → flags.
+//! Settings, resolved once: defaults → TOML file → DBTOOL_* environment → flags.
 //!
-//! clap already merges environment and flags; this module lays them over the file and the
-//! defaults, and validates the file against the check registry with line numbers.
+//! `Settings::load` reads and parses the file once and collects every problem in it (line
+//! numbers included) in one `Errors`; `dbtool config check`, every command and the scheduler
+//! (at start and on SIGHUP) call it. clap already merges environment and flags; `health.rs`,
+//! `targets.rs` and the options types' `over` lay them over the file and the defaults.
+
+pub mod cron;
+mod fields;
+pub mod file;
+pub mod health;
+pub mod jobs;
+pub mod schedule;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use serde::Deserialize;
-use toml::Spanned;
 
 use crate::checks::{self, Thresholds};
-use crate::cli::health::Format;
-
-/// A duration written as "5s", "100ms", "2m" in the file.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::cli::parse_duration(&s)
-            .map(HumanDuration)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// The whole file. Sections of later commands live beside `health`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// statement_timeout of every dbtool session (default "5s").
-    pub statement_timeout: Option<HumanDuration>,
-    /// lock_timeout of every dbtool session (default "100ms").
-    pub lock_timeout: Option<HumanDuration>,
-    /// Databases to watch; `--dsn` on the command line replaces them.
-    #[serde(default)]
-    pub targets: Vec<TargetConfig>,
-    #[serde(default)]
-    pub health: HealthConfig,
-    /// `[backup]`: defaults of `dbtool backup`, `dbtool backups` and `dbtool restore`.
-    #[serde(default)]
-    pub backup: crate::jobs::backup::BackupOptions,
-    #[serde(default)]
-    pub pool_advise: PoolAdviseConfig,
-    /// Per-check settings: `[checks.connections] warning = 80`, `enabled = false`.
-    #[serde(default)]
-    pub checks: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
-    /// Archive jobs, run by name with `dbtool archive --job NAME` or by the scheduler.
-    #[serde(default)]
-    pub archive: Vec<crate::jobs::archive::ArchiveJob>,
-    /// The scheduler's own settings (`dbtool schedule`).
-    #[serde(default)]
-    pub schedule: crate::scheduler::config::ScheduleFileConfig,
-    /// `[[jobs]]` for `dbtool schedule`; validated by `scheduler::config` (kind-specific keys).
-    #[serde(default)]
-    pub jobs: Vec<crate::scheduler::config::RawJob>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// Label for metrics and reports (`target="main"`).
-    pub name: String,
-    /// URL or conninfo, as for `--dsn`.
-    pub dsn: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthConfig {
-    /// Output format (default "table").
-    pub format: Option<Format>,
-    /// Offenders and per-table series per check (default 20).
-    pub top: Option<usize>,
-    /// Bound on the whole run (default "30s").
-    pub timeout: Option<HumanDuration>,
-    /// Databases the per-table checks look at (default: all that accept connections).
-    pub databases: Option<Vec<String>>,
-    /// Connections per target (default 3).
-    pub max_connections: Option<usize>,
-    /// Targets checked at once (default 8).
-    pub concurrency: Option<usize>,
-    /// Counter state file for deltas between runs (default: none).
-    pub state: Option<PathBuf>,
-}
-
-/// `[pool_advise]`: what the host and application look like; flags override each key.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolAdviseConfig {
-    /// PgBouncer admin console DSN (default: none, advise from PostgreSQL alone).
-    pub pgbouncer: Option<String>,
-    /// Sampling window (default "30s").
-    pub sample: Option<HumanDuration>,
-    /// Output format (default "table").
-    pub format: Option<crate::cli::pool_advise::PoolFormat>,
-    /// CPU cores of the database host (default 4, reported as assumed).
-    pub db_cores: Option<u32>,
-    /// Database storage is SSD (default true, reported as assumed).
-    pub ssd: Option<bool>,
-    /// Application instances (default 1, reported as assumed).
-    pub app_instances: Option<u32>,
-    /// The application's max open connections per instance.
-    pub app_max_open: Option<u32>,
-    /// The application's max idle connections per instance.
-    pub app_max_idle: Option<u32>,
-    /// Expected peak as a multiple of the sampled load (default 1.0).
-    pub peak_factor: Option<f64>,
-    /// Spare capacity on top of the peak (default 1.25).
-    pub headroom: Option<f64>,
-}
+use file::FileConfig;
+use schedule::Schedule;
 
 /// A configuration problem, with the line it is on when there is one.
 #[derive(Debug, thiserror::Error)]
@@ -136,41 +44,75 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).map_or(1, |t| t.matches('\n').count() + 1)
 }
 
-/// A loaded file together with its text (for line numbers) and path.
+/// Every problem found in a configuration file, one per line when displayed.
+#[derive(Debug)]
+pub struct Errors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for Errors {}
+
+impl From<ConfigError> for Errors {
+    fn from(e: ConfigError) -> Self {
+        Errors(vec![e])
+    }
+}
+
+/// The file, its text (for line numbers) and path, and the scheduler's jobs resolved from it.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub struct Settings {
     pub file: FileConfig,
     pub text: String,
     pub path: Option<PathBuf>,
+    /// `[schedule]` and `[[jobs]]`, each job's options already laid over its section.
+    pub schedule: Schedule,
 }
 
-impl Loaded {
-    /// Reads and parses a file; `None` gives an empty configuration.
-    pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+impl Settings {
+    /// Reads, parses and validates a file once; `None` gives the defaults. Every problem is
+    /// collected, not only the first.
+    pub fn load(path: Option<&Path>) -> Result<Settings, Errors> {
         let Some(path) = path else {
-            return Ok(Loaded::default());
+            return Ok(Settings::default());
         };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        Settings::parse(text, path)
+    }
+
+    /// Parses and validates the text of the file at `path`.
+    pub fn parse(text: String, path: &Path) -> Result<Settings, Errors> {
         let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             line: e.span().map_or(1, |s| line_of(&text, s.start)),
             message: e.message().to_string(),
         })?;
-        let loaded = Loaded {
+        let mut settings = Settings {
             file,
             text,
             path: Some(path.to_path_buf()),
+            schedule: Schedule::default(),
         };
-        if let Some(first) = loaded.validate().into_iter().next() {
-            return Err(first);
+        let mut errors = settings.validate();
+        match schedule::resolve(&settings) {
+            Ok(s) => settings.schedule = s,
+            Err(mut e) => errors.append(&mut e),
         }
-        Ok(loaded)
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(Errors(errors))
+        }
     }
 
-    fn at(&self, offset: usize, message: String) -> ConfigError {
+    pub(crate) fn at(&self, offset: usize, message: String) -> ConfigError {
         ConfigError::Parse {
             path: self.path.clone().unwrap_or_default(),
             line: line_of(&self.text, offset),
@@ -178,8 +120,8 @@ impl Loaded {
         }
     }
 
-    /// Every semantic problem in the file (unknown checks and keys, wrong value types, targets).
-    pub fn validate(&self) -> Vec<ConfigError> {
+    /// The semantic problems outside `[[jobs]]` (unknown checks and keys, wrong value types, targets).
+    fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         for (name, section) in &self.file.checks {
             let Some(check) = checks::find(name) else {
@@ -235,7 +177,6 @@ impl Loaded {
                 errors.push(ConfigError::Invalid(e.to_string()));
             }
         }
-        errors.extend(crate::scheduler::config::validate(self));
         errors
     }
 
@@ -300,11 +241,8 @@ pub fn apply_set(all: &mut BTreeMap<&'static str, Thresholds>, set: &str) -> Res
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Loaded, ConfigError> {
-        let dir = tempfile::tempdir().map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        Loaded::load(Some(&path))
+    fn parse(text: &str) -> Result<Settings, Errors> {
+        Settings::parse(text.to_string(), Path::new("c.toml"))
     }
 
     #[test]

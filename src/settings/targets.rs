@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::checks::runner::Target;
+use super::Settings;
 use crate::cli::ConnArgs;
-use crate::config::Loaded;
-use crate::db::{ConnParams, Env, SessionSettings};
+use crate::db::{ConnParams, Env, SessionSettings, Target};
 
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);
 
-pub fn session(conn: &ConnArgs, loaded: &Loaded, read_only: bool) -> SessionSettings {
+pub fn session(conn: &ConnArgs, loaded: &Settings, read_only: bool) -> SessionSettings {
     SessionSettings {
         statement_timeout: conn
             .statement_timeout
@@ -29,7 +28,7 @@ pub fn session(conn: &ConnArgs, loaded: &Loaded, read_only: bool) -> SessionSett
 }
 
 /// Resolves targets; names are unique (a repeated label gets "#2").
-pub fn resolve(conn: &ConnArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Result<Vec<Target>> {
+pub fn resolve(conn: &ConnArgs, loaded: &Settings, env: &dyn Env) -> anyhow::Result<Vec<Target>> {
     let mut targets = Vec::new();
     if !conn.dsn.is_empty() {
         for (i, dsn) in conn.dsn.iter().enumerate() {
@@ -58,4 +57,10 @@ pub fn resolve(conn: &ConnArgs, loaded: &Loaded, env: &dyn Env) -> anyhow::Resul
         });
     }
     Ok(targets)
+}
+
+/// The scheduler's bookkeeping session (claims, job_runs rows): writable, and under the same
+/// configured limits as every other dbtool session, so it never waits long on a lock.
+pub fn bookkeeping(settings: &Settings) -> SessionSettings {
+    session(&ConnArgs::default(), settings, false)
 }

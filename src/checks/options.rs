@@ -1,0 +1,87 @@
+//! `HealthOptions`: the `dbtool health` flags, the `[health]` section and a health job's keys,
+//! one type so the three cannot drift apart. Flags and job keys are laid over the section
+//! with `over`; the defaults are the constants below.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration::{parse_human, HumanDuration};
+use crate::report::Format;
+
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthOptions {
+    /// Output format [default: table; prometheus when --output ends in .prom]
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE instead of stdout: a file is replaced atomically (0644), a
+    /// symlink followed, a device or FIFO (/dev/stdout) written into, a directory refused
+    #[arg(long, short = 'o', value_name = "FILE")]
+    #[serde(skip)]
+    pub output: Option<PathBuf>,
+    /// Run only these checks (repeatable); see `dbtool checks`
+    #[arg(long = "check", value_name = "NAME")]
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Skip these checks (repeatable)
+    #[arg(long = "skip", value_name = "NAME")]
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Per-table checks look only at these databases (repeatable) [default: every database that accepts connections]
+    #[arg(long = "database", short = 'd', value_name = "NAME")]
+    pub databases: Option<Vec<String>>,
+    /// Override a threshold: CHECK.KEY=VALUE, e.g. connections.warning=80 (repeatable)
+    // In the file, thresholds live in [checks.NAME] sections instead.
+    #[arg(long = "set", value_name = "CHECK.KEY=VALUE")]
+    #[serde(skip)]
+    pub set: Vec<String>,
+    /// Offenders and per-table series kept per check [default: 20]
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Bound on the whole run [default: 30s]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    pub timeout: Option<HumanDuration>,
+    /// Keep counters between runs in FILE (JSON, 0600, written atomically) and report what changed
+    /// since the previous run; deadlocks increasing is a WARNING [config: health.state]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Connections dbtool may open per target [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Targets checked at once [default: 8]; config file only
+    #[arg(skip)]
+    pub concurrency: Option<usize>,
+}
+
+impl HealthOptions {
+    pub const DEFAULT_TOP: usize = 20;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 3;
+    pub const DEFAULT_CONCURRENCY: usize = 8;
+
+    /// These options where given, `base` (the `[health]` section) elsewhere.
+    pub fn over(&self, base: &HealthOptions) -> HealthOptions {
+        let list = |mine: &Vec<String>, theirs: &Vec<String>| {
+            if mine.is_empty() {
+                theirs.clone()
+            } else {
+                mine.clone()
+            }
+        };
+        HealthOptions {
+            format: self.format.or(base.format),
+            output: self.output.clone().or_else(|| base.output.clone()),
+            checks: list(&self.checks, &base.checks),
+            skip: list(&self.skip, &base.skip),
+            databases: self.databases.clone().or_else(|| base.databases.clone()),
+            set: [base.set.as_slice(), self.set.as_slice()].concat(),
+            top: self.top.or(base.top),
+            timeout: self.timeout.or(base.timeout),
+            state: self.state.clone().or_else(|| base.state.clone()),
+            max_connections: self.max_connections.or(base.max_connections),
+            concurrency: self.concurrency.or(base.concurrency),
+        }
+    }
+}

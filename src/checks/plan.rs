@@ -1,0 +1,16 @@
+//! What a health run does on each target, resolved once from config and flags.
+
+use super::{Check, Thresholds};
+use crate::db::SessionSettings;
+
+/// What to run, resolved from config and flags.
+#[derive(Clone)]
+pub struct Plan {
+    pub checks: Vec<(&'static dyn Check, Thresholds)>,
+    /// Per-database queries only in these databases (None: all that accept connections).
+    pub databases: Option<Vec<String>>,
+    pub top_n: usize,
+    /// Connections per target, the main one included.
+    pub max_connections: usize,
+    pub session: SessionSettings,
+}

@@ -1,0 +1,112 @@
+//! A health run's settings, resolved once: the `[health]` section and `[checks.NAME]`
+//! thresholds under the flags (or a job's keys), the targets and the session limits.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::{apply_set, Settings};
+use crate::checks::options::HealthOptions;
+use crate::checks::plan::Plan;
+use crate::checks::{self, Thresholds};
+use crate::cli::ConnArgs;
+use crate::db::{Env, SessionSettings, Target};
+use crate::report::Format;
+
+/// Everything a health run needs, resolved once from defaults, file, environment and flags.
+#[derive(Clone)]
+pub struct HealthSettings {
+    pub targets: Vec<Target>,
+    pub plan: Plan,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    /// `--state`: counters of the previous run, for deltas.
+    pub state: Option<PathBuf>,
+}
+
+/// The checks with their thresholds, the databases and the bounds: `options` is already laid
+/// over the `[health]` section.
+pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettings) -> anyhow::Result<Plan> {
+    for name in options.checks.iter().chain(&options.skip) {
+        if checks::find(name).is_none() {
+            let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.name()).collect();
+            bail!("unknown check '{name}'; known checks: {}", known.join(", "));
+        }
+    }
+    let mut thresholds: BTreeMap<&'static str, Thresholds> = checks::REGISTRY
+        .iter()
+        .map(|c| (c.name(), settings.thresholds(*c)))
+        .collect();
+    for s in &options.set {
+        apply_set(&mut thresholds, s)?;
+    }
+    let selected = checks::REGISTRY.iter().copied().filter(|c| {
+        if !options.checks.is_empty() {
+            return options.checks.iter().any(|n| n == c.name());
+        }
+        !options.skip.iter().any(|n| n == c.name())
+            && settings.check_enabled(c.name()).unwrap_or(c.enabled_by_default())
+    });
+    Ok(Plan {
+        checks: selected
+            .map(|c| (c, thresholds.get(c.name()).cloned().unwrap_or_default()))
+            .collect(),
+        databases: options.databases.clone(),
+        top_n: options.top.unwrap_or(HealthOptions::DEFAULT_TOP),
+        max_connections: options
+            .max_connections
+            .unwrap_or(HealthOptions::DEFAULT_MAX_CONNECTIONS)
+            .max(1),
+        session,
+    })
+}
+
+/// `dbtool health`: the flags over the file over the defaults.
+pub fn resolve(
+    flags: &HealthOptions,
+    conn: &ConnArgs,
+    settings: &Settings,
+    env: &dyn Env,
+) -> anyhow::Result<HealthSettings> {
+    let o = flags.over(&settings.file.health);
+    let session = super::targets::session(conn, settings, true);
+    Ok(HealthSettings {
+        plan: plan(&o, settings, session)?,
+        targets: super::targets::resolve(conn, settings, env)?,
+        // [health] output is not a key: the section says nothing about where a run writes.
+        format: o.format.unwrap_or_else(|| default_format(flags.output.as_deref())),
+        output: flags.output.clone(),
+        timeout: o.timeout.map_or(HealthOptions::DEFAULT_TIMEOUT, |d| d.0),
+        concurrency: o.concurrency.unwrap_or(HealthOptions::DEFAULT_CONCURRENCY).max(1),
+        state: o.state,
+    })
+}
+
+/// Table, except for a `.prom` file: node_exporter's textfile collector reads only Prometheus text
+/// there, and a table in it is a scrape error nobody sees until the alerts go quiet.
+fn default_format(output: Option<&std::path::Path>) -> Format {
+    match output.and_then(|p| p.extension()) {
+        Some(ext) if ext == "prom" => Format::Prometheus,
+        _ => Format::Table,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prom_file_defaults_to_prometheus_text() {
+        // Regression: `--output dbtool.prom` without --format wrote a table node_exporter rejects.
+        assert_eq!(
+            default_format(Some(std::path::Path::new("/var/lib/node/dbtool.prom"))),
+            Format::Prometheus
+        );
+        assert_eq!(default_format(Some(std::path::Path::new("report.txt"))), Format::Table);
+        assert_eq!(default_format(None), Format::Table);
+    }
+}

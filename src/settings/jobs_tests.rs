@@ -1,0 +1,57 @@
+//! Jobs as the scheduler sees them after one load: options types, section defaults, limits.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::settings::jobs::JobOptions;
+use crate::settings::{targets, Settings};
+
+fn load(text: &str) -> Result<Settings, String> {
+    Settings::parse(text.to_string(), Path::new("c.toml")).map_err(|e| e.to_string())
+}
+
+const TARGET: &str = "[[targets]]\nname = \"main\"\ndsn = \"host=/tmp dbname=app\"\n\n";
+
+#[test]
+fn the_claim_session_uses_the_configured_timeouts() {
+    // Regression: scheduler/claim.rs hard-coded 5s / 100ms whatever the file said.
+    let s = load("statement_timeout = \"2s\"\nlock_timeout = \"250ms\"\n").expect("valid");
+    let b = targets::bookkeeping(&s);
+    assert_eq!(
+        (b.statement_timeout, b.lock_timeout),
+        (Duration::from_secs(2), Duration::from_millis(250))
+    );
+    assert!(!b.read_only, "the claim writes dbtool.job_runs");
+}
+
+#[test]
+fn a_health_job_is_its_options_over_the_health_section_resolved_at_load() {
+    let text = format!(
+        "{TARGET}[health]\ntop = 5\n\n[[jobs]]\nname = \"h\"\nkind = \"health\"\nschedule = \"* * * * *\"\n\
+         checks = [\"connections\"]\ntimeout = \"7s\"\n"
+    );
+    let s = load(&text).expect("valid");
+    let Some(JobOptions::Health(h)) = s.schedule.jobs.first().map(|j| &j.options) else {
+        panic!("no health job: {:?}", s.schedule.jobs);
+    };
+    let names: Vec<&str> = h.plan.checks.iter().map(|(c, _)| c.name()).collect();
+    assert_eq!(
+        (names, h.plan.top_n, h.timeout),
+        (vec!["connections"], 5, Duration::from_secs(7))
+    );
+}
+
+#[test]
+fn job_keys_are_the_options_type_and_each_problem_has_its_line() {
+    let text = format!(
+        "{TARGET}[[jobs]]\nname = \"h\"\nkind = \"health\"\nschedule = \"* * * * *\"\ntop = \"many\"\nstate = \"s\"\n\n\
+         [[jobs]]\nname = \"p\"\nkind = \"pool-advise\"\nschedule = \"* * * * *\"\nheadroom = 0.5\n"
+    );
+    let err = load(&text).err().unwrap_or_default();
+    assert!(err.contains("c.toml:9: job 'h': top:"), "{err}");
+    assert!(err.contains("c.toml:10: job 'h': unknown key 'state'"), "{err}");
+    assert!(
+        err.contains("job 'p': --headroom (as a job key, or headroom in [pool_advise])"),
+        "{err}"
+    );
+}
