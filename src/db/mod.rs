@@ -2,6 +2,7 @@
 
 pub mod column;
 pub mod connect;
+pub mod connect_error;
 pub mod conninfo;
 pub mod job_runs;
 pub mod lock;
@@ -14,7 +15,8 @@ pub mod tls;
 pub mod version;
 
 pub use column::{ColumnError, Columns};
-pub use connect::{connect, connect_session, ConnectError, SessionSettings};
+pub use connect::{connect, connect_session, SessionSettings};
+pub use connect_error::ConnectError;
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
 pub use target::Target;
