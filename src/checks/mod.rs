@@ -146,7 +146,7 @@ pub trait Check: Sync {
 }
 
 /// Every check, in report order: the single source for `--check`/`--skip`, config sections,
-/// `dbtool checks` and the README's check list (a test pins that they agree).
+/// `dbtool checks` and the manual's check list, docs/src/checks.md (a test pins that they agree).
 pub static REGISTRY: &[&dyn Check] = &[
     &connections::Connections,
     &locks::Locks,

@@ -41,7 +41,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (TOML); see README "Configuration"
+    /// Configuration file (TOML); see docs/src/configuration.md
     #[arg(long, global = true, env = "DBTOOL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log format on stderr

@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn keys_are_pinned_so_every_version_and_host_agrees() {
         // Changing these values changes which runs exclude each other across an upgrade:
-        // say so in the README's upgrade notes if you ever must.
+        // say so in the upgrade notes (docs/src/upgrading.md) if you ever must.
         assert_eq!(key(Namespace::Backup, "app"), BACKUP_APP);
         assert_eq!(key(Namespace::Archive, "16384"), ARCHIVE_16384);
         assert_eq!(key(Namespace::Schedule, "nightly"), SCHEDULE_NIGHTLY);

@@ -1,5 +1,5 @@
 //! The sizing model: measured load in, recommended settings with their reasons out. Pure (no
-//! I/O), so every rule is unit-tested with fixture numbers. The README explains each rule.
+//! I/O), so every rule is unit-tested with fixture numbers. The manual (docs/src/pool-advise.md) explains each rule.
 
 use crate::report::finding::{Finding, Severity};
 

@@ -89,7 +89,7 @@ gauge!(
     "default_pool_size pool-advise recommends."
 );
 
-/// Every family pool-advise emits, for the README's metrics reference.
+/// Every family pool-advise emits, for the metrics reference (docs/src/metrics.md).
 pub static FAMILIES: &[&MetricFamily] = &[
     &STATUS,
     &CLIENTS_ACTIVE,

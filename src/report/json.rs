@@ -1,4 +1,4 @@
-//! JSON output. The wire format is versioned (`"schema": 1`) and documented in the README;
+//! JSON output. The wire format is versioned (`"schema": 1`) and documented in the manual (docs/src/health.md);
 //! field names here are interface: add fields freely, never rename or remove them.
 
 use std::collections::BTreeMap;
