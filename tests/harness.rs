@@ -50,6 +50,35 @@ async fn server_version_num_matches_the_server() {
     assert_eq!(reported, c.server_version_num().to_string());
 }
 
+/// Regression: nothing checked that a per-major pass of scripts/test ran that major. Re-runs
+/// `server_version_num_matches_the_server` in a child with the right and a wrong
+/// DBTOOL_TEST_PG_MAJOR: the wrong one must fail, naming both numbers.
+#[test]
+fn a_pass_fails_when_its_cluster_runs_another_major() {
+    let major = cluster().server_version_num() / 10000;
+    let run = |claimed: u32| {
+        Command::new(std::env::current_exe().expect("current test binary"))
+            .args(["server_version_num_matches_the_server", "--exact", "--test-threads=1"])
+            .env("DBTOOL_TEST_PG_MAJOR", claimed.to_string())
+            .output()
+            .expect("re-run this test binary")
+    };
+    let right = run(major);
+    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stdout));
+    let wrong = run(major + 1);
+    let out = String::from_utf8_lossy(&wrong.stdout);
+    assert!(
+        !wrong.status.success(),
+        "a cluster of major {major} passed as {}: {out}",
+        major + 1
+    );
+    let want = format!("DBTOOL_TEST_PG_MAJOR={} but the cluster", major + 1);
+    assert!(
+        out.contains(&want) && out.contains(&format!("(major {major})")),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn fresh_databases_are_distinct_and_dropped() {
     let a = fresh_db("harness distinct").await;

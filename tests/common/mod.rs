@@ -42,11 +42,52 @@ pub fn cluster() -> &'static TempCluster {
 /// A cluster of the test's own, for special settings or for stopping it. Server binaries:
 /// `opts.bin_dir`, else DBTOOL_TEST_PG_BIN, else `find_server_bin()`. Panics (fails the test)
 /// when no server can be started: a suite that silently skips proves nothing.
+///
+/// With DBTOOL_TEST_PG_MAJOR set (scripts/test sets it on each per-major pass), a cluster from
+/// the suite's own binaries must run that major: a pass against the wrong server would report
+/// green for a major it never ran. A test that names its own `bin_dir` is exempt.
 pub fn own_cluster(mut opts: ClusterOptions) -> TempCluster {
-    if opts.bin_dir.is_none() {
+    let suite_binaries = opts.bin_dir.is_none();
+    if suite_binaries {
         opts.bin_dir = test_bin_dir();
     }
-    TempCluster::start(opts).unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {}", chain(&e)))
+    let cluster = TempCluster::start(opts)
+        .unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {}", chain(&e)));
+    if let Some(expected) = suite_binaries.then(expected_major).flatten() {
+        assert_runs_major(&cluster, expected);
+    }
+    cluster
+}
+
+/// DBTOOL_TEST_PG_MAJOR, the major this pass claims to test.
+fn expected_major() -> Option<u32> {
+    let raw = std::env::var("DBTOOL_TEST_PG_MAJOR").ok()?;
+    let major = raw
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("DBTOOL_TEST_PG_MAJOR={raw:?} is not a major version number such as 15"));
+    Some(major)
+}
+
+/// Asks the running server, not its binary's `--version`: what the tests talk to is what counts.
+fn assert_runs_major(cluster: &TempCluster, expected: u32) {
+    let dsn = cluster.dsn("postgres");
+    let num: i32 = block_on_own_runtime(async {
+        connect(&dsn)
+            .await
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .unwrap_or_else(|e| panic!("server_version_num: {}", chain(&e)))
+            .get(0)
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert!(
+        i64::from(num) / 10000 == i64::from(expected),
+        "DBTOOL_TEST_PG_MAJOR={expected} but the cluster started from {} runs server_version_num {num} \
+         (major {}): this pass would not test the major it claims; fix DBTOOL_TEST_PG_BIN or DBTOOL_TEST_PG_MAJOR",
+        cluster.bin_dir().display(),
+        num / 10000
+    );
 }
 
 fn test_bin_dir() -> Option<PathBuf> {
