@@ -12,6 +12,8 @@ use tempcluster::ClusterOptions;
 
 /// Set in the child process of `reaper_cleans_up_after_a_killed_process`.
 const REAPER_CHILD_VAR: &str = "DBTOOL_HARNESS_REAPER_CHILD";
+/// Set in the child process of `a_hung_test_fails_its_binary_naming_it`.
+const HUNG_CHILD_VAR: &str = "DBTOOL_HARNESS_HUNG_CHILD";
 
 async fn one_row_text(dsn: &str, sql: &str) -> String {
     connect(dsn)
@@ -48,6 +50,35 @@ async fn server_version_num_matches_the_server() {
     let c = cluster();
     let reported = one_row_text(&c.dsn("postgres"), "SELECT current_setting('server_version_num')").await;
     assert_eq!(reported, c.server_version_num().to_string());
+}
+
+/// Regression: nothing checked that a per-major pass of scripts/test ran that major. Re-runs
+/// `server_version_num_matches_the_server` in a child with the right and a wrong
+/// DBTOOL_TEST_PG_MAJOR: the wrong one must fail, naming both numbers.
+#[test]
+fn a_pass_fails_when_its_cluster_runs_another_major() {
+    let major = cluster().server_version_num() / 10000;
+    let run = |claimed: u32| {
+        Command::new(std::env::current_exe().expect("current test binary"))
+            .args(["server_version_num_matches_the_server", "--exact", "--test-threads=1"])
+            .env("DBTOOL_TEST_PG_MAJOR", claimed.to_string())
+            .output()
+            .expect("re-run this test binary")
+    };
+    let right = run(major);
+    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stdout));
+    let wrong = run(major + 1);
+    let out = String::from_utf8_lossy(&wrong.stdout);
+    assert!(
+        !wrong.status.success(),
+        "a cluster of major {major} passed as {}: {out}",
+        major + 1
+    );
+    let want = format!("DBTOOL_TEST_PG_MAJOR={} but the cluster", major + 1);
+    assert!(
+        out.contains(&want) && out.contains(&format!("(major {major})")),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -216,6 +247,50 @@ fn reaper_child() {
     let c = own_cluster(ClusterOptions::default());
     println!("REAPER_CHILD_BASE={}", c.data_dir().parent().unwrap().display());
     std::thread::sleep(Duration::from_secs(120));
+}
+
+/// Regression: a hung test ran into CI's 90-minute limit. The harness's watchdog must end a
+/// test that outlives DBTOOL_TEST_TIMEOUT_SECS, failing the binary and naming the test.
+#[test]
+fn a_hung_test_fails_its_binary_naming_it() {
+    let mut child = Command::new(std::env::current_exe().expect("current test binary"))
+        .args(["hung_child", "--exact", "--ignored", "--test-threads=1"])
+        .env(HUNG_CHILD_VAR, "1")
+        .env("DBTOOL_TEST_TIMEOUT_SECS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("re-run this test binary");
+    // Not a timing assert: only a bound, so a broken watchdog fails this test instead of hanging it.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the watchdog did not end a test hung for 120s with a 2s limit");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("read stderr");
+    assert!(!status.success(), "a hung test passed: {stderr}");
+    assert!(stderr.contains("test hung_child has run for over 2s"), "{stderr}");
+}
+
+/// Only hangs as the child of `a_hung_test_fails_its_binary_naming_it`.
+#[test]
+#[ignore = "helper process for a_hung_test_fails_its_binary_naming_it"]
+fn hung_child() {
+    if std::env::var_os(HUNG_CHILD_VAR).is_none() {
+        return;
+    }
+    let _ = common::dbtool();
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }
 
 /// The cluster lives in its own workspace crate (crates/tempcluster). A plain `cargo test` or

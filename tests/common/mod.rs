@@ -28,6 +28,8 @@ pub mod backup;
 // A small tmpfs, for full and read-only file systems.
 mod smallfs;
 pub use smallfs::*;
+// The per-test time limit, armed by the helpers below.
+mod watchdog;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +37,7 @@ const DROP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The cluster shared by all tests of this binary, started on first use. It is never
 /// dropped (statics aren't): its reaper stops it when the test process exits.
 pub fn cluster() -> &'static TempCluster {
+    watchdog::arm();
     static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| own_cluster(ClusterOptions::default()))
 }
@@ -42,11 +45,53 @@ pub fn cluster() -> &'static TempCluster {
 /// A cluster of the test's own, for special settings or for stopping it. Server binaries:
 /// `opts.bin_dir`, else DBTOOL_TEST_PG_BIN, else `find_server_bin()`. Panics (fails the test)
 /// when no server can be started: a suite that silently skips proves nothing.
+///
+/// With DBTOOL_TEST_PG_MAJOR set (scripts/test sets it on each per-major pass), a cluster from
+/// the suite's own binaries must run that major: a pass against the wrong server would report
+/// green for a major it never ran. A test that names its own `bin_dir` is exempt.
 pub fn own_cluster(mut opts: ClusterOptions) -> TempCluster {
-    if opts.bin_dir.is_none() {
+    watchdog::arm();
+    let suite_binaries = opts.bin_dir.is_none();
+    if suite_binaries {
         opts.bin_dir = test_bin_dir();
     }
-    TempCluster::start(opts).unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {}", chain(&e)))
+    let cluster = TempCluster::start(opts)
+        .unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {}", chain(&e)));
+    if let Some(expected) = suite_binaries.then(expected_major).flatten() {
+        assert_runs_major(&cluster, expected);
+    }
+    cluster
+}
+
+/// DBTOOL_TEST_PG_MAJOR, the major this pass claims to test.
+fn expected_major() -> Option<u32> {
+    let raw = std::env::var("DBTOOL_TEST_PG_MAJOR").ok()?;
+    let major = raw
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("DBTOOL_TEST_PG_MAJOR={raw:?} is not a major version number such as 15"));
+    Some(major)
+}
+
+/// Asks the running server, not its binary's `--version`: what the tests talk to is what counts.
+fn assert_runs_major(cluster: &TempCluster, expected: u32) {
+    let dsn = cluster.dsn("postgres");
+    let num: i32 = block_on_own_runtime(async {
+        connect(&dsn)
+            .await
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .unwrap_or_else(|e| panic!("server_version_num: {}", chain(&e)))
+            .get(0)
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert!(
+        i64::from(num) / 10000 == i64::from(expected),
+        "DBTOOL_TEST_PG_MAJOR={expected} but the cluster started from {} runs server_version_num {num} \
+         (major {}): this pass would not test the major it claims; fix DBTOOL_TEST_PG_BIN or DBTOOL_TEST_PG_MAJOR",
+        cluster.bin_dir().display(),
+        num / 10000
+    );
 }
 
 fn test_bin_dir() -> Option<PathBuf> {
@@ -147,11 +192,13 @@ pub async fn fresh_db(name_hint: &str) -> TestDb {
 
 /// [`fresh_db`] for tests without a tokio runtime, e.g. those that only run the binary.
 pub fn fresh_db_blocking(name_hint: &str) -> TestDb {
+    watchdog::arm();
     block_on_own_runtime(fresh_db(name_hint)).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A fresh database on a cluster from [`own_cluster`].
 pub async fn fresh_db_on(cluster: &TempCluster, name_hint: &str) -> TestDb {
+    watchdog::arm();
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let suffix = format!("_{n}_{}", std::process::id());
@@ -222,6 +269,7 @@ impl Drop for TestDb {
 
 /// A connection whose driver task runs on the current runtime; panics with the DSN on failure.
 pub async fn connect(dsn: &str) -> tokio_postgres::Client {
+    watchdog::arm();
     let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("could not connect to {dsn}: {}", chain(&e)));
@@ -233,6 +281,7 @@ pub async fn connect(dsn: &str) -> tokio_postgres::Client {
 /// DBTOOL_* settings (but DBTOOL_PG_BIN, which only says where server binaries live), so the
 /// developer's own setup cannot leak into what a test sees.
 pub fn dbtool() -> Command {
+    watchdog::arm();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbtool"));
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
