@@ -7,37 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::backup::{backup_cluster, client, client_major, dbt, own_backup_cluster};
+use common::backup::{
+    assert_exit, backup_cluster, backup_db as backup, client, client_major, dbt, own_backup_cluster, run, text,
+};
 use common::{connect, fresh_db_on, SmallFs, TestDb};
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("could not run dbtool: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn backup(db: &TestDb, dest: &Path, extra: &[&str]) -> Output {
-    run(dbt()
-        .args(["backup", "--dsn", &db.dsn(), "--dest"])
-        .arg(dest)
-        .args(extra))
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// Names in `dest`, sorted, hidden bookkeeping (state, lock files) excluded.
 fn visible(dest: &Path) -> Vec<String> {
