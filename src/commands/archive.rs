@@ -17,7 +17,7 @@ use crate::settings::targets;
 
 /// The job from the file (by --job), with every given flag laid over it.
 pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJob> {
-    let mut job = match &args.job {
+    let base = match &args.job {
         Some(name) => match loaded.file.archive.iter().find(|j| &j.job_name() == name) {
             Some(j) => j.clone(),
             None => {
@@ -34,14 +34,7 @@ pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJ
         },
         None => ArchiveJob::default(),
     };
-    let set = |field: &mut String, v: &Option<String>| {
-        if let Some(v) = v {
-            field.clone_from(v);
-        }
-    };
-    set(&mut job.table, &args.table);
-    set(&mut job.column, &args.column);
-    set(&mut job.older_than, &args.older_than);
+    let mut job = args.options.over(&base);
     let missing: Vec<&str> = [
         ("--table", &job.table),
         ("--column", &job.column),
@@ -54,20 +47,6 @@ pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJ
     if !missing.is_empty() {
         bail!("{} required (or --job NAME from the config file)", missing.join(", "));
     }
-    job.column_type = args.column_type.or(job.column_type);
-    job.dest = args.dest.clone().or(job.dest);
-    job.dest_dsn = args.dest_dsn.clone().or(job.dest_dsn);
-    job.batch_size = args.batch_size.or(job.batch_size);
-    job.sleep = args.sleep.map(HumanDuration).or(job.sleep);
-    job.max_runtime = args.max_runtime.map(HumanDuration).or(job.max_runtime);
-    job.max_lag = args.max_lag.map(HumanDuration).or(job.max_lag);
-    job.filter = args.filter.clone().or(job.filter);
-    job.walk = args.walk.or(job.walk);
-    job.metrics = args.metrics.clone().or(job.metrics);
-    job.dry_run |= args.dry_run;
-    job.no_delete |= args.no_delete;
-    job.purge |= args.purge;
-    job.confirm_purge |= args.confirm_purge;
     // Session limits: a flag wins, then the job's own, then the file's global setting.
     let session = targets::session(&args.conn, loaded, false);
     job.statement_timeout = args

@@ -9,6 +9,7 @@ pub mod cross_db;
 pub mod cutoff;
 pub mod dry_run;
 pub mod ident;
+pub mod options;
 pub mod plan;
 pub mod predicate;
 pub mod report;
@@ -16,117 +17,14 @@ pub mod run;
 pub mod setup;
 pub mod walk;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::duration::HumanDuration;
+use serde::Serialize;
 
 pub use batch::{Mode, Walk};
 pub use cutoff::ColumnType;
+pub use options::{ArchiveJob, DEFAULT_BATCH_SIZE};
 pub use run::{run, run_with, Progress, Quiet, RunOptions};
-
-/// Default rows per batch.
-pub const DEFAULT_BATCH_SIZE: i64 = 5000;
-
-/// One archive job: `[[archive]]` in the config file, or `dbtool archive` flags.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ArchiveJob {
-    /// Name for `--job`, the job history and logs (default: the table).
-    pub name: Option<String>,
-    /// Source table, `schema.table` (schema defaults to public).
-    pub table: String,
-    /// The time column that decides a row's age.
-    pub column: String,
-    /// How the column stores time (default: detected; required for integer columns).
-    pub column_type: Option<ColumnType>,
-    /// Age beyond which rows move: "2y", "90d", or a PostgreSQL interval ("18 months").
-    pub older_than: String,
-    /// Destination table (default: schema `archive`, same table name).
-    pub dest: Option<String>,
-    /// Destination in another database (URL or conninfo); default: the source database.
-    pub dest_dsn: Option<String>,
-    /// Rows per batch (default 5000).
-    pub batch_size: Option<i64>,
-    /// Pause between batches (default none).
-    pub sleep: Option<HumanDuration>,
-    /// Stop starting batches after this long (default: no limit).
-    pub max_runtime: Option<HumanDuration>,
-    /// Pause while any standby's replay lag exceeds this (default: don't check).
-    pub max_lag: Option<HumanDuration>,
-    /// Extra SQL predicate on the source rows, e.g. "channelid <> 'keep'".
-    #[serde(rename = "where")]
-    pub filter: Option<String>,
-    /// Walk order (default: ctid on PostgreSQL 14+, key order before).
-    pub walk: Option<Walk>,
-    /// Copy only, never delete from the source.
-    #[serde(default)]
-    pub no_delete: bool,
-    /// Delete only, no archive copy. Needs `confirm_purge`.
-    #[serde(default)]
-    pub purge: bool,
-    /// The explicit yes for `purge`.
-    #[serde(default)]
-    pub confirm_purge: bool,
-    /// Count and show the SQL; change nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// Prometheus textfile to write at the end of each run.
-    pub metrics: Option<PathBuf>,
-    /// statement_timeout of dbtool's sessions (default: the global setting, 5s).
-    pub statement_timeout: Option<HumanDuration>,
-    /// lock_timeout of dbtool's sessions (default: the global setting, 100ms).
-    pub lock_timeout: Option<HumanDuration>,
-}
-
-impl ArchiveJob {
-    pub fn job_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.table.clone())
-    }
-
-    pub fn batch_size(&self) -> i64 {
-        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
-    }
-
-    pub fn mode(&self) -> Mode {
-        if self.purge {
-            Mode::Purge
-        } else if self.no_delete {
-            Mode::Copy
-        } else {
-            Mode::Move
-        }
-    }
-
-    /// Checks combinations the types cannot express.
-    pub fn validate(&self) -> Result<(), ArchiveError> {
-        let name = self.job_name();
-        let bad = |why: &str| Err(ArchiveError::Config(format!("archive job '{name}': {why}")));
-        if self.table.trim().is_empty() || self.column.trim().is_empty() || self.older_than.trim().is_empty() {
-            return bad("table, column and older_than are required");
-        }
-        if !(1..=1_000_000).contains(&self.batch_size()) {
-            return bad("batch size must be between 1 and 1000000");
-        }
-        if self.purge && self.no_delete {
-            return bad("--purge deletes without copying and --no-delete copies without deleting; pick one");
-        }
-        if self.purge && !self.confirm_purge && !self.dry_run {
-            return bad("--purge deletes rows without keeping a copy; add --confirm-purge to really do it");
-        }
-        if self.purge && (self.dest.is_some() || self.dest_dsn.is_some()) {
-            return bad("--purge keeps no copy, so --dest and --dest-dsn make no sense with it");
-        }
-        // Checked again in setup once the server's standard_conforming_strings is known.
-        if let Some(w) = &self.filter {
-            predicate::check(w, predicate::Strings::Standard)
-                .map_err(|e| ArchiveError::Config(format!("archive job '{name}': {e}")))?;
-        }
-        Ok(())
-    }
-}
 
 /// Why a run stopped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
