@@ -9,14 +9,56 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::plan::Plan;
 use super::query::version_name;
 use super::{Query, QueryFailure};
+use crate::db::pool::{Lease, TargetPool};
 use crate::db::row::{rows_from_messages, Row};
-use crate::db::{connect_session, Session};
+use crate::db::{connect_session, ConnectError, Session, Target};
 
-use super::plan::Plan;
+/// Where a run's sessions come from: opened and closed by the run (the command), or the
+/// daemon's warm pools, which keep them for the next run.
+#[derive(Clone, Copy)]
+pub enum Sessions<'a> {
+    Fresh,
+    Warm(&'a TargetPool),
+}
 
-use crate::db::Target;
+/// One target's run: what to run, where, and where its sessions come from.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub target: &'a Target,
+    pub plan: &'a Plan,
+    pub sessions: Sessions<'a>,
+}
+
+/// A session of a run: its own, or lent by a pool.
+pub enum Held {
+    Own(Session),
+    Lent(Lease),
+}
+
+impl std::ops::Deref for Held {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        match self {
+            Held::Own(s) => s,
+            Held::Lent(l) => l,
+        }
+    }
+}
+
+impl Run<'_> {
+    /// A session to `db` with the run's limits.
+    pub async fn open(&self, db: &str) -> Result<Held, ConnectError> {
+        match self.sessions {
+            Sessions::Fresh => connect_session(&self.target.params.with_dbname(db), &self.plan.session)
+                .await
+                .map(Held::Own),
+            Sessions::Warm(pool) => pool.get(db).await.map(Held::Lent),
+        }
+    }
+}
 
 /// One query's result in one place, and how long it took.
 pub(super) type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);
@@ -57,16 +99,17 @@ pub(super) async fn exec(session: &Session, q: &'static Query, version: u32, db:
 
 /// A lane's session and its backend, which must be gone before the lane opens another.
 struct Lane {
-    session: Session,
+    session: Held,
     pid: Option<i64>,
 }
 
-async fn open_lane(target: &Target, plan: &Plan, db: &str) -> Result<Lane, crate::db::ConnectError> {
-    let session = connect_session(&target.params.with_dbname(db), &plan.session).await?;
-    // Behind a pooler the backend is the pooler's to keep; there is nothing to wait for.
-    let pid = match session.pooler() {
-        Some(_) => None,
-        None => session
+async fn open_lane(run: &Run<'_>, db: &str) -> Result<Lane, ConnectError> {
+    let session = run.open(db).await?;
+    // Behind a pooler the backend is the pooler's to keep, and a pool's session stays open for
+    // the next run: there is nothing to wait for.
+    let pid = match (&session, session.pooler()) {
+        (Held::Lent(_), _) | (_, Some(_)) => None,
+        (Held::Own(session), None) => session
             .simple_query("/* dbtool */ SELECT pg_catalog.pg_backend_pid() AS pid")
             .await
             .ok()
@@ -77,7 +120,10 @@ async fn open_lane(target: &Target, plan: &Plan, db: &str) -> Result<Lane, crate
 
 /// Closes the lane's session and waits (bounded) until the server no longer lists its backend.
 async fn close_lane(main: &Session, lane: Lane) {
-    lane.session.close().await;
+    let Held::Own(session) = lane.session else {
+        return;
+    };
+    session.close().await;
     let Some(pid) = lane.pid else { return };
     let sql = format!("/* dbtool */ SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE pid = {pid}");
     let started = Instant::now();
@@ -99,13 +145,12 @@ async fn close_lane(main: &Session, lane: Lane) {
 /// Runs the per-database queries in one database on a lane of its own.
 async fn in_database(
     main: &Session,
-    target: &Target,
-    plan: &Plan,
+    run: &Run<'_>,
     db: &str,
     queries: &[&'static Query],
     version: u32,
 ) -> Vec<Executed> {
-    match open_lane(target, plan, db).await {
+    match open_lane(run, db).await {
         Ok(lane) => {
             let futs = queries.iter().map(|q| exec(&lane.session, q, version, Some(db)));
             let results = futures_util::future::join_all(futs).await;
@@ -137,19 +182,18 @@ async fn in_database(
 /// (scripts/bench-health). A lane that cannot be opened just leaves its share to the others.
 pub(super) async fn in_main_database(
     main: &Session,
-    target: &Target,
-    plan: &Plan,
+    run: &Run<'_>,
     db: &str,
     queries: &[&'static Query],
     version: u32,
 ) -> Vec<Executed> {
-    let extra = plan.max_connections.min(queries.len()).saturating_sub(1);
-    let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(target, plan, db)))
+    let extra = run.plan.max_connections.min(queries.len()).saturating_sub(1);
+    let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(run, db)))
         .await
         .into_iter()
         .filter_map(Result::ok)
         .collect();
-    let sessions: Vec<&Session> = lanes.iter().map(|l| &l.session).chain(std::iter::once(main)).collect();
+    let sessions: Vec<&Session> = lanes.iter().map(|l| &*l.session).chain(std::iter::once(main)).collect();
     let futs = queries
         .iter()
         .enumerate()
@@ -163,13 +207,12 @@ pub(super) async fn in_main_database(
 /// when it is done with one. With N = 1 there is no lane: those databases are not visited.
 pub(super) async fn in_other_databases(
     main: &Session,
-    target: &Target,
-    plan: &Plan,
+    run: &Run<'_>,
     dbs: Vec<String>,
     queries: &[&'static Query],
     version: u32,
 ) -> Vec<Executed> {
-    let width = plan.max_connections.saturating_sub(1);
+    let width = run.plan.max_connections.saturating_sub(1);
     if width == 0 {
         return dbs
             .iter()
@@ -185,7 +228,7 @@ pub(super) async fn in_other_databases(
     let lanes = (0..width).map(|_| async {
         let mut results = Vec::new();
         while let Some(db) = next() {
-            results.extend(in_database(main, target, plan, &db, queries, version).await);
+            results.extend(in_database(main, run, &db, queries, version).await);
         }
         results
     });

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed};
+use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed, Run, Sessions};
 use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::row::{rows_from_messages, Row};
-use crate::db::{connect_session, Session, Target};
+use crate::db::pool::TargetPool;
+use crate::db::{Session, Target};
 use crate::report::finding::{Finding, Severity};
 use crate::report::{CheckReport, TargetReport};
 
@@ -67,12 +68,8 @@ fn choose_databases(
 }
 
 /// Runs every planned query on a server of `version`; returns the outcomes.
-async fn gather(
-    client: &Session,
-    target: &Target,
-    plan: &Plan,
-    version: u32,
-) -> Result<Outcomes, tokio_postgres::Error> {
+async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
+    let plan = run.plan;
     let mut queries: Vec<&'static Query> = Vec::new();
     for q in plan.checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
@@ -85,7 +82,7 @@ async fn gather(
         .copied()
         .filter(|q| q.scope == Scope::EachDatabase)
         .collect();
-    let main_db = target.params.dbname().to_string();
+    let main_db = run.target.params.dbname().to_string();
 
     let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| exec(client, q, version, None)));
     let db_side = async {
@@ -96,10 +93,10 @@ async fn gather(
         let (dbs, missing) = choose_databases(listed, &plan.databases);
         let mut results = Vec::new();
         if dbs.contains(&main_db) {
-            results.extend(in_main_database(client, target, plan, &main_db, &per_db, version).await);
+            results.extend(in_main_database(client, run, &main_db, &per_db, version).await);
         }
         let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
-        results.extend(in_other_databases(client, target, plan, others, &per_db, version).await);
+        results.extend(in_other_databases(client, run, others, &per_db, version).await);
         (results, missing)
     };
     let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;
@@ -243,13 +240,19 @@ pub fn evaluate(
 
 /// Connects, runs every planned check and returns the target's report; never fails.
 pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
-    run_target_noting_connect(target, plan, &AtomicBool::new(false)).await
+    let run = Run {
+        target,
+        plan,
+        sessions: Sessions::Fresh,
+    };
+    run_target_noting_connect(&run, &AtomicBool::new(false)).await
 }
 
 /// [`run_target`], setting `connected` once the server has answered.
-async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
+async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
+    let (target, plan) = (run.target, run.plan);
     let started = Instant::now();
-    let client = match connect_session(&target.params, &plan.session).await {
+    let client = match run.open(target.params.dbname()).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
@@ -258,7 +261,7 @@ async fn run_target_noting_connect(target: &Target, plan: &Plan, connected: &Ato
         Ok(v) => v,
         Err(e) => return answered_but(target, format!("connected, but {e}"), started),
     };
-    match gather(&client, target, plan, version.num).await {
+    match gather(&client, run, version.num).await {
         Ok(outcomes) => {
             let checks = plan
                 .checks
@@ -291,11 +294,22 @@ fn answered_but(target: &Target, message: String, started: Instant) -> TargetRep
     r
 }
 
-/// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN.
-pub async fn run_target_with_timeout(target: &Target, plan: &Plan, timeout: Duration) -> TargetReport {
+/// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN. With
+/// `pool` (the daemon) its sessions come from and go back to the target's warm pool.
+pub async fn run_target_with_timeout(
+    target: &Target,
+    plan: &Plan,
+    timeout: Duration,
+    pool: Option<&TargetPool>,
+) -> TargetReport {
     let started = Instant::now();
     let connected = AtomicBool::new(false);
-    match tokio::time::timeout(timeout, run_target_noting_connect(target, plan, &connected)).await {
+    let run = Run {
+        target,
+        plan,
+        sessions: pool.map_or(Sessions::Fresh, Sessions::Warm),
+    };
+    match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
         Ok(r) => r,
         Err(_) => {
             let up = connected.load(Ordering::Relaxed);

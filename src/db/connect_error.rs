@@ -20,6 +20,9 @@ pub enum ConnectError {
     Tls { target: String, cause: TlsError },
     #[error("could not connect to {target}: {}", render_failures(.failures))]
     Failed { target: String, failures: Vec<HostFailure> },
+    /// The daemon's warm sessions of this target were all in use for too long.
+    #[error("could not get a session to {target}: all {max} of its --max-connections stayed in use for {waited:?}")]
+    PoolBusy { target: String, max: usize, waited: std::time::Duration },
 }
 
 impl ConnectError {
@@ -54,6 +57,7 @@ impl ConnectError {
         match self {
             ConnectError::Tls { .. } => &[],
             ConnectError::Failed { failures, .. } => failures,
+            ConnectError::PoolBusy { .. } => &[],
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod job_runs;
 pub mod lock;
 pub mod migrate;
 pub mod pgpass;
+pub mod pool;
 pub mod row;
 pub mod session;
 mod target;

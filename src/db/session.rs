@@ -75,6 +75,11 @@ impl Session {
         })
     }
 
+    /// The connection is gone: the server ended the session or restarted.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// Why this session runs each statement in its own transaction, if it does.
     pub fn pooler(&self) -> Option<Pooler> {
         self.wrap.as_ref().map(|w| w.pooler)

@@ -21,7 +21,7 @@ pub(super) async fn run(
     let started = std::time::Instant::now();
     let generated_at = chrono::Utc::now();
     let t = tokio::select! {
-        r = run_target_with_timeout(target, &h.plan, h.timeout) => r,
+        r = run_target_with_timeout(target, &h.plan, h.timeout, None) => r,
         () = cancel.cancelled() => bail!("cancelled"),
     };
     let report = Report {
