@@ -14,6 +14,7 @@ use super::query::version_name;
 use super::{Query, QueryFailure};
 use crate::db::pool::{Lease, TargetPool};
 use crate::db::row::{rows_from_messages, Row};
+use crate::db::session::BACKEND_EXIT_WAIT;
 use crate::db::{connect_session, ConnectError, Session, Target};
 
 /// Where a run's sessions come from: opened and closed by the run (the command), or the
@@ -49,22 +50,20 @@ impl std::ops::Deref for Held {
 }
 
 impl Run<'_> {
-    /// A session to `db` with the run's limits.
-    pub async fn open(&self, db: &str) -> Result<Held, ConnectError> {
+    /// A session to `db` with the run's limits; `main`, the run's main session, watches a
+    /// pooled session closed to make room leave the server.
+    pub async fn open(&self, db: &str, main: Option<&Session>) -> Result<Held, ConnectError> {
         match self.sessions {
             Sessions::Fresh => connect_session(&self.target.params.with_dbname(db), &self.plan.session)
                 .await
                 .map(Held::Own),
-            Sessions::Warm(pool) => pool.get(db).await.map(Held::Lent),
+            Sessions::Warm(pool) => pool.get(db, main).await.map(Held::Lent),
         }
     }
 }
 
 /// One query's result in one place, and how long it took.
 pub(super) type Executed = (&'static str, Result<Vec<Row>, QueryFailure>, Duration);
-
-/// How long a lane waits for the server to end its previous backend before going on anyway.
-const BACKEND_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 pub(super) fn failure(db: Option<&str>, e: &tokio_postgres::Error) -> QueryFailure {
     let (message, sqlstate) = match e.as_db_error() {
@@ -103,17 +102,13 @@ struct Lane {
     pid: Option<i64>,
 }
 
-async fn open_lane(run: &Run<'_>, db: &str) -> Result<Lane, ConnectError> {
-    let session = run.open(db).await?;
+async fn open_lane(run: &Run<'_>, db: &str, main: &Session) -> Result<Lane, ConnectError> {
+    let session = run.open(db, Some(main)).await?;
     // Behind a pooler the backend is the pooler's to keep, and a pool's session stays open for
     // the next run: there is nothing to wait for.
-    let pid = match (&session, session.pooler()) {
-        (Held::Lent(_), _) | (_, Some(_)) => None,
-        (Held::Own(session), None) => session
-            .simple_query("/* dbtool */ SELECT pg_catalog.pg_backend_pid() AS pid")
-            .await
-            .ok()
-            .and_then(|m| rows_from_messages(m).first().and_then(|r| r.i64("pid").ok())),
+    let pid = match &session {
+        Held::Lent(_) => None,
+        Held::Own(session) => session.backend_pid().await,
     };
     Ok(Lane { session, pid })
 }
@@ -125,21 +120,9 @@ async fn close_lane(main: &Session, lane: Lane) {
     };
     session.close().await;
     let Some(pid) = lane.pid else { return };
-    let sql = format!("/* dbtool */ SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE pid = {pid}");
-    let started = Instant::now();
-    while started.elapsed() < BACKEND_EXIT_WAIT {
-        let gone = main
-            .simple_query(&sql)
-            .await
-            .ok()
-            .and_then(|m| rows_from_messages(m).first().and_then(|r| r.i64("n").ok()))
-            == Some(0);
-        if gone {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    if !main.wait_backend_gone(pid, BACKEND_EXIT_WAIT).await {
+        tracing::debug!(pid, "a closed session's backend is still listed; going on");
     }
-    tracing::debug!(pid, "a closed session's backend is still listed; going on");
 }
 
 /// Runs the per-database queries in one database on a lane of its own.
@@ -150,7 +133,7 @@ async fn in_database(
     queries: &[&'static Query],
     version: u32,
 ) -> Vec<Executed> {
-    match open_lane(run, db).await {
+    match open_lane(run, db, main).await {
         Ok(lane) => {
             let futs = queries.iter().map(|q| exec(&lane.session, q, version, Some(db)));
             let results = futures_util::future::join_all(futs).await;
@@ -188,7 +171,7 @@ pub(super) async fn in_main_database(
     version: u32,
 ) -> Vec<Executed> {
     let extra = run.plan.max_connections.min(queries.len()).saturating_sub(1);
-    let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(run, db)))
+    let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(run, db, main)))
         .await
         .into_iter()
         .filter_map(Result::ok)

@@ -13,8 +13,8 @@ use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed
 use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
-use crate::db::row::{rows_from_messages, Row};
 use crate::db::pool::TargetPool;
+use crate::db::row::{rows_from_messages, Row};
 use crate::db::{Session, Target};
 use crate::report::finding::{Finding, Severity};
 use crate::report::{CheckReport, TargetReport};
@@ -252,7 +252,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
 async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
     let (target, plan) = (run.target, run.plan);
     let started = Instant::now();
-    let client = match run.open(target.params.dbname()).await {
+    let client = match run.open(target.params.dbname(), None).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };

@@ -20,6 +20,7 @@ use std::time::Duration;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::session::BACKEND_EXIT_WAIT;
 use super::{connect_session, ConnParams, ConnectError, Session, SessionSettings, Target};
 
 /// A pooled session; derefs to [`Session`]. Dropping it gives it back to its pool.
@@ -28,6 +29,8 @@ pub type Lease = managed::Object<SessionManager>;
 /// A live session and its share of the target's bound.
 pub struct Warm {
     session: Session,
+    /// Its backend, to see it gone when the session is closed to make room.
+    pid: Option<i64>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -51,7 +54,10 @@ impl managed::Manager for SessionManager {
 
     async fn create(&self) -> Result<Warm, ConnectError> {
         let permit = match self.target.upgrade() {
-            Some(target) => target.permit(self.params.dbname()).await,
+            Some(target) => tokio::time::timeout(PERMIT_WAIT, target.live.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
             // The pool is being dropped with its target; nothing to bound against.
             None => Arc::new(Semaphore::new(1)).try_acquire_owned().ok(),
         };
@@ -63,8 +69,10 @@ impl managed::Manager for SessionManager {
             });
         };
         let session = connect_session(&self.params, &self.settings).await?;
+        let pid = session.backend_pid().await;
         Ok(Warm {
             session,
+            pid,
             _permit: permit,
         })
     }
@@ -85,8 +93,15 @@ pub struct TargetPool {
     max: usize,
     live: Arc<Semaphore>,
     databases: Mutex<HashMap<String, managed::Pool<SessionManager>>>,
+    /// Held while a session is closed to make room and its replacement opened, so the freed
+    /// permit goes to the database that made room.
+    making_room: tokio::sync::Mutex<()>,
     me: Weak<TargetPool>,
 }
+
+/// A session no run used for this long is closed: jobs that run more often keep theirs warm,
+/// rarer ones pay the start-up again rather than hold a backend in between.
+pub const IDLE_MAX: Duration = Duration::from_secs(600);
 
 /// How long a database waits for one of the target's sessions to become free.
 const PERMIT_WAIT: Duration = Duration::from_secs(30);
@@ -100,22 +115,41 @@ impl TargetPool {
             max,
             live: Arc::new(Semaphore::new(max)),
             databases: Mutex::new(HashMap::new()),
+            making_room: tokio::sync::Mutex::new(()),
             me: me.clone(),
         })
     }
 
-    /// A session to `dbname`: an idle one if the pool has it, else a new one.
-    pub async fn get(&self, dbname: &str) -> Result<Lease, ConnectError> {
+    /// A session to `dbname`: an idle one if the pool has it, else a new one. With every
+    /// permit taken, an idle session of another database is closed first, and `main` (the
+    /// run's main session) waits until the server no longer lists its backend, so the server
+    /// never sees more than the bound.
+    pub async fn get(&self, dbname: &str, main: Option<&Session>) -> Result<Lease, ConnectError> {
         let busy = || ConnectError::PoolBusy {
             target: self.params.redacted(),
             max: self.max,
             waited: PERMIT_WAIT,
         };
         let pool = self.pool(dbname).ok_or_else(busy)?;
-        pool.get().await.map_err(|e| match e {
-            managed::PoolError::Backend(e) => e,
-            _ => busy(),
-        })
+        let lease = |pool: managed::Pool<SessionManager>| async move {
+            pool.get().await.map_err(|e| match e {
+                managed::PoolError::Backend(e) => e,
+                _ => busy(),
+            })
+        };
+        if pool.status().available > 0 || self.live.available_permits() > 0 {
+            return lease(pool).await;
+        }
+        let _room = self.making_room.lock().await;
+        if self.live.available_permits() == 0 {
+            if let Some(Warm { session, pid, _permit }) = self.evict_idle_except(dbname) {
+                session.close().await;
+                if let (Some(main), Some(pid)) = (main, pid) {
+                    main.wait_backend_gone(pid, BACKEND_EXIT_WAIT).await;
+                }
+            }
+        }
+        lease(pool).await
     }
 
     /// Sessions open now, idle or in use, over every database.
@@ -139,28 +173,30 @@ impl TargetPool {
         Some(pool)
     }
 
-    /// A permit for a new session of `dbname`; with none free, an idle session of another
-    /// database is closed for it.
-    async fn permit(&self, dbname: &str) -> Option<OwnedSemaphorePermit> {
-        if let Ok(p) = self.live.clone().try_acquire_owned() {
-            return Some(p);
+    /// Closes idle sessions: those unused for longer than `idle`, or every idle one with `None`.
+    async fn close_idle(&self, idle: Option<Duration>) -> usize {
+        let pools: Vec<managed::Pool<SessionManager>> = {
+            let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            dbs.values().cloned().collect()
+        };
+        let mut closed = 0;
+        for pool in pools {
+            let removed = pool.retain(|_, m| idle.is_some_and(|max| m.last_used() < max)).removed;
+            for Warm { session, .. } in removed {
+                session.close().await;
+                closed += 1;
+            }
         }
-        if let Some(idle) = self.evict_idle_except(dbname) {
-            // Closed before the permit is released, so the new session never overlaps it.
-            let Warm { session, _permit } = idle;
-            session.close().await;
-            return Some(_permit);
-        }
-        tokio::time::timeout(PERMIT_WAIT, self.live.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        closed
     }
 
     fn evict_idle_except(&self, dbname: &str) -> Option<Warm> {
         let pools: Vec<managed::Pool<SessionManager>> = {
             let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            dbs.iter().filter(|(db, _)| *db != dbname).map(|(_, p)| p.clone()).collect()
+            dbs.iter()
+                .filter(|(db, _)| *db != dbname)
+                .map(|(_, p)| p.clone())
+                .collect()
         };
         for pool in pools {
             let mut taken = false;
@@ -190,11 +226,29 @@ impl Pools {
             .clone()
     }
 
-    /// Sessions open now, per target name.
-    pub fn sizes(&self) -> Vec<(String, usize)> {
+    /// Closes the sessions no run has used for `idle` (every idle session with `None`, at
+    /// shutdown), so the server is not left with backends nobody will use soon.
+    pub async fn close_idle(&self, idle: Option<Duration>) -> usize {
+        let pools: Vec<Arc<TargetPool>> = {
+            let all = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            all.values().cloned().collect()
+        };
+        let mut closed = 0;
+        for pool in pools {
+            closed += pool.close_idle(idle).await;
+        }
+        closed
+    }
+
+    /// Sessions open now, idle or in use, per target name (summed over the target's pools
+    /// when two jobs watch it with different limits).
+    pub fn sizes(&self) -> std::collections::BTreeMap<String, usize> {
         let all = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        all.iter()
-            .map(|(k, p)| (k.split('\n').next().unwrap_or_default().to_string(), p.open_sessions()))
-            .collect()
+        let mut sizes = std::collections::BTreeMap::new();
+        for (key, pool) in all.iter() {
+            let name = key.split('\n').next().unwrap_or_default().to_string();
+            *sizes.entry(name).or_insert(0) += pool.open_sessions();
+        }
+        sizes
     }
 }

@@ -13,6 +13,9 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::connect::SessionSettings;
 
+/// How long a closed session's backend is given to leave the server before dbtool goes on.
+pub const BACKEND_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why dbtool treats a server as a connection pooler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pooler {
@@ -93,6 +96,36 @@ impl Session {
         };
         let _turn = wrap.turn.lock().await;
         in_transaction(&self.client, &wrap.begin, sql).await
+    }
+
+    /// The server process serving this session; `None` behind a pooler (the backend is the
+    /// pooler's) or when the server would not say.
+    pub async fn backend_pid(&self) -> Option<i64> {
+        if self.wrap.is_some() {
+            return None;
+        }
+        let sql = "/* dbtool */ SELECT pg_catalog.pg_backend_pid() AS pid";
+        let rows = super::row::rows_from_messages(self.simple_query(sql).await.ok()?);
+        rows.first().and_then(|r| r.i64("pid").ok())
+    }
+
+    /// Waits, at most `limit`, until the server no longer lists backend `pid`: a closed
+    /// session's backend still counts against the server's connections while it exits.
+    /// Returns whether it is gone.
+    pub async fn wait_backend_gone(&self, pid: i64, limit: std::time::Duration) -> bool {
+        let sql = format!("/* dbtool */ SELECT count(*) AS n FROM pg_catalog.pg_stat_activity WHERE pid = {pid}");
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            let listed = self.simple_query(&sql).await.ok().and_then(|m| {
+                let rows = super::row::rows_from_messages(m);
+                rows.first().and_then(|r| r.i64("n").ok())
+            });
+            if listed == Some(0) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        false
     }
 
     /// Ends the session and waits until the connection is closed, so a caller bounding its

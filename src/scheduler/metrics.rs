@@ -31,6 +31,11 @@ static RUNNING: MetricFamily = MetricFamily {
     help: "1 while a run of the job is in progress on this replica.",
     kind: MetricKind::Gauge,
 };
+static POOL_SESSIONS: MetricFamily = MetricFamily {
+    name: "dbtool_pool_sessions",
+    help: "Warm sessions the scheduler holds open to the target for health jobs, idle or in use.",
+    kind: MetricKind::Gauge,
+};
 static NEXT_RUN: MetricFamily = MetricFamily {
     name: "dbtool_job_next_run_timestamp_seconds",
     help: "The job's next scheduled time (Unix time).",
@@ -92,6 +97,8 @@ pub struct Metrics {
     jobs: Mutex<BTreeMap<String, JobStats>>,
     /// The latest health result per target, from whichever health job saw it last.
     health: Mutex<BTreeMap<String, TargetReport>>,
+    /// The current configuration's warm sessions (replaced on reload).
+    pools: Mutex<std::sync::Weak<crate::db::pool::Pools>>,
 }
 
 fn secs(t: DateTime<Utc>) -> f64 {
@@ -142,6 +149,10 @@ impl Metrics {
         self.jobs().entry(job.to_string()).or_default().next_run = at.map(secs);
     }
 
+    pub fn set_pools(&self, pools: &std::sync::Arc<crate::db::pool::Pools>) {
+        *self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::downgrade(pools);
+    }
+
     pub fn set_health(&self, report: Report) {
         let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for t in report.targets {
@@ -164,6 +175,12 @@ impl Metrics {
             targets,
         });
         let jobs = self.jobs().clone();
+        let pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .upgrade();
+        let pool_sizes = pools.map(|p| p.sizes()).unwrap_or_default();
         let mut exp = Exposition::default();
         for (name, s) in &jobs {
             let job = vec![("job", name.as_str())];
@@ -183,6 +200,9 @@ impl Metrics {
         }
         if let Some(report) = &health {
             add_report(&mut exp, report);
+        }
+        for (target, n) in &pool_sizes {
+            exp.push(&POOL_SESSIONS, vec![("target", target.as_str())], *n as f64);
         }
         super::procstat::add(&mut exp);
         let mut buf = Vec::with_capacity(16 * 1024);

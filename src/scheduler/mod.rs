@@ -41,6 +41,7 @@ fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
         loaded: Arc::new(loaded),
         settings: Arc::new(settings),
         targets: Arc::new(targets),
+        pools: Arc::default(),
     })
 }
 
@@ -150,5 +151,7 @@ async fn shutdown(why: &str, gen: &Generation, shared: &Shared) {
             tracing::error!("jobs did not stop after cancellation; exiting anyway");
         }
     }
+    // Warm sessions end with a goodbye rather than a dropped socket in the server's log.
+    gen.pools.close_idle(None).await;
     tracing::info!("scheduler stopped");
 }

@@ -43,6 +43,8 @@ pub struct Generation {
     pub loaded: Arc<Settings>,
     pub settings: Arc<Schedule>,
     pub targets: Arc<Vec<Target>>,
+    /// Warm sessions for the read-only kinds, kept across runs of this configuration.
+    pub pools: Arc<crate::db::pool::Pools>,
 }
 
 /// What outlives a reload: metrics, the set of running jobs, the run tracker.
@@ -82,6 +84,25 @@ pub fn spawn_loops(gen: &Arc<Generation>, shared: &Arc<Shared>, stop: &Cancellat
         let (gen, shared, stop) = (gen.clone(), shared.clone(), stop.clone());
         tokio::spawn(async move { job_loop(i, gen, shared, stop).await });
     }
+    shared.metrics.set_pools(&gen.pools);
+    let (pools, stop) = (gen.pools.clone(), stop.clone());
+    tokio::spawn(async move { sweep_pools(&pools, &stop).await });
+}
+
+/// Closes warm sessions unused for `IDLE_MAX`; when this configuration is replaced, every idle
+/// one (sessions still in use close when their run ends and the configuration is dropped).
+async fn sweep_pools(pools: &crate::db::pool::Pools, stop: &CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = stop.cancelled() => break,
+        }
+        let closed = pools.close_idle(Some(crate::db::pool::IDLE_MAX)).await;
+        if closed > 0 {
+            tracing::debug!(closed, "closed warm sessions idle for over 10 minutes");
+        }
+    }
+    pools.close_idle(None).await;
 }
 
 fn targets_of(job: &Job, all: &[Target]) -> Vec<Target> {
@@ -233,7 +254,7 @@ async fn run_target(
     };
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
-    let (mut result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
+    let (mut result, outcome) = execute_bounded(job, target, gen, token).await;
     let (rows, bytes, message) = match &outcome {
         Ok(kinds::Outcome { failure: Some(f), .. }) => {
             result = RunResult::Failure;
@@ -279,7 +300,7 @@ async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shar
         Ok(kinds::Outcome {
             report: Some(report), ..
         }),
-    ) = execute_bounded(job, target, &gen.loaded, token).await
+    ) = execute_bounded(job, target, gen, token).await
     {
         shared.metrics.set_health(report);
     }
@@ -290,10 +311,10 @@ async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shar
 async fn execute_bounded(
     job: &Job,
     target: &Target,
-    loaded: &Settings,
+    gen: &Generation,
     token: CancellationToken,
 ) -> (RunResult, anyhow::Result<kinds::Outcome>) {
-    let fut = kinds::execute(job, target, loaded, token.clone());
+    let fut = kinds::execute(job, target, &gen.loaded, &gen.pools, token.clone());
     tokio::pin!(fut);
     let deadline = tokio::time::sleep(job.timeout.unwrap_or(Duration::from_secs(365 * 86_400)));
     tokio::pin!(deadline);

@@ -5,6 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
 use crate::checks::runner::run_target_with_timeout;
+use crate::db::pool::Pools;
 use crate::db::Target;
 use crate::report::Report;
 use crate::settings::jobs::HealthJob;
@@ -14,14 +15,17 @@ pub(super) async fn run(
     h: &HealthJob,
     job: &Job,
     target: &Target,
+    pools: &Pools,
     cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
     // One target per run (each target's run is claimed on its own), so the runner's per-target
     // function is called directly rather than `health::execute`'s multi-target stream.
     let started = std::time::Instant::now();
     let generated_at = chrono::Utc::now();
+    // Warm sessions kept across runs: no backend start-up, caches already filled.
+    let pool = pools.of(target, &h.plan.session, h.plan.max_connections);
     let t = tokio::select! {
-        r = run_target_with_timeout(target, &h.plan, h.timeout, None) => r,
+        r = run_target_with_timeout(target, &h.plan, h.timeout, Some(&pool)) => r,
         () = cancel.cancelled() => bail!("cancelled"),
     };
     let report = Report {

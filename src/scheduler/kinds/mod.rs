@@ -9,6 +9,7 @@ mod sleep;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::db::pool::Pools;
 use crate::db::Target;
 use crate::report::Report;
 use crate::settings::jobs::JobOptions;
@@ -33,10 +34,11 @@ pub async fn execute(
     job: &Job,
     target: &Target,
     loaded: &Settings,
+    pools: &Pools,
     cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
     match &job.options {
-        JobOptions::Health(h) => health::run(h, job, target, cancel).await,
+        JobOptions::Health(h) => health::run(h, job, target, pools, cancel).await,
         JobOptions::Sleep(o) => sleep::run(o, cancel).await,
         JobOptions::Archive(a) => archive::run(a, target, cancel).await,
         JobOptions::Backup(o) => backup::run(o, target, loaded, cancel).await,
