@@ -81,7 +81,7 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
             // A power cut mid-run: immediate shutdown means crash recovery at the next start.
             stop_immediately(&cluster);
             let out = child.wait_with_output().expect("wait");
-            cluster.start_again().expect("restart the server");
+            common::start_again(&cluster);
             c = db.client().await;
             if out.status.code() == Some(0) {
                 // The run finished in the instant before the cut (seen in CI on a quick pass):
@@ -165,18 +165,26 @@ async fn concurrent_writers_lose_nothing_and_are_never_blocked_long() {
     let waiter = tokio::task::spawn_blocking(move || child.wait_with_output());
 
     let w = db.client().await;
+    // The writer's own lock_timeout is the bound: it counts time spent waiting for locks only,
+    // not the CPU a loaded machine withholds (a wall-clock latency bound flaked), and a wait
+    // beyond it fails the writer's statement with lock_not_available.
+    let bound = statement_timeout + Duration::from_secs(2);
+    w.batch_execute(&format!("SET lock_timeout = '{}ms'", bound.as_millis()))
+        .await
+        .expect("lock_timeout");
+    let blocked = |e: tokio_postgres::Error| -> u64 {
+        panic!("the writer waited over {bound:?} for a lock (the archive's batches must not hold rows that long): {e}")
+    };
     let (mut inserted, mut last_update) = (0i64, std::collections::HashMap::new());
-    let mut max_latency = Duration::ZERO;
     let mut n = 0usize;
     while !waiter.is_finished() {
         n += 1;
-        let t = Instant::now();
         w.execute(
             "INSERT INTO posts (id, createat, channelid, message) VALUES ($1, (extract(epoch FROM now()) * 1000)::bigint, 'new', 'fresh')",
             &[&format!("new-{n}")],
         )
         .await
-        .expect("insert");
+        .unwrap_or_else(blocked);
         inserted += 1;
         let id = &old_ids[n % old_ids.len()];
         let updated = w
@@ -185,22 +193,14 @@ async fn concurrent_writers_lose_nothing_and_are_never_blocked_long() {
                 &[id, &format!("upd-{n}")],
             )
             .await
-            .expect("update");
+            .unwrap_or_else(blocked);
         if updated == 1 {
             last_update.insert(id.clone(), format!("upd-{n}"));
         }
-        max_latency = max_latency.max(t.elapsed());
     }
     let out = waiter.await.expect("join").expect("dbtool output");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    eprintln!(
-        "writer: {n} rounds, {} updates landed, max latency {max_latency:?}",
-        last_update.len()
-    );
-    assert!(
-        max_latency < statement_timeout + Duration::from_secs(2),
-        "the writer waited {max_latency:?}"
-    );
+    eprintln!("writer: {n} rounds, {} updates landed", last_update.len());
     // Rows the writer held at the very end may have been skipped: the next run takes them.
     let out = archive_cmd(&db.dsn(), &[]).output().expect("second run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

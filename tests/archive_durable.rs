@@ -36,7 +36,7 @@ fn lingering_commits() -> TempCluster {
 
 fn crash_and_restart(cluster: &TempCluster) {
     stop_immediately(cluster);
-    cluster.start_again().expect("restart after the crash");
+    common::start_again(cluster);
 }
 
 /// Crashes the server, then checks that all `old` rows are in the archive, none is left in

@@ -77,9 +77,7 @@ async fn start_tls_cluster() -> TlsCluster {
     cluster
         .stop()
         .unwrap_or_else(|e| panic!("stopping the cluster: {}", common::chain(&e)));
-    cluster
-        .start_again()
-        .unwrap_or_else(|e| panic!("restarting the cluster with ssl = on: {}", common::chain(&e)));
+    common::start_again(&cluster);
     let admin = common::connect(&cluster.dsn("postgres")).await;
     let ssl: String = admin.query_one("SHOW ssl", &[]).await.expect("SHOW ssl").get(0);
     assert_eq!(
@@ -636,4 +634,112 @@ fn bouncer_ini(cluster: &TempCluster, port: u16, dir: &Path) -> String {
         cluster.port(),
         dir.join("pgbouncer.log").display()
     )
+}
+
+/// `dbtool health` (the connections check) with `dsn` and $HOME in an empty directory:
+/// (exit code, stdout and stderr).
+async fn health_through_binary(dsn: String) -> (i32, String) {
+    let home = home();
+    let out = tokio::task::spawn_blocking(move || {
+        common::dbtool()
+            .env("HOME", home.path())
+            .args(["health", "--check", "connections", "--dsn", &dsn])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run dbtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn the_binary_verifies_the_server_certificate_and_refuses_a_wrong_ca() {
+    let c = tls_cluster().await;
+    let dsn = |root: &str| {
+        format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root} connect_timeout=10",
+            c.port()
+        )
+    };
+    let (code, out) = health_through_binary(dsn(&c.cert("ca.crt"))).await;
+    assert!(code <= 1, "verify-full with the right CA: {out}");
+    assert!(out.contains("connections"), "{out}");
+
+    let other = c.cert("other.crt");
+    let (code, out) = health_through_binary(dsn(&other)).await;
+    assert!(code >= 2, "a server the CA did not sign must be refused: {out}");
+    assert!(
+        out.contains(&format!("not trusted by sslrootcert {other}")),
+        "the error names the CA file and the fix: {out}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_server_certificate_is_named_with_its_expiry_and_the_renewal() {
+    let cluster = common::own_cluster(ClusterOptions::default());
+    let base = cluster.data_dir().parent().expect("the cluster's base directory");
+    let dir = base.join("tls-expired");
+    fs::create_dir(&dir).expect("create the TLS directory");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    openssl(&dir, &format!("req -x509 {ec} -days 2 -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
+    openssl(
+        &dir,
+        &format!("req {ec} -keyout server.key -out server.csr -subj /CN=localhost"),
+    );
+    // `openssl ca` is the tool of OpenSSL 3.0 that takes explicit dates: valid for a day in 2020.
+    fs::write(dir.join("index.txt"), "").expect("index.txt");
+    fs::write(dir.join("serial"), "01\n").expect("serial");
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         certificate = ca.crt\nprivate_key = ca.key\ndefault_md = sha256\npolicy = p\nx509_extensions = ext\n\
+         [p]\ncommonName = supplied\n[ext]\nsubjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n",
+    )
+    .expect("ca.cnf");
+    openssl(
+        &dir,
+        "ca -batch -notext -config ca.cnf -in server.csr -out server.crt -startdate 20200101000000Z -enddate 20200102000000Z",
+    );
+    let key = dir.join("server.key");
+    let owner = fs::metadata(cluster.data_dir()).expect("data directory");
+    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+    let conf = format!(
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        dir.join("server.crt").display(),
+        key.display()
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(cluster.data_dir().join("postgresql.conf"))
+        .and_then(|mut f| f.write_all(conf.as_bytes()))
+        .expect("append the TLS settings");
+    cluster
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping the cluster: {}", common::chain(&e)));
+    common::start_again(&cluster);
+
+    let ca = dir.join("ca.crt");
+    let dsn = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={} connect_timeout=10",
+        cluster.port(),
+        ca.display()
+    );
+    let (code, out) = health_through_binary(dsn).await;
+    assert!(code >= 2, "an expired certificate must be refused: {out}");
+    assert!(
+        out.contains("the server certificate expired at 2020-01-02T00:00:00Z")
+            && out.contains("renew it on the server"),
+        "the error names the expiry and the renewal: {out}"
+    );
+    assert!(
+        !out.contains("not trusted by"),
+        "the CA is right; only the date is wrong: {out}"
+    );
 }

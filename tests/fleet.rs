@@ -94,7 +94,11 @@ dsn = "{other}"
         accepted.load(Ordering::SeqCst) >= 1,
         "dbtool never tried the hung target"
     );
-    // The hung target ran into the run's bound; the others finished long before it.
-    let took = |t: &str| sample(&out, &format!("dbtool_scrape_duration_seconds{{target=\"{t}\"}}"));
-    assert!(took("main") < took("hung") && took("other") < took("hung"), "{out}");
+    // That main and other were fully checked (above) while the hung target used up the run's
+    // bound is what shows it held up no other: had they waited for it, the bound would have
+    // cut them off too. Comparing durations measured the machine's load, not that (it flaked).
+    assert!(
+        out.contains("dbtool_scrape_duration_seconds{target=\"hung\"}"),
+        "the hung target still reports how long it was tried:\n{out}"
+    );
 }

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::wait_until as wait_for;
 use common::{check_of as check, health_report as health_json, run_dbtool as run, strings as args};
 use common::{dbtool, fresh_db, own_cluster};
@@ -40,7 +38,12 @@ async fn locks_names_the_root_blocker_of_a_waiting_session() {
         &format!("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = {waiter_pid}"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Past the 1 s threshold by the server's clock, however long the test itself was held up.
+    wait_for(
+        &setup,
+        &format!("SELECT now() - state_change > interval '1.2 s' FROM pg_stat_activity WHERE pid = {waiter_pid}"),
+    )
+    .await;
 
     let (code, report) = health_json(&db.dsn(), &["--check", "locks", "--set", "locks.warning_seconds=1"]).await;
     let locks = check(&report, "locks");
@@ -66,7 +69,14 @@ async fn idle_in_transaction_session_is_reported_with_its_pid() {
     let idle = db.client().await;
     let idle_pid = pid(&idle).await;
     idle.batch_execute("BEGIN; SELECT 1").await.expect("begin");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let probe = db.client().await;
+    wait_for(
+        &probe,
+        &format!(
+            "SELECT clock_timestamp() - state_change > interval '1.5 s' FROM pg_stat_activity WHERE pid = {idle_pid}"
+        ),
+    )
+    .await;
     let (code, report) = health_json(
         &db.dsn(),
         &[
@@ -225,24 +235,61 @@ async fn bad_dsn_is_a_one_line_error_exit_3_without_the_password() {
         assert!(err.starts_with("dbtool: error:"), "{err}");
         assert!(!err.contains("s3cretpw"), "password leaked: {err}");
     }
-    // Wrong password against a real server: the error names the fix and never the password.
-    let db = fresh_db("badpw").await;
-    let (code, out, err) = run(args(&[
-        "health",
-        "--dsn",
-        &format!("{} password=hunter2xyz connect_timeout=5", db.dsn()),
-        // One check that is OK on a test cluster (server warns about its fsync=off).
-        "--check",
-        "connections",
-    ]))
-    .await;
-    // No --database: every database of the shared cluster is visited while other tests create and
-    // drop theirs, which once made this UNKNOWN (a dropped database's failures now are forgotten).
-    assert!(
-        code <= 1,
-        "trust auth ignores the password: stderr={err:?} stdout={out}"
+}
+
+/// `dbtool health` with `dsn` and $HOME in an empty directory (no ~/.pgpass to fall back on).
+async fn health_as(dsn: String) -> (i32, String, String) {
+    let home = tempfile::tempdir().expect("home");
+    let out = tokio::task::spawn_blocking(move || {
+        dbtool()
+            .env("HOME", home.path())
+            .args(["health", "--check", "connections", "--dsn", &dsn])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run dbtool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn wrong_and_missing_passwords_are_refused_by_scram_named_and_never_shown() {
+    // A role that may only log in with SCRAM over TCP: under the suite's usual trust auth a
+    // password is never checked, and a test of a wrong one proves nothing.
+    let cluster = own_cluster(ClusterOptions {
+        conf: vec!["password_encryption = 'scram-sha-256'".into()],
+        hba_prepend: vec!["host all pw_user 127.0.0.1/32 scram-sha-256".into()],
+        ..Default::default()
+    });
+    common::connect(&cluster.dsn("postgres"))
+        .await
+        .batch_execute("CREATE ROLE pw_user LOGIN PASSWORD 'right-pw-1' IN ROLE pg_monitor")
+        .await
+        .expect("role");
+    let base = format!(
+        "host=127.0.0.1 port={} user=pw_user dbname=postgres sslmode=disable connect_timeout=5",
+        cluster.port()
     );
-    assert!(!err.contains("hunter2xyz") && !out.contains("hunter2xyz"));
+    let (code, out, err) = health_as(format!("{base} password=right-pw-1")).await;
+    assert!(code <= 1, "the right password is accepted: {err}{out}");
+
+    let (code, out, err) = health_as(format!("{base} password=hunter2xyz")).await;
+    let all = format!("{out}{err}");
+    assert!(code >= 2, "a wrong password must fail the run: {all}");
+    assert!(
+        all.contains("password authentication failed") && all.contains("the password came from --dsn"),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2xyz"), "password leaked: {all}");
+
+    let (code, out, err) = health_as(base).await;
+    let all = format!("{out}{err}");
+    assert!(code >= 2, "a missing password must fail the run: {all}");
+    assert!(all.contains("no password was sent"), "{all}");
 }
 
 #[tokio::test]
@@ -253,9 +300,10 @@ async fn checks_finish_while_a_user_table_is_locked_exclusively() {
         .await
         .expect("lock");
     let (_, report) = health_json(&db.dsn(), &["--database", db.name(), "--timeout", "20s"]).await;
+    // A check that queued behind the lock would run into its timeouts and turn UNKNOWN; how
+    // long the checks took depends on the machine (a 5 s bound flaked), so it is not asserted.
     for ch in report["targets"][0]["checks"].as_array().expect("checks") {
         assert_ne!(ch["status"], "UNKNOWN", "{ch}");
-        assert!(ch["duration_seconds"].as_f64().unwrap_or(99.0) < 5.0, "{ch}");
     }
 }
 

@@ -56,6 +56,31 @@ impl Daemon {
         Daemon { child, log, metrics }
     }
 
+    /// A daemon with `--listen` on a free port, returned once /healthz answers. Another process
+    /// may take the port between probing and binding: the daemon then exits ("cannot listen"),
+    /// and it is started again on a fresh port, as the cluster helpers do.
+    fn start_listening(dir: &Path, name: &str, config: &str) -> (Daemon, u16) {
+        let ready = |port| common::http_get(port, "/healthz").is_some_and(|b| b.contains("ok"));
+        let mut exits = Vec::new();
+        for _ in 0..5 {
+            let port = common::free_port();
+            let mut d = Daemon::start(dir, name, config, &["--listen", &format!("127.0.0.1:{port}")]);
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                if !d.alive() {
+                    exits.push(d.log());
+                    break;
+                }
+                if ready(port) && d.alive() {
+                    return (d, port);
+                }
+                assert!(Instant::now() < until, "/healthz never answered: {}", d.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("dbtool schedule --listen did not start on 5 fresh ports: {exits:#?}");
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -124,6 +149,29 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
     db.client().await.query_one(sql, &[]).await.expect(sql).get(0)
 }
 
+/// Polls the metrics textfile until `series` satisfies `done`; fails after `within` seconds.
+async fn wait_for_metric(d: &Daemon, series: &str, done: impl Fn(f64) -> bool, within: u64) {
+    let until = Instant::now() + Duration::from_secs(within);
+    while !done(d.metric(series)) {
+        assert!(
+            Instant::now() < until,
+            "{series} = {} after {within} s: {}",
+            d.metric(series),
+            d.log()
+        );
+        sleep(0.1).await;
+    }
+}
+
+/// Polls the daemon's log until it contains `needle`; fails after `within` seconds.
+async fn wait_for_log(d: &Daemon, needle: &str, within: u64) {
+    let until = Instant::now() + Duration::from_secs(within);
+    while !d.log().contains(needle) {
+        assert!(Instant::now() < until, "no {needle:?} in the log: {}", d.log());
+        sleep(0.1).await;
+    }
+}
+
 /// Polls `sql` until its count satisfies `done`; after `within` seconds the test fails with
 /// `what` and the daemon's log.
 async fn wait_for_count(db: &TestDb, d: &Daemon, sql: &str, done: impl Fn(i64) -> bool, within: u64, what: &str) {
@@ -140,18 +188,12 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     migrate(&db);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("health.prom");
-    let port = common::free_port();
     let jobs = format!(
         "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ntarget = \"main\"\n\
          output = \"{}\"\ncatch_up = false\nchecks = [\"connections\"]\n",
         out.display()
     );
-    let mut d = Daemon::start(
-        dir.path(),
-        "d",
-        &config(&db.dsn(), &jobs),
-        &["--listen", &format!("127.0.0.1:{port}")],
-    );
+    let (mut d, port) = Daemon::start_listening(dir.path(), "d", &config(&db.dsn(), &jobs));
     // Until two runs have finished, however loaded the machine: a fixed sleep flaked.
     let success = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'health' AND status = 'success'";
     wait_for_count(&db, &d, success, |n| n >= 2, 60, "two successful runs").await;
@@ -218,7 +260,11 @@ async fn an_overlong_job_is_skipped_not_overlapped() {
     let jobs =
         "[[jobs]]\nname = \"slow\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 2.2\ncatch_up = false\n";
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
-    sleep(5.5).await;
+    // Until a run finished and two seconds fell inside a run, however slowly the runs go.
+    let success = "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'";
+    wait_for_count(&db, &d, success, |n| n >= 1, 60, "no run finished").await;
+    let series = "dbtool_job_runs_total{job=\"slow\",result=\"skipped_overlap\"}";
+    wait_for_metric(&d, series, |n| n >= 2.0, 60).await;
     let overlapping = count(
         &db,
         "SELECT count(*) FROM dbtool.job_runs a JOIN dbtool.job_runs b ON a.id < b.id \
@@ -226,10 +272,6 @@ async fn an_overlong_job_is_skipped_not_overlapped() {
     )
     .await;
     assert_eq!(overlapping, 0, "two runs overlapped: {}", d.log());
-    let done = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await;
-    assert!(done >= 1, "{}", d.log());
-    let skipped = d.metric("dbtool_job_runs_total{job=\"slow\",result=\"skipped_overlap\"}");
-    assert!(skipped >= 2.0, "skipped_overlap = {skipped}: {}", d.log());
 }
 
 fn pid_alive(pid: &str) -> bool {
@@ -278,12 +320,13 @@ async fn a_timeout_cancels_a_stuck_job_and_kills_its_child() {
     )
     .await;
     assert!(msg >= 1);
-    sleep(0.3).await;
-    assert!(
-        d.metric("dbtool_job_runs_total{job=\"stuck\",result=\"timeout\"}") >= 1.0,
-        "{}",
-        d.log()
-    );
+    wait_for_metric(
+        &d,
+        "dbtool_job_runs_total{job=\"stuck\",result=\"timeout\"}",
+        |n| n >= 1.0,
+        10,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -359,14 +402,25 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
         out.display()
     );
     let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    sleep(1.5).await;
+    let success = "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'";
+    wait_for_count(&db, &d, success, |n| n >= 1, 30, "no run before the stop").await;
     cluster.stop().expect("stop the server");
-    sleep(2.5).await;
-    assert!(d.alive(), "the daemon died with the database: {}", d.log());
     // The health output says the server is down instead of keeping the last good report.
-    let down = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(down.contains("dbtool_up{target=\"main\"} 0"), "{down}");
-    cluster.start_again().expect("start the server again");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("dbtool_up{target=\"main\"} 0")) {
+        assert!(d.alive(), "the daemon died with the database: {}", d.log());
+        assert!(Instant::now() < until, "no down report: {}", d.log());
+        sleep(0.1).await;
+    }
+    wait_for_metric(
+        &d,
+        "dbtool_job_runs_total{job=\"health\",result=\"failure\"}",
+        |n| n >= 1.0,
+        30,
+    )
+    .await;
+    assert!(d.alive(), "the daemon died with the database: {}", d.log());
+    common::start_again(&cluster);
     let restarted = db
         .client()
         .await
@@ -374,19 +428,9 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
         .await
         .expect("now")
         .get::<_, String>(0);
-    sleep(2.5).await;
+    let after = format!("SELECT count(*) FROM dbtool.job_runs WHERE status = 'success' AND started_at > '{restarted}'");
+    wait_for_count(&db, &d, &after, |n| n >= 1, 30, "no successful run after the restart").await;
     assert!(d.alive(), "{}", d.log());
-    assert!(
-        d.metric("dbtool_job_runs_total{job=\"health\",result=\"failure\"}") >= 1.0,
-        "{}",
-        d.log()
-    );
-    let after = count(
-        &db,
-        &format!("SELECT count(*) FROM dbtool.job_runs WHERE status = 'success' AND started_at > '{restarted}'"),
-    )
-    .await;
-    assert!(after >= 1, "no successful run after the restart: {}", d.log());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -437,23 +481,28 @@ async fn bad_configs_are_refused_with_lines_and_a_bad_reload_keeps_the_old_one()
         "[[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n",
     );
     let mut d = Daemon::start(dir.path(), "live", &good, &[]);
-    sleep(1.5).await;
+    let ticks = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick'";
+    wait_for_count(&db, &d, ticks, |n| n >= 1, 30, "the good configuration never ran").await;
     std::fs::write(dir.path().join("live.toml"), &bad).expect("break the config");
     d.signal("HUP");
-    sleep(1.5).await;
+    wait_for_log(&d, "reload refused", 30).await;
     assert!(d.alive(), "{}", d.log());
-    assert!(d.log().contains("reload refused"), "{}", d.log());
-    let before = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick'").await;
-    sleep(1.5).await;
-    let after = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick'").await;
-    assert!(after > before, "the old configuration stopped running: {}", d.log());
+    let before = count(&db, ticks).await;
+    wait_for_count(
+        &db,
+        &d,
+        ticks,
+        |n| n > before,
+        30,
+        "the old configuration stopped running",
+    )
+    .await;
     // A good reload replaces the jobs.
     let renamed = good.replace("\"tick\"", "\"tock\"");
     std::fs::write(dir.path().join("live.toml"), renamed).expect("fix the config");
     d.signal("HUP");
-    sleep(2.5).await;
-    let tock = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tock'").await;
-    assert!(tock >= 1, "{}", d.log());
+    let tock = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tock'";
+    wait_for_count(&db, &d, tock, |n| n >= 1, 30, "the reloaded job never ran").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,21 +516,25 @@ async fn two_daemons_run_each_scheduled_time_exactly_once() {
     let cfg = config(&db.dsn(), jobs);
     let mut a = Daemon::start(dir.path(), "a", &cfg, &[]);
     let b = Daemon::start(dir.path(), "b", &cfg, &[]);
-    sleep(4.5).await;
+    let quick = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'quick'";
+    wait_for_count(&db, &a, quick, |n| n >= 3, 60, "fewer than 3 runs").await;
+    let series = "dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}";
+    let until = Instant::now() + Duration::from_secs(60);
+    while a.metric(series) + b.metric(series) < 2.0 {
+        assert!(
+            Instant::now() < until,
+            "the losing replica should count skipped_locked: {}\n{}",
+            a.log(),
+            b.log()
+        );
+        sleep(0.1).await;
+    }
     let dupes = count(
         &db,
         "SELECT count(*) FROM (SELECT job, scheduled_at FROM dbtool.job_runs GROUP BY 1, 2 HAVING count(*) > 1) d",
     )
     .await;
     assert_eq!(dupes, 0);
-    let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'quick'").await;
-    assert!(runs >= 3, "{runs} runs: {}", a.log());
-    let locked = a.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}")
-        + b.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
-    assert!(
-        locked >= 2.0,
-        "the losing replica should count skipped_locked, got {locked}"
-    );
     // Seconds covered by both replicas ran once each; now kill one, the other carries on.
     let _ = a.child.kill();
     let _ = a.child.wait();
@@ -492,13 +545,10 @@ async fn two_daemons_run_each_scheduled_time_exactly_once() {
         .await
         .expect("now")
         .get::<_, String>(0);
-    sleep(3.0).await;
-    let after = count(
-        &db,
-        &format!("SELECT count(DISTINCT scheduled_at) FROM dbtool.job_runs WHERE job = 'quick' AND scheduled_at > '{killed}'"),
-    )
-    .await;
-    assert!(after >= 2, "the surviving replica stopped: {}", b.log());
+    let after = format!(
+        "SELECT count(DISTINCT scheduled_at) FROM dbtool.job_runs WHERE job = 'quick' AND scheduled_at > '{killed}'"
+    );
+    wait_for_count(&db, &b, &after, |n| n >= 2, 60, "the surviving replica stopped").await;
     let dupes = count(
         &db,
         "SELECT count(*) FROM (SELECT job, scheduled_at FROM dbtool.job_runs GROUP BY 1, 2 HAVING count(*) > 1) d",
@@ -513,35 +563,59 @@ async fn one_catch_up_run_after_downtime_and_none_when_disabled() {
     let db = fresh_db("sched_catchup").await;
     migrate(&db);
     let dir = tempfile::tempdir().expect("tempdir");
-    // Hourly jobs whose history says they last ran three hours ago: two times were missed.
+    // Hourly jobs whose history says they last ran three hours before the current hour: the
+    // times since were missed. Expectations come from the hours recorded around the daemon's
+    // start, not from now(): a run that crosses the top of an hour sees two current hours.
+    let seeded = "SELECT date_trunc('hour', now()) - interval '3 hours'";
     db.client()
         .await
-        .batch_execute(
+        .batch_execute(&format!(
             "INSERT INTO dbtool.job_runs (job, kind, scheduled_at, status) VALUES \
-             ('hourly', 'sleep', date_trunc('hour', now()) - interval '3 hours', 'success'), \
-             ('hourly-nocatch', 'sleep', date_trunc('hour', now()) - interval '3 hours', 'success')",
-        )
+             ('hourly', 'sleep', ({seeded}), 'success'), ('hourly-nocatch', 'sleep', ({seeded}), 'success')"
+        ))
         .await
         .expect("seed");
+    let hour = |db: &TestDb| {
+        let c = db.dsn();
+        async move {
+            common::connect(&c)
+                .await
+                .query_one("SELECT date_trunc('hour', now())::text", &[])
+                .await
+                .expect("hour")
+                .get::<_, String>(0)
+        }
+    };
+    let first_hour = hour(&db).await;
     let jobs = "[[jobs]]\nname = \"hourly\"\nkind = \"sleep\"\nschedule = \"@hourly\"\nseconds = 0\n\n\
                 [[jobs]]\nname = \"hourly-nocatch\"\nkind = \"sleep\"\nschedule = \"@hourly\"\nseconds = 0\ncatch_up = false\n";
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), jobs), &[]);
-    sleep(2.5).await;
-    let caught = count(
-        &db,
-        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly' AND scheduled_at = date_trunc('hour', now())",
-    )
-    .await;
-    assert_eq!(
-        caught,
-        1,
-        "exactly one catch-up run, for the latest missed time: {}",
-        d.log()
-    );
-    let total = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly'").await;
-    assert_eq!(total, 2, "no storm of replays");
-    let none = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly-nocatch'").await;
-    assert_eq!(none, 1);
+    let caught_up = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'hourly' AND finished_at IS NOT NULL";
+    wait_for_count(&db, &d, caught_up, |n| n >= 1, 30, "no catch-up run").await;
+    let last_hour = hour(&db).await;
+    // Runs other than the seeded one: none for the hours between (no storm of replays), and
+    // the one catch-up for the latest missed time, the hour the daemon started in.
+    let runs = |job: &str, cond: &str| {
+        format!("SELECT count(*) FROM dbtool.job_runs WHERE job = '{job}' AND scheduled_at > ({seeded}) AND {cond}")
+    };
+    let replays = count(&db, &runs("hourly", &format!("scheduled_at < '{first_hour}'"))).await;
+    assert_eq!(replays, 0, "missed times before the latest were replayed: {}", d.log());
+    let window = format!("scheduled_at BETWEEN '{first_hour}' AND '{last_hour}'");
+    let caught = count(&db, &runs("hourly", &window)).await;
+    if first_hour == last_hour {
+        assert_eq!(
+            caught,
+            1,
+            "exactly one catch-up run, for the latest missed time: {}",
+            d.log()
+        );
+    } else {
+        // The hour turned while the daemon started: the catch-up was for one of the two hours
+        // and the new hour may have run on schedule, each once.
+        assert!((1..=2).contains(&caught), "{caught} runs across the hour: {}", d.log());
+    }
+    let nocatch = count(&db, &runs("hourly-nocatch", &format!("scheduled_at < '{last_hour}'"))).await;
+    assert_eq!(nocatch, 0, "catch_up = false still caught up: {}", d.log());
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -723,21 +797,23 @@ async fn replicas_whose_clocks_differ_still_run_each_time_once() {
     let cfg = config(&db.dsn(), jobs);
     let ahead = Daemon::start(dir.path(), "ahead", &cfg, &[]);
     let behind = Daemon::start_skewed(dir.path(), "behind", &cfg, &[], -1500);
-    sleep(4.5).await;
+    let series = "dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}";
+    wait_for_metric(&behind, series, |n| n >= 2.0, 60).await;
+    wait_for_count(
+        &db,
+        &ahead,
+        "SELECT count(*) FROM dbtool.job_runs",
+        |n| n >= 3,
+        60,
+        "fewer than 3 runs",
+    )
+    .await;
     let dupes = count(
         &db,
         "SELECT count(*) FROM (SELECT scheduled_at FROM dbtool.job_runs GROUP BY 1 HAVING count(*) > 1) d",
     )
     .await;
     assert_eq!(dupes, 0, "{}\n{}", ahead.log(), behind.log());
-    let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
-    assert!(runs >= 3, "{runs}");
-    let locked = behind.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
-    assert!(
-        locked >= 2.0,
-        "the late replica must find each time already run: {locked}\n{}",
-        behind.log()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

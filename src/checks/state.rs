@@ -234,10 +234,24 @@ mod tests {
         let t0 = Utc::now();
         let mut first = report(1.0, 1.0, t0);
         let state = apply(&mut first, &State::default());
-        let mut down = report(1.0, 1.0, t0);
+        // Counters and a time unlike the first run's: had the down report been taken in, the
+        // saved state would differ from the first one, and deadlocks would have a delta.
+        let mut down = report(7.0, 50.0, t0 + chrono::Duration::seconds(60));
         down.targets[0].up = false;
         let next = apply(&mut down, &state);
         assert_eq!(next.targets["main"], state.targets["main"]);
+        assert_eq!(
+            next.targets["main"].counters.values().copied().collect::<Vec<_>>(),
+            [1.0, 1.0]
+        );
+        let c = &down.targets[0].checks[0];
+        assert!(c.samples.iter().all(|s| s.delta.is_none()), "{:?}", c.samples);
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+        // Nor does a down report without any checks (the usual shape) forget the target.
+        let mut empty = report(0.0, 0.0, t0 + chrono::Duration::seconds(120));
+        empty.targets[0].up = false;
+        empty.targets[0].checks.clear();
+        assert_eq!(apply(&mut empty, &state).targets["main"], state.targets["main"]);
     }
 
     #[test]

@@ -238,6 +238,25 @@ fn tls_hint(e: &rustls::Error, params: &ConnParams) -> Option<String> {
             "sslmode={mode} checks the host name: connect by a name the certificate lists, or use sslmode=verify-ca"
         ));
     }
+    // An expired certificate is trusted but out of date: pointing at sslrootcert would send the
+    // reader after the wrong file.
+    match cert {
+        CertificateError::Expired => {
+            return Some("the server certificate has expired; renew it on the server (ssl_cert_file) and reload".into())
+        }
+        CertificateError::ExpiredContext { not_after, .. } => {
+            return Some(format!(
+                "the server certificate expired at {}; renew it on the server (ssl_cert_file) and reload",
+                unix_time_text(not_after.as_secs())
+            ))
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            return Some(
+                "the server certificate is not valid yet; check the clocks of this host and of the server".into(),
+            )
+        }
+        _ => {}
+    }
     let roots = match params.sslrootcert() {
         Some(path) => format!("sslrootcert {}", path.display()),
         None => "the default roots (~/.postgresql/root.crt, else the bundled web PKI roots)".to_string(),
@@ -268,4 +287,15 @@ fn io_hint(io: &io::Error, host: &Host) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC, or the number when out of chrono's range.
+fn unix_time_text(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || format!("{secs} (seconds since 1970)"),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
 }

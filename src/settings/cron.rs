@@ -2,8 +2,10 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::offset::LocalResult;
+use chrono::{DateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use cron::TimeUnitSpec;
 
 /// A parsed cron expression together with what the user wrote.
 #[derive(Clone, Debug)]
@@ -55,12 +57,47 @@ impl CronSchedule {
         })
     }
 
-    /// The first run time strictly after `after`.
+    /// The first run time strictly after `after`, daylight-saving transitions handled as
+    /// crontab users expect (Vixie cron's rule): a time in a skipped local hour runs once, at the
+    /// jump; a time in a repeated hour runs once, at its first occurrence, unless the hour field
+    /// is `*` (then every real hour runs). The cron crate alone skips the first and, for `*`
+    /// hours, drops the second pass.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.schedule
-            .after(&after.with_timezone(&tz))
-            .next()
-            .map(|t| t.with_timezone(&Utc))
+        let every_hour = self.schedule.hours().is_all();
+        let local = after.with_timezone(&tz).naive_local();
+        // Within a few hours of a transition an earlier wall time may still have a later
+        // instant (its second occurrence): start the walk before it.
+        let near_transition = [-3, 3].iter().any(|h| {
+            tz.offset_from_utc_datetime(&(after + chrono::Duration::hours(*h)).naive_utc())
+                .fix()
+                != tz.offset_from_utc_datetime(&after.naive_utc()).fix()
+        });
+        let from = if near_transition {
+            local - chrono::Duration::hours(3)
+        } else {
+            local
+        };
+        let mut best: Option<DateTime<Utc>> = None;
+        // Wall times as the cron crate sees them in a zone where every wall time exists once.
+        let walls = self
+            .schedule
+            .after(&Utc.from_utc_datetime(&(from - chrono::Duration::seconds(1))));
+        for wall in walls.take(1_000_000).map(|w| w.naive_utc()) {
+            let (first, second) = match tz.from_local_datetime(&wall) {
+                LocalResult::Single(t) => (t.with_timezone(&Utc), None),
+                LocalResult::Ambiguous(a, b) => (a.with_timezone(&Utc), every_hour.then(|| b.with_timezone(&Utc))),
+                LocalResult::None => (jump_after(wall, tz)?, None),
+            };
+            for t in [Some(first), second].into_iter().flatten().filter(|t| *t > after) {
+                best = Some(best.map_or(t, |b| b.min(t)));
+            }
+            // First occurrences grow with the wall time, and a second one lies after its first:
+            // nothing later can be earlier than this.
+            if first > after {
+                return best;
+            }
+        }
+        best
     }
 
     /// The latest run time at or before `at`, looking back at most `horizon` runs' worth of
@@ -72,12 +109,15 @@ impl CronSchedule {
             chrono::Duration::days(400),
         ] {
             let mut latest = None;
-            for t in self.schedule.after(&(at - back).with_timezone(&tz)).take(100_000) {
-                let t = t.with_timezone(&Utc);
-                if t > at {
-                    break;
+            let mut t = at - back;
+            for _ in 0..100_000 {
+                match self.next_after(t, tz) {
+                    Some(next) if next <= at => {
+                        latest = Some(next);
+                        t = next;
+                    }
+                    _ => break,
                 }
-                latest = Some(t);
             }
             if latest.is_some() {
                 return latest;
@@ -88,8 +128,26 @@ impl CronSchedule {
 
     /// The next `n` run times after `after`.
     pub fn upcoming(&self, after: DateTime<Utc>, tz: Tz, n: usize) -> Vec<DateTime<Tz>> {
-        self.schedule.after(&after.with_timezone(&tz)).take(n).collect()
+        let mut times = Vec::with_capacity(n);
+        let mut t = after;
+        while times.len() < n {
+            let Some(next) = self.next_after(t, tz) else { break };
+            times.push(next.with_timezone(&tz));
+            t = next;
+        }
+        times
     }
+}
+
+/// The instant a skipped wall time's gap ends: the first existing wall minute after it.
+fn jump_after(wall: chrono::NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
+    let minute = wall.with_second(0)?;
+    // Gaps are an hour or two; a zone that skipped a whole day (Samoa, 2011) is covered too.
+    (1..=2 * 24 * 60).find_map(|m| {
+        tz.from_local_datetime(&(minute + chrono::Duration::minutes(m)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
 }
 
 /// Rewrites crontab weekday numbers (0-7, 0 and 7 = Sunday) as names; steps (`*/2`) stay.
@@ -180,6 +238,68 @@ mod tests {
                     .unwrap()
                     .with_timezone(&Utc)
             )
+        );
+    }
+
+    /// Run times of `expr` in Berlin from `from` to `to` (UTC), as the daemon walks them:
+    /// each next time strictly after the previous one.
+    fn berlin_runs(expr: &str, from: &str, to: &str) -> Vec<DateTime<Utc>> {
+        let berlin = parse_tz("Europe/Berlin").unwrap_or(chrono_tz::UTC);
+        let s = CronSchedule::parse(expr).unwrap_or_else(|e| panic!("{e}"));
+        let (mut t, end) = (at(from), at(to));
+        let mut runs = Vec::new();
+        while let Some(next) = s.next_after(t, berlin).filter(|n| *n <= end) {
+            runs.push(next);
+            t = next;
+        }
+        runs
+    }
+
+    #[test]
+    fn a_time_in_the_skipped_spring_hour_runs_once_right_after_the_jump() {
+        // 2026-03-29 in Berlin: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 never happens.
+        let runs = berlin_runs("30 2 * * *", "2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z");
+        assert_eq!(
+            runs,
+            [
+                at("2026-03-28T01:30:00Z"), // 02:30 CET
+                at("2026-03-29T01:00:00Z"), // the jump: 03:00 CEST, once
+                at("2026-03-30T00:30:00Z"), // 02:30 CEST
+                at("2026-03-31T00:30:00Z"),
+            ]
+        );
+        // An hourly job loses no real hour and gains none.
+        let hourly = berlin_runs("0 * * * *", "2026-03-28T22:30:00Z", "2026-03-29T03:30:00Z");
+        let expected: Vec<_> = (23..=27)
+            .map(|h| at("2026-03-28T00:00:00Z") + chrono::Duration::hours(h))
+            .collect();
+        assert_eq!(hourly, expected);
+    }
+
+    #[test]
+    fn a_time_in_the_repeated_autumn_hour_runs_once() {
+        // 2026-10-25 in Berlin: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
+        let runs = berlin_runs("30 2 * * *", "2026-10-23T12:00:00Z", "2026-10-26T12:00:00Z");
+        assert_eq!(
+            runs,
+            [
+                at("2026-10-24T00:30:00Z"), // 02:30 CEST
+                at("2026-10-25T00:30:00Z"), // the first 02:30 (CEST) only
+                at("2026-10-26T01:30:00Z"), // 02:30 CET
+            ]
+        );
+        // An hourly job runs every real hour, the repeated one included.
+        let hourly = berlin_runs("0 * * * *", "2026-10-24T22:30:00Z", "2026-10-25T03:30:00Z");
+        let expected: Vec<_> = (23..=27)
+            .map(|h| at("2026-10-24T00:00:00Z") + chrono::Duration::hours(h))
+            .collect();
+        assert_eq!(hourly, expected);
+        // The catch-up after downtime agrees: the latest time is the first 02:30, not a second one.
+        let s = CronSchedule::parse("30 2 * * *").unwrap_or_else(|e| panic!("{e}"));
+        let berlin = parse_tz("Europe/Berlin").unwrap_or(chrono_tz::UTC);
+        assert_eq!(
+            s.latest_at_or_before(at("2026-10-25T02:00:00Z"), berlin),
+            Some(at("2026-10-25T00:30:00Z"))
         );
     }
 }

@@ -168,6 +168,25 @@ pub async fn keep_busy(db: &TestDb, sessions: usize) -> Busy {
     Busy(tasks)
 }
 
+/// `cluster.start_again()`, retried while its port is taken: between stop and start any process
+/// may bind it (another test's `free_port` probe, a server started on that probe's port). The
+/// cluster must come back on the same port, its clients' DSNs name it, so this waits for the
+/// port instead of picking another one, 30 s at most.
+pub fn start_again(cluster: &TempCluster) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match cluster.start_again() {
+            Ok(()) => return,
+            Err(tempcluster::ClusterError::Start { log_tail, .. })
+                if log_tail.contains("already in use") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("could not start the cluster again: {}", chain(&e)),
+        }
+    }
+}
+
 /// A power cut: `pg_ctl stop -m immediate`, so the next start runs crash recovery and
 /// whatever the server had not yet written to its WAL is gone.
 pub fn stop_immediately(cluster: &TempCluster) {

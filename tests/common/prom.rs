@@ -66,19 +66,68 @@ impl Drop for Killed {
     }
 }
 
-/// Starts node_exporter with only the textfile collector on `dir`; returns it and its port.
+/// Fresh ports tried by [`spawn_on_free_port`] before it gives up.
+const LISTEN_ATTEMPTS: u32 = 5;
+
+/// Starts a server on a port of [`free_port`], as the cluster helpers do: between the probe and
+/// the server's bind another process may take the port, and the server then exits ("address
+/// already in use"); it is started again on a fresh port. `spawn(port)` starts it; `ready(port)`
+/// says that what answers on the port is this server (not whoever took it); `log()` is what
+/// the server said, for the failure message. Waits `within` for each attempt.
+pub fn spawn_on_free_port(
+    what: &str,
+    within: Duration,
+    mut spawn: impl FnMut(u16) -> std::process::Child,
+    ready: impl Fn(u16) -> bool,
+    log: impl Fn() -> String,
+) -> (Killed, u16) {
+    let mut exits = Vec::new();
+    for _ in 0..LISTEN_ATTEMPTS {
+        let port = free_port();
+        let mut child = Killed(spawn(port));
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                exits.push(format!("port {port}: exited ({status}): {}", log().trim()));
+                break;
+            }
+            // Ready, and still alive: a server that lost its port may answer through the thief
+            // for a moment before it exits.
+            if ready(port) && matches!(child.0.try_wait(), Ok(None)) {
+                return (child, port);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} on port {port} not ready within {within:?}: {}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("{what} did not start on {LISTEN_ATTEMPTS} fresh ports: {exits:#?}");
+}
+
+/// Starts node_exporter with only the textfile collector on `dir`; returns it, once it serves
+/// its own metrics, and its port.
 pub fn start_node_exporter(dir: &Path) -> (Killed, u16) {
-    let port = free_port();
-    let child = Command::new("prometheus-node-exporter")
-        .arg("--collector.disable-defaults")
-        .arg("--collector.textfile")
-        .arg(format!("--collector.textfile.directory={}", dir.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("prometheus-node-exporter not runnable ({e}); scripts/test installs it"));
-    (Killed(child), port)
+    let log = dir.with_extension("node_exporter.log");
+    let spawn = |port: u16| {
+        let stderr = std::fs::File::create(&log).expect("node_exporter log");
+        Command::new("prometheus-node-exporter")
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("prometheus-node-exporter not runnable ({e}); scripts/test installs it"))
+    };
+    let ready = |port| http_get(port, "/metrics").is_some_and(|b| b.contains("node_textfile_scrape_error"));
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = spawn_on_free_port("node_exporter", Duration::from_secs(20), spawn, ready, text);
+    let _ = std::fs::remove_file(&log);
+    started
 }
 
 /// Scrapes a node_exporter once it answers (at most 10 s).
@@ -100,7 +149,6 @@ pub async fn scrape_node_exporter(dir: &Path) -> String {
 /// Starts a real Prometheus (Debian `prometheus`) in `dir` (config and TSDB live there) that
 /// scrapes 127.0.0.1:`scrape_port` every second and evaluates `rule_file` every second.
 pub fn start_prometheus(dir: &Path, scrape_port: u16, rule_file: &Path) -> (Killed, u16) {
-    let port = free_port();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
          scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n",
@@ -108,18 +156,24 @@ pub fn start_prometheus(dir: &Path, scrape_port: u16, rule_file: &Path) -> (Kill
     );
     let config_file = dir.join("prometheus.yml");
     std::fs::write(&config_file, config).expect("write prometheus.yml");
-    let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus.log");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config_file.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("prometheus not runnable ({e}); scripts/test installs the Debian package prometheus")
-        });
-    (Killed(child), port)
+    let log = dir.join("prometheus.log");
+    let spawn = |port: u16| {
+        let stderr = std::fs::File::create(&log).expect("prometheus.log");
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_file.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("prometheus not runnable ({e}); scripts/test installs the Debian package prometheus")
+            })
+    };
+    // /-/healthy answers as soon as the web server runs, naming Prometheus.
+    let ready = |port| http_get(port, "/-/healthy").is_some_and(|b| b.contains("Prometheus"));
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    spawn_on_free_port("prometheus", Duration::from_secs(30), spawn, ready, text)
 }
 
 /// GETs `path` until it answers 200 OK, at most `within`; panics naming `what` otherwise.
