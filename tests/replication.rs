@@ -149,12 +149,30 @@ async fn paused_replay_raises_lag_to_warning_then_critical_on_both_sides() {
         .expect("pause replay");
     let sdsn = standby.dsn("postgres");
     let warn = ["replication.warning_seconds=1", "replication.critical_seconds=3600"];
-    let rep = poll_replication(&p, &sdsn, &warn, 1).await;
+    // The pause alone warns at once; wait for the lag to cross its own threshold too.
+    let lag_warns = |rep: &serde_json::Value| {
+        findings(rep)
+            .iter()
+            .any(|(sev, o, m)| sev == "WARNING" && o == "this standby" && m.starts_with("replay lag"))
+    };
+    let mut rep = poll_replication(&p, &sdsn, &warn, 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !lag_warns(&rep) {
+        assert!(tokio::time::Instant::now() < deadline, "lag never warned: {rep}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rep = poll_replication(&p, &sdsn, &warn, 1).await;
+    }
     assert_eq!(rep["status"], "WARNING", "{rep}");
     assert!(
         findings(&rep)
             .iter()
             .any(|(sev, o, m)| sev == "WARNING" && o == "this standby" && m.starts_with("replay lag")),
+        "{rep}"
+    );
+    assert!(
+        findings(&rep)
+            .iter()
+            .any(|(sev, _, m)| sev == "WARNING" && m.contains("replay is paused")),
         "{rep}"
     );
     let crit = ["replication.warning_seconds=1", "replication.critical_seconds=2"];
@@ -184,6 +202,34 @@ async fn paused_replay_raises_lag_to_warning_then_critical_on_both_sides() {
     caught_up(&p, &standby).await;
     let (code, report) = health_report(&sdsn, &["--check", "replication"]).await;
     assert_eq!(code, 0, "{}", check_of(&report, "replication"));
+}
+
+#[tokio::test]
+async fn unreplayed_wal_before_any_replayed_transaction_is_unknown_not_zero() {
+    let primary = own_cluster(ClusterOptions::default());
+    let standby = streaming_standby(&primary).await;
+    let s = connect(&standby.dsn("postgres")).await;
+    // Paused before any transaction was replayed: pg_last_xact_replay_timestamp() stays NULL.
+    s.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .expect("pause replay");
+    let p = connect(&primary.dsn("postgres")).await;
+    p.batch_execute("CREATE TABLE t (n int)").await.expect("table");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        p.batch_execute("INSERT INTO t SELECT 1; SELECT pg_switch_wal()")
+            .await
+            .expect("write on the primary");
+        let (_, report) = health_report(&standby.dsn("postgres"), &["--check", "replication"]).await;
+        let rep = check_of(&report, "replication").clone();
+        let f = findings(&rep);
+        if f.iter().any(|(sev, _, m)| sev == "UNKNOWN" && m.starts_with("replay lag unknown")) {
+            assert!(!f.iter().any(|(_, _, m)| m == "replay lag 0s"), "{rep}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no unknown lag after 60 s: {rep}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 #[tokio::test]

@@ -128,8 +128,28 @@ fn receiver(ctx: &EvalContext<'_>, out: &mut CheckOutput, warn: f64, crit: f64) 
             .with_value(lag),
         );
     }
-    if let Some(bytes) = r.opt_f64("replay_lag_bytes").in_query(q)? {
+    let bytes = r.opt_f64("replay_lag_bytes").in_query(q)?;
+    if let Some(bytes) = bytes {
         out.samples.push(Sample::new(&REPLAY_LAG_BYTES, bytes));
+    }
+    // Received but not replayed, with no transaction replayed since the standby started: how
+    // old the backlog is cannot be told, and "0s" would hide it.
+    if let (None, Some(b)) = (lag, bytes.filter(|b| *b > 0.0)) {
+        out.findings.push(Finding::new(
+            Severity::Unknown,
+            "this standby",
+            format!(
+                "replay lag unknown: {:.1} MiB of WAL received but not replayed, and no transaction replayed since the standby started",
+                b / 1024.0 / 1024.0
+            ),
+        ));
+    }
+    if r.opt_bool("replay_paused").in_query(q)? == Some(true) {
+        out.findings.push(Finding::new(
+            Severity::Warning,
+            "this standby",
+            "WAL replay is paused: the standby falls behind until `SELECT pg_wal_replay_resume()`",
+        ));
     }
     if !streaming {
         out.findings.push(Finding::new(
@@ -245,103 +265,5 @@ impl Check for Replication {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checks::testing::{eval, outcome};
-
-    fn receiver_row(in_recovery: &str, status: Option<&str>, lag: Option<&str>) -> Row {
-        Row::from_pairs(&[
-            ("in_recovery", Some(in_recovery)),
-            ("receiver_status", status),
-            ("last_message_seconds", None),
-            ("replay_lag_seconds", lag),
-            ("replay_lag_bytes", None),
-        ])
-    }
-
-    fn standby(replay: Option<&str>) -> Row {
-        Row::from_pairs(&[
-            ("pid", Some("1")),
-            ("application_name", Some("s1")),
-            ("client_addr", Some("127.0.0.1")),
-            ("state", Some("streaming")),
-            ("sync_state", Some("async")),
-            ("write_lag_seconds", None),
-            ("flush_lag_seconds", None),
-            ("replay_lag_seconds", replay),
-            ("sent_lag_bytes", Some("0")),
-            ("write_lag_bytes", Some("0")),
-            ("flush_lag_bytes", None),
-            ("replay_lag_bytes", Some("100")),
-        ])
-    }
-
-    fn slot_row(active: &str, retained: Option<&str>, status: Option<&str>) -> Row {
-        Row::from_pairs(&[
-            ("slot_name", Some("s")),
-            ("slot_type", Some("physical")),
-            ("database", Some("")),
-            ("active", Some(active)),
-            ("wal_status", status),
-            ("safe_wal_size", None),
-            ("retained_bytes", retained),
-        ])
-    }
-
-    #[test]
-    fn primary_with_idle_caught_up_standby_is_ok_and_lag_zero() {
-        let out = eval(
-            &Replication,
-            vec![
-                outcome(&RECEIVER, vec![receiver_row("f", None, None)]),
-                outcome(&STANDBYS, vec![standby(None)]),
-                outcome(&SLOTS, vec![]),
-            ],
-        );
-        assert_eq!(out.findings.len(), 1);
-        assert_eq!(out.findings[0].severity, Severity::Ok);
-        let replay = out
-            .samples
-            .iter()
-            .find(|s| s.family.name == STANDBY_LAG_SECONDS.name && s.labels.contains(&("kind", "replay".into())));
-        assert_eq!(replay.map(|s| s.value), Some(0.0));
-    }
-
-    #[test]
-    fn lagging_standby_and_stopped_receiver() {
-        let out = eval(
-            &Replication,
-            vec![
-                outcome(&RECEIVER, vec![receiver_row("t", Some("stopping"), Some("400"))]),
-                outcome(&STANDBYS, vec![standby(Some("70"))]),
-                outcome(&SLOTS, vec![]),
-            ],
-        );
-        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
-        assert_eq!(sev, vec![Severity::Critical, Severity::Warning, Severity::Warning]);
-        assert!(out.summary.starts_with("standby"), "{}", out.summary);
-    }
-
-    #[test]
-    fn slots_inactive_big_lost_and_null_retained() {
-        let big = (2.0 * GIB).to_string();
-        let out = eval(
-            &Replication,
-            vec![
-                outcome(&RECEIVER, vec![receiver_row("f", None, None)]),
-                outcome(&STANDBYS, vec![]),
-                outcome(
-                    &SLOTS,
-                    vec![
-                        slot_row("f", Some(&big), Some("extended")),
-                        slot_row("f", None, None),
-                        slot_row("t", Some("1"), Some("lost")),
-                        slot_row("t", Some("1"), Some("reserved")),
-                    ],
-                ),
-            ],
-        );
-        let sev: Vec<Severity> = out.findings.iter().map(|f| f.severity).collect();
-        assert_eq!(sev, vec![Severity::Warning, Severity::Ok, Severity::Critical]);
-    }
-}
+#[path = "replication_tests.rs"]
+mod tests;
