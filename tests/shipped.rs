@@ -32,9 +32,9 @@ fn text(b: &[u8]) -> String {
 }
 
 /// The example config with the test's paths: its `main` target is `dsn`, the `synapse` target
-/// (another host) is dropped, the textfile and backup directories are the test's, the listen
-/// port is free, and the health job runs every second.
-fn adapted_example(dsn: &str, textfile: &Path, backups: &Path, port: u16) -> String {
+/// (another host) is `synapse` or dropped, the textfile and backup directories are the test's,
+/// the listen port is free, and the health job runs every second.
+fn adapted_example(dsn: &str, synapse_dsn: Option<&str>, textfile: &Path, backups: &Path, port: u16) -> String {
     let example = read(EXAMPLE);
     let main_dsn = "dsn = \"host=/var/run/postgresql dbname=mattermost user=dbtool\"";
     let synapse =
@@ -45,7 +45,10 @@ fn adapted_example(dsn: &str, textfile: &Path, backups: &Path, port: u16) -> Str
     }
     example
         .replace(main_dsn, &format!("dsn = \"{dsn}\""))
-        .replace(synapse, "")
+        .replace(
+            synapse,
+            &synapse_dsn.map_or(String::new(), |d| format!("[[targets]]\nname = \"synapse\"\ndsn = \"{d}\"\n")),
+        )
         .replace(
             health,
             "name = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"",
@@ -146,7 +149,7 @@ async fn the_readme_deployment_holds_together_under_node_exporter() {
     let config = dir.path().join("dbtool.toml");
     std::fs::write(
         &config,
-        adapted_example(&dsn, &textfile, &dir.path().join("backups"), port),
+        adapted_example(&dsn, None, &textfile, &dir.path().join("backups"), port),
     )
     .expect("config");
 
@@ -264,4 +267,158 @@ async fn the_readme_deployment_holds_together_under_node_exporter() {
         !metrics_text.contains("dbtool_up{"),
         "health series in metrics_file beside the job's own output"
     );
+}
+
+/// The shipped units, ExecStart pointed at the binary under test (verify wants it to exist).
+fn unit_copies(dir: &Path) -> Vec<(String, String)> {
+    let mut units = Vec::new();
+    for entry in std::fs::read_dir(UNITS).expect("deploy/systemd") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let shipped = read(&path);
+        std::fs::write(dir.join(&name), shipped.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool")))
+            .expect("write unit");
+        units.push((name, shipped));
+    }
+    units.sort();
+    units
+}
+
+/// The dbtool arguments of each `key=` line (ExecStart=, ExecStartPre=) of a unit.
+fn commands(unit: &str, key: &str) -> Vec<Vec<String>> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .filter(|c| c.starts_with("/usr/local/bin/dbtool "))
+        .map(|c| c.split_whitespace().skip(1).map(str::to_string).collect())
+        .collect()
+}
+
+/// Issue 13 item 3: every unit passes `systemd-analyze verify`, and every dbtool command line
+/// of every unit runs with the example config (two targets, as shipped; only the paths and
+/// DSNs are the test's). `dbtool-backup.service` exited 3 with it ("got 2 targets").
+#[tokio::test(flavor = "multi_thread")]
+async fn every_unit_verifies_and_runs_with_the_example_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let units = unit_copies(dir.path());
+    let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+    for needed in ["dbtool-backup.service", "dbtool-backup.timer", "dbtool-health.service", "dbtool-health.timer", "dbtool-schedule.service"] {
+        assert!(names.contains(&needed), "deploy/systemd has no {needed}: {names:?}");
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(names.iter().map(|n| dir.path().join(n)))
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze not runnable ({e}); scripts/test installs the Debian package systemd"));
+    let err = text(&out.stderr);
+    assert!(out.status.success() && !err.contains("dbtool-"), "systemd-analyze verify: {err}");
+
+    let (main, synapse) = (fresh_db("shipped_units_main").await, fresh_db("shipped_units_synapse").await);
+    let textfile = dir.path().join("node-exporter");
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&textfile).expect("textfile dir");
+    let config = dir.path().join("dbtool.toml");
+    let adapted = adapted_example(&main.dsn(), Some(&synapse.dsn()), &textfile, &backups, free_port());
+    std::fs::write(&config, adapted).expect("config");
+    let mut ran = 0;
+    for (name, unit) in &units {
+        for key in ["ExecStartPre=", "ExecStart="] {
+            for args in commands(unit, key) {
+                let args: Vec<String> = args
+                    .into_iter()
+                    .map(|a| if a == "/etc/dbtool/dbtool.toml" { config.display().to_string() } else { a })
+                    .map(|a| a.replace(TEXTFILE_DIR, &textfile.display().to_string()))
+                    .collect();
+                let mut cmd = dbtool();
+                cmd.env("DBTOOL_PG_BIN", common::backup::client()).args(&args);
+                if args.iter().any(|a| a == "schedule") {
+                    // The daemon itself: its configuration loads and lists (it runs in the test above).
+                    cmd.arg("--list");
+                }
+                let out = cmd.output().expect("run dbtool");
+                let code = out.status.code();
+                let accepted: &[i32] = if args.iter().any(|a| a == "health") { &[0, 1, 2] } else { &[0] };
+                assert!(
+                    code.is_some_and(|c| accepted.contains(&c)),
+                    "{name} {key}dbtool {} exited {code:?}: {}",
+                    args.join(" "),
+                    text(&out.stderr)
+                );
+                ran += 1;
+            }
+        }
+    }
+    assert_eq!(ran, 4, "backup, health, schedule's config check and schedule");
+    assert!(read(textfile.join("dbtool_health.prom")).contains("dbtool_up{target=\"synapse\"} 1"));
+    assert!(read(textfile.join("dbtool_backup.prom")).contains("dbtool_backup_"));
+    let backed_up = std::fs::read_dir(&backups).map(|d| d.count()).unwrap_or(0);
+    assert!(backed_up > 0, "no backup in [backup] dest");
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// What a user reads and installs: README, the manual, deploy/ and the code's own help.
+fn shipped_text() -> Vec<(std::path::PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join(".dockerignore")];
+    for d in ["docs/src", "deploy", "src"] {
+        files_under(&root.join(d), &mut files);
+    }
+    files.into_iter().filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t))).collect()
+}
+
+/// Issue 13 items 3 and 4: one backup directory and one scheduler port everywhere (but the
+/// upgrade notes, which name the old ones), and a CronJob image this repository builds.
+#[test]
+fn paths_ports_and_the_image_agree_everywhere() {
+    for (path, text) in shipped_text() {
+        if path.ends_with("docs/src/upgrading.md") {
+            continue;
+        }
+        assert!(!text.contains(":9187"), "{} still names postgres_exporter's port 9187", path.display());
+        assert!(!text.contains("/var/backups/postgresql"), "{} names another backup directory", path.display());
+    }
+    let listen = format!("127.0.0.1:{PORT}");
+    assert!(read(EXAMPLE).contains(&format!("listen = \"{listen}\"")));
+    assert!(read(format!("{UNITS}/dbtool-schedule.service")).contains(&format!("--listen {listen}")));
+    let metrics_md = read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/metrics.md"));
+    assert!(metrics_md.contains(&format!("targets: [\"{listen}\"]")), "the scrape example");
+    assert!(read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/upgrading.md")).contains(PORT));
+    for unit in ["dbtool-backup.service", "dbtool-schedule.service"] {
+        let text = read(format!("{UNITS}/{unit}"));
+        let rw = text.lines().find_map(|l| l.strip_prefix("ReadWritePaths=")).unwrap_or_default();
+        assert!(rw.split_whitespace().any(|p| p == BACKUP_DIR), "{unit}: ReadWritePaths={rw}");
+    }
+    assert!(read(EXAMPLE).contains(&format!("dest = \"{BACKUP_DIR}\"")));
+
+    let containerfile = read(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/container/Containerfile"));
+    let froms: Vec<&str> = containerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "multi-stage: {froms:?}");
+    assert!(froms[0].contains("rust") && froms[0].contains(" AS "), "{froms:?}");
+    assert!(froms[1].contains("debian:bookworm-slim"), "{froms:?}");
+    assert!(containerfile.contains("postgresql-client"), "pg_dump in the runtime image");
+    let user = containerfile.lines().rev().find_map(|l| l.strip_prefix("USER ")).unwrap_or("root");
+    assert!(!user.starts_with("root") && !user.starts_with('0'), "USER {user}");
+    let tag = containerfile
+        .split(" -t ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the build command names its tag");
+    let cronjob: serde_yaml::Value =
+        serde_yaml::from_str(&read(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes/cronjob.yaml"))).expect("YAML");
+    let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"].as_str(), Some(tag), "the CronJob runs the image the Containerfile builds");
+    let uid = pod["securityContext"]["runAsUser"].as_i64().expect("runAsUser");
+    assert!(user.starts_with(&uid.to_string()), "image USER {user}, CronJob runAsUser {uid}");
+    assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"].as_str(), Some(BACKUP_DIR));
+    let dockerignore = read(concat!(env!("CARGO_MANIFEST_DIR"), "/.dockerignore"));
+    assert!(dockerignore.lines().any(|l| l.trim() == "target/"), "the build context leaves target/ out");
 }
