@@ -47,7 +47,9 @@ fn adapted_example(dsn: &str, synapse_dsn: Option<&str>, textfile: &Path, backup
         .replace(main_dsn, &format!("dsn = \"{dsn}\""))
         .replace(
             synapse,
-            &synapse_dsn.map_or(String::new(), |d| format!("[[targets]]\nname = \"synapse\"\ndsn = \"{d}\"\n")),
+            &synapse_dsn.map_or(String::new(), |d| {
+                format!("[[targets]]\nname = \"synapse\"\ndsn = \"{d}\"\n")
+            }),
         )
         .replace(
             health,
@@ -274,10 +276,16 @@ fn unit_copies(dir: &Path) -> Vec<(String, String)> {
     let mut units = Vec::new();
     for entry in std::fs::read_dir(UNITS).expect("deploy/systemd") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let shipped = read(&path);
-        std::fs::write(dir.join(&name), shipped.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool")))
-            .expect("write unit");
+        std::fs::write(
+            dir.join(&name),
+            shipped.replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool")),
+        )
+        .expect("write unit");
         units.push((name, shipped));
     }
     units.sort();
@@ -301,18 +309,32 @@ async fn every_unit_verifies_and_runs_with_the_example_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     let units = unit_copies(dir.path());
     let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
-    for needed in ["dbtool-backup.service", "dbtool-backup.timer", "dbtool-health.service", "dbtool-health.timer", "dbtool-schedule.service"] {
+    for needed in [
+        "dbtool-backup.service",
+        "dbtool-backup.timer",
+        "dbtool-health.service",
+        "dbtool-health.timer",
+        "dbtool-schedule.service",
+    ] {
         assert!(names.contains(&needed), "deploy/systemd has no {needed}: {names:?}");
     }
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .args(names.iter().map(|n| dir.path().join(n)))
         .output()
-        .unwrap_or_else(|e| panic!("systemd-analyze not runnable ({e}); scripts/test installs the Debian package systemd"));
+        .unwrap_or_else(|e| {
+            panic!("systemd-analyze not runnable ({e}); scripts/test installs the Debian package systemd")
+        });
     let err = text(&out.stderr);
-    assert!(out.status.success() && !err.contains("dbtool-"), "systemd-analyze verify: {err}");
+    assert!(
+        out.status.success() && !err.contains("dbtool-"),
+        "systemd-analyze verify: {err}"
+    );
 
-    let (main, synapse) = (fresh_db("shipped_units_main").await, fresh_db("shipped_units_synapse").await);
+    let (main, synapse) = (
+        fresh_db("shipped_units_main").await,
+        fresh_db("shipped_units_synapse").await,
+    );
     let textfile = dir.path().join("node-exporter");
     let backups = dir.path().join("backups");
     std::fs::create_dir(&textfile).expect("textfile dir");
@@ -325,7 +347,13 @@ async fn every_unit_verifies_and_runs_with_the_example_config() {
             for args in commands(unit, key) {
                 let args: Vec<String> = args
                     .into_iter()
-                    .map(|a| if a == "/etc/dbtool/dbtool.toml" { config.display().to_string() } else { a })
+                    .map(|a| {
+                        if a == "/etc/dbtool/dbtool.toml" {
+                            config.display().to_string()
+                        } else {
+                            a
+                        }
+                    })
                     .map(|a| a.replace(TEXTFILE_DIR, &textfile.display().to_string()))
                     .collect();
                 let mut cmd = dbtool();
@@ -336,7 +364,11 @@ async fn every_unit_verifies_and_runs_with_the_example_config() {
                 }
                 let out = cmd.output().expect("run dbtool");
                 let code = out.status.code();
-                let accepted: &[i32] = if args.iter().any(|a| a == "health") { &[0, 1, 2] } else { &[0] };
+                let accepted: &[i32] = if args.iter().any(|a| a == "health") {
+                    &[0, 1, 2]
+                } else {
+                    &[0]
+                };
                 assert!(
                     code.is_some_and(|c| accepted.contains(&c)),
                     "{name} {key}dbtool {} exited {code:?}: {}",
@@ -372,7 +404,10 @@ fn shipped_text() -> Vec<(std::path::PathBuf, String)> {
     for d in ["docs/src", "deploy", "src"] {
         files_under(&root.join(d), &mut files);
     }
-    files.into_iter().filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t))).collect()
+    files
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
+        .collect()
 }
 
 /// Issue 13 items 3 and 4: one backup directory and one scheduler port everywhere (but the
@@ -383,19 +418,36 @@ fn paths_ports_and_the_image_agree_everywhere() {
         if path.ends_with("docs/src/upgrading.md") {
             continue;
         }
-        assert!(!text.contains(":9187"), "{} still names postgres_exporter's port 9187", path.display());
-        assert!(!text.contains("/var/backups/postgresql"), "{} names another backup directory", path.display());
+        assert!(
+            !text.contains(":9187"),
+            "{} still names postgres_exporter's port 9187",
+            path.display()
+        );
+        assert!(
+            !text.contains("/var/backups/postgresql"),
+            "{} names another backup directory",
+            path.display()
+        );
     }
     let listen = format!("127.0.0.1:{PORT}");
     assert!(read(EXAMPLE).contains(&format!("listen = \"{listen}\"")));
     assert!(read(format!("{UNITS}/dbtool-schedule.service")).contains(&format!("--listen {listen}")));
     let metrics_md = read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/metrics.md"));
-    assert!(metrics_md.contains(&format!("targets: [\"{listen}\"]")), "the scrape example");
+    assert!(
+        metrics_md.contains(&format!("targets: [\"{listen}\"]")),
+        "the scrape example"
+    );
     assert!(read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/upgrading.md")).contains(PORT));
     for unit in ["dbtool-backup.service", "dbtool-schedule.service"] {
         let text = read(format!("{UNITS}/{unit}"));
-        let rw = text.lines().find_map(|l| l.strip_prefix("ReadWritePaths=")).unwrap_or_default();
-        assert!(rw.split_whitespace().any(|p| p == BACKUP_DIR), "{unit}: ReadWritePaths={rw}");
+        let rw = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ReadWritePaths="))
+            .unwrap_or_default();
+        assert!(
+            rw.split_whitespace().any(|p| p == BACKUP_DIR),
+            "{unit}: ReadWritePaths={rw}"
+        );
     }
     assert!(read(EXAMPLE).contains(&format!("dest = \"{BACKUP_DIR}\"")));
 
@@ -404,21 +456,44 @@ fn paths_ports_and_the_image_agree_everywhere() {
     assert_eq!(froms.len(), 2, "multi-stage: {froms:?}");
     assert!(froms[0].contains("rust") && froms[0].contains(" AS "), "{froms:?}");
     assert!(froms[1].contains("debian:bookworm-slim"), "{froms:?}");
-    assert!(containerfile.contains("postgresql-client"), "pg_dump in the runtime image");
-    let user = containerfile.lines().rev().find_map(|l| l.strip_prefix("USER ")).unwrap_or("root");
+    assert!(
+        containerfile.contains("postgresql-client"),
+        "pg_dump in the runtime image"
+    );
+    let user = containerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .unwrap_or("root");
     assert!(!user.starts_with("root") && !user.starts_with('0'), "USER {user}");
     let tag = containerfile
         .split(" -t ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .expect("the build command names its tag");
-    let cronjob: serde_yaml::Value =
-        serde_yaml::from_str(&read(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes/cronjob.yaml"))).expect("YAML");
+    let cronjob: serde_yaml::Value = serde_yaml::from_str(&read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/kubernetes/cronjob.yaml"
+    )))
+    .expect("YAML");
     let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
-    assert_eq!(pod["containers"][0]["image"].as_str(), Some(tag), "the CronJob runs the image the Containerfile builds");
+    assert_eq!(
+        pod["containers"][0]["image"].as_str(),
+        Some(tag),
+        "the CronJob runs the image the Containerfile builds"
+    );
     let uid = pod["securityContext"]["runAsUser"].as_i64().expect("runAsUser");
-    assert!(user.starts_with(&uid.to_string()), "image USER {user}, CronJob runAsUser {uid}");
-    assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"].as_str(), Some(BACKUP_DIR));
+    assert!(
+        user.starts_with(&uid.to_string()),
+        "image USER {user}, CronJob runAsUser {uid}"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["mountPath"].as_str(),
+        Some(BACKUP_DIR)
+    );
     let dockerignore = read(concat!(env!("CARGO_MANIFEST_DIR"), "/.dockerignore"));
-    assert!(dockerignore.lines().any(|l| l.trim() == "target/"), "the build context leaves target/ out");
+    assert!(
+        dockerignore.lines().any(|l| l.trim() == "target/"),
+        "the build context leaves target/ out"
+    );
 }

@@ -15,7 +15,8 @@ pub async fn check(file: Option<&Path>, target: &[String], dsn: &[String]) -> an
     };
     match Settings::load(Some(path)) {
         Ok(settings) => {
-            if !(target.is_empty() && dsn.is_empty()) && !targets_ready(&settings, path, target, dsn).await? {
+            let connect = !target.is_empty() || !dsn.is_empty();
+            if connect && !targets_ready(&settings, path, target, dsn).await? {
                 return Ok(1);
             }
             // Locked stdout, error returned: a closed pipe ends the command quietly in main.
