@@ -129,7 +129,9 @@ pub struct ChecksArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a configuration file; prints each error with its line
-    #[command(after_help = "Exit codes: 0 valid, 1 invalid")]
+    #[command(
+        after_help = "Exit codes: 0 valid, 1 invalid (or, with --target/--dsn, a target of a backup or archive job is unreachable or lacks dbtool's schema), 3 unreadable file or bad arguments"
+    )]
     Check {
         /// The file to check [default: --config]
         file: Option<PathBuf>,
