@@ -269,6 +269,30 @@ async fn the_readme_deployment_holds_together_under_node_exporter() {
         !metrics_text.contains("dbtool_up{"),
         "health series in metrics_file beside the job's own output"
     );
+
+    // `config check --dsn`: the same verdict for a server named by address, until it is migrated.
+    let check_dsn = || {
+        dbtool()
+            .args(["config", "check"])
+            .arg(&config)
+            .args(["--dsn", &db.dsn()])
+            .output()
+            .expect("config check --dsn")
+    };
+    let out = check_dsn();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("dbtool migrate --dsn"),
+        "{}",
+        text(&out.stderr)
+    );
+    let migrated = dbtool()
+        .args(["migrate", "--dsn", &db.dsn()])
+        .output()
+        .expect("migrate");
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let out = check_dsn();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 /// The shipped units, ExecStart pointed at the binary under test (verify wants it to exist).
