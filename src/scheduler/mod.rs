@@ -6,6 +6,7 @@ pub mod history;
 pub mod http;
 pub mod kinds;
 pub mod metrics;
+mod outcome;
 pub mod preflight;
 pub mod procstat;
 pub mod runner;

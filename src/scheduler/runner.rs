@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::claim::{self, Claim};
 use super::kinds;
 use super::metrics::{Metrics, RunResult};
+use super::outcome::{millis, settle};
 use crate::db::Target;
 use crate::settings::schedule::{Job, Schedule, TargetSel};
 use crate::settings::{targets, Settings};
@@ -233,7 +234,7 @@ async fn run_target(
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
     let (result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
-    let done = settle(job, result, outcome, shared);
+    let done = settle(job, result, outcome, &shared.metrics);
     if done.result == RunResult::Success {
         prune_if_due(job, target, gen, shared, &held.client).await;
     }
@@ -263,67 +264,9 @@ async fn run_unclaimed(
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, "job started");
     let token = shared.cancel_runs.child_token();
     let (result, outcome) = execute_bounded(job, target, &gen.loaded, token).await;
-    let done = settle(job, result, outcome, shared);
+    let done = settle(job, result, outcome, &shared.metrics);
     done.log(job, target, scheduled_at, started);
     done.result
-}
-
-fn millis(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// How one target's run ended, as history and the logs record it.
-struct Done {
-    result: RunResult,
-    rows: Option<i64>,
-    bytes: Option<i64>,
-    message: String,
-}
-
-/// Reads a run's outcome; a health report goes to the metrics (to the textfile only when the
-/// job has no `output` of its own: each series belongs to one file).
-fn settle(job: &Job, mut result: RunResult, outcome: anyhow::Result<kinds::Outcome>, shared: &Shared) -> Done {
-    let (rows, bytes, message) = match &outcome {
-        Ok(kinds::Outcome { failure: Some(f), .. }) => {
-            result = RunResult::Failure;
-            (None, None, f.clone())
-        }
-        Ok(o) => (o.rows, o.bytes, o.message.clone()),
-        Err(e) => (None, None, crate::errors::render(e.as_ref())),
-    };
-    if let Ok(kinds::Outcome {
-        report: Some(report), ..
-    }) = outcome
-    {
-        shared.metrics.set_health(report, !writes_own_series(job));
-    }
-    Done {
-        result,
-        rows,
-        bytes,
-        message,
-    }
-}
-
-/// A health job whose `output` is Prometheus text: its series are in that file, so the
-/// metrics_file must not repeat them (node_exporter refuses a series seen twice).
-fn writes_own_series(job: &Job) -> bool {
-    use crate::settings::jobs::JobOptions;
-    job.output.is_some()
-        && matches!(&job.options, JobOptions::Health(h) if h.format == crate::report::Format::Prometheus)
-}
-
-impl Done {
-    fn log(&self, job: &Job, target: &Target, scheduled_at: DateTime<Utc>, started: Instant) {
-        let (duration_ms, rows, bytes) = (millis(started), self.rows, self.bytes);
-        if self.result == RunResult::Success {
-            tracing::info!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %self.result.label(),
-                rows, bytes, summary = %self.message, "job finished");
-        } else {
-            tracing::error!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %self.result.label(),
-                rows, bytes, error = %self.message, "job finished");
-        }
-    }
 }
 
 /// Runs the job under its timeout: at the deadline the token is cancelled and the job gets
