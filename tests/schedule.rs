@@ -188,15 +188,22 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     migrate(&db);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("health.prom");
+    // The claimed `tick` job's rows show the firing times; health, read-only, claims nothing.
     let jobs = format!(
         "[[jobs]]\nname = \"health\"\nkind = \"health\"\nschedule = \"* * * * * *\"\ntarget = \"main\"\n\
-         output = \"{}\"\ncatch_up = false\nchecks = [\"connections\"]\n",
+         output = \"{}\"\ncatch_up = false\nchecks = [\"connections\"]\n\n\
+         [[jobs]]\nname = \"tick\"\nkind = \"sleep\"\nschedule = \"* * * * * *\"\nseconds = 0\ncatch_up = false\n",
         out.display()
     );
     let (mut d, port) = Daemon::start_listening(dir.path(), "d", &config(&db.dsn(), &jobs));
     // Until two runs have finished, however loaded the machine: a fixed sleep flaked.
-    let success = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'health' AND status = 'success'";
+    let success = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick' AND status = 'success'";
     wait_for_count(&db, &d, success, |n| n >= 2, 60, "two successful runs").await;
+    let until = Instant::now() + Duration::from_secs(60);
+    while d.metric("dbtool_job_runs_total{job=\"health\",result=\"success\"}") < 2.0 {
+        assert!(Instant::now() < until, "two successful health runs: {}", d.log());
+        sleep(0.1).await;
+    }
     let body = tokio::task::spawn_blocking(move || common::http_get(port, "/metrics"))
         .await
         .expect("join");
@@ -207,10 +214,12 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     assert_eq!(d.wait(Duration::from_secs(10)), Some(0), "{}", d.log());
     let runs = count(
         &db,
-        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'health' AND status = 'success'",
+        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick' AND status = 'success'",
     )
     .await;
     assert!(runs >= 2, "expected a run per second, got {runs}: {}", d.log());
+    let health_rows = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'health'").await;
+    assert_eq!(health_rows, 0, "a read-only health job wrote to dbtool.job_runs");
     // Each run is keyed by its cron time: whole seconds, consecutive, started at or after it and
     // in schedule order. How late a run starts depends on the machine's load, so it is not asserted.
     let bad = count(
@@ -402,8 +411,13 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
         out.display()
     );
     let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    let success = "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'";
-    wait_for_count(&db, &d, success, |n| n >= 1, 30, "no run before the stop").await;
+    wait_for_metric(
+        &d,
+        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        |n| n >= 1.0,
+        30,
+    )
+    .await;
     cluster.stop().expect("stop the server");
     // The health output says the server is down instead of keeping the last good report.
     let until = Instant::now() + Duration::from_secs(30);
@@ -421,16 +435,20 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
     .await;
     assert!(d.alive(), "the daemon died with the database: {}", d.log());
     common::start_again(&cluster);
-    let restarted = db
-        .client()
-        .await
-        .query_one("SELECT now()::text", &[])
-        .await
-        .expect("now")
-        .get::<_, String>(0);
-    let after = format!("SELECT count(*) FROM dbtool.job_runs WHERE status = 'success' AND started_at > '{restarted}'");
-    wait_for_count(&db, &d, &after, |n| n >= 1, 30, "no successful run after the restart").await;
+    let before = d.metric("dbtool_job_runs_total{job=\"health\",result=\"success\"}");
+    wait_for_metric(
+        &d,
+        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        |n| n > before,
+        30,
+    )
+    .await;
     assert!(d.alive(), "{}", d.log());
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("dbtool_up{target=\"main\"} 1")) {
+        assert!(Instant::now() < until, "no up report after the restart: {}", d.log());
+        sleep(0.1).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -828,21 +846,22 @@ async fn a_pool_advise_job_samples_and_writes_its_advice() {
         out.display()
     );
     let d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
-    wait_for_count(
-        &db,
-        &d,
-        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND finished_at IS NOT NULL",
-        |n| n > 0,
-        15,
-        "no pool-advise run finished",
-    )
-    .await;
-    let ok = count(
-        &db,
-        "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools' AND status = 'success'",
-    )
-    .await;
-    assert_eq!(ok, 1, "{}", d.log());
+    // Read-only: counted in the metrics, no claim and no dbtool.job_runs row.
+    let until = Instant::now() + Duration::from_secs(15);
+    let finished = |d: &Daemon| {
+        ["success", "failure", "timeout"]
+            .iter()
+            .map(|r| d.metric(&format!("dbtool_job_runs_total{{job=\"pools\",result=\"{r}\"}}")))
+            .sum::<f64>()
+    };
+    while finished(&d) < 1.0 {
+        assert!(Instant::now() < until, "no pool-advise run finished: {}", d.log());
+        sleep(0.1).await;
+    }
+    let ok = d.metric("dbtool_job_runs_total{job=\"pools\",result=\"success\"}");
+    assert!(ok >= 1.0, "{}", d.log());
+    let rows = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools'").await;
+    assert_eq!(rows, 0, "a read-only pool-advise job wrote to dbtool.job_runs");
     let text = std::fs::read_to_string(&out).expect("advice written");
     common::promtool_check_metrics(&text).expect("promtool accepts the advice");
     assert!(text.contains("target=\"main\""), "{text}");

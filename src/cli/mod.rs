@@ -129,10 +129,20 @@ pub struct ChecksArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate a configuration file; prints each error with its line
-    #[command(after_help = "Exit codes: 0 valid, 1 invalid")]
+    #[command(
+        after_help = "Exit codes: 0 valid, 1 invalid (or, with --target/--dsn, a target of a backup or archive job is unreachable or lacks dbtool's schema), 3 unreadable file or bad arguments"
+    )]
     Check {
         /// The file to check [default: --config]
         file: Option<PathBuf>,
+        /// Also connect to this [[targets]] entry (by name; repeat for several, `*` for all) and check
+        /// that it carries the dbtool schema its backup and archive jobs claim their runs in
+        #[arg(long, value_name = "NAME")]
+        target: Vec<String>,
+        /// Also connect to this server and check that it carries the dbtool schema that backup and
+        /// archive jobs claim their runs in (repeat for several)
+        #[arg(long, value_name = "DSN")]
+        dsn: Vec<String>,
     },
 }
 
@@ -146,6 +156,9 @@ pub struct ConnArgs {
     // why hide_env_values: clap would print DATABASE_URL, password and all, in --help.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "DSN")]
     pub dsn: Vec<String>,
+    /// Only this [[targets]] entry of the config file, by its name; repeat for several. Not with --dsn
+    #[arg(long, value_name = "NAME")]
+    pub target: Vec<String>,
     /// statement_timeout of every dbtool session [default: 5s]
     #[arg(long, env = "DBTOOL_STATEMENT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
     pub statement_timeout: Option<std::time::Duration>,

@@ -21,7 +21,7 @@ pub struct ScheduleArgs {
     /// Print each job's next five run times and exit
     #[arg(long)]
     pub list: bool,
-    /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:9187 [default: [schedule] listen]
+    /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:19187 [default: [schedule] listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Write the scheduler's metrics to FILE (atomically) after every run [default: [schedule] metrics_file]

@@ -121,7 +121,7 @@ pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
         return Err(Failure {
             code: 3,
             message: format!(
-                "dbtool backup backs up one server per run, got {} targets; run it once per server, each with its own --dest and --metrics",
+                "dbtool backup backs up one server per run, got {} targets; pick one with --target NAME (a [[targets]] entry) or --dsn, once per server, each with its own --dest and --metrics",
                 targets.len()
             ),
         }

@@ -53,7 +53,11 @@ async fn respond(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(super::metrics::Sink::Http),
+        ),
         ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain; charset=utf-8", b"ok\n".to_vec()),
         ("GET" | "HEAD", _) => (
             "404 Not Found",

@@ -1,5 +1,9 @@
 //! The scheduler's own metrics: per-job counters and times, the latest health report, process
-//! metrics. Rendered for the textfile (atomic) and for `/metrics`.
+//! metrics. Rendered for `/metrics` (all of it) and for the textfile, where each series
+//! belongs to exactly one file of node_exporter's directory: the `dbtool_job_*` families, and
+//! the health series only of health jobs that have no `output` of their own (a job's output
+//! file carries its own series). `process_*` families never go to the textfile: node_exporter
+//! serves its own under those names.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,10 +99,20 @@ struct JobStats {
 #[derive(Default)]
 pub struct Metrics {
     jobs: Mutex<BTreeMap<String, JobStats>>,
-    /// The latest health result per target, from whichever health job saw it last.
-    health: Mutex<BTreeMap<String, TargetReport>>,
+    /// The latest health result per target, from whichever health job saw it last, and
+    /// whether that job leaves its series to the textfile (it has no `output`).
+    health: Mutex<BTreeMap<String, (TargetReport, bool)>>,
     /// The current configuration's warm sessions (replaced on reload).
     pools: Mutex<std::sync::Weak<crate::db::pool::Pools>>,
+}
+
+/// Where an exposition goes: what may be in it differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// `/metrics`: every family, process metrics included.
+    Http,
+    /// The `metrics_file` in node_exporter's textfile directory.
+    Textfile,
 }
 
 fn secs(t: DateTime<Utc>) -> f64 {
@@ -153,21 +167,24 @@ impl Metrics {
         *self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::downgrade(pools);
     }
 
-    pub fn set_health(&self, report: Report) {
+    /// `to_textfile`: the job has no `output` file, so its series go to the metrics_file.
+    pub fn set_health(&self, report: Report, to_textfile: bool) {
         let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for t in report.targets {
-            health.insert(t.name.clone(), t);
+            health.insert(t.name.clone(), (t, to_textfile));
         }
     }
 
-    /// The whole exposition: the latest health report, the jobs, the process.
-    pub fn render(&self) -> Vec<u8> {
+    /// The exposition for `sink`: the jobs, the latest health report (for the textfile only
+    /// the targets no job's own output carries), the process (for `/metrics` only).
+    pub fn render(&self, sink: Sink) -> Vec<u8> {
         let targets: Vec<TargetReport> = self
             .health
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-            .cloned()
+            .filter(|(_, to_textfile)| sink == Sink::Http || *to_textfile)
+            .map(|(t, _)| t.clone())
             .collect();
         let health = (!targets.is_empty()).then(|| Report {
             generated_at: Utc::now(),
@@ -201,10 +218,13 @@ impl Metrics {
         if let Some(report) = &health {
             add_report(&mut exp, report);
         }
-        for (target, n) in &pool_sizes {
-            exp.push(&POOL_SESSIONS, vec![("target", target.as_str())], *n as f64);
+        // The daemon's own state: /metrics only, like the process.
+        if sink == Sink::Http {
+            for (target, n) in &pool_sizes {
+                exp.push(&POOL_SESSIONS, vec![("target", target.as_str())], *n as f64);
+            }
+            super::procstat::add(&mut exp);
         }
-        super::procstat::add(&mut exp);
         let mut buf = Vec::with_capacity(16 * 1024);
         // Writing into a Vec cannot fail.
         let _ = exp.write(&mut buf);
@@ -213,7 +233,7 @@ impl Metrics {
 
     /// Writes the textfile; a failure is logged, never fatal (the next run tries again).
     pub fn write_file(&self, path: &Path) {
-        if let Err(e) = crate::report::atomic::write(path, &self.render()) {
+        if let Err(e) = crate::report::atomic::write(path, &self.render(Sink::Textfile)) {
             tracing::warn!(error = %e, "metrics textfile not written");
         }
     }

@@ -6,6 +6,8 @@ pub mod history;
 pub mod http;
 pub mod kinds;
 pub mod metrics;
+mod outcome;
+pub mod preflight;
 pub mod procstat;
 pub mod runner;
 pub mod signals;
@@ -96,6 +98,7 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
     let mut stop = CancellationToken::new();
     runner::spawn_loops(&gen, &shared, &stop);
     tracing::info!(jobs = gen.settings.jobs.len(), config = %path.display(), "scheduler started");
+    preflight_in_background(&gen, path);
     let why = loop {
         match signals.next().await {
             Event::Stop(why) => break why,
@@ -125,6 +128,22 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
         let _ = server.await;
     }
     Ok(0)
+}
+
+/// Says at startup, once per target, which claimed job cannot run for want of dbtool's schema
+/// (the daemon keeps going: a later `dbtool migrate` fixes it without a restart).
+fn preflight_in_background(gen: &Arc<Generation>, path: &Path) {
+    let (gen, path) = (gen.clone(), path.to_path_buf());
+    tokio::spawn(async move {
+        let session = targets::bookkeeping(&gen.loaded);
+        for p in preflight::check(&gen.settings, &gen.targets, false, &session, &path).await {
+            if p.unreachable {
+                tracing::warn!(target = %p.target, "{}", p.message);
+            } else {
+                tracing::error!(target = %p.target, "{}", p.message);
+            }
+        }
+    });
 }
 
 /// No new runs; running ones get the grace period, then are cancelled and given a moment.

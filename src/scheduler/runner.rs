@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::claim::{self, Claim};
 use super::kinds;
 use super::metrics::{Metrics, RunResult};
+use super::outcome::{millis, settle};
 use crate::db::Target;
 use crate::settings::schedule::{Job, Schedule, TargetSel};
 use crate::settings::{targets, Settings};
@@ -116,7 +117,8 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
     let job = &gen.settings.jobs[index];
     let tz = gen.settings.timezone;
     let mut after = now();
-    if job.catch_up {
+    // Only a claimed job has a history to tell a time missed while no daemon ran.
+    if job.catch_up && job.kind.claims() {
         if let Some(missed) = missed_while_down(job, &gen, tz).await.filter(|_| !stop.is_cancelled()) {
             tracing::info!(job = %job.name, scheduled_at = %missed, "catching up one run missed while no daemon ran");
             trigger(job, missed, &gen, &shared);
@@ -225,6 +227,9 @@ async fn run_target(
     gen: &Generation,
     shared: &Shared,
 ) -> RunResult {
+    if !job.kind.claims() {
+        return run_unclaimed(job, target, scheduled_at, gen, shared).await;
+    }
     let started = Instant::now();
     let claimed = claim::claim(
         target,
@@ -243,67 +248,46 @@ async fn run_target(
         }
         Err(e) => {
             tracing::error!(job = %job.name, target = %target.name, %scheduled_at, result = %"failure",
-                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), error = %e, "job failed: could not claim the run");
-            if job.kind == crate::settings::jobs::Kind::Health && matches!(e, claim::ClaimError::Connect(_)) {
-                // The server is down: the health output must say so (dbtool_up 0) rather than
-                // keep the last good report for node_exporter to serve.
-                report_down(job, target, gen, shared).await;
-            }
+                duration_ms = millis(started), error = %e, "job failed: could not claim the run");
             return RunResult::Failure;
         }
     };
     tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, run_id = held.id, "job started");
     let token = shared.cancel_runs.child_token();
-    let (mut result, outcome) = execute_bounded(job, target, gen, token).await;
-    let (rows, bytes, message) = match &outcome {
-        Ok(kinds::Outcome { failure: Some(f), .. }) => {
-            result = RunResult::Failure;
-            (None, None, f.clone())
-        }
-        Ok(o) => (o.rows, o.bytes, o.message.clone()),
-        Err(e) => (None, None, crate::errors::render(e.as_ref())),
-    };
-    if let Ok(kinds::Outcome {
-        report: Some(report), ..
-    }) = outcome
-    {
-        shared.metrics.set_health(report);
-    }
-    if result == RunResult::Success {
+    let (result, outcome) = execute_bounded(job, target, gen, token).await;
+    let done = settle(job, result, outcome, &shared.metrics);
+    if done.result == RunResult::Success {
         prune_if_due(job, target, gen, shared, &held.client).await;
     }
     // Cancelled by shutdown after the grace period: history says so; the metric counts a failure.
-    let status = match result {
+    let status = match done.result {
         RunResult::Failure if shared.cancel_runs.is_cancelled() => crate::db::job_runs::RunStatus::Cancelled,
         r => r.status(),
     };
-    if let Err(e) = held.release(status, rows, bytes, &message).await {
+    if let Err(e) = held.release(status, done.rows, done.bytes, &done.message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if result == RunResult::Success {
-        tracing::info!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
-            rows, bytes, summary = %message, "job finished");
-    } else {
-        tracing::error!(job = %job.name, target = %target.name, %scheduled_at, duration_ms, result = %result.label(),
-            rows, bytes, error = %message, "job finished");
-    }
-    result
+    done.log(job, target, scheduled_at, started);
+    done.result
 }
 
-/// A health run against an unreachable target: its report (dbtool_up 0) still goes to the
-/// output file and /metrics. Not claimed, so possibly written by both replicas; harmless.
-async fn report_down(job: &Job, target: &Target, gen: &Generation, shared: &Shared) {
+/// A read-only job (health, pool-advise): no claim, no lock, no `dbtool.job_runs` row, no
+/// write to the watched database. Every replica runs it, so each replica's textfile and
+/// /metrics stay fresh, and a `pg_monitor` role on a database never migrated is enough.
+async fn run_unclaimed(
+    job: &Job,
+    target: &Target,
+    scheduled_at: DateTime<Utc>,
+    gen: &Generation,
+    shared: &Shared,
+) -> RunResult {
+    let started = Instant::now();
+    tracing::info!(job = %job.name, kind = %job.kind.name(), target = %target.name, %scheduled_at, "job started");
     let token = shared.cancel_runs.child_token();
-    if let (
-        _,
-        Ok(kinds::Outcome {
-            report: Some(report), ..
-        }),
-    ) = execute_bounded(job, target, gen, token).await
-    {
-        shared.metrics.set_health(report);
-    }
+    let (result, outcome) = execute_bounded(job, target, gen, token).await;
+    let done = settle(job, result, outcome, &shared.metrics);
+    done.log(job, target, scheduled_at, started);
+    done.result
 }
 
 /// Runs the job under its timeout: at the deadline the token is cancelled and the job gets

@@ -95,6 +95,14 @@ impl Kind {
         }
     }
 
+    /// Whether a run changes data and so is claimed exactly once across replicas (an advisory
+    /// lock and a `dbtool.job_runs` row on its target). Health and pool-advise only read:
+    /// every replica runs them, with no claim and no write, so they need no schema and work as
+    /// a `pg_monitor` role. The test-only sleep kind stands in for a backup's child process.
+    pub fn claims(self) -> bool {
+        matches!(self, Kind::Backup | Kind::Archive | Kind::Sleep)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Health => "health",

@@ -90,7 +90,7 @@ pub fn resolve(loaded: &Settings) -> Result<Schedule, Vec<ConfigError>> {
                 errors.push(at(
                     l.span().start,
                     format!(
-                        "[schedule] listen: '{}' is not an address; write e.g. 127.0.0.1:9187",
+                        "[schedule] listen: '{}' is not an address; write e.g. 127.0.0.1:19187",
                         l.get_ref()
                     ),
                 ))

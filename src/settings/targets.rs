@@ -30,7 +30,33 @@ pub fn session(conn: &ConnArgs, loaded: &Settings, read_only: bool) -> SessionSe
 /// Resolves targets; names are unique (a repeated label gets "#2").
 pub fn resolve(conn: &ConnArgs, loaded: &Settings, env: &dyn Env) -> anyhow::Result<Vec<Target>> {
     let mut targets = Vec::new();
-    if !conn.dsn.is_empty() {
+    if !conn.target.is_empty() {
+        if !conn.dsn.is_empty() {
+            anyhow::bail!("--target picks a [[targets]] entry of the config file and --dsn (or DATABASE_URL) names a server; give one of them");
+        }
+        for name in &conn.target {
+            let Some(t) = loaded.file.targets.iter().find(|t| &t.name == name) else {
+                let names: Vec<&str> = loaded.file.targets.iter().map(|t| t.name.as_str()).collect();
+                anyhow::bail!(
+                    "--target {name}: no [[targets]] entry of that name in {}; {}",
+                    loaded.path.as_deref().map_or_else(
+                        || "the configuration (no --config given)".into(),
+                        |p| p.display().to_string()
+                    ),
+                    if names.is_empty() {
+                        "the file has none".to_string()
+                    } else {
+                        format!("the file has: {}", names.join(", "))
+                    }
+                );
+            };
+            let params = ConnParams::resolve(Some(&t.dsn), env).with_context(|| format!("[[targets]] '{}'", t.name))?;
+            targets.push(Target {
+                name: t.name.clone(),
+                params,
+            });
+        }
+    } else if !conn.dsn.is_empty() {
         for (i, dsn) in conn.dsn.iter().enumerate() {
             let params = ConnParams::resolve(Some(dsn), env).with_context(|| format!("--dsn number {}", i + 1))?;
             let mut name = params.target_label();
