@@ -195,10 +195,10 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     assert!(health.contains("dbtool_up{target=\"main\"} 1"), "{health}");
     let body = body.expect("/metrics answered");
     for family in [
-        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
-        "dbtool_job_last_success_timestamp_seconds{job=\"health\"}",
-        "dbtool_job_next_run_timestamp_seconds{job=\"health\"}",
-        "dbtool_job_running{job=\"health\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}",
+        "dbtool_job_last_success_timestamp_seconds{target=\"main\",job=\"health\"}",
+        "dbtool_job_next_run_timestamp_seconds{target=\"main\",job=\"health\"}",
+        "dbtool_job_running{target=\"main\",job=\"health\"}",
         "dbtool_up{target=\"main\"} 1",
         "process_resident_memory_bytes",
         "process_open_fds",
@@ -228,7 +228,7 @@ async fn an_overlong_job_is_skipped_not_overlapped() {
     assert_eq!(overlapping, 0, "two runs overlapped: {}", d.log());
     let done = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'").await;
     assert!(done >= 1, "{}", d.log());
-    let skipped = d.metric("dbtool_job_runs_total{job=\"slow\",result=\"skipped_overlap\"}");
+    let skipped = d.metric("dbtool_job_runs_total{target=\"main\",job=\"slow\",result=\"skipped_overlap\"}");
     assert!(skipped >= 2.0, "skipped_overlap = {skipped}: {}", d.log());
 }
 
@@ -280,7 +280,7 @@ async fn a_timeout_cancels_a_stuck_job_and_kills_its_child() {
     assert!(msg >= 1);
     sleep(0.3).await;
     assert!(
-        d.metric("dbtool_job_runs_total{job=\"stuck\",result=\"timeout\"}") >= 1.0,
+        d.metric("dbtool_job_runs_total{target=\"main\",job=\"stuck\",result=\"timeout\"}") >= 1.0,
         "{}",
         d.log()
     );
@@ -377,7 +377,7 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
     sleep(2.5).await;
     assert!(d.alive(), "{}", d.log());
     assert!(
-        d.metric("dbtool_job_runs_total{job=\"health\",result=\"failure\"}") >= 1.0,
+        d.metric("dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"failure\"}") >= 1.0,
         "{}",
         d.log()
     );
@@ -476,8 +476,8 @@ async fn two_daemons_run_each_scheduled_time_exactly_once() {
     assert_eq!(dupes, 0);
     let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'quick'").await;
     assert!(runs >= 3, "{runs} runs: {}", a.log());
-    let locked = a.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}")
-        + b.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
+    let locked = a.metric("dbtool_job_runs_total{target=\"main\",job=\"quick\",result=\"skipped_locked\"}")
+        + b.metric("dbtool_job_runs_total{target=\"main\",job=\"quick\",result=\"skipped_locked\"}");
     assert!(
         locked >= 2.0,
         "the losing replica should count skipped_locked, got {locked}"
@@ -732,7 +732,7 @@ async fn replicas_whose_clocks_differ_still_run_each_time_once() {
     assert_eq!(dupes, 0, "{}\n{}", ahead.log(), behind.log());
     let runs = count(&db, "SELECT count(*) FROM dbtool.job_runs").await;
     assert!(runs >= 3, "{runs}");
-    let locked = behind.metric("dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}");
+    let locked = behind.metric("dbtool_job_runs_total{target=\"main\",job=\"quick\",result=\"skipped_locked\"}");
     assert!(
         locked >= 2.0,
         "the late replica must find each time already run: {locked}\n{}",

@@ -88,9 +88,11 @@ pub fn summary(r: &ArchiveReport, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Writes the textfile atomically. Counters carry on from the file's previous values, and a
-/// failed run keeps the previous last-success time.
+/// failed run keeps the previous last-success time. Every series carries `target` (the same
+/// table archived in two databases is two series) and `table`.
 pub fn write_metrics(
     path: &Path,
+    target: &str,
     table: &str,
     report: Option<&ArchiveReport>,
     ok: bool,
@@ -102,7 +104,7 @@ pub fn write_metrics(
         .flatten()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
-    let prev = |family: &MetricFamily| previous_value(&previous, family.name, table);
+    let prev = |family: &MetricFamily| previous_value(&previous, family.name, target, table);
     let rows = report.map_or(0, |r| r.rows);
     let mut samples = vec![Sample::new(&ROWS_TOTAL, prev(&ROWS_TOTAL).unwrap_or(0.0) + rows as f64)];
     let now = std::time::SystemTime::now()
@@ -124,26 +126,26 @@ pub fn write_metrics(
     let samples: Vec<Sample> = samples.into_iter().map(|s| s.label("table", table)).collect();
     let mut exp = Exposition::default();
     for s in &samples {
-        exp.push(
-            s.family,
-            s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-            s.value,
-        );
+        exp.push_sample(target, s);
     }
     let mut buf = Vec::new();
     let _ = exp.write(&mut buf);
     crate::report::atomic::write(path, &buf)
 }
 
-/// The value of `family{table="..."}` in a previous exposition.
-fn previous_value(text: &str, family: &str, table: &str) -> Option<f64> {
-    let prefix = format!(
-        "{family}{{table=\"{}\"}} ",
-        crate::report::prometheus::escape_label(table)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
+/// The value of `family{target="...",table="..."}` in a previous exposition; a file written
+/// before series carried `target` (`family{table="..."}`) still counts, so an upgrade does not
+/// reset the counter or forget the last success.
+fn previous_value(text: &str, family: &str, target: &str, table: &str) -> Option<f64> {
+    use crate::report::prometheus::escape_label;
+    let table = escape_label(table);
+    let current = format!("{family}{{target=\"{}\",table=\"{table}\"}} ", escape_label(target));
+    let before = format!("{family}{{table=\"{table}\"}} ");
+    [current, before].iter().find_map(|prefix| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// A progress bar on a terminal: rows, rows/s, ETA from the planner's estimate.
@@ -256,11 +258,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_previous_counter_values_by_table() {
+    fn reads_previous_counter_values_by_target_and_table() {
         let text = "# TYPE dbtool_archive_rows_total counter\n\
-                    dbtool_archive_rows_total{table=\"public.posts\"} 1500\n\
-                    dbtool_archive_rows_total{table=\"public.other\"} 7\n";
-        assert_eq!(previous_value(text, ROWS_TOTAL.name, "public.posts"), Some(1500.0));
-        assert_eq!(previous_value(text, ROWS_TOTAL.name, "public.x"), None);
+                    dbtool_archive_rows_total{target=\"a\",table=\"public.posts\"} 1500\n\
+                    dbtool_archive_rows_total{target=\"b\",table=\"public.posts\"} 3\n\
+                    dbtool_archive_rows_total{target=\"a\",table=\"public.other\"} 7\n";
+        let prev = |target, table| previous_value(text, ROWS_TOTAL.name, target, table);
+        assert_eq!(prev("a", "public.posts"), Some(1500.0));
+        assert_eq!(prev("b", "public.posts"), Some(3.0));
+        assert_eq!(prev("a", "public.x"), None);
+    }
+
+    #[test]
+    fn reads_a_file_written_before_series_carried_target() {
+        let text = "dbtool_archive_rows_total{table=\"public.posts\"} 1500\n";
+        assert_eq!(previous_value(text, ROWS_TOTAL.name, "a", "public.posts"), Some(1500.0));
     }
 }
