@@ -83,6 +83,25 @@ pub const KNOWN_CHECKS: &[&str] = &[
 ];
 
 pub use crate::common::metric_names_in as names_in;
+
+/// Issue 13 items 5 and 6: an output of dbtool passes `promtool check metrics` with zero
+/// problems (lint included), and every dbtool series in it carries `target`. Its metric names.
+pub fn linted(what: &str, text: &str) -> Names {
+    if let Err(problems) = crate::common::promtool_check_metrics(text) {
+        panic!("promtool check metrics on {what}:\n{problems}\n{text}");
+    }
+    let untargeted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("dbtool_") && !l.contains("{target=\""))
+        .collect();
+    assert!(
+        untargeted.is_empty(),
+        "{what}: series without a target label: {untargeted:#?}"
+    );
+    let names = names_in(text);
+    assert!(!names.is_empty(), "{what}: no metrics at all");
+    names
+}
 pub use crate::common::wait_until as wait_for;
 
 /// [`run_dbtool`] with extra environment variables.
@@ -210,7 +229,7 @@ async fn health(_dir: PathBuf) -> Names {
         out.lines().any(|l| l.starts_with("dbtool_up{") && l.ends_with(" 1")),
         "health could not connect, so its output proves little:\n{out}"
     );
-    names_in(&out)
+    linted("health --format prometheus", &out)
 }
 
 /// node_exporter's own textfile families, read from a real node_exporter serving dbtool's file.
