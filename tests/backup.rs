@@ -43,7 +43,8 @@ async fn contents(dsn: &str) -> Vec<String> {
     let client = connect(dsn).await;
     let tables = client
         .query(
-            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1",
+            // dbtool.job_runs records the backup itself, after the dump's snapshot: not data.
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables WHERE schemaname <> 'dbtool' ORDER BY 1",
             &[],
         )
         .await
@@ -137,6 +138,19 @@ async fn round_trip_backup_restore_and_check() {
     // Issue 13 item 6: was dbtool_backups_count, which promtool's lint rejects; zero problems now.
     assert!(prom.contains("dbtool_backups_verified{target="), "{prom}");
     assert_eq!(common::promtool_check_metrics(&prom), Ok(()), "{prom}");
+
+    // Issue 13 item 10: a backup run by hand is in `dbtool history`, like a scheduled one.
+    let history = run(dbt().args(["history", "--format", "json", "--dsn", &db.dsn()]));
+    assert_exit(&history, 0);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap_or_default();
+    let run0 = &history["runs"][0]["run"];
+    assert_eq!(run0["kind"], "backup", "{history}");
+    assert_eq!(run0["status"], "success", "{history}");
+    assert!(run0["bytes"].as_i64().is_some_and(|b| b > 0), "{history}");
+    assert!(
+        run0["message"].as_str().is_some_and(|m| m.contains(&ids[0])),
+        "{history}"
+    );
 
     let list = run(dbt().args(["backups", "list", "--json", "--dest"]).arg(&dest));
     assert_exit(&list, 0);

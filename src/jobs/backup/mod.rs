@@ -17,6 +17,7 @@ pub mod options;
 pub mod pgbin;
 pub mod pin;
 pub mod prune;
+pub mod record;
 pub mod restore;
 pub mod retention;
 pub mod session;
