@@ -148,6 +148,16 @@ fn previous_value(text: &str, family: &str, target: &str, table: &str) -> Option
     })
 }
 
+/// indicatif's own `{per_sec}` prints "26,143.133/s": rows are whole, so is their rate.
+const BAR_TEMPLATE: &str = "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rows, {rows_per_sec}, ETA {eta}";
+
+/// Whole rows per second, thousands grouped like the row counts beside it: "26,143 rows/s".
+fn rows_per_sec(per_sec: f64) -> String {
+    // Saturating float-to-int: a rate is finite and far below u64::MAX; NaN becomes 0.
+    let whole = per_sec.max(0.0).round() as u64;
+    format!("{} rows/s", indicatif::HumanCount(whole))
+}
+
 /// A progress bar on a terminal: rows, rows/s, ETA from the planner's estimate.
 pub struct Bar(Option<ProgressBar>);
 
@@ -167,13 +177,20 @@ impl Progress for Bar {
     fn started(&mut self, r: &ArchiveReport, estimate: Option<i64>) {
         let len = estimate.and_then(|e| u64::try_from(e).ok()).unwrap_or(0);
         let bar = ProgressBar::new(len.max(1));
-        let style = ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(BAR_TEMPLATE)
+            .map(|s| {
+                s.with_key(
+                    "rows_per_sec",
+                    |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rows_per_sec(st.per_sec()));
+                    },
+                )
+            })
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
         bar.set_message(format!("{} → {}", r.table, r.dest.as_deref().unwrap_or("(purge)")));
-        bar.println(format!("cutoff: {} ({} rows estimated)", r.cutoff, len));
+        let est = estimate.map_or_else(|| "unknown".to_string(), |e| e.to_string());
+        bar.println(format!("cutoff: {} ({est} rows estimated)", r.cutoff));
         self.0 = Some(bar);
     }
 
@@ -267,6 +284,16 @@ mod tests {
         assert_eq!(prev("a", "public.posts"), Some(1500.0));
         assert_eq!(prev("b", "public.posts"), Some(3.0));
         assert_eq!(prev("a", "public.x"), None);
+    }
+
+    /// Issue 13 item 10: the bar said "26,143.133/s".
+    #[test]
+    fn the_bar_shows_whole_rows_per_second() {
+        assert_eq!(rows_per_sec(26_143.133), "26,143 rows/s");
+        assert_eq!(rows_per_sec(0.4), "0 rows/s");
+        assert_eq!(rows_per_sec(f64::NAN), "0 rows/s");
+        assert!(BAR_TEMPLATE.contains("{rows_per_sec}") && !BAR_TEMPLATE.contains("{per_sec}"));
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
     }
 
     #[test]
