@@ -750,3 +750,51 @@ async fn library_run_cancelled_through_its_token_leaves_nothing() {
         .find(|s| s.family.name == "dbtool_backup_last_status");
     assert_eq!(status.map(|s| s.value), Some(0.0));
 }
+
+/// Issue 13 item 10: a table never analyzed showed "-1" estimated rows in `restore --check`.
+#[tokio::test]
+async fn restore_check_says_unknown_for_a_table_never_analyzed() {
+    let db = fresh_db_on(backup_cluster(), "backup unanalyzed").await;
+    exec(
+        &db,
+        "CREATE TABLE fresh (id int) WITH (autovacuum_enabled = false);
+         INSERT INTO fresh SELECT generate_series(1, 10);",
+    )
+    .await;
+    let reltuples: f32 = db
+        .client()
+        .await
+        .query_one("SELECT reltuples FROM pg_class WHERE relname = 'fresh'", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("reltuples: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dest = dir.path().join("backups");
+    assert_exit(&backup(&db, &dest, &[]), 0);
+    let check = |json: bool| {
+        let mut cmd = dbt();
+        cmd.args(["restore", "--latest", "--check", "--dsn", &db.dsn(), "--dest"])
+            .arg(&dest);
+        if json {
+            cmd.args(["--format", "json"]);
+        }
+        let out = run(&mut cmd);
+        assert_exit(&out, 0);
+        text(&out.stdout)
+    };
+    let table = check(false);
+    let line = table.lines().find(|l| l.contains("public.fresh")).unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(&check(true)).unwrap_or_default();
+    let fresh = report["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["table"] == "public.fresh").cloned())
+        .unwrap_or_default();
+    assert_eq!(fresh["restored"], 10, "{report}");
+    if reltuples < 0.0 {
+        // PostgreSQL 14+: -1 means no estimate, which is what the user is told.
+        assert!(line.contains("unknown") && !line.contains("-1"), "{table}");
+        assert!(fresh["estimated"].is_null(), "{report}");
+    } else {
+        assert!(!line.contains("-1") && !line.contains("unknown"), "{table}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod completions;
 pub mod health;
 pub mod history;
+pub mod output;
 pub mod pool_advise;
 pub mod schedule;
 
@@ -121,9 +122,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ChecksArgs {
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: output::OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +133,8 @@ pub enum ConfigCommand {
     Check {
         /// The file to check [default: --config]
         file: Option<PathBuf>,
+        #[command(flatten)]
+        output: output::OutputArgs,
     },
 }
 

@@ -38,7 +38,7 @@ pub const PRODUCERS: &[(&str, Producer)] = &[
 pub enum Feature {
     /// A subcommand, as `dbtool help` lists it.
     Command(&'static str),
-    /// A health check, as `dbtool checks --json` lists it.
+    /// A health check, as `dbtool checks --format json` lists it.
     Check(&'static str),
 }
 
@@ -137,13 +137,14 @@ pub async fn subcommands() -> Names {
         .collect()
 }
 
-/// Health checks of this build, from `dbtool checks --json`.
+/// Health checks of this build, from `dbtool checks --format json`.
 pub async fn checks() -> Names {
-    let (code, out, err) = run_dbtool(vec!["checks".into(), "--json".into()]).await;
-    assert_eq!(code, 0, "dbtool checks --json failed: {err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    list.as_array()
-        .unwrap_or_else(|| panic!("not a list: {out}"))
+    let (code, out, err) = run_dbtool(vec!["checks".into(), "--format".into(), "json".into()]).await;
+    assert_eq!(code, 0, "dbtool checks --format json failed: {err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    doc["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks list: {out}"))
         .iter()
         .filter_map(|c| c["name"].as_str().map(str::to_string))
         .collect()
