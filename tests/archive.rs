@@ -53,19 +53,30 @@ async fn moves_exactly_the_old_rows_and_creates_the_destination_like_the_source(
 
     let prom = std::fs::read_to_string(&metrics).expect("metrics file");
     promtool_check_metrics(&prom).expect("promtool accepts the metrics");
+    // Issue 13 item 5: every series names its target (host:port/dbname, parsed from the DSN).
+    let cl = common::cluster();
+    let target = format!("{}:{}/{}", cl.socket_dir().display(), cl.port(), db.name());
     assert!(
-        prom.contains(&format!("dbtool_archive_rows_total{{table=\"public.posts\"}} {old}\n")),
+        prom.contains(&format!(
+            "dbtool_archive_rows_total{{target=\"{target}\",table=\"public.posts\"}} {old}\n"
+        )),
         "{prom}"
     );
     assert!(
-        prom.contains("dbtool_archive_remaining_rows{table=\"public.posts\"} 0\n"),
+        prom.contains(&format!(
+            "dbtool_archive_remaining_rows{{target=\"{target}\",table=\"public.posts\"}} 0\n"
+        )),
         "{prom}"
     );
     assert!(
-        prom.contains("dbtool_archive_status{table=\"public.posts\"} 0\n"),
+        prom.contains(&format!(
+            "dbtool_archive_status{{target=\"{target}\",table=\"public.posts\"}} 0\n"
+        )),
         "{prom}"
     );
-    assert!(prom.contains("dbtool_archive_last_success_timestamp_seconds{table=\"public.posts\"}"));
+    assert!(prom.contains(&format!(
+        "dbtool_archive_last_success_timestamp_seconds{{target=\"{target}\",table=\"public.posts\"}}"
+    )));
 
     // A second run finds nothing, adds to the counter's total, and both runs are in the history.
     let again = archive(&db.dsn(), &["--metrics", metrics.to_str().expect("path")]);
@@ -73,7 +84,9 @@ async fn moves_exactly_the_old_rows_and_creates_the_destination_like_the_source(
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 rows moved; done"));
     let prom = std::fs::read_to_string(&metrics).expect("metrics file");
     assert!(
-        prom.contains(&format!("dbtool_archive_rows_total{{table=\"public.posts\"}} {old}\n")),
+        prom.contains(&format!(
+            "dbtool_archive_rows_total{{target=\"{target}\",table=\"public.posts\"}} {old}\n"
+        )),
         "{prom}"
     );
     let runs: Vec<(String, Option<i64>)> = c
