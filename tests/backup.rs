@@ -798,3 +798,31 @@ async fn restore_check_says_unknown_for_a_table_never_analyzed() {
         assert!(!line.contains("-1") && !line.contains("unknown"), "{table}");
     }
 }
+
+/// Issue 13 item 10: a failed backup is in `dbtool history` as a failure with its reason; a
+/// request that cannot run (bad flags) is an error, not a run.
+#[tokio::test]
+async fn a_failed_backup_is_in_history_and_a_bad_request_is_not() {
+    let db = fresh_db_on(backup_cluster(), "backup history failure").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dest = dir.path().join("backups");
+    let bad = backup(&db, &dest, &["--jobs", "2"]);
+    assert_exit(&bad, 3);
+    let failed = backup(&db, &dest, &["--database", "no_such_database"]);
+    assert_exit(&failed, 2);
+    let history = run(dbt().args(["history", "--format", "json", "--dsn", &db.dsn()]));
+    assert_exit(&history, 0);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap_or_default();
+    let runs = history["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "only the run that ran: {history}");
+    let run0 = &runs[0]["run"];
+    assert_eq!(
+        (&run0["kind"], &run0["status"]),
+        (&"backup".into(), &"failure".into()),
+        "{history}"
+    );
+    assert!(
+        run0["message"].as_str().is_some_and(|m| m.contains("no_such_database")),
+        "{history}"
+    );
+}

@@ -127,6 +127,8 @@ pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
         }
         .into());
     }
+    // A request that cannot run is an error, not a failed run in the history.
+    backup::check_options(&opts).map_err(|e| failure(&e))?;
     let session = targets::session(&args.conn, loaded, true);
     let cancel = cancel_on_signal();
     let mut failures = Vec::new();
