@@ -473,3 +473,29 @@ async fn a_run_started_right_after_another_finds_the_table_free() {
     drop(busy);
     assert_eq!(count(&c, "archive.posts").await, old);
 }
+
+/// Issue 13 item 5: the same table archived in two databases, each run's textfile in one
+/// node_exporter directory. Without `target` both files held `dbtool_archive_status{table=
+/// "public.posts"}` and node_exporter dropped one as a duplicate; now both are served.
+#[tokio::test]
+async fn the_same_table_in_two_databases_is_two_series_in_node_exporter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dbs = Vec::new();
+    for (i, hint) in ["archive_two_a", "archive_two_b"].into_iter().enumerate() {
+        let db = fresh_db(hint).await;
+        create_posts(&db.client().await, "posts", 2_000).await;
+        let file = dir.path().join(format!("dbtool_archive_{i}.prom"));
+        let out = archive(&db.dsn(), &["--metrics", file.to_str().expect("path")]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        dbs.push(db);
+    }
+    let body = common::scrape_node_exporter(dir.path()).await;
+    assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
+    let cl = common::cluster();
+    for db in &dbs {
+        let target = format!("{}:{}/{}", cl.socket_dir().display(), cl.port(), db.name());
+        // node_exporter sorts the labels.
+        let series = format!("dbtool_archive_status{{table=\"public.posts\",target=\"{target}\"}} 0");
+        assert!(body.contains(&series), "{series} missing:\n{body}");
+    }
+}
