@@ -53,19 +53,30 @@ async fn moves_exactly_the_old_rows_and_creates_the_destination_like_the_source(
 
     let prom = std::fs::read_to_string(&metrics).expect("metrics file");
     promtool_check_metrics(&prom).expect("promtool accepts the metrics");
+    // Issue 13 item 5: every series names its target (host:port/dbname, parsed from the DSN).
+    let cl = common::cluster();
+    let target = format!("{}:{}/{}", cl.socket_dir().display(), cl.port(), db.name());
     assert!(
-        prom.contains(&format!("dbtool_archive_rows_total{{table=\"public.posts\"}} {old}\n")),
+        prom.contains(&format!(
+            "dbtool_archive_rows_total{{target=\"{target}\",table=\"public.posts\"}} {old}\n"
+        )),
         "{prom}"
     );
     assert!(
-        prom.contains("dbtool_archive_remaining_rows{table=\"public.posts\"} 0\n"),
+        prom.contains(&format!(
+            "dbtool_archive_remaining_rows{{target=\"{target}\",table=\"public.posts\"}} 0\n"
+        )),
         "{prom}"
     );
     assert!(
-        prom.contains("dbtool_archive_status{table=\"public.posts\"} 0\n"),
+        prom.contains(&format!(
+            "dbtool_archive_status{{target=\"{target}\",table=\"public.posts\"}} 0\n"
+        )),
         "{prom}"
     );
-    assert!(prom.contains("dbtool_archive_last_success_timestamp_seconds{table=\"public.posts\"}"));
+    assert!(prom.contains(&format!(
+        "dbtool_archive_last_success_timestamp_seconds{{target=\"{target}\",table=\"public.posts\"}}"
+    )));
 
     // A second run finds nothing, adds to the counter's total, and both runs are in the history.
     let again = archive(&db.dsn(), &["--metrics", metrics.to_str().expect("path")]);
@@ -73,7 +84,9 @@ async fn moves_exactly_the_old_rows_and_creates_the_destination_like_the_source(
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 rows moved; done"));
     let prom = std::fs::read_to_string(&metrics).expect("metrics file");
     assert!(
-        prom.contains(&format!("dbtool_archive_rows_total{{table=\"public.posts\"}} {old}\n")),
+        prom.contains(&format!(
+            "dbtool_archive_rows_total{{target=\"{target}\",table=\"public.posts\"}} {old}\n"
+        )),
         "{prom}"
     );
     let runs: Vec<(String, Option<i64>)> = c
@@ -459,4 +472,30 @@ async fn a_run_started_right_after_another_finds_the_table_free() {
     }
     drop(busy);
     assert_eq!(count(&c, "archive.posts").await, old);
+}
+
+/// Issue 13 item 5: the same table archived in two databases, each run's textfile in one
+/// node_exporter directory. Without `target` both files held `dbtool_archive_status{table=
+/// "public.posts"}` and node_exporter dropped one as a duplicate; now both are served.
+#[tokio::test]
+async fn the_same_table_in_two_databases_is_two_series_in_node_exporter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dbs = Vec::new();
+    for (i, hint) in ["archive_two_a", "archive_two_b"].into_iter().enumerate() {
+        let db = fresh_db(hint).await;
+        create_posts(&db.client().await, "posts", 2_000).await;
+        let file = dir.path().join(format!("dbtool_archive_{i}.prom"));
+        let out = archive(&db.dsn(), &["--metrics", file.to_str().expect("path")]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        dbs.push(db);
+    }
+    let body = common::scrape_node_exporter(dir.path()).await;
+    assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
+    let cl = common::cluster();
+    for db in &dbs {
+        let target = format!("{}:{}/{}", cl.socket_dir().display(), cl.port(), db.name());
+        // node_exporter sorts the labels.
+        let series = format!("dbtool_archive_status{{table=\"public.posts\",target=\"{target}\"}} 0");
+        assert!(body.contains(&series), "{series} missing:\n{body}");
+    }
 }

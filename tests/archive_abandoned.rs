@@ -71,7 +71,8 @@ async fn statuses(c: &tokio_postgres::Client) -> Vec<(String, bool)> {
 fn remaining_metric(metrics: &Path) -> Option<i64> {
     let prom = std::fs::read_to_string(metrics).expect("metrics file");
     prom.lines()
-        .find_map(|l| l.strip_prefix("dbtool_archive_remaining_rows{table=\"public.posts\"} "))
+        .filter(|l| l.starts_with("dbtool_archive_remaining_rows{target=\""))
+        .find_map(|l| l.split_once(",table=\"public.posts\"} ").map(|(_, v)| v))
         .map(|v| v.trim().parse().expect("a number"))
 }
 

@@ -43,7 +43,8 @@ async fn contents(dsn: &str) -> Vec<String> {
     let client = connect(dsn).await;
     let tables = client
         .query(
-            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1",
+            // dbtool.job_runs records the backup itself, after the dump's snapshot: not data.
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables WHERE schemaname <> 'dbtool' ORDER BY 1",
             &[],
         )
         .await
@@ -134,14 +135,22 @@ async fn round_trip_backup_restore_and_check() {
     let prom = std::fs::read_to_string(&metrics).unwrap_or_default();
     assert!(prom.contains("dbtool_backup_last_status{target="), "{prom}");
     assert!(prom.contains(&format!("database=\"{}\"}} 1\n", db.name())), "{prom}");
-    // The issue fixes the name dbtool_backups_count; promtool's only complaint may be its
-    // naming lint about the `_count` suffix (a convention, not a parse error).
-    let promtool = common::promtool_check_metrics(&prom).err().unwrap_or_default();
-    let other: Vec<&str> = promtool
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("dbtool_backups_count non-histogram"))
-        .collect();
-    assert!(other.is_empty(), "promtool: {promtool}\n{prom}");
+    // Issue 13 item 6: was dbtool_backups_count, which promtool's lint rejects; zero problems now.
+    assert!(prom.contains("dbtool_backups_verified{target="), "{prom}");
+    assert_eq!(common::promtool_check_metrics(&prom), Ok(()), "{prom}");
+
+    // Issue 13 item 10: a backup run by hand is in `dbtool history`, like a scheduled one.
+    let history = run(dbt().args(["history", "--format", "json", "--dsn", &db.dsn()]));
+    assert_exit(&history, 0);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap_or_default();
+    let run0 = &history["runs"][0]["run"];
+    assert_eq!(run0["kind"], "backup", "{history}");
+    assert_eq!(run0["status"], "success", "{history}");
+    assert!(run0["bytes"].as_i64().is_some_and(|b| b > 0), "{history}");
+    assert!(
+        run0["message"].as_str().is_some_and(|m| m.contains(&ids[0])),
+        "{history}"
+    );
 
     let list = run(dbt().args(["backups", "list", "--json", "--dest"]).arg(&dest));
     assert_exit(&list, 0);
@@ -740,4 +749,80 @@ async fn library_run_cancelled_through_its_token_leaves_nothing() {
         .iter()
         .find(|s| s.family.name == "dbtool_backup_last_status");
     assert_eq!(status.map(|s| s.value), Some(0.0));
+}
+
+/// Issue 13 item 10: a table never analyzed showed "-1" estimated rows in `restore --check`.
+#[tokio::test]
+async fn restore_check_says_unknown_for_a_table_never_analyzed() {
+    let db = fresh_db_on(backup_cluster(), "backup unanalyzed").await;
+    exec(
+        &db,
+        "CREATE TABLE fresh (id int) WITH (autovacuum_enabled = false);
+         INSERT INTO fresh SELECT generate_series(1, 10);",
+    )
+    .await;
+    let reltuples: f32 = db
+        .client()
+        .await
+        .query_one("SELECT reltuples FROM pg_class WHERE relname = 'fresh'", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("reltuples: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dest = dir.path().join("backups");
+    assert_exit(&backup(&db, &dest, &[]), 0);
+    let check = |json: bool| {
+        let mut cmd = dbt();
+        cmd.args(["restore", "--latest", "--check", "--dsn", &db.dsn(), "--dest"])
+            .arg(&dest);
+        if json {
+            cmd.args(["--format", "json"]);
+        }
+        let out = run(&mut cmd);
+        assert_exit(&out, 0);
+        text(&out.stdout)
+    };
+    let table = check(false);
+    let line = table.lines().find(|l| l.contains("public.fresh")).unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(&check(true)).unwrap_or_default();
+    let fresh = report["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["table"] == "public.fresh").cloned())
+        .unwrap_or_default();
+    assert_eq!(fresh["restored"], 10, "{report}");
+    if reltuples < 0.0 {
+        // PostgreSQL 14+: -1 means no estimate, which is what the user is told.
+        assert!(line.contains("unknown") && !line.contains("-1"), "{table}");
+        assert!(fresh["estimated"].is_null(), "{report}");
+    } else {
+        assert!(!line.contains("-1") && !line.contains("unknown"), "{table}");
+    }
+}
+
+/// Issue 13 item 10: a failed backup is in `dbtool history` as a failure with its reason; a
+/// request that cannot run (bad flags) is an error, not a run.
+#[tokio::test]
+async fn a_failed_backup_is_in_history_and_a_bad_request_is_not() {
+    let db = fresh_db_on(backup_cluster(), "backup history failure").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dest = dir.path().join("backups");
+    let bad = backup(&db, &dest, &["--jobs", "2"]);
+    assert_exit(&bad, 3);
+    let failed = backup(&db, &dest, &["--database", "no_such_database"]);
+    assert_exit(&failed, 2);
+    let history = run(dbt().args(["history", "--format", "json", "--dsn", &db.dsn()]));
+    assert_exit(&history, 0);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap_or_default();
+    let runs = history["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "only the run that ran: {history}");
+    let run0 = &runs[0]["run"];
+    assert_eq!(
+        (&run0["kind"], &run0["status"]),
+        (&"backup".into(), &"failure".into()),
+        "{history}"
+    );
+    assert!(
+        run0["message"].as_str().is_some_and(|m| m.contains("no_such_database")),
+        "{history}"
+    );
 }

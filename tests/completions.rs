@@ -96,3 +96,73 @@ fn man_out_dir_writes_a_page_per_command() {
         assert!(text.contains(".TH"), "{page}");
     }
 }
+
+/// Issue 13 item 10: `dbtool man "backups list"` exited 3 while `--out-dir` wrote that page.
+#[test]
+fn man_page_of_a_nested_command_is_the_page_out_dir_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = run(&["man", "--out-dir", &dir.path().display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let written = std::fs::read_to_string(dir.path().join("dbtool-backups-list.1")).expect("dbtool-backups-list.1");
+    for args in [
+        &["man", "backups list"][..],
+        &["man", "backups", "list"],
+        &["man", "backups-list"],
+    ] {
+        let (code, page, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(page.contains(".TH dbtool-backups-list 1"), "{args:?}: {page}");
+        assert_eq!(page, written, "{args:?}");
+    }
+    let (code, _, err) = run(&["man", "backups nosuch"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("no command 'backups nosuch'") && err.contains("backups list"),
+        "{err}"
+    );
+}
+
+/// What bash offers after `words` (the last one being completed), from dbtool's own script.
+fn bash_complete(words: &[&str]) -> Vec<String> {
+    let (code, script, err) = run(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dbtool.bash");
+    std::fs::write(&path, script).expect("write the script");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let driver = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n\
+         _dbtool dbtool \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        path.display(),
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let out = Command::new("bash")
+        .args(["-c", &driver])
+        .current_dir(dir.path())
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Issue 13 item 10: `health --check <TAB>` offered file names; now the registry's checks.
+#[test]
+fn health_check_and_skip_complete_check_names() {
+    for flag in ["--check", "--skip"] {
+        let offered = bash_complete(&["dbtool", "health", flag, ""]);
+        for check in ["connections", "cache_hit", "vacuum", "replication"] {
+            assert!(offered.iter().any(|o| o == check), "{flag}: {offered:?}");
+        }
+        assert!(
+            !offered.iter().any(|o| o == "dbtool.bash"),
+            "{flag} offers file names: {offered:?}"
+        );
+        let offered = bash_complete(&["dbtool", "health", flag, "cac"]);
+        assert_eq!(offered, vec!["cache_hit".to_string()], "{flag}");
+    }
+}

@@ -85,7 +85,7 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// A sample of the metrics textfile, e.g. `dbtool_job_runs_total{job="a",result="success"}`.
+    /// A sample of the metrics textfile, e.g. `dbtool_job_runs_total{target="main",job="a",result="success"}`.
     fn metric(&self, series: &str) -> f64 {
         let text = std::fs::read_to_string(&self.metrics).unwrap_or_default();
         text.lines()
@@ -200,7 +200,7 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     let success = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'tick' AND status = 'success'";
     wait_for_count(&db, &d, success, |n| n >= 2, 60, "two successful runs").await;
     let until = Instant::now() + Duration::from_secs(60);
-    while d.metric("dbtool_job_runs_total{job=\"health\",result=\"success\"}") < 2.0 {
+    while d.metric("dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}") < 2.0 {
         assert!(Instant::now() < until, "two successful health runs: {}", d.log());
         sleep(0.1).await;
     }
@@ -246,10 +246,10 @@ async fn jobs_fire_at_each_scheduled_second_and_serve_metrics() {
     assert!(health.contains("dbtool_up{target=\"main\"} 1"), "{health}");
     let body = body.expect("/metrics answered");
     for family in [
-        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
-        "dbtool_job_last_success_timestamp_seconds{job=\"health\"}",
-        "dbtool_job_next_run_timestamp_seconds{job=\"health\"}",
-        "dbtool_job_running{job=\"health\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}",
+        "dbtool_job_last_success_timestamp_seconds{target=\"main\",job=\"health\"}",
+        "dbtool_job_next_run_timestamp_seconds{target=\"main\",job=\"health\"}",
+        "dbtool_job_running{target=\"main\",job=\"health\"}",
         "dbtool_up{target=\"main\"} 1",
         "process_resident_memory_bytes",
         "process_open_fds",
@@ -272,7 +272,7 @@ async fn an_overlong_job_is_skipped_not_overlapped() {
     // Until a run finished and two seconds fell inside a run, however slowly the runs go.
     let success = "SELECT count(*) FROM dbtool.job_runs WHERE status = 'success'";
     wait_for_count(&db, &d, success, |n| n >= 1, 60, "no run finished").await;
-    let series = "dbtool_job_runs_total{job=\"slow\",result=\"skipped_overlap\"}";
+    let series = "dbtool_job_runs_total{target=\"main\",job=\"slow\",result=\"skipped_overlap\"}";
     wait_for_metric(&d, series, |n| n >= 2.0, 60).await;
     let overlapping = count(
         &db,
@@ -331,7 +331,7 @@ async fn a_timeout_cancels_a_stuck_job_and_kills_its_child() {
     assert!(msg >= 1);
     wait_for_metric(
         &d,
-        "dbtool_job_runs_total{job=\"stuck\",result=\"timeout\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"stuck\",result=\"timeout\"}",
         |n| n >= 1.0,
         10,
     )
@@ -413,7 +413,7 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
     let mut d = Daemon::start(dir.path(), "d", &config(&db.dsn(), &jobs), &[]);
     wait_for_metric(
         &d,
-        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}",
         |n| n >= 1.0,
         30,
     )
@@ -428,17 +428,17 @@ async fn a_database_restart_fails_runs_but_not_the_daemon() {
     }
     wait_for_metric(
         &d,
-        "dbtool_job_runs_total{job=\"health\",result=\"failure\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"failure\"}",
         |n| n >= 1.0,
         30,
     )
     .await;
     assert!(d.alive(), "the daemon died with the database: {}", d.log());
     common::start_again(&cluster);
-    let before = d.metric("dbtool_job_runs_total{job=\"health\",result=\"success\"}");
+    let before = d.metric("dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}");
     wait_for_metric(
         &d,
-        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}",
         |n| n > before,
         30,
     )
@@ -536,7 +536,7 @@ async fn two_daemons_run_each_scheduled_time_exactly_once() {
     let b = Daemon::start(dir.path(), "b", &cfg, &[]);
     let quick = "SELECT count(*) FROM dbtool.job_runs WHERE job = 'quick'";
     wait_for_count(&db, &a, quick, |n| n >= 3, 60, "fewer than 3 runs").await;
-    let series = "dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}";
+    let series = "dbtool_job_runs_total{target=\"main\",job=\"quick\",result=\"skipped_locked\"}";
     let until = Instant::now() + Duration::from_secs(60);
     while a.metric(series) + b.metric(series) < 2.0 {
         assert!(
@@ -815,7 +815,7 @@ async fn replicas_whose_clocks_differ_still_run_each_time_once() {
     let cfg = config(&db.dsn(), jobs);
     let ahead = Daemon::start(dir.path(), "ahead", &cfg, &[]);
     let behind = Daemon::start_skewed(dir.path(), "behind", &cfg, &[], -1500);
-    let series = "dbtool_job_runs_total{job=\"quick\",result=\"skipped_locked\"}";
+    let series = "dbtool_job_runs_total{target=\"main\",job=\"quick\",result=\"skipped_locked\"}";
     wait_for_metric(&behind, series, |n| n >= 2.0, 60).await;
     wait_for_count(
         &db,
@@ -858,7 +858,7 @@ async fn a_pool_advise_job_samples_and_writes_its_advice() {
         assert!(Instant::now() < until, "no pool-advise run finished: {}", d.log());
         sleep(0.1).await;
     }
-    let ok = d.metric("dbtool_job_runs_total{job=\"pools\",result=\"success\"}");
+    let ok = d.metric("dbtool_job_runs_total{target=\"main\",job=\"pools\",result=\"success\"}");
     assert!(ok >= 1.0, "{}", d.log());
     let rows = count(&db, "SELECT count(*) FROM dbtool.job_runs WHERE job = 'pools'").await;
     assert_eq!(rows, 0, "a read-only pool-advise job wrote to dbtool.job_runs");

@@ -143,3 +143,56 @@ fn help_does_not_show_the_dsn_from_the_environment() {
         );
     }
 }
+
+/// Issue 13 items 5 and 7: the `target` label of archive's series, the history's target and
+/// the JSON documents are built from parsed parts of the DSN, never its password (the suite's
+/// cluster trusts local connections, so the password is sent to nobody).
+#[tokio::test]
+async fn labels_and_json_never_carry_the_password() {
+    let db = common::fresh_db("secrets_labels").await;
+    let dsn = format!("{} password={SECRET}", db.dsn());
+    let run = |args: &[&str]| {
+        let out = dbtool().args(args).output().expect("run dbtool");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        assert!(leaked(&text).is_none(), "{args:?}: {text}");
+        text
+    };
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
+             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, 50) g;",
+        )
+        .await
+        .expect("seed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = dir.path().join("archive.prom");
+    let m = metrics.display().to_string();
+    let archived = run(&[
+        "archive",
+        "--dsn",
+        &dsn,
+        "--table",
+        "posts",
+        "--column",
+        "create_at",
+        "--older-than",
+        "10d",
+        "--metrics",
+        &m,
+        "--format",
+        "json",
+    ]);
+    assert!(archived.contains("\"schema\""), "{archived}");
+    let prom = std::fs::read_to_string(&metrics).expect("metrics file");
+    assert!(prom.contains("dbtool_archive_status{target=\""), "{prom}");
+    assert!(leaked(&prom).is_none(), "{prom}");
+    run(&["migrate", "--status", "--dsn", &dsn, "--format", "json"]);
+    let history = run(&["history", "--dsn", &dsn, "--format", "json"]);
+    assert!(history.contains("\"kind\":\"archive\""), "{history}");
+}

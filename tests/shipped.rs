@@ -198,7 +198,7 @@ async fn the_readme_deployment_holds_together_under_node_exporter() {
     let until = Instant::now() + Duration::from_secs(60);
     while sample(
         &std::fs::read_to_string(&metrics_file).unwrap_or_default(),
-        "dbtool_job_runs_total{job=\"health\",result=\"success\"}",
+        "dbtool_job_runs_total{target=\"main\",job=\"health\",result=\"success\"}",
     )
     .unwrap_or(0.0)
         < 2.0
@@ -262,7 +262,7 @@ async fn the_readme_deployment_holds_together_under_node_exporter() {
     );
     let metrics_text = read(&files[0]);
     assert!(
-        metrics_text.contains("dbtool_job_runs_total{job=\"health\""),
+        metrics_text.contains("dbtool_job_runs_total{target=\"main\",job=\"health\""),
         "{metrics_text}"
     );
     assert!(

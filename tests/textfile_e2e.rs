@@ -31,12 +31,12 @@ const ALERT_WITHIN: Duration = Duration::from_secs(60);
 /// this test does not create (a standby, a bloated index …).
 const FULLY_EXERCISED: &[&str] = &["connections", "locks", "long_transactions", "vacuum", "cache_hit"];
 
-/// Every family of the `FULLY_EXERCISED` checks (from `dbtool checks --json`) and the report's own.
+/// Every family of the `FULLY_EXERCISED` checks (from `dbtool checks --format json`) and the report's own.
 async fn expected_families() -> BTreeSet<String> {
-    let (code, out, err) = run_dbtool(vec!["checks".into(), "--json".into()]).await;
+    let (code, out, err) = run_dbtool(vec!["checks".into(), "--format".into(), "json".into()]).await;
     assert_eq!(code, 0, "{err}");
-    let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    let mut names: BTreeSet<String> = list
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    let mut names: BTreeSet<String> = doc["checks"]
         .as_array()
         .into_iter()
         .flatten()

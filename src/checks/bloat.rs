@@ -72,12 +72,22 @@ fn read(
             schema: r.str("schemaname").in_query(q)?.to_string(),
             table: r.str("tablename").in_query(q)?.to_string(),
             index: r.opt_str("indexname").ok().flatten().map(str::to_string),
-            bytes,
-            share,
+            // The estimate goes below zero for an object denser than its model (fresh, or
+            // fillfactor 100): no bloat, never "-0.0 MB".
+            bytes: not_negative(bytes),
+            share: not_negative(share),
             real: r.opt_f64("real_bytes").in_query(q)?.unwrap_or(0.0),
         });
     }
     Ok(())
+}
+
+fn not_negative(v: f64) -> f64 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
 }
 
 impl Check for Bloat {
@@ -287,5 +297,27 @@ mod tests {
                 (Severity::Ok, "app.public.mostly_small"),
             ]
         );
+    }
+
+    /// Issue 13 item 10: a negative estimate printed "about -0.0 MB".
+    #[test]
+    fn a_negative_estimate_is_no_bloat() {
+        let out = eval(
+            &Bloat,
+            vec![
+                outcome(&BLOAT_TABLES, vec![row("dense", None, "-8192", "-0.002", Some("f"))]),
+                outcome(
+                    &BLOAT_INDEXES,
+                    vec![row("dense", Some("dense_pkey"), "-40", "-0.6", Some("f"))],
+                ),
+            ],
+        );
+        assert!(out.summary.starts_with("about 0.0 MB"), "{}", out.summary);
+        assert!(
+            out.findings.iter().all(|f| !f.message.contains("-0")),
+            "{:?}",
+            out.findings
+        );
+        assert!(out.samples.iter().all(|s| s.value == 0.0 && s.value.is_sign_positive()));
     }
 }

@@ -22,11 +22,11 @@ pub struct HealthOptions {
     #[serde(skip)]
     pub output: Option<PathBuf>,
     /// Run only these checks (repeatable); see `dbtool checks`
-    #[arg(long = "check", value_name = "NAME")]
+    #[arg(long = "check", value_name = "NAME", value_parser = CheckName)]
     #[serde(default)]
     pub checks: Vec<String>,
     /// Skip these checks (repeatable)
-    #[arg(long = "skip", value_name = "NAME")]
+    #[arg(long = "skip", value_name = "NAME", value_parser = CheckName)]
     #[serde(default)]
     pub skip: Vec<String>,
     /// Per-table checks look only at these databases (repeatable) [default: every database that accepts connections]
@@ -83,5 +83,32 @@ impl HealthOptions {
             max_connections: self.max_connections.or(base.max_connections),
             concurrency: self.concurrency.or(base.concurrency),
         }
+    }
+}
+
+/// A check name on the command line: shells complete it from the registry (`--check <TAB>`).
+/// Any text is accepted here; the one place that judges names (`settings::health::plan`)
+/// refuses an unknown one with the list of known checks, for flags and files alike.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckName;
+
+impl clap::builder::TypedValueParser for CheckName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            super::REGISTRY
+                .iter()
+                .map(|c| clap::builder::PossibleValue::new(c.name())),
+        ))
     }
 }

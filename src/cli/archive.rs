@@ -26,9 +26,9 @@ pub struct ArchiveArgs {
     // The same options as an [[archive]] section and a scheduled archive job.
     #[command(flatten)]
     pub options: ArchiveJob,
-    /// Print the summary as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
+    // The summary on stdout (progress goes to stderr).
+    #[command(flatten)]
+    pub output: super::output::OutputArgs,
     /// Without a terminal, print a progress line every N batches [default: 20]
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub progress_every: u64,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::output::OutputArgs;
 use super::ConnArgs;
 use crate::duration::parse_duration;
 use crate::jobs::backup::{DumpFormat, VerifyLevel};
@@ -83,7 +84,8 @@ pub struct BackupArgs {
     /// Back up every database that accepts connections (templates excepted)
     #[arg(long)]
     pub all: bool,
-    /// Archive format [default: custom]
+    /// pg_dump's archive format (not the output format: for JSON output use --json)
+    /// [default: custom]
     #[arg(long, value_enum)]
     pub format: Option<DumpFormat>,
     /// Parallel pg_dump workers (needs --format directory); pg_dump opens N+1 connections,
@@ -116,7 +118,7 @@ pub struct BackupArgs {
     /// device or FIFO written into) for node_exporter's textfile collector
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
-    /// Print the result as JSON
+    /// Print the result as one JSON object (`--format` here is pg_dump's archive format)
     #[arg(long)]
     pub json: bool,
 }
@@ -141,9 +143,8 @@ pub struct ListArgs {
     /// Only backups of this database
     #[arg(long, short = 'd', value_name = "NAME")]
     pub database: Option<String>,
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +163,8 @@ pub struct VerifyArgs {
     /// Read every data block (pg_restore -f /dev/null), not just the table of contents
     #[arg(long)]
     pub full: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -176,9 +179,9 @@ pub struct PruneArgs {
     /// List what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Print as JSON: deleted and kept backups with their series and why each is kept
-    #[arg(long)]
-    pub json: bool,
+    // JSON: deleted and kept backups with their series and why each is kept.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -209,7 +212,6 @@ pub struct RestoreArgs {
     /// Do not restore ownership (pg_restore --no-owner): for a server without the same roles
     #[arg(long)]
     pub no_owner: bool,
-    /// Print the --check result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

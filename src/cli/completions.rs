@@ -27,9 +27,10 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct ManArgs {
-    /// The page of this subcommand (e.g. health) instead of dbtool's own
-    #[arg(value_name = "COMMAND")]
-    pub command: Option<String>,
+    /// The page of this subcommand instead of dbtool's own: health, "backups list" (or
+    /// backups list, or backups-list, as the page is named)
+    #[arg(value_name = "COMMAND", num_args = 0..)]
+    pub command: Vec<String>,
     /// Write every page (dbtool.1, dbtool-health.1 …) into DIR instead, for packaging
     #[arg(long, value_name = "DIR", conflicts_with = "command")]
     pub out_dir: Option<PathBuf>,

@@ -1,7 +1,8 @@
 //! Flags of `dbtool migrate` and `dbtool history` (dbtool's own schema).
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::output::OutputArgs;
 use super::ConnArgs;
 
 pub const MIGRATE_EXIT_CODES: &str = "\
@@ -23,13 +24,8 @@ pub struct MigrateArgs {
     /// Show each migration's state instead of applying
     #[arg(long)]
     pub status: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-pub enum HistoryFormat {
-    #[default]
-    Table,
-    Json,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -42,7 +38,6 @@ pub struct HistoryArgs {
     /// How many runs, newest first
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: i64,
-    /// Output format
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
-    pub format: HistoryFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

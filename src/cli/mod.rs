@@ -6,6 +6,7 @@ pub mod backup;
 pub mod completions;
 pub mod health;
 pub mod history;
+pub mod output;
 pub mod pool_advise;
 pub mod schedule;
 
@@ -121,9 +122,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ChecksArgs {
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: output::OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +143,8 @@ pub enum ConfigCommand {
         /// archive jobs claim their runs in (repeat for several)
         #[arg(long, value_name = "DSN")]
         dsn: Vec<String>,
+        #[command(flatten)]
+        output: output::OutputArgs,
     },
 }
 

@@ -18,9 +18,12 @@ configuration kept. A failing database fails that run only; the daemon keeps goi
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ScheduleArgs {
-    /// Print each job's next five run times and exit
+    /// Print each job's next five run times and exit (--format json: one object)
     #[arg(long)]
     pub list: bool,
+    // The output of --list.
+    #[command(flatten)]
+    pub output: super::output::OutputArgs,
     /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:19187 [default: [schedule] listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,

@@ -75,7 +75,7 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
     spawn_signal_handler(cancel.clone());
     let mut bar = report::Bar::new();
     let mut lines = report::Lines::new(args.progress_every);
-    let progress: &mut dyn archive::Progress = if std::io::stderr().is_terminal() && !args.json {
+    let progress: &mut dyn archive::Progress = if std::io::stderr().is_terminal() && !args.output.json() {
         &mut bar
     } else {
         &mut lines
@@ -85,11 +85,11 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
     drop(bar);
     match result {
         Ok(r) => {
-            print(&r, args.json)?;
+            print(&r, args.output.json())?;
             Ok(0)
         }
         Err(ArchiveError::Run { report, message }) => {
-            print(&report, args.json)?;
+            print(&report, args.output.json())?;
             Err(Failure {
                 code: 2,
                 message: format!("archive {}: {message}", report.table),

@@ -127,12 +127,19 @@ pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
         }
         .into());
     }
+    // A request that cannot run is an error, not a failed run in the history.
+    backup::check_options(&opts).map_err(|e| failure(&e))?;
     let session = targets::session(&args.conn, loaded, true);
     let cancel = cancel_on_signal();
     let mut failures = Vec::new();
     for target in &targets {
-        let report = backup::run_with_session(&opts, target, &session, cancel.clone())
-            .await
+        // Recorded like a scheduled run, so `dbtool history` has every backup.
+        let recorded = backup::record::start(target, &targets::bookkeeping(loaded)).await;
+        let result = backup::run_with_session(&opts, target, &session, cancel.clone()).await;
+        if let Some(r) = recorded {
+            r.finish(&result).await;
+        }
+        let report = result
             .map_err(|e| failure(&e))
             .with_context(|| format!("backup of {}", target.name))?;
         print(&report, args.json)?;

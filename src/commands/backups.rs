@@ -42,7 +42,7 @@ fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
         .filter(|m| a.database.as_ref().is_none_or(|d| &m.database == d))
         .collect();
     let mut out = std::io::stdout().lock();
-    if a.json {
+    if a.output.json() {
         let unverified: Vec<_> = leftovers
             .iter()
             .map(|l| serde_json::json!({"path": l.path, "why": l.why}))
@@ -97,6 +97,9 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let mut bad = Vec::new();
     let mut out = std::io::stdout().lock();
+    let json = a.output.json();
+    // With --format json: one entry per backup (and per directory that cannot be one).
+    let mut results: Vec<serde_json::Value> = Vec::new();
     let selected: Vec<Manifest> = if a.id.is_some() || a.latest {
         vec![manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?]
     } else {
@@ -112,7 +115,11 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
         for l in &leftovers {
             let name = l.name();
             if !name.starts_with('.') && of_db(&name) {
-                writeln!(out, "FAILED  {name}  {}", l.why)?;
+                if json {
+                    results.push(serde_json::json!({"id": name, "ok": false, "error": l.why}));
+                } else {
+                    writeln!(out, "FAILED  {name}  {}", l.why)?;
+                }
                 bad.push(format!(
                     "{}: {} (not a backup dbtool can verify)",
                     l.path.display(),
@@ -145,18 +152,28 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
         // pg_restore reads archives of its own and older pg_dump versions.
         let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
         let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
-        match verify::verify_backup(&dest, m, &bin, level, &cancel).await {
-            Ok(()) => writeln!(
+        let result = verify::verify_backup(&dest, m, &bin, level, &cancel).await;
+        match (&result, json) {
+            (_, true) => results.push(serde_json::json!({
+                "id": m.id, "database": m.database, "ok": result.is_ok(),
+                "error": result.as_ref().err().map(ToString::to_string),
+            })),
+            (Ok(()), false) => writeln!(
                 out,
                 "ok      {}  sha256 and pg_restore {} passed",
                 m.id,
                 if a.full { "full read" } else { "--list" }
             )?,
-            Err(e) => {
-                writeln!(out, "FAILED  {}  {e}", m.id)?;
-                bad.push(e.to_string());
-            }
+            (Err(e), false) => writeln!(out, "FAILED  {}  {e}", m.id)?,
         }
+        if let Err(e) = result {
+            bad.push(e.to_string());
+        }
+    }
+    if json {
+        let level = if a.full { "full" } else { "list" };
+        let v = serde_json::json!({"schema": 1, "level": level, "ok": bad.is_empty(), "backups": results});
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     }
     if bad.is_empty() {
         return Ok(0);
@@ -182,7 +199,7 @@ fn prune_cmd(a: &PruneArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let verb = if a.dry_run { "would delete" } else { "deleted" };
     let mut out = std::io::stdout().lock();
     let series = |m: &Manifest| retention::Point::of(m).series();
-    if a.json {
+    if a.output.json() {
         let deleted: Vec<_> = r
             .deleted
             .iter()

@@ -10,7 +10,7 @@ use crate::cli::ChecksArgs;
 
 pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if args.output.json() {
         let list: Vec<serde_json::Value> = REGISTRY
             .iter()
             .map(|c| {
@@ -24,7 +24,8 @@ pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
                 })
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &list)?;
+        let doc = serde_json::json!({"schema": 1, "checks": list});
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
         return Ok(0);
     }

@@ -30,24 +30,66 @@ pub fn man(args: &ManArgs) -> anyhow::Result<u8> {
         write_pages(cmd, dir)?;
         return Ok(0);
     }
-    let page = match &args.command {
-        None => clap_mangen::Man::new(cmd),
-        Some(name) => {
-            // Built as clap_mangen::generate_to builds it, so the page is titled dbtool-health(1)
-            // and its synopsis says `dbtool health`.
-            let mut cmd = cmd.disable_help_subcommand(true);
-            cmd.build();
-            let known: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
-            let sub = cmd
-                .find_subcommand(name)
-                .cloned()
-                .with_context(|| format!("no command '{name}'; man pages exist for: {}", known.join(", ")))?;
-            clap_mangen::Man::new(sub).source(concat!("dbtool ", env!("CARGO_PKG_VERSION")))
-        }
+    // "backups list", `backups list` as two words, or the page's own name "backups-list".
+    let words: Vec<&str> = args.command.iter().flat_map(|w| w.split_whitespace()).collect();
+    let page = if words.is_empty() {
+        clap_mangen::Man::new(cmd)
+    } else {
+        // Built as clap_mangen::generate_to builds it, so the page is titled
+        // dbtool-backups-list(1) and its synopsis says `dbtool backups list`.
+        let mut cmd = cmd.disable_help_subcommand(true);
+        cmd.build();
+        let sub = find_page(&cmd, &words).with_context(|| {
+            format!(
+                "no command '{}'; man pages exist for: {}",
+                words.join(" "),
+                page_names(&cmd).join(", ")
+            )
+        })?;
+        clap_mangen::Man::new(sub).source(concat!("dbtool ", env!("CARGO_PKG_VERSION")))
     };
     let mut roff = Vec::new();
     page.render(&mut roff).context("rendering the man page")?;
     write_stdout(&roff)
+}
+
+/// The (sub)command `words` name: a path of subcommand names, or one page name with dashes.
+fn find_page(cmd: &clap::Command, words: &[&str]) -> Option<clap::Command> {
+    let mut at = cmd;
+    let mut walked = true;
+    for w in words {
+        match at.find_subcommand(w) {
+            Some(sub) => at = sub,
+            None => {
+                walked = false;
+                break;
+            }
+        }
+    }
+    if walked {
+        return Some(at.clone());
+    }
+    let wanted = words.join(" ");
+    let dashed = wanted.trim_start_matches("dbtool-");
+    visible(cmd, "")
+        .into_iter()
+        .find(|(path, _)| path.replace(' ', "-") == dashed)
+        .map(|(_, c)| c)
+}
+
+/// Every visible subcommand below `cmd` with its path ("backups list").
+fn visible(cmd: &clap::Command, prefix: &str) -> Vec<(String, clap::Command)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let path = format!("{prefix}{}", sub.get_name());
+        out.push((path.clone(), sub.clone()));
+        out.extend(visible(sub, &format!("{path} ")));
+    }
+    out
+}
+
+fn page_names(cmd: &clap::Command) -> Vec<String> {
+    visible(cmd, "").into_iter().map(|(p, _)| p).collect()
 }
 
 /// The page of `cmd` and of each visible subcommand, recursively, as `dbtool-NAME.1`.
@@ -55,7 +97,8 @@ fn write_pages(cmd: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> 
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
         write_pages(sub, dir)?;
     }
-    let man = clap_mangen::Man::new(cmd);
+    // The same page `dbtool man NAME` prints, version in the footer included.
+    let man = clap_mangen::Man::new(cmd).source(concat!("dbtool ", env!("CARGO_PKG_VERSION")));
     let mut roff = Vec::new();
     man.render(&mut roff).context("rendering the man page")?;
     crate::report::atomic::write(&dir.join(man.get_filename()), &roff)?;

@@ -9,16 +9,28 @@ use anyhow::bail;
 
 use crate::settings::Settings;
 
-pub async fn check(file: Option<&Path>, target: &[String], dsn: &[String]) -> anyhow::Result<u8> {
+/// With `json`, the verdict is one object on stdout: `{"schema", "file", "valid", "errors"}`.
+pub async fn check(file: Option<&Path>, target: &[String], dsn: &[String], json: bool) -> anyhow::Result<u8> {
     let Some(path) = file else {
         bail!("no file to check; give one (`dbtool config check FILE`) or set --config / DBTOOL_CONFIG");
     };
-    match Settings::load(Some(path)) {
-        Ok(settings) => {
-            let connect = !target.is_empty() || !dsn.is_empty();
-            if connect && !targets_ready(&settings, path, target, dsn).await? {
-                return Ok(1);
-            }
+    let loaded = Settings::load(Some(path));
+    // Asked to connect, a file that loads is also checked against its targets.
+    let problems = match &loaded {
+        Ok(settings) if !target.is_empty() || !dsn.is_empty() => targets_ready(settings, path, target, dsn).await?,
+        _ => Vec::new(),
+    };
+    if json {
+        return check_json(path, loaded, &problems);
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        return Ok(1);
+    }
+    match loaded {
+        Ok(_) => {
             // Locked stdout, error returned: a closed pipe ends the command quietly in main.
             writeln!(std::io::stdout().lock(), "{}: OK", path.display())?;
             Ok(0)
@@ -36,9 +48,14 @@ pub async fn check(file: Option<&Path>, target: &[String], dsn: &[String]) -> an
     }
 }
 
-/// Connects to the chosen targets; false (each problem on stderr) when one cannot be reached
-/// or lacks the schema a backup or archive job needs.
-async fn targets_ready(settings: &Settings, path: &Path, target: &[String], dsn: &[String]) -> anyhow::Result<bool> {
+/// Connects to the chosen targets; each problem (one cannot be reached, or lacks the schema a
+/// backup or archive job needs) as a line.
+async fn targets_ready(
+    settings: &Settings,
+    path: &Path,
+    target: &[String],
+    dsn: &[String],
+) -> anyhow::Result<Vec<String>> {
     let all = target.iter().any(|t| t == "*");
     let conn = crate::cli::ConnArgs {
         dsn: dsn.to_vec(),
@@ -49,8 +66,31 @@ async fn targets_ready(settings: &Settings, path: &Path, target: &[String], dsn:
     let session = crate::settings::targets::bookkeeping(settings);
     let problems =
         crate::scheduler::preflight::check(&settings.schedule, &targets, !dsn.is_empty(), &session, path).await;
-    for p in &problems {
-        eprintln!("{}: {}", path.display(), p.message);
-    }
-    Ok(problems.is_empty())
+    Ok(problems.into_iter().map(|p| p.message).collect())
+}
+
+fn check_json(
+    path: &Path,
+    loaded: Result<Settings, crate::settings::Errors>,
+    problems: &[String],
+) -> anyhow::Result<u8> {
+    let mut errors = match loaded {
+        Ok(_) => Vec::new(),
+        Err(errors) => {
+            if errors
+                .0
+                .iter()
+                .any(|e| matches!(e, crate::settings::ConfigError::Read { .. }))
+            {
+                return Err(errors.into());
+            }
+            errors.0.iter().map(ToString::to_string).collect()
+        }
+    };
+    errors.extend(problems.iter().map(|p| format!("{}: {p}", path.display())));
+    let v = serde_json::json!({
+        "schema": 1, "file": path.display().to_string(), "valid": errors.is_empty(), "errors": errors,
+    });
+    writeln!(std::io::stdout().lock(), "{}", crate::report::json_text::to_string(&v)?)?;
+    Ok(u8::from(!errors.is_empty()))
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use comfy_table::Table;
 
-use crate::cli::history::{HistoryArgs, HistoryFormat, MigrateArgs};
+use crate::cli::history::{HistoryArgs, MigrateArgs};
 use crate::db::{self, job_runs, migrate, ProcessEnv};
 use crate::report::printable::printable;
 use crate::settings::Settings;
@@ -15,14 +15,20 @@ use crate::settings::targets;
 
 pub async fn run(args: &MigrateArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let settings = targets::session(&args.conn, loaded, false);
+    let json = args.output.json();
     let mut code = 0;
+    // With --format json: one entry per target, printed once all are done.
+    let mut doc = Vec::new();
     // Locked stdout, errors returned: a closed pipe ends the command quietly in main.
     let mut out = std::io::stdout().lock();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
         let mut client = db::connect(&t.params, &settings).await?;
         if args.status {
             let st = migrate::status(&client).await?;
-            for s in &st {
+            if json {
+                doc.push(serde_json::json!({"target": t.name, "migrations": st}));
+            }
+            for s in st.iter().filter(|_| !json) {
                 writeln!(
                     out,
                     "{}\tV{}__{}\t{}\t{}",
@@ -40,20 +46,22 @@ pub async fn run(args: &MigrateArgs, loaded: &Settings) -> anyhow::Result<u8> {
             }
             continue;
         }
-        match migrate::apply(&mut client).await {
-            Ok(done) if done.is_empty() => writeln!(out, "{}: dbtool schema up to date", printable(&t.name))?,
-            Ok(done) => {
-                let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
-                writeln!(out, "{}: applied {}", printable(&t.name), names.join(", "))?;
-            }
-            Err(e) => {
-                return Err(Failure {
-                    code: 2,
-                    message: format!("{}: {e}", t.name),
-                }
-                .into())
-            }
+        let done = migrate::apply(&mut client).await.map_err(|e| Failure {
+            code: 2,
+            message: format!("{}: {e}", t.name),
+        })?;
+        if json {
+            doc.push(serde_json::json!({"target": t.name, "applied": done}));
+        } else if done.is_empty() {
+            writeln!(out, "{}: dbtool schema up to date", printable(&t.name))?;
+        } else {
+            let names: Vec<String> = done.iter().map(|v| format!("V{v}")).collect();
+            writeln!(out, "{}: applied {}", printable(&t.name), names.join(", "))?;
         }
+    }
+    if json {
+        let v = serde_json::json!({"schema": 1, "targets": doc});
+        writeln!(out, "{}", crate::report::json_text::to_string(&v)?)?;
     }
     Ok(code)
 }
@@ -72,8 +80,8 @@ pub async fn history(args: &HistoryArgs, loaded: &Settings) -> anyhow::Result<u8
         all.extend(runs.into_iter().map(|r| (t.name.clone(), r)));
     }
     let mut out = std::io::stdout().lock();
-    match args.format {
-        HistoryFormat::Json => {
+    match args.output.json() {
+        true => {
             let items: Vec<serde_json::Value> = all
                 .iter()
                 .map(|(target_name, r)| serde_json::json!({"target_name": target_name, "run": r}))
@@ -81,7 +89,7 @@ pub async fn history(args: &HistoryArgs, loaded: &Settings) -> anyhow::Result<u8
             let json = crate::report::json_text::to_string(&serde_json::json!({"schema": 1, "runs": items}))?;
             writeln!(out, "{json}")?;
         }
-        HistoryFormat::Table => {
+        false => {
             let mut table = Table::new();
             table.load_preset(comfy_table::presets::NOTHING);
             table.set_header(vec![

@@ -38,20 +38,27 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         restore::restore(&dest, &m, &server, server.dbname(), &settings, &extra, &cancel)
             .await
             .map_err(|e| failure(&e))?;
-        writeln!(
-            out,
-            "restored {} into database {} ({})",
-            m.id,
-            server.dbname(),
-            server.redacted()
-        )?;
+        if a.output.json() {
+            let v = serde_json::json!({
+                "schema": 1, "id": m.id, "database": server.dbname(), "server": server.redacted().to_string(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        } else {
+            writeln!(
+                out,
+                "restored {} into database {} ({})",
+                m.id,
+                server.dbname(),
+                server.redacted()
+            )?;
+        }
         return Ok(0);
     }
     let report = restore::check(&dest, &m, &server, &settings, &extra, &cancel)
         .await
         .map_err(|e| failure(&e))?;
     let tables = &report.tables;
-    if a.json {
+    if a.output.json() {
         let v = serde_json::json!({
             "schema": 1, "id": m.id, "ok": !report.failed(), "tables": tables,
             "objects_compared": report.objects_compared, "missing_objects": report.missing_objects,
@@ -66,7 +73,7 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
             t.add_row([
                 // A table name is anyone's to choose: escaped for the terminal.
                 printable(&c.table).into_owned(),
-                c.estimated.to_string(),
+                c.estimated.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
                 restored,
                 c.verdict.to_string(),
             ]);
@@ -97,7 +104,7 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         };
         return Err(Failure { code: 2, message }.into());
     }
-    if !a.json {
+    if !a.output.json() {
         let (objects, note) = match report.objects_compared {
             Some(n) => (format!(" and {n} objects"), ""),
             None => (String::new(), " (objects not compared: the manifest predates them)"),

@@ -37,7 +37,7 @@ pub static SERVER_VERSION: MetricFamily = MetricFamily {
 };
 pub static BUILD_INFO: MetricFamily = MetricFamily {
     name: "dbtool_build_info",
-    help: "Always 1; the version label is dbtool's version.",
+    help: "Always 1, once per target; the version label is the version of dbtool that watched it.",
     kind: MetricKind::Gauge,
 };
 
@@ -138,8 +138,13 @@ impl<'a> Exposition<'a> {
 
 /// Adds a health report's samples to an exposition (shared with the scheduler's /metrics).
 pub fn add_report<'a>(exp: &mut Exposition<'a>, report: &'a Report) {
-    exp.push(&BUILD_INFO, vec![("version", env!("CARGO_PKG_VERSION"))], 1.0);
     for t in &report.targets {
+        // Per target, like every series: a textfile or a federated view joins on `target`.
+        exp.push(
+            &BUILD_INFO,
+            vec![("target", &t.name), ("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        );
         exp.push(&UP, vec![("target", &t.name)], if t.up { 1.0 } else { 0.0 });
         exp.push(&SCRAPE_DURATION, vec![("target", &t.name)], t.duration.as_secs_f64());
         if let Some(v) = t.server_version_num {

@@ -86,12 +86,18 @@ impl RunResult {
     }
 }
 
+/// One job on one target: a job over several targets runs (and fails) once per target.
 #[derive(Clone, Debug, Default)]
-struct JobStats {
+struct TargetStats {
     runs: [u64; 5],
     last_success: Option<f64>,
     last_duration: Option<f64>,
     running: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+struct JobStats {
+    targets: BTreeMap<String, TargetStats>,
     next_run: Option<f64>,
 }
 
@@ -125,38 +131,53 @@ impl Metrics {
         self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Makes the job's series exist (at 0) from the start, so rate() and absent() alerts work.
-    pub fn register(&self, job: &str) {
-        self.jobs().entry(job.to_string()).or_default();
+    /// Makes the job's series exist (at 0) for each of its targets from the start, so rate()
+    /// and absent() alerts work; a target no longer in the job is dropped unless it is running.
+    pub fn register(&self, job: &str, targets: &[String]) {
+        let mut jobs = self.jobs();
+        let s = jobs.entry(job.to_string()).or_default();
+        s.targets.retain(|t, st| targets.contains(t) || st.running > 0);
+        for t in targets {
+            s.targets.entry(t.clone()).or_default();
+        }
     }
 
     /// Keeps only these jobs (after a reload removed some).
     pub fn retain(&self, jobs: &[String]) {
-        self.jobs().retain(|name, s| jobs.contains(name) || s.running > 0);
+        self.jobs()
+            .retain(|name, s| jobs.contains(name) || s.targets.values().any(|t| t.running > 0));
     }
 
+    /// Counts a result for every target of the job (a skipped scheduled time skips them all).
     pub fn count(&self, job: &str, result: RunResult) {
         let mut jobs = self.jobs();
-        let s = jobs.entry(job.to_string()).or_default();
-        if let Some(i) = RunResult::ALL.iter().position(|r| *r == result) {
-            s.runs[i] += 1;
+        let Some(i) = RunResult::ALL.iter().position(|r| *r == result) else {
+            return;
+        };
+        for t in jobs.entry(job.to_string()).or_default().targets.values_mut() {
+            t.runs[i] += 1;
         }
     }
 
     pub fn started(&self, job: &str) {
-        self.jobs().entry(job.to_string()).or_default().running += 1;
+        for t in self.jobs().entry(job.to_string()).or_default().targets.values_mut() {
+            t.running += 1;
+        }
     }
 
-    pub fn finished(&self, job: &str, result: RunResult, duration: std::time::Duration) {
+    /// The job's run on one target ended.
+    pub fn finished(&self, job: &str, target: &str, result: RunResult, duration: std::time::Duration) {
         let mut jobs = self.jobs();
         let s = jobs.entry(job.to_string()).or_default();
-        s.running = s.running.saturating_sub(1);
-        s.last_duration = Some(duration.as_secs_f64());
+        let t = s.targets.entry(target.to_string()).or_default();
+        t.running = t.running.saturating_sub(1);
+        t.last_duration = Some(duration.as_secs_f64());
         if result == RunResult::Success {
-            s.last_success = Some(secs(Utc::now()));
+            t.last_success = Some(secs(Utc::now()));
         }
-        drop(jobs);
-        self.count(job, result);
+        if let Some(i) = RunResult::ALL.iter().position(|r| *r == result) {
+            t.runs[i] += 1;
+        }
     }
 
     pub fn next_run(&self, job: &str, at: Option<DateTime<Utc>>) {
@@ -200,19 +221,23 @@ impl Metrics {
         let pool_sizes = pools.map(|p| p.sizes()).unwrap_or_default();
         let mut exp = Exposition::default();
         for (name, s) in &jobs {
-            let job = vec![("job", name.as_str())];
-            if let Some(t) = s.last_success {
-                exp.push(&LAST_SUCCESS, job.clone(), t);
-            }
-            if let Some(d) = s.last_duration {
-                exp.push(&LAST_DURATION, job.clone(), d);
-            }
-            for (r, n) in RunResult::ALL.iter().zip(s.runs) {
-                exp.push(&RUNS, vec![("job", name.as_str()), ("result", r.label())], n as f64);
-            }
-            exp.push(&RUNNING, job.clone(), f64::from(s.running.min(1)));
-            if let Some(t) = s.next_run {
-                exp.push(&NEXT_RUN, job, t);
+            for (target, t) in &s.targets {
+                let labels = vec![("target", target.as_str()), ("job", name.as_str())];
+                if let Some(v) = t.last_success {
+                    exp.push(&LAST_SUCCESS, labels.clone(), v);
+                }
+                if let Some(d) = t.last_duration {
+                    exp.push(&LAST_DURATION, labels.clone(), d);
+                }
+                for (r, n) in RunResult::ALL.iter().zip(t.runs) {
+                    let mut with_result = labels.clone();
+                    with_result.push(("result", r.label()));
+                    exp.push(&RUNS, with_result, n as f64);
+                }
+                exp.push(&RUNNING, labels.clone(), f64::from(t.running.min(1)));
+                if let Some(v) = s.next_run {
+                    exp.push(&NEXT_RUN, labels, v);
+                }
             }
         }
         if let Some(report) = &health {
@@ -235,6 +260,39 @@ impl Metrics {
     pub fn write_file(&self, path: &Path) {
         if let Err(e) = crate::report::atomic::write(path, &self.render(Sink::Textfile)) {
             tracing::warn!(error = %e, "metrics textfile not written");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13 item 5: a job over two targets is two sets of series, each with `target`.
+    #[test]
+    fn job_series_are_per_target() {
+        let m = Metrics::default();
+        m.register("health", &["a".to_string(), "b\"c".to_string()]);
+        m.started("health");
+        m.finished("health", "a", RunResult::Success, std::time::Duration::from_millis(5));
+        m.finished(
+            "health",
+            "b\"c",
+            RunResult::Failure,
+            std::time::Duration::from_millis(5),
+        );
+        let text = String::from_utf8_lossy(&m.render()).into_owned();
+        let runs =
+            |t: &str, r: &str| format!("dbtool_job_runs_total{{target=\"{t}\",job=\"health\",result=\"{r}\"}} 1\n");
+        assert!(text.contains(&runs("a", "success")), "{text}");
+        assert!(text.contains(&runs("b\\\"c", "failure")), "{text}");
+        assert!(text.contains("dbtool_job_last_success_timestamp_seconds{target=\"a\",job=\"health\"}"));
+        assert!(
+            !text.contains("dbtool_job_last_success_timestamp_seconds{target=\"b"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| l.starts_with("dbtool_")) {
+            assert!(line.contains("target=\""), "no target label: {line}");
         }
     }
 }

@@ -48,9 +48,12 @@ fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
 }
 
 /// `dbtool schedule --list`: each job's next five run times.
-fn list(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
+fn list(gen: &Generation, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let s = &gen.settings;
     let now = chrono::Utc::now();
+    if json {
+        return list_json(gen, out);
+    }
     writeln!(out, "timezone {}", s.timezone)?;
     for job in &s.jobs {
         let target = match &job.target {
@@ -71,6 +74,33 @@ fn list(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `--list --format json`: `{"schema", "timezone", "jobs": [{"name", "kind", "target", "schedule", "next"}]}`.
+fn list_json(gen: &Generation, out: &mut dyn Write) -> std::io::Result<()> {
+    let s = &gen.settings;
+    let jobs: Vec<serde_json::Value> = s
+        .jobs
+        .iter()
+        .map(|job| {
+            let target = match &job.target {
+                crate::settings::schedule::TargetSel::All => "*".to_string(),
+                crate::settings::schedule::TargetSel::Named(n) => n.clone(),
+            };
+            let next: Vec<String> = job
+                .schedule
+                .upcoming(chrono::Utc::now(), s.timezone, 5)
+                .iter()
+                .map(|t| t.to_rfc3339())
+                .collect();
+            serde_json::json!({
+                "name": job.name, "kind": job.kind.name(), "target": target,
+                "schedule": job.schedule.source, "next": next,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({"schema": 1, "timezone": s.timezone.name(), "jobs": jobs});
+    writeln!(out, "{}", crate::report::json_text::to_string(&v)?)
+}
+
 pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u8> {
     let Some(path) = config else {
         bail!("dbtool schedule needs a configuration file with [[jobs]]; give --config FILE (see deploy/dbtool.example.toml)");
@@ -78,7 +108,7 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
     let gen = Arc::new(load(path, args)?);
     if args.list {
         let mut out = std::io::stdout().lock();
-        list(&gen, &mut out)
+        list(&gen, args.output.json(), &mut out)
             .and_then(|_| out.flush())
             .context("writing to stdout")?;
         return Ok(0);

@@ -81,7 +81,9 @@ impl Shared {
 /// Starts one loop per job; they stop scheduling when `stop` fires (running jobs carry on).
 pub fn spawn_loops(gen: &Arc<Generation>, shared: &Arc<Shared>, stop: &CancellationToken) {
     for i in 0..gen.settings.jobs.len() {
-        shared.metrics.register(&gen.settings.jobs[i].name);
+        let job = &gen.settings.jobs[i];
+        let names: Vec<String> = targets_of(job, &gen.targets).into_iter().map(|t| t.name).collect();
+        shared.metrics.register(&job.name, &names);
         let (gen, shared, stop) = (gen.clone(), shared.clone(), stop.clone());
         tokio::spawn(async move { job_loop(i, gen, shared, stop).await });
     }
@@ -190,34 +192,28 @@ fn trigger(job: &Job, scheduled_at: DateTime<Utc>, gen: &Arc<Generation>, shared
     shared.runs.spawn(async move {
         let started = Instant::now();
         let targets = targets_of(&job, &gen.targets);
-        // One task per target: a slow target holds up no other.
+        // One task per target: a slow target holds up no other. Each target's result is its
+        // own series (`target` label), so one failing server is not hidden by another.
         let mut set = tokio::task::JoinSet::new();
         for t in targets {
             let (job, gen, shared) = (job.clone(), gen.clone(), shared2.clone());
-            set.spawn(async move { run_target(&job, &t, scheduled_at, &gen, &shared).await });
+            set.spawn(async move {
+                let name = t.name.clone();
+                let run = tokio::spawn(async move { run_target(&job, &t, scheduled_at, &gen, &shared).await });
+                // A panicked run is a failed run, not a dead daemon.
+                (name, run.await.unwrap_or(RunResult::Failure), started.elapsed())
+            });
         }
-        let mut results = Vec::new();
-        while let Some(r) = set.join_next().await {
-            // A panicked run is a failed run, not a dead daemon.
-            results.push(r.unwrap_or(RunResult::Failure));
+        while let Some(done) = set.join_next().await {
+            if let Ok((target, result, took)) = done {
+                shared2.metrics.finished(&job.name, &target, result, took);
+            }
         }
-        let result = overall(&results);
         shared2.lock_running().remove(&job.name);
-        shared2.metrics.finished(&job.name, result, started.elapsed());
         if let Some(path) = &gen.settings.metrics_file {
             shared2.metrics.write_file(path);
         }
     });
-}
-
-/// One result per scheduled time: any failure or timeout wins, then success, then skipped.
-fn overall(results: &[RunResult]) -> RunResult {
-    for r in [RunResult::Failure, RunResult::Timeout, RunResult::Success] {
-        if results.contains(&r) {
-            return r;
-        }
-    }
-    RunResult::SkippedLocked
 }
 
 async fn run_target(

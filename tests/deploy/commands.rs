@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tempcluster::ClusterOptions;
 
-use super::{names_in, run_dbtool, run_dbtool_env, wait_for, Names};
+use super::{linted, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;
 use crate::common::{cluster, connect, fresh_db, fresh_db_on, own_cluster, Killed};
 
@@ -63,7 +63,7 @@ async fn replication_names(dsn: &str) -> Names {
         (0..=2).contains(&code),
         "dbtool health --check replication exited {code}: {err}\n{out}"
     );
-    names_in(&out)
+    linted("health --check replication", &out)
 }
 
 /// `dbtool backup --metrics` after a successful backup, on the major under test with client
@@ -89,7 +89,8 @@ pub async fn backup(dir: PathBuf) -> Names {
     let client = crate::common::backup::client();
     let (code, out, err) = run_dbtool_env(args, &[("DBTOOL_PG_BIN", &client.display().to_string())]).await;
     assert_eq!(code, 0, "dbtool backup failed: {err}\n{out}");
-    names_in(&std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display())))
+    let text = std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display()));
+    linted("backup --metrics", &text)
 }
 
 /// `dbtool archive --metrics` moving old rows of a posts table.
@@ -119,7 +120,8 @@ pub async fn archive(dir: PathBuf) -> Names {
     ]);
     let (code, out, err) = run_dbtool(args).await;
     assert_eq!(code, 0, "dbtool archive failed: {err}\n{out}");
-    names_in(&std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display())))
+    let text = std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display()));
+    linted("archive --metrics", &text)
 }
 
 /// `dbtool schedule --metrics` once a health job has run (every second).
@@ -139,12 +141,15 @@ pub async fn schedule(dir: PathBuf) -> Names {
         ),
     )
     .expect("write config");
+    let port = crate::common::free_port();
     let child = crate::common::dbtool()
         .arg("--config")
         .arg(&config)
         .arg("schedule")
         .arg("--metrics")
         .arg(&metrics)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -153,7 +158,13 @@ pub async fn schedule(dir: PathBuf) -> Names {
     for _ in 0..200 {
         let text = std::fs::read_to_string(&metrics).unwrap_or_default();
         if text.contains("dbtool_job_last_success_timestamp_seconds{") {
-            return names_in(&text);
+            let mut names = linted("schedule's metrics_file", &text);
+            let served = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/metrics"))
+                .await
+                .expect("join")
+                .unwrap_or_else(|| panic!("dbtool schedule does not answer on 127.0.0.1:{port}/metrics"));
+            names.extend(linted("schedule's /metrics", &served));
+            return names;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -189,5 +200,5 @@ pub async fn pool_advise(_dir: PathBuf) -> Names {
         (0..=2).contains(&code),
         "dbtool pool-advise exited {code}: {err}\n{out}"
     );
-    names_in(&out)
+    linted("pool-advise --format prometheus", &out)
 }

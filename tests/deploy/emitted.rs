@@ -38,7 +38,7 @@ pub const PRODUCERS: &[(&str, Producer)] = &[
 pub enum Feature {
     /// A subcommand, as `dbtool help` lists it.
     Command(&'static str),
-    /// A health check, as `dbtool checks --json` lists it.
+    /// A health check, as `dbtool checks --format json` lists it.
     Check(&'static str),
 }
 
@@ -83,6 +83,25 @@ pub const KNOWN_CHECKS: &[&str] = &[
 ];
 
 pub use crate::common::metric_names_in as names_in;
+
+/// Issue 13 items 5 and 6: an output of dbtool passes `promtool check metrics` with zero
+/// problems (lint included), and every dbtool series in it carries `target`. Its metric names.
+pub fn linted(what: &str, text: &str) -> Names {
+    if let Err(problems) = crate::common::promtool_check_metrics(text) {
+        panic!("promtool check metrics on {what}:\n{problems}\n{text}");
+    }
+    let untargeted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("dbtool_") && !l.contains("{target=\""))
+        .collect();
+    assert!(
+        untargeted.is_empty(),
+        "{what}: series without a target label: {untargeted:#?}"
+    );
+    let names = names_in(text);
+    assert!(!names.is_empty(), "{what}: no metrics at all");
+    names
+}
 pub use crate::common::wait_until as wait_for;
 
 /// [`run_dbtool`] with extra environment variables.
@@ -118,13 +137,14 @@ pub async fn subcommands() -> Names {
         .collect()
 }
 
-/// Health checks of this build, from `dbtool checks --json`.
+/// Health checks of this build, from `dbtool checks --format json`.
 pub async fn checks() -> Names {
-    let (code, out, err) = run_dbtool(vec!["checks".into(), "--json".into()]).await;
-    assert_eq!(code, 0, "dbtool checks --json failed: {err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    list.as_array()
-        .unwrap_or_else(|| panic!("not a list: {out}"))
+    let (code, out, err) = run_dbtool(vec!["checks".into(), "--format".into(), "json".into()]).await;
+    assert_eq!(code, 0, "dbtool checks --format json failed: {err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    doc["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks list: {out}"))
         .iter()
         .filter_map(|c| c["name"].as_str().map(str::to_string))
         .collect()
@@ -210,7 +230,7 @@ async fn health(_dir: PathBuf) -> Names {
         out.lines().any(|l| l.starts_with("dbtool_up{") && l.ends_with(" 1")),
         "health could not connect, so its output proves little:\n{out}"
     );
-    names_in(&out)
+    linted("health --format prometheus", &out)
 }
 
 /// node_exporter's own textfile families, read from a real node_exporter serving dbtool's file.

@@ -88,9 +88,11 @@ pub fn summary(r: &ArchiveReport, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Writes the textfile atomically. Counters carry on from the file's previous values, and a
-/// failed run keeps the previous last-success time.
+/// failed run keeps the previous last-success time. Every series carries `target` (the same
+/// table archived in two databases is two series) and `table`.
 pub fn write_metrics(
     path: &Path,
+    target: &str,
     table: &str,
     report: Option<&ArchiveReport>,
     ok: bool,
@@ -102,7 +104,7 @@ pub fn write_metrics(
         .flatten()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
-    let prev = |family: &MetricFamily| previous_value(&previous, family.name, table);
+    let prev = |family: &MetricFamily| previous_value(&previous, family.name, target, table);
     let rows = report.map_or(0, |r| r.rows);
     let mut samples = vec![Sample::new(&ROWS_TOTAL, prev(&ROWS_TOTAL).unwrap_or(0.0) + rows as f64)];
     let now = std::time::SystemTime::now()
@@ -124,26 +126,36 @@ pub fn write_metrics(
     let samples: Vec<Sample> = samples.into_iter().map(|s| s.label("table", table)).collect();
     let mut exp = Exposition::default();
     for s in &samples {
-        exp.push(
-            s.family,
-            s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-            s.value,
-        );
+        exp.push_sample(target, s);
     }
     let mut buf = Vec::new();
     let _ = exp.write(&mut buf);
     crate::report::atomic::write(path, &buf)
 }
 
-/// The value of `family{table="..."}` in a previous exposition.
-fn previous_value(text: &str, family: &str, table: &str) -> Option<f64> {
-    let prefix = format!(
-        "{family}{{table=\"{}\"}} ",
-        crate::report::prometheus::escape_label(table)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
+/// The value of `family{target="...",table="..."}` in a previous exposition; a file written
+/// before series carried `target` (`family{table="..."}`) still counts, so an upgrade does not
+/// reset the counter or forget the last success.
+fn previous_value(text: &str, family: &str, target: &str, table: &str) -> Option<f64> {
+    use crate::report::prometheus::escape_label;
+    let table = escape_label(table);
+    let current = format!("{family}{{target=\"{}\",table=\"{table}\"}} ", escape_label(target));
+    let before = format!("{family}{{table=\"{table}\"}} ");
+    [current, before].iter().find_map(|prefix| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// indicatif's own `{per_sec}` prints "26,143.133/s": rows are whole, so is their rate.
+const BAR_TEMPLATE: &str = "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rows, {rows_per_sec}, ETA {eta}";
+
+/// Whole rows per second, thousands grouped like the row counts beside it: "26,143 rows/s".
+fn rows_per_sec(per_sec: f64) -> String {
+    // Saturating float-to-int: a rate is finite and far below u64::MAX; NaN becomes 0.
+    let whole = per_sec.max(0.0).round() as u64;
+    format!("{} rows/s", indicatif::HumanCount(whole))
 }
 
 /// A progress bar on a terminal: rows, rows/s, ETA from the planner's estimate.
@@ -165,13 +177,20 @@ impl Progress for Bar {
     fn started(&mut self, r: &ArchiveReport, estimate: Option<i64>) {
         let len = estimate.and_then(|e| u64::try_from(e).ok()).unwrap_or(0);
         let bar = ProgressBar::new(len.max(1));
-        let style = ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(BAR_TEMPLATE)
+            .map(|s| {
+                s.with_key(
+                    "rows_per_sec",
+                    |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rows_per_sec(st.per_sec()));
+                    },
+                )
+            })
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style.progress_chars("=> "));
         bar.set_message(format!("{} → {}", r.table, r.dest.as_deref().unwrap_or("(purge)")));
-        bar.println(format!("cutoff: {} ({} rows estimated)", r.cutoff, len));
+        let est = estimate.map_or_else(|| "unknown".to_string(), |e| e.to_string());
+        bar.println(format!("cutoff: {} ({est} rows estimated)", r.cutoff));
         self.0 = Some(bar);
     }
 
@@ -256,11 +275,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_previous_counter_values_by_table() {
+    fn reads_previous_counter_values_by_target_and_table() {
         let text = "# TYPE dbtool_archive_rows_total counter\n\
-                    dbtool_archive_rows_total{table=\"public.posts\"} 1500\n\
-                    dbtool_archive_rows_total{table=\"public.other\"} 7\n";
-        assert_eq!(previous_value(text, ROWS_TOTAL.name, "public.posts"), Some(1500.0));
-        assert_eq!(previous_value(text, ROWS_TOTAL.name, "public.x"), None);
+                    dbtool_archive_rows_total{target=\"a\",table=\"public.posts\"} 1500\n\
+                    dbtool_archive_rows_total{target=\"b\",table=\"public.posts\"} 3\n\
+                    dbtool_archive_rows_total{target=\"a\",table=\"public.other\"} 7\n";
+        let prev = |target, table| previous_value(text, ROWS_TOTAL.name, target, table);
+        assert_eq!(prev("a", "public.posts"), Some(1500.0));
+        assert_eq!(prev("b", "public.posts"), Some(3.0));
+        assert_eq!(prev("a", "public.x"), None);
+    }
+
+    /// Issue 13 item 10: the bar said "26,143.133/s".
+    #[test]
+    fn the_bar_shows_whole_rows_per_second() {
+        assert_eq!(rows_per_sec(26_143.133), "26,143 rows/s");
+        assert_eq!(rows_per_sec(0.4), "0 rows/s");
+        assert_eq!(rows_per_sec(f64::NAN), "0 rows/s");
+        assert!(BAR_TEMPLATE.contains("{rows_per_sec}") && !BAR_TEMPLATE.contains("{per_sec}"));
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+    }
+
+    #[test]
+    fn reads_a_file_written_before_series_carried_target() {
+        let text = "dbtool_archive_rows_total{table=\"public.posts\"} 1500\n";
+        assert_eq!(previous_value(text, ROWS_TOTAL.name, "a", "public.posts"), Some(1500.0));
     }
 }

@@ -66,7 +66,7 @@ pub async fn run_with(
             Err(_) => (None, false),
         };
         if !job.dry_run {
-            report::write_metrics(path, &source_label(job), rep, ok, started.elapsed())
+            report::write_metrics(path, &target.name, &source_label(job), rep, ok, started.elapsed())
                 .map_err(|e| ArchiveError::Config(e.to_string()))?;
         }
     }

@@ -38,9 +38,11 @@ pub static AGE: MetricFamily = MetricFamily {
     help: "Seconds between the newest verified backup's end and the time this file was written.",
     kind: MetricKind::Gauge,
 };
+/// Was `dbtool_backups_count`: a gauge must not end in `_count` (promtool's lint; Prometheus
+/// reserves the suffix for histogram and summary series).
 pub static COUNT: MetricFamily = MetricFamily {
-    name: "dbtool_backups_count",
-    help: "Verified backups of the database in the destination.",
+    name: "dbtool_backups_verified",
+    help: "Verified backups of the database in the destination, now.",
     kind: MetricKind::Gauge,
 };
 pub static FAILURES: MetricFamily = MetricFamily {

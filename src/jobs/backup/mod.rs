@@ -17,6 +17,7 @@ pub mod options;
 pub mod pgbin;
 pub mod pin;
 pub mod prune;
+pub mod record;
 pub mod restore;
 pub mod retention;
 pub mod session;
@@ -84,17 +85,24 @@ pub async fn run(
     run_with_session(opts, target, &default_session(), cancel).await
 }
 
+/// The options a run cannot start without (a destination, a consistent format, a writable
+/// --metrics path); the destination. Checked before anything is dumped or recorded.
+pub fn check_options(opts: &BackupOptions) -> Result<&Path, BackupError> {
+    let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
+    dump::validate(opts)?;
+    if let Some(path) = &opts.metrics {
+        crate::report::atomic::check(path).map_err(|e| BackupError::Options(format!("--metrics: {e}")))?;
+    }
+    Ok(dest)
+}
+
 pub async fn run_with_session(
     opts: &BackupOptions,
     target: &Target,
     session: &SessionSettings,
     cancel: CancellationToken,
 ) -> Result<BackupReport, BackupError> {
-    let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
-    dump::validate(opts)?;
-    if let Some(path) = &opts.metrics {
-        crate::report::atomic::check(path).map_err(|e| BackupError::Options(format!("--metrics: {e}")))?;
-    }
+    let dest = check_options(opts)?;
     let databases = match select_databases(opts, target, session, dest).await {
         Ok(list) => list,
         Err(e) => {

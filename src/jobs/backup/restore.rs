@@ -196,7 +196,9 @@ async fn known_settings(client: &tokio_postgres::Client) -> Result<std::collecti
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableCheck {
     pub table: String,
-    pub estimated: i64,
+    /// The planner's row count when the dump started; None for a table never analyzed (no
+    /// estimate: pg_class.reltuples is -1 on PostgreSQL 14+).
+    pub estimated: Option<i64>,
     pub restored: Option<i64>,
     pub verdict: &'static str,
 }
@@ -267,7 +269,7 @@ pub async fn check(
             let table = format!("{}.{}", t.schema, t.name);
             out.push(TableCheck {
                 table,
-                estimated: t.rows,
+                estimated: (t.rows >= 0).then_some(t.rows),
                 restored,
                 verdict: judge(t.rows, restored),
             });
