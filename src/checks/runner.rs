@@ -13,8 +13,8 @@ use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed
 use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
-use crate::db::row::{rows_from_messages, Row};
 use crate::db::pool::TargetPool;
+use crate::db::row::{rows_from_messages, Row};
 use crate::db::{Session, Target};
 use crate::report::finding::{Finding, Severity};
 use crate::report::{CheckReport, TargetReport};

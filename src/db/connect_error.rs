@@ -22,7 +22,11 @@ pub enum ConnectError {
     Failed { target: String, failures: Vec<HostFailure> },
     /// The daemon's warm sessions of this target were all in use for too long.
     #[error("could not get a session to {target}: all {max} of its --max-connections stayed in use for {waited:?}")]
-    PoolBusy { target: String, max: usize, waited: std::time::Duration },
+    PoolBusy {
+        target: String,
+        max: usize,
+        waited: std::time::Duration,
+    },
 }
 
 impl ConnectError {

@@ -160,7 +160,10 @@ impl TargetPool {
     fn evict_idle_except(&self, dbname: &str) -> Option<Warm> {
         let pools: Vec<managed::Pool<SessionManager>> = {
             let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            dbs.iter().filter(|(db, _)| *db != dbname).map(|(_, p)| p.clone()).collect()
+            dbs.iter()
+                .filter(|(db, _)| *db != dbname)
+                .map(|(_, p)| p.clone())
+                .collect()
         };
         for pool in pools {
             let mut taken = false;

@@ -10,6 +10,7 @@ mod fields;
 pub mod file;
 pub mod health;
 pub mod jobs;
+mod read;
 pub mod schedule;
 pub mod targets;
 
@@ -29,19 +30,34 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}:{line}:{column}: {message}")]
     Parse {
         path: PathBuf,
         line: usize,
+        column: usize,
         message: String,
     },
     #[error("{0}")]
     Invalid(String),
 }
 
-/// 1-based line of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |t| t.matches('\n').count() + 1)
+/// 1-based line and column (in characters) of a byte offset.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A problem at a byte offset of `text`, the file at `path`.
+pub fn error_at(path: &Path, text: &str, offset: usize, message: String) -> ConfigError {
+    let (line, column) = position(text, offset);
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
 }
 
 /// Every problem found in a configuration file, one per line when displayed.
@@ -89,22 +105,27 @@ impl Settings {
 
     /// Parses and validates the text of the file at `path`.
     pub fn parse(text: String, path: &Path) -> Result<Settings, Errors> {
-        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: e.span().map_or(1, |s| line_of(&text, s.start)),
-            message: e.message().to_string(),
-        })?;
+        let (file, problems) = read::read(&text);
+        let mut errors: Vec<ConfigError> = problems
+            .into_iter()
+            .map(|p| error_at(path, &text, p.offset, p.message))
+            .collect();
         let mut settings = Settings {
             file,
             text,
             path: Some(path.to_path_buf()),
             schedule: Schedule::default(),
         };
-        let mut errors = settings.validate();
+        errors.append(&mut settings.validate());
         match schedule::resolve(&settings) {
             Ok(s) => settings.schedule = s,
             Err(mut e) => errors.append(&mut e),
         }
+        // In the order of the file; problems without a position last.
+        errors.sort_by_key(|e| match e {
+            ConfigError::Parse { line, column, .. } => (*line, *column),
+            _ => (usize::MAX, 0),
+        });
         if errors.is_empty() {
             Ok(settings)
         } else {
@@ -113,11 +134,12 @@ impl Settings {
     }
 
     pub(crate) fn at(&self, offset: usize, message: String) -> ConfigError {
-        ConfigError::Parse {
-            path: self.path.clone().unwrap_or_default(),
-            line: line_of(&self.text, offset),
+        error_at(
+            self.path.as_deref().unwrap_or(Path::new("")),
+            &self.text,
+            offset,
             message,
-        }
+        )
     }
 
     /// The semantic problems outside `[[jobs]]` (unknown checks and keys, wrong value types, targets).
