@@ -20,9 +20,26 @@ impl CronSchedule {
     /// Quartz convention (1 = Sunday): numbers are rewritten to names, so "0 3 * * 1" runs on
     /// Mondays as every crontab user expects.
     pub fn parse(expr: &str) -> Result<CronSchedule, String> {
+        CronSchedule::parse_at(expr, Utc::now())
+    }
+
+    /// `parse`, judging "never fires" from `now`.
+    pub fn parse_at(expr: &str, now: DateTime<Utc>) -> Result<CronSchedule, String> {
         let trimmed = expr.trim();
-        let normalised = if trimmed.starts_with('@') {
-            trimmed.to_string()
+        let normalised = if let Some(word) = trimmed.strip_prefix('@') {
+            match word {
+                "yearly" | "annually" => "0 0 0 1 1 *",
+                "monthly" => "0 0 0 1 * *",
+                "weekly" => "0 0 0 * * SUN",
+                "daily" | "midnight" => "0 0 0 * * *",
+                "hourly" => "0 0 * * * *",
+                _ => {
+                    return Err(format!(
+                        "'{expr}' is not a schedule dbtool knows; write @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or 5 fields (min hour day month weekday)"
+                    ))
+                }
+            }
+            .to_string()
         } else {
             let mut fields: Vec<String> = trimmed.split_whitespace().map(str::to_string).collect();
             match fields.len() {
@@ -30,29 +47,48 @@ impl CronSchedule {
                 6 | 7 => {}
                 n => {
                     return Err(format!(
-                    "'{expr}' has {n} fields; write 5 (min hour day month weekday), 6 (with seconds first) or @daily"
+                    "'{expr}' has {n} fields; write 5 (min hour day month weekday), 6 (with seconds first), 7 (with a year last) or @daily"
                 ))
                 }
+            }
+            for (field, unit) in fields.iter().zip(UNITS) {
+                unit.check(field).map_err(|why| format!("'{expr}': {why}"))?;
             }
             fields[5] = weekday_names(&fields[5])?;
             fields.join(" ")
         };
-        let schedule = cron::Schedule::from_str(&normalised).map_err(|e| {
-            // The crate's message repeats the expression with a caret; its last line says why.
-            let text = e.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid")
-                .trim()
-                .to_string();
-            format!("'{expr}' is not a cron expression: {why}")
+        let schedule = cron::Schedule::from_str(&normalised).map_err(|_| {
+            // The crate's own message is a caret under the expression: name the field instead.
+            let fields: Vec<&str> = normalised.split_whitespace().collect();
+            let bad = UNITS.iter().zip(&fields).enumerate().find(|(i, (_, f))| {
+                let mut probe = ["0", "*", "*", "*", "*", "*"].map(str::to_string).to_vec();
+                match probe.get_mut(*i) {
+                    Some(slot) => *slot = f.to_string(),
+                    None => probe.push(f.to_string()),
+                }
+                cron::Schedule::from_str(&probe.join(" ")).is_err()
+            });
+            match bad {
+                Some((_, (unit, field))) => format!(
+                    "'{expr}': the {} field '{field}' is not understood; {}",
+                    unit.name,
+                    unit.accepted()
+                ),
+                None => format!("'{expr}' is not a cron expression; write e.g. \"*/5 * * * *\" or @daily"),
+            }
         })?;
-        Ok(CronSchedule {
+        let parsed = CronSchedule {
             source: trimmed.to_string(),
             schedule,
-        })
+        };
+        // A schedule that never fires is a job that silently never runs.
+        let horizon = now + chrono::Duration::days(NEVER_FIRES_YEARS * 366);
+        match parsed.next_after(now, chrono_tz::UTC) {
+            Some(t) if t <= horizon => Ok(parsed),
+            _ => Err(format!(
+                "'{expr}' never fires in the next {NEVER_FIRES_YEARS} years (a date that does not exist, such as 30 February, or a year in the past); check the day, month and year fields"
+            )),
+        }
     }
 
     /// The first run time strictly after `after`.
@@ -89,6 +125,107 @@ impl CronSchedule {
     /// The next `n` run times after `after`.
     pub fn upcoming(&self, after: DateTime<Utc>, tz: Tz, n: usize) -> Vec<DateTime<Tz>> {
         self.schedule.after(&after.with_timezone(&tz)).take(n).collect()
+    }
+}
+
+/// How far ahead a schedule must fire at least once.
+const NEVER_FIRES_YEARS: i64 = 5;
+
+/// One field of an expression (after the seconds field is added): its name and range.
+struct Unit {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static str,
+}
+
+const UNITS: [Unit; 7] = [
+    Unit {
+        name: "second",
+        min: 0,
+        max: 59,
+        names: "",
+    },
+    Unit {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: "",
+    },
+    Unit {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: "",
+    },
+    Unit {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: "",
+    },
+    Unit {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: " or JAN-DEC",
+    },
+    Unit {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: " (0 and 7 are Sunday) or SUN-SAT",
+    },
+    Unit {
+        name: "year",
+        min: 1970,
+        max: 2100,
+        names: "",
+    },
+];
+
+impl Unit {
+    fn accepted(&self) -> String {
+        format!(
+            "write {}-{}{}, a range a-b, a list a,b, a step */n or *",
+            self.min, self.max, self.names
+        )
+    }
+
+    /// The numbers of a field, each within range, and steps of at least 1. Names and
+    /// anything else are left to the cron crate.
+    fn check(&self, field: &str) -> Result<(), String> {
+        for part in field.split(',') {
+            let (range, step) = part.split_once('/').map_or((part, None), |(r, s)| (r, Some(s)));
+            if let Some(step) = step {
+                match step.parse::<u32>() {
+                    Ok(0) => {
+                        return Err(format!(
+                            "the {} field '{field}' has a step of 0; a step is 1 or more",
+                            self.name
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(format!(
+                            "the {} field '{field}' has a step '{step}' that is not a number; {}",
+                            self.name,
+                            self.accepted()
+                        ))
+                    }
+                }
+            }
+            for n in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if n < self.min || n > self.max {
+                    return Err(format!(
+                        "the {} field '{field}': {n} is out of range; {}",
+                        self.name,
+                        self.accepted()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -157,6 +294,48 @@ mod tests {
         assert!(CronSchedule::parse("0 0 * * 8").is_err());
         assert!(CronSchedule::parse("* * *").is_err());
         assert!(CronSchedule::parse("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_field_and_its_range_and_never_firing_is_refused() {
+        let now = at("2026-11-21T05:00:00Z");
+        let err = |e: &str| CronSchedule::parse_at(e, now).err().unwrap_or_default();
+        // Regression: "Minutes must be less than 59", or a bare "^".
+        assert!(
+            err("61 * * * *").contains("minute field '61': 61 is out of range; write 0-59"),
+            "{}",
+            err("61 * * * *")
+        );
+        assert!(err("0 24 * * *").contains("hour field"), "{}", err("0 24 * * *"));
+        assert!(
+            err("0 0 32 * *").contains("day-of-month field"),
+            "{}",
+            err("0 0 32 * *")
+        );
+        assert!(err("0 0 * 13 *").contains("month field '13'"), "{}", err("0 0 * 13 *"));
+        assert!(err("*/0 * * * *").contains("step of 0"), "{}", err("*/0 * * * *"));
+        assert!(
+            err("0 0 * FOO *").contains("month field 'FOO' is not understood"),
+            "{}",
+            err("0 0 * FOO *")
+        );
+        assert!(err("0 0 30 2 *").contains("never fires"), "{}", err("0 0 30 2 *"));
+        assert!(
+            err("0 0 0 1 1 * 2020").contains("never fires"),
+            "{}",
+            err("0 0 0 1 1 * 2020")
+        );
+        assert!(err("@reboot").contains("@daily"), "{}", err("@reboot"));
+        for ok in [
+            "@annually",
+            "@midnight",
+            "@weekly",
+            "@monthly",
+            "0 0 29 2 *",
+            "0 0 31 * *",
+        ] {
+            assert!(CronSchedule::parse_at(ok, now).is_ok(), "{ok}: {}", err(ok));
+        }
     }
 
     #[test]
