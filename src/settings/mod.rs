@@ -175,7 +175,18 @@ impl Settings {
                 if !ok {
                     let want = if key == "enabled" { "true or false" } else { "a number" };
                     errors.push(self.at(value.span().start, format!("[checks.{name}] {key}: expected {want}")));
+                } else if let Some(n) = number(value.get_ref()) {
+                    if let Some(why) = checks::limits::value_problem(check, key, n) {
+                        errors.push(self.at(value.span().start, format!("[checks.{name}] {key}: {why}")));
+                    }
                 }
+            }
+            for (key, why) in checks::limits::order_problems(check, &self.thresholds(check)) {
+                let pos = section
+                    .get_ref()
+                    .get(&key)
+                    .map_or(section.span().start, |v| v.span().start);
+                errors.push(self.at(pos, format!("[checks.{name}] {key}: {why}")));
             }
         }
         let mut names = std::collections::HashSet::new();
@@ -218,10 +229,7 @@ impl Settings {
         let mut t = Thresholds::defaults(check.thresholds());
         if let Some(section) = self.file.checks.get(check.name()) {
             for (key, v) in section.get_ref() {
-                let n = v
-                    .get_ref()
-                    .as_float()
-                    .or_else(|| v.get_ref().as_integer().map(|i| i as f64));
+                let n = number(v.get_ref());
                 if let (Some(n), true) = (n, t.0.contains_key(key)) {
                     t.0.insert(key.clone(), n);
                 }
@@ -229,6 +237,11 @@ impl Settings {
         }
         t
     }
+}
+
+/// A threshold as written: a float or an integer.
+fn number(v: &toml::Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 
 /// Applies one `--set CHECK.KEY=VALUE` to the resolved thresholds.
@@ -254,6 +267,9 @@ pub fn apply_set(all: &mut BTreeMap<&'static str, Thresholds>, set: &str) -> Res
             "check '{check}' has no threshold '{key}' (it has: {})",
             keys.join(", ")
         )));
+    }
+    if let Some(why) = checks::limits::value_problem(c, key, value) {
+        return Err(ConfigError::Invalid(format!("--set {set}: {why}")));
     }
     t.0.insert(key.to_string(), value);
     Ok(())
