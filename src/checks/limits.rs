@@ -34,7 +34,8 @@ pub fn order_problems(check: &dyn Check, t: &Thresholds) -> Vec<(String, String)
         let Some(&critical) = t.0.get(&critical_key) else {
             continue;
         };
-        if warning <= 0.0 || critical <= 0.0 {
+        // Out-of-range values have their own message.
+        if !(warning > 0.0 && critical > 0.0 && warning.is_finite() && critical.is_finite()) {
             continue;
         }
         if check.lower_is_worse() && warning < critical {

@@ -93,7 +93,7 @@ pub struct BackupArgs {
     /// Compression: a level 0-9, or METHOD[:LEVEL] with gzip, lz4, zstd (pg_dump 16+) or none
     /// [default: zstd with pg_dump 16+, else gzip]; a pg_dump built without zstd or lz4 falls
     /// back to lz4, then gzip, with a notice (the manifest records what was used)
-    #[arg(long, short = 'Z', value_name = "SPEC")]
+    #[arg(long, short = 'Z', value_name = "SPEC", value_parser = crate::jobs::backup::compress::parse_spec)]
     pub compress: Option<String>,
     /// Also dump roles and tablespaces (pg_dumpall --globals-only) into globals.sql
     #[arg(long)]

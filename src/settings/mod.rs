@@ -10,7 +10,7 @@ mod fields;
 pub mod file;
 pub mod health;
 pub mod jobs;
-mod read;
+pub(crate) mod read;
 pub mod schedule;
 pub mod targets;
 
@@ -190,24 +190,46 @@ impl Settings {
             }
         }
         let mut names = std::collections::HashSet::new();
-        for t in &self.file.targets {
+        let name_at = read::key_offsets(&self.text, "targets", "name");
+        let dsn_at = read::key_offsets(&self.text, "targets", "dsn");
+        for (i, t) in self.file.targets.iter().enumerate() {
             if !names.insert(t.name.as_str()) {
-                errors.push(ConfigError::Invalid(format!(
-                    "[[targets]] name '{}' is used twice; target names must be unique",
-                    t.name
-                )));
+                errors.push(self.at(
+                    name_at.get(i).copied().unwrap_or(0),
+                    format!(
+                        "[[targets]] name: '{}' is used twice; give each target its own name",
+                        t.name
+                    ),
+                ));
+            }
+            // The text alone, not the environment: the file must stand on its own.
+            let no_env = crate::db::MapEnv(Default::default());
+            if let Err(e) = crate::db::ConnParams::resolve(Some(&t.dsn), &no_env) {
+                errors.push(self.at(
+                    dsn_at.get(i).copied().unwrap_or(0),
+                    format!(
+                        "[[targets]] '{}' dsn: {}; write a URL (postgresql://user@host:5432/db) or key=value pairs (host=db1 dbname=app)",
+                        t.name,
+                        e.to_string().replace("of --dsn", "of the dsn")
+                    ),
+                ));
             }
         }
         let mut jobs = std::collections::HashSet::new();
-        for job in &self.file.archive {
+        let archive_at = read::key_offsets(&self.text, "archive", "name");
+        for (i, job) in self.file.archive.iter().enumerate() {
+            let at = archive_at.get(i).copied().unwrap_or(0);
             if !jobs.insert(job.job_name()) {
-                errors.push(ConfigError::Invalid(format!(
-                    "[[archive]] name '{}' is used twice; job names must be unique",
-                    job.job_name()
-                )));
+                errors.push(self.at(
+                    at,
+                    format!(
+                        "[[archive]] name: '{}' is used twice; give each job its own name",
+                        job.job_name()
+                    ),
+                ));
             }
             if let Err(e) = job.validate() {
-                errors.push(ConfigError::Invalid(e.to_string()));
+                errors.push(self.at(at, format!("[[archive]] {e}")));
             }
         }
         errors

@@ -115,6 +115,17 @@ impl Reader<'_> {
     }
 }
 
+/// For each table of the array of tables `section`, where its `key` is written (the table's
+/// own position when the key is absent).
+pub fn key_offsets(text: &str, section: &str, key: &str) -> Vec<usize> {
+    let tables: Vec<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>> =
+        only(text, section).ok().flatten().unwrap_or_default();
+    tables
+        .iter()
+        .map(|t| t.get_ref().get(key).map_or(t.span().start, |v| v.span().start))
+        .collect()
+}
+
 /// Where a top-level key is written: its value's span when toml has one (an implicit table,
 /// `[a.b]` without `[a]`, has none), else the first line that starts with it.
 fn offset_of_key(text: &str, key: &str) -> usize {
@@ -132,9 +143,22 @@ fn offset_of_key(text: &str, key: &str) -> usize {
     0
 }
 
-/// serde's wording, made to read as the rest of dbtool's messages.
-fn tidy(message: &str) -> String {
-    message.trim().replace('`', "'").replace("\n", "; ")
+/// serde's wording, made to read as the rest of dbtool's messages: Rust's type names become
+/// what would be accepted.
+pub fn tidy(message: &str) -> String {
+    let mut m = message.trim().replace('`', "'").replace('\n', "; ");
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected u16", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    m
 }
 
 /// The value of one top-level key as a `T` (None when absent), read from the whole text so
