@@ -146,7 +146,9 @@ pub struct Head<'a> {
 }
 
 fn typed<T: DeserializeOwned>(table: Table) -> Result<T, String> {
-    Value::Table(table).try_into().map_err(|e| super::read::tidy(e.message()))
+    Value::Table(table)
+        .try_into()
+        .map_err(|e| super::read::tidy(e.message()))
 }
 
 /// The job's table (its kind-specific keys) as the command's options over the file's section.
