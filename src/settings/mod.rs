@@ -56,7 +56,8 @@ pub fn error_at(path: &Path, text: &str, offset: usize, message: String) -> Conf
         path: path.to_path_buf(),
         line,
         column,
-        message,
+        // One line per problem, whatever a parser's message looked like.
+        message: message.replace('\n', "; "),
     }
 }
 

@@ -32,7 +32,7 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         Err(e) => {
             r.problems.push(Problem {
                 offset: e.span().map_or(0, |s| s.start),
-                message: format!("not valid TOML: {}", e.message().trim()),
+                message: format!("not valid TOML: {}", tidy(e.message())),
             });
             return (FileConfig::default(), r.problems);
         }
@@ -147,6 +147,13 @@ fn offset_of_key(text: &str, key: &str) -> usize {
 /// what would be accepted.
 pub fn tidy(message: &str) -> String {
     let mut m = message.trim().replace('`', "'").replace('\n', "; ");
+    // serde quotes the string it could not use; it may be a DSN with a password in it.
+    if let Some(start) = m.find("invalid type: string \"") {
+        let from = start + "invalid type: string".len();
+        if let Some(end) = m[from..].find("\", expected") {
+            m.replace_range(from..from + end + 1, "");
+        }
+    }
     for (rust, plain) in [
         ("expected usize", "expected a whole number, 0 or more"),
         ("expected u64", "expected a whole number, 0 or more"),
