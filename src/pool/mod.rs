@@ -5,6 +5,7 @@
 
 pub mod advise;
 mod bouncer;
+mod evidence;
 mod findings;
 pub mod model;
 pub mod options;

@@ -190,9 +190,16 @@ impl Ctx<'_> {
         let (m, b) = (self.m, self.m.pgbouncer.as_ref());
         let current = self.current("pool_mode");
         let features = m.postgres.session_features.as_ref();
+        // Without load no feature could show: keep what is configured.
+        let unmeasured = self.demands.iter().any(|d| d.kept);
+        let kept = current.clone().unwrap_or_else(|| "transaction".to_string());
         let (mode, reason) = match features {
+            Some(f) if f.is_empty() && unmeasured => (
+                kept.as_str(),
+                "too little load in the window to judge session features: the current mode is kept; sample at peak load".to_string(),
+            ),
             Some(f) if !f.is_empty() => ("session", format!(
-                "pg_stat_statements shows session features ({}): they break when one client's transactions run on different servers",
+                "pg_stat_statements shows session features used by the pooled users during the window ({}): they break when one client's transactions run on different servers",
                 f.join(", ")
             )),
             Some(_) => ("transaction", "no session features (LISTEN, session advisory locks, SET, PREPARE, temp tables, WITH HOLD) in pg_stat_statements: a server is needed only while a transaction runs".to_string()),
