@@ -254,7 +254,7 @@ fn too_little_load(m: &Measured) -> Option<String> {
 fn keep_configured_when_idle(
     m: &Measured,
     b: &super::BouncerFigures,
-    demands: &mut [Demand],
+    demands: &mut Vec<Demand>,
     assumed: &mut Vec<String>,
 ) {
     let idle = demands.iter().all(|d| d.busy + d.waiting < IDLE_DEMAND);
@@ -262,13 +262,26 @@ fn keep_configured_when_idle(
     let Some(configured) = b.setting_i64("default_pool_size").filter(|n| *n > 0) else {
         return;
     };
-    if !(idle || little.is_some()) || demands.is_empty() {
+    if !(idle || little.is_some()) {
         return;
     }
     let why = little.unwrap_or_else(|| "no load in the sampled window".to_string());
     assumed.push(format!(
         "{why}; pool sizes kept at the configured {configured}; sample at peak load"
     ));
+    // No pool saw a transaction: one demand stands for them all, so the sizes are kept too.
+    if demands.is_empty() {
+        demands.push(Demand {
+            name: "(every pooled database)".into(),
+            users: 1,
+            busy: 0.0,
+            waiting: 0.0,
+            wanted: configured,
+            needed: configured,
+            source: "",
+            kept: true,
+        });
+    }
     for d in demands.iter_mut() {
         d.source = "no load in the window: the configured size is kept";
         d.wanted = configured * d.users;
