@@ -7,6 +7,7 @@ pub mod advise;
 mod bouncer;
 mod evidence;
 mod findings;
+mod load;
 pub mod model;
 pub mod options;
 mod recommend;

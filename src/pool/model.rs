@@ -4,6 +4,7 @@
 use crate::report::finding::{Finding, Severity};
 
 use super::findings::bouncer_findings;
+use super::load::{keep_configured_when_idle, too_little_load, PGBOUNCER_DEFAULT_POOL};
 use super::recommend::Ctx;
 use super::{Advice, Assumptions, Derived, Measured};
 
@@ -12,13 +13,6 @@ pub const DEFAULT_PEAK_FACTOR: f64 = 1.0;
 pub const DEFAULT_HEADROOM: f64 = 1.25;
 /// Server slots kept free for psql, dbtool and monitoring beyond the superuser reserve.
 pub const ADMIN_MARGIN: i64 = 3;
-/// Below this many busy + waiting connections on every database the window had no load.
-const IDLE_DEMAND: f64 = 0.05;
-/// Fewer transactions than this in the window measure nothing: the advice keeps the current
-/// values instead of sizing pools from noise.
-pub const MIN_XACTS: f64 = 100.0;
-/// PgBouncer's own default_pool_size, kept when there is neither load nor a configured size.
-const PGBOUNCER_DEFAULT_POOL: i64 = 20;
 /// PgBouncer needs a descriptor per client and per server plus its own listeners and logs.
 pub const FD_SLACK: i64 = 10;
 
@@ -220,74 +214,6 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
     }
     keep_configured_when_idle(m, b, &mut out, assumed);
     out
-}
-
-/// Transactions completed in the window: through PgBouncer when it is sampled (the pooled
-/// load), else on the whole server.
-pub(super) fn window_xacts(m: &Measured) -> f64 {
-    let rate = match &m.pgbouncer {
-        Some(b) => b
-            .stats
-            .iter()
-            .filter(|s| s.database != "pgbouncer")
-            .map(|s| s.xact_rate)
-            .sum(),
-        None => m.postgres.xact_rate.unwrap_or(0.0),
-    };
-    rate * m.window_seconds
-}
-
-/// Why the window measured nothing, when it did not.
-fn too_little_load(m: &Measured) -> Option<String> {
-    let xacts = window_xacts(m);
-    (xacts < MIN_XACTS).then(|| {
-        format!(
-            "insufficient load to measure: {} transactions in {}s (at least {MIN_XACTS} are needed)",
-            xacts.round(),
-            num(m.window_seconds)
-        )
-    })
-}
-
-/// A window without traffic says nothing about the peak: keep the configured pool sizes
-/// rather than advise shrinking them to one connection.
-fn keep_configured_when_idle(
-    m: &Measured,
-    b: &super::BouncerFigures,
-    demands: &mut Vec<Demand>,
-    assumed: &mut Vec<String>,
-) {
-    let idle = demands.iter().all(|d| d.busy + d.waiting < IDLE_DEMAND);
-    let little = too_little_load(m);
-    let Some(configured) = b.setting_i64("default_pool_size").filter(|n| *n > 0) else {
-        return;
-    };
-    if !(idle || little.is_some()) {
-        return;
-    }
-    let why = little.unwrap_or_else(|| "no load in the sampled window".to_string());
-    assumed.push(format!(
-        "{why}; pool sizes kept at the configured {configured}; sample at peak load"
-    ));
-    // No pool saw a transaction: one demand stands for them all, so the sizes are kept too.
-    if demands.is_empty() {
-        demands.push(Demand {
-            name: "(every pooled database)".into(),
-            users: 1,
-            busy: 0.0,
-            waiting: 0.0,
-            wanted: configured,
-            needed: configured,
-            source: "",
-            kept: true,
-        });
-    }
-    for d in demands.iter_mut() {
-        d.source = "no load in the window: the configured size is kept";
-        d.wanted = configured * d.users;
-        d.needed = d.wanted;
-        d.kept = true;
-    }
 }
 
 /// Beyond cores × 2 + spindles, more connections queue inside PostgreSQL instead of adding
