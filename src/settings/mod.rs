@@ -216,6 +216,27 @@ impl Settings {
                 ));
             }
         }
+        if let Err(e) = self.file.pool_advise.assumptions() {
+            let at = read::table_key_offset(&self.text, "pool_advise", e.key).unwrap_or(0);
+            errors.push(self.at(
+                at,
+                format!("[pool_advise] {}: {} is not accepted; {}", e.key, e.value, e.why),
+            ));
+        }
+        let health = &self.file.health;
+        for (key, v) in [
+            ("top", health.top),
+            ("max_connections", health.max_connections),
+            ("concurrency", health.concurrency),
+        ] {
+            if v == Some(0) {
+                let at = read::table_key_offset(&self.text, "health", key).unwrap_or(0);
+                errors.push(self.at(
+                    at,
+                    format!("[health] {key}: 0 is not accepted; write a whole number from 1 up"),
+                ));
+            }
+        }
         let mut jobs = std::collections::HashSet::new();
         let archive_at = read::key_offsets(&self.text, "archive", "name");
         for (i, job) in self.file.archive.iter().enumerate() {

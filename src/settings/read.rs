@@ -126,6 +126,12 @@ pub fn key_offsets(text: &str, section: &str, key: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Where `key` of the table `section` is written, when it is.
+pub fn table_key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
+    let table: BTreeMap<String, Spanned<IgnoredAny>> = only(text, section).ok().flatten()?;
+    table.get(key).map(|v| v.span().start)
+}
+
 /// Where a top-level key is written: its value's span when toml has one (an implicit table,
 /// `[a.b]` without `[a]`, has none), else the first line that starts with it.
 fn offset_of_key(text: &str, key: &str) -> usize {
