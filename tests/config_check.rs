@@ -136,8 +136,16 @@ fn compress_and_target_dsns_are_checked_before_any_run() {
 #[test]
 fn numbers_in_sections_are_checked_as_their_flags_are() {
     refused("[health]\ntop = 0\n", "2:7", &["[health] top", "from 1 up"]);
-    refused("[pool_advise]\nheadroom = -1\n", "2:12", &["[pool_advise] headroom", "between 1 and 100"]);
-    refused("[health]\nmax_connections = -2\n", "2:19", &["[health] max_connections", "whole number"]);
+    refused(
+        "[pool_advise]\nheadroom = -1\n",
+        "2:12",
+        &["[pool_advise] headroom", "between 1 and 100"],
+    );
+    refused(
+        "[health]\nmax_connections = -2\n",
+        "2:19",
+        &["[health] max_connections", "whole number"],
+    );
 }
 
 #[test]

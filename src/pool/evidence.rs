@@ -3,7 +3,7 @@
 //! for the users and databases PgBouncer pools (dbtool's and pg_dump's direct sessions as
 //! another role do not). dbtool's own statements are left out by the query itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::db::row::Row;
 
@@ -30,8 +30,15 @@ pub fn snapshot(rows: &[Row]) -> Calls {
 
 /// The features used inside the window, each with its calls and who made them, e.g.
 /// "SET (12 calls by app on shop)". An entry evicted and re-added in between (its calls
-/// lower than before) counts from zero.
-pub fn features(before: &Calls, after: &Calls, bouncer: Option<&BouncerFigures>) -> Vec<String> {
+/// lower than before) counts from zero. `maintenance` ("user on db" of dbtool, pg_dump and
+/// pg_restore sessions seen while sampling) marks calls that may be theirs rather than the
+/// application's: pg_stat_statements cannot tell sessions of one user apart.
+pub fn features(
+    before: &Calls,
+    after: &Calls,
+    bouncer: Option<&BouncerFigures>,
+    maintenance: &BTreeSet<String>,
+) -> Vec<String> {
     let mut used: BTreeMap<&str, (f64, Vec<String>)> = BTreeMap::new();
     for ((user, db, queryid, feature), &now) in after {
         let then = before
@@ -44,7 +51,10 @@ pub fn features(before: &Calls, after: &Calls, bouncer: Option<&BouncerFigures>)
         }
         let entry = used.entry(feature).or_default();
         entry.0 += delta;
-        let who = format!("{user} on {db}");
+        let mut who = format!("{user} on {db}");
+        if maintenance.contains(&who) {
+            who.push_str(", where dbtool or pg_dump also ran: sample outside backups");
+        }
         if !entry.1.contains(&who) {
             entry.1.push(who);
         }
@@ -104,14 +114,22 @@ mod tests {
             }],
             ..Default::default()
         };
+        let none = BTreeSet::new();
         assert_eq!(
-            features(&before, &after, Some(&bouncer)),
+            features(&before, &after, Some(&bouncer), &none),
             ["LISTEN (2 calls by app on shop)"]
         );
         // Without PgBouncer every user counts, still only inside the window.
-        assert_eq!(features(&before, &after, None).len(), 2);
+        assert_eq!(features(&before, &after, None, &none).len(), 2);
         // An entry reset in between counts from zero.
         let reset = calls(&[("app", "shop", "1", "SET", 5.0)]);
-        assert_eq!(features(&before, &reset, None), ["SET (5 calls by app on shop)"]);
+        assert_eq!(features(&before, &reset, None, &none), ["SET (5 calls by app on shop)"]);
+        // A pg_dump of the same user in the window: counted, and said so.
+        let dump = BTreeSet::from(["app on shop".to_string()]);
+        let flagged = features(&before, &reset, None, &dump);
+        assert!(
+            flagged.iter().all(|f| f.contains("where dbtool or pg_dump also ran")),
+            "{flagged:?}"
+        );
     }
 }

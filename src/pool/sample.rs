@@ -147,7 +147,12 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
         _ => None,
     };
     figures.session_features = match (calls_before, calls_after) {
-        (Some(before), Some(after)) => Some(evidence::features(&before, &after, pgbouncer.as_ref())),
+        (Some(before), Some(after)) => Some(evidence::features(
+            &before,
+            &after,
+            pgbouncer.as_ref(),
+            &peaks.maintenance,
+        )),
         _ => None,
     };
     Ok(Measured {
@@ -202,6 +207,8 @@ async fn statement_calls(pg: &Session) -> Option<evidence::Calls> {
 pub(super) struct Peaks {
     busy_backends: i64,
     client_backends: i64,
+    /// "user on database" of dbtool, pg_dump and pg_restore sessions seen while sampling.
+    maintenance: std::collections::BTreeSet<String>,
     /// (database, user) → (peak cl_waiting, peak maxwait seconds)
     pub(super) waits: BTreeMap<(String, String), (i64, f64)>,
 }
@@ -211,6 +218,10 @@ async fn poll(pg: &Session, bouncer: Option<&Session>, peaks: &mut Peaks) -> Res
     let row = one(pg, what, ACTIVITY_SQL).await?;
     peaks.busy_backends = peaks.busy_backends.max(col(what, row.i64("busy_backends"))?);
     peaks.client_backends = col(what, row.i64("client_backends"))?;
+    let maintenance = col(what, row.str("maintenance"))?;
+    peaks
+        .maintenance
+        .extend(maintenance.split(", ").filter(|s| !s.is_empty()).map(str::to_string));
     if let Some(b) = bouncer {
         for p in show_pools(b).await? {
             let entry = peaks.waits.entry((p.database, p.user)).or_insert((0, 0.0));
