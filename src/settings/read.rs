@@ -136,7 +136,16 @@ pub fn table_key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
 /// `[a.b]` without `[a]`, has none), else the first line that starts with it.
 fn offset_of_key(text: &str, key: &str) -> usize {
     if let Ok(Some(v)) = only::<Spanned<IgnoredAny>>(text, key) {
-        return v.span().start;
+        // The key itself when it starts its line (`key = …`, `[key]`), else the value.
+        let at = v.span().start;
+        let line_start = text.get(..at).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+        let line = text.get(line_start..).unwrap_or("");
+        let bare = line.trim_start_matches(|c: char| c == '[' || c.is_whitespace());
+        return if bare.starts_with(key) {
+            line_start + (line.len() - bare.len())
+        } else {
+            at
+        };
     }
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
