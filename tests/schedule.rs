@@ -473,11 +473,11 @@ async fn bad_configs_are_refused_with_lines_and_a_bad_reload_keeps_the_old_one()
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     for want in [
-        ":7: job 'a': unknown kind 'helth'",
-        ":13: job 'b': schedule: '61 * * * *'",
-        ":14: job 'b': target 'nowhere'",
-        ":15: job 'b': unknown key 'bogus'",
-        ":17: job 'c': missing key 'schedule'",
+        ":7:8: job 'a': unknown kind 'helth'",
+        ":13:12: job 'b': schedule: '61 * * * *': the minute field '61'",
+        ":14:10: job 'b': target 'nowhere'",
+        ":15:9: job 'b': unknown key 'bogus'",
+        ":17:1: job 'c': missing key 'schedule'",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
@@ -490,7 +490,7 @@ async fn bad_configs_are_refused_with_lines_and_a_bad_reload_keeps_the_old_one()
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains(":7: job 'a'") && err.contains(":17: job 'c'"),
+        err.contains(":7:8: job 'a'") && err.contains(":17:1: job 'c'"),
         "the daemon names every problem: {err}"
     );
 

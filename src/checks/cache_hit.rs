@@ -105,6 +105,9 @@ impl Check for CacheHit {
             },
         ]
     }
+    fn lower_is_worse(&self) -> bool {
+        true
+    }
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&DB_RATIO, &DB_HIT, &DB_READ, &TABLE_RATIO];
         L

@@ -5,6 +5,7 @@
 //! which turns rows into findings and samples. Checks never print: renderers do.
 
 mod lanes;
+pub mod limits;
 pub mod options;
 pub mod plan;
 pub mod query;
@@ -130,6 +131,10 @@ pub trait Check: Sync {
     fn queries(&self) -> &'static [&'static Query];
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[]
+    }
+    /// Whether a lower value is worse (a hit ratio), so a warning sits above its critical.
+    fn lower_is_worse(&self) -> bool {
+        false
     }
     fn metrics(&self) -> &'static [&'static MetricFamily];
     /// The privilege a role needs for this check, named in UNKNOWN findings on permission errors.

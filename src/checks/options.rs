@@ -38,17 +38,17 @@ pub struct HealthOptions {
     #[serde(skip)]
     pub set: Vec<String>,
     /// Offenders and per-table series kept per check [default: 20]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = at_least_one)]
     pub top: Option<usize>,
     /// Bound on the whole run [default: 30s]
-    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: Option<HumanDuration>,
     /// Keep counters between runs in FILE (JSON, 0600, written atomically) and report what changed
     /// since the previous run; deadlocks increasing is a WARNING [config: health.state]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Connections dbtool may open per target [default: 3]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = at_least_one)]
     pub max_connections: Option<usize>,
     /// Targets checked at once [default: 8]; config file only
     #[arg(skip)]
@@ -110,5 +110,13 @@ impl clap::builder::TypedValueParser for CheckName {
                 .iter()
                 .map(|c| clap::builder::PossibleValue::new(c.name())),
         ))
+    }
+}
+
+/// `--top` and `--max-connections`: a whole number from 1 up, named in the error by clap.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number from 1 up; write e.g. 3")),
     }
 }

@@ -30,6 +30,6 @@ pub struct ArchiveArgs {
     #[command(flatten)]
     pub output: super::output::OutputArgs,
     /// Without a terminal, print a progress line every N batches [default: 20]
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub progress_every: u64,
 }

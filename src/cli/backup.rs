@@ -59,16 +59,16 @@ pub struct DestArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct KeepArgs {
     /// Keep the N newest backups of each series (database, globals, files) [default: 0]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_last: Option<u32>,
     /// Keep the newest backup of each of the last N days [default: 7]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_daily: Option<u32>,
     /// Keep the newest backup of each of the last N ISO weeks [default: 4]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_weekly: Option<u32>,
     /// Keep the newest backup of each of the last N months [default: 6]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub keep_monthly: Option<u32>,
 }
 
@@ -90,12 +90,12 @@ pub struct BackupArgs {
     pub format: Option<DumpFormat>,
     /// Parallel pg_dump workers (needs --format directory); pg_dump opens N+1 connections,
     /// refused when the server has fewer free (max_connections minus reserved and in use)
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Compression: a level 0-9, or METHOD[:LEVEL] with gzip, lz4, zstd (pg_dump 16+) or none
     /// [default: zstd with pg_dump 16+, else gzip]; a pg_dump built without zstd or lz4 falls
     /// back to lz4, then gzip, with a notice (the manifest records what was used)
-    #[arg(long, short = 'Z', value_name = "SPEC")]
+    #[arg(long, short = 'Z', value_name = "SPEC", value_parser = crate::jobs::backup::compress::parse_spec)]
     pub compress: Option<String>,
     /// Also dump roles and tablespaces (pg_dumpall --globals-only) into globals.sql
     #[arg(long)]
@@ -107,7 +107,7 @@ pub struct BackupArgs {
     #[arg(long, value_enum)]
     pub verify: Option<VerifyLevel>,
     /// pg_dump gives up instead of waiting longer than this for a table lock [default: wait]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub lock_wait_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub keep: KeepArgs,
@@ -207,7 +207,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub check: bool,
     /// Parallel pg_restore workers; refused when the server has fewer than N free connections
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Do not restore ownership (pg_restore --no-owner): for a server without the same roles
     #[arg(long)]

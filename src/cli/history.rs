@@ -36,7 +36,7 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
     /// How many runs, newest first
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..))]
     pub limit: i64,
     #[command(flatten)]
     pub output: OutputArgs,

@@ -162,9 +162,9 @@ pub struct ConnArgs {
     #[arg(long, value_name = "NAME")]
     pub target: Vec<String>,
     /// statement_timeout of every dbtool session [default: 5s]
-    #[arg(long, env = "DBTOOL_STATEMENT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "DBTOOL_STATEMENT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub statement_timeout: Option<std::time::Duration>,
     /// lock_timeout of every dbtool session [default: 100ms]
-    #[arg(long, env = "DBTOOL_LOCK_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "DBTOOL_LOCK_TIMEOUT", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub lock_timeout: Option<std::time::Duration>,
 }

@@ -31,6 +31,6 @@ pub struct ScheduleArgs {
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
     /// How long running jobs may finish after SIGTERM before they are cancelled [default: 60s]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub grace_period: Option<std::time::Duration>,
 }

@@ -5,7 +5,9 @@
 
 pub mod advise;
 mod bouncer;
+mod evidence;
 mod findings;
+mod load;
 pub mod model;
 pub mod options;
 mod recommend;

@@ -4,6 +4,7 @@
 use crate::report::finding::{Finding, Severity};
 
 use super::findings::bouncer_findings;
+use super::load::{keep_configured_when_idle, too_little_load, PGBOUNCER_DEFAULT_POOL};
 use super::recommend::Ctx;
 use super::{Advice, Assumptions, Derived, Measured};
 
@@ -12,8 +13,6 @@ pub const DEFAULT_PEAK_FACTOR: f64 = 1.0;
 pub const DEFAULT_HEADROOM: f64 = 1.25;
 /// Server slots kept free for psql, dbtool and monitoring beyond the superuser reserve.
 pub const ADMIN_MARGIN: i64 = 3;
-/// Below this many busy + waiting connections on every database the window had no load.
-const IDLE_DEMAND: f64 = 0.05;
 /// PgBouncer needs a descriptor per client and per server plus its own listeners and logs.
 pub const FD_SLACK: i64 = 10;
 
@@ -158,7 +157,7 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
         } else {
             "peak of busy backends polled"
         };
-        return vec![Demand {
+        let mut all = Demand {
             name: "(all databases)".into(),
             users: 1,
             busy,
@@ -167,7 +166,17 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
             needed: need(busy),
             source,
             kept: false,
-        }];
+        };
+        if let Some(why) = too_little_load(m) {
+            assumed.push(format!(
+                "{why}; pool sizes kept at PgBouncer's default {PGBOUNCER_DEFAULT_POOL}; sample at peak load"
+            ));
+            all.source = "too little load to measure: PgBouncer's default size is kept";
+            all.wanted = PGBOUNCER_DEFAULT_POOL;
+            all.needed = PGBOUNCER_DEFAULT_POOL;
+            all.kept = true;
+        }
+        return vec![all];
     };
     let mut out = Vec::new();
     for s in b.stats.iter().filter(|s| s.database != "pgbouncer") {
@@ -203,29 +212,8 @@ fn demands(m: &Measured, inp: &Inputs, assumed: &mut Vec<String>) -> Vec<Demand>
             kept: false,
         });
     }
-    keep_configured_when_idle(b, &mut out, assumed);
+    keep_configured_when_idle(m, b, &mut out, assumed);
     out
-}
-
-/// A window without traffic says nothing about the peak: keep the configured pool sizes
-/// rather than advise shrinking them to one connection.
-fn keep_configured_when_idle(b: &super::BouncerFigures, demands: &mut [Demand], assumed: &mut Vec<String>) {
-    let idle = demands.iter().all(|d| d.busy + d.waiting < IDLE_DEMAND);
-    let Some(configured) = b.setting_i64("default_pool_size").filter(|n| *n > 0) else {
-        return;
-    };
-    if !idle || demands.is_empty() {
-        return;
-    }
-    assumed.push(format!(
-        "no load in the sampled window: pool sizes kept at the configured {configured}; sample at peak load"
-    ));
-    for d in demands.iter_mut() {
-        d.source = "no load in the window: the configured size is kept";
-        d.wanted = configured * d.users;
-        d.needed = d.wanted;
-        d.kept = true;
-    }
 }
 
 /// Beyond cores × 2 + spindles, more connections queue inside PostgreSQL instead of adding

@@ -19,7 +19,7 @@ pub struct PoolAdviseOptions {
     #[arg(long, env = "DBTOOL_PGBOUNCER", hide_env_values = true, value_name = "DSN")]
     pub pgbouncer: Option<String>,
     /// Sampling window: counters are read at its start and end, pools polled every second [default: 30s]
-    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION", allow_hyphen_values = true)]
     pub sample: Option<HumanDuration>,
     /// Output format [default: table]
     #[arg(long, short = 'f', value_enum)]
@@ -29,25 +29,25 @@ pub struct PoolAdviseOptions {
     #[serde(skip)]
     pub output: Option<PathBuf>,
     /// CPU cores of the database host [default: 4, assumed]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_cores: Option<u32>,
     /// Whether the database storage is SSD [default: true, assumed]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub ssd: Option<bool>,
     /// Application instances sharing the pools [default: 1, assumed]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub app_instances: Option<u32>,
     /// The application's max open connections per instance (e.g. Mattermost MaxOpenConns)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub app_max_open: Option<u32>,
     /// The application's max idle connections per instance (e.g. Mattermost MaxIdleConns)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub app_max_idle: Option<u32>,
     /// Expected peak load as a multiple of the sampled load [default: 1.0: the window is the peak]
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub peak_factor: Option<f64>,
     /// Spare capacity on top of the peak [default: 1.25]
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub headroom: Option<f64>,
 }
 

@@ -62,7 +62,7 @@ impl Ctx<'_> {
         let busiest = self.busiest();
         let reason = match busiest {
             Some(x) if x.kept => format!(
-                "no load in the sampled window, so no basis to change it: {default_pool} kept (within the {} server connections PostgreSQL can give); sample at peak load",
+                "too little load in the sampled window to measure, so no basis to change it: {default_pool} kept (within the {} server connections PostgreSQL can give); sample at peak load",
                 d.server_budget
             ),
             Some(x) => {
@@ -96,17 +96,48 @@ impl Ctx<'_> {
         let warm = busiest
             .map_or(0, |x| (x.busy / x.users.max(1) as f64).ceil() as i64)
             .min(default_pool);
-        let reserve_reason = if s.trimmed && s.reserve == 0 {
+        // Nothing measured: the current min and reserve stay, as the pool size does.
+        let kept = busiest.is_some_and(|x| x.kept);
+        let keep = |key: &str, computed: i64| {
+            self.current(key)
+                .filter(|_| kept)
+                .and_then(|c| c.trim().parse::<i64>().ok())
+                .unwrap_or(computed)
+        };
+        let (warm, reserve) = (keep("min_pool_size", warm), keep("reserve_pool_size", s.reserve));
+        let reserve_reason = if kept {
+            format!("{reserve}: too little load in the window to change it; sample at peak load")
+        } else if s.trimmed && s.reserve == 0 {
             "0: no server slots are left for a reserve within max_connections".to_string()
         } else {
             format!("a fifth of default_pool_size {default_pool}, 1 to 5: absorbs a burst without hiding a leak")
         };
         vec![
-            rec(Scope::Pgbouncer, "default_pool_size", self.current("default_pool_size"), default_pool, reason),
-            rec(Scope::Pgbouncer, "min_pool_size", self.current("min_pool_size"), warm, format!(
-                "keeps the mean of {warm} busy server connections per pool open, so a burst after a quiet spell does not wait for new logins"
-            )),
-            rec(Scope::Pgbouncer, "reserve_pool_size", self.current("reserve_pool_size"), s.reserve, reserve_reason),
+            rec(
+                Scope::Pgbouncer,
+                "default_pool_size",
+                self.current("default_pool_size"),
+                default_pool,
+                reason,
+            ),
+            rec(
+                Scope::Pgbouncer,
+                "min_pool_size",
+                self.current("min_pool_size"),
+                warm,
+                if kept {
+                    format!("{warm}: too little load in the window to change it; sample at peak load")
+                } else {
+                    format!("keeps the mean of {warm} busy server connections per pool open, so a burst after a quiet spell does not wait for new logins")
+                },
+            ),
+            rec(
+                Scope::Pgbouncer,
+                "reserve_pool_size",
+                self.current("reserve_pool_size"),
+                reserve,
+                reserve_reason,
+            ),
         ]
     }
 
@@ -190,9 +221,16 @@ impl Ctx<'_> {
         let (m, b) = (self.m, self.m.pgbouncer.as_ref());
         let current = self.current("pool_mode");
         let features = m.postgres.session_features.as_ref();
+        // Without load no feature could show: keep what is configured.
+        let unmeasured = self.demands.iter().any(|d| d.kept);
+        let kept = current.clone().unwrap_or_else(|| "transaction".to_string());
         let (mode, reason) = match features {
+            Some(f) if f.is_empty() && unmeasured => (
+                kept.as_str(),
+                "too little load in the window to judge session features: the current mode is kept; sample at peak load".to_string(),
+            ),
             Some(f) if !f.is_empty() => ("session", format!(
-                "pg_stat_statements shows session features ({}): they break when one client's transactions run on different servers",
+                "pg_stat_statements shows session features used by the pooled users during the window ({}): they break when one client's transactions run on different servers",
                 f.join(", ")
             )),
             Some(_) => ("transaction", "no session features (LISTEN, session advisory locks, SET, PREPARE, temp tables, WITH HOLD) in pg_stat_statements: a server is needed only while a transaction runs".to_string()),

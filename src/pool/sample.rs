@@ -11,7 +11,7 @@ use crate::db::row::{rows_from_messages, Row, RowError};
 use crate::db::{connect_session as connect, ConnParams, ConnectError, SessionSettings};
 
 use super::bouncer::{bouncer_figures, show_pools, show_stats};
-use super::{Measured, PgFigures};
+use super::{evidence, Measured, PgFigures};
 
 const SETTINGS_SQL: &str = include_str!("../../queries/pool_settings.sql");
 const ACTIVITY_SQL: &str = include_str!("../../queries/pool_activity.sql");
@@ -126,6 +126,7 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
         Some(b) => Some(show_stats(b).await?),
         None => None,
     };
+    let calls_before = statement_calls(&pg).await;
     let mut peaks = Peaks::default();
     loop {
         poll(&pg, bouncer.as_ref(), &mut peaks).await?;
@@ -140,9 +141,18 @@ pub async fn measure(spec: &SampleSpec<'_>) -> Result<Measured, SampleError> {
     pg_rates(&mut figures, &pg_before, &pg_after, window)?;
     figures.busy_backends_peak = peaks.busy_backends;
     figures.client_backends = peaks.client_backends;
-    statements(&pg, &mut figures).await;
+    let calls_after = statement_calls(&pg).await;
     let pgbouncer = match (&bouncer, bouncer_before) {
         (Some(b), Some(before)) => Some(bouncer_figures(b, &before, window, &peaks).await?),
+        _ => None,
+    };
+    figures.session_features = match (calls_before, calls_after) {
+        (Some(before), Some(after)) => Some(evidence::features(
+            &before,
+            &after,
+            pgbouncer.as_ref(),
+            &peaks.maintenance,
+        )),
         _ => None,
     };
     Ok(Measured {
@@ -183,34 +193,22 @@ fn pg_rates(f: &mut PgFigures, before: &Row, after: &Row, window: f64) -> Result
 
 /// pg_stat_statements is optional: without it (or without the right to read it) the model
 /// says pool_mode was assumed rather than failing the run.
-async fn statements(pg: &Session, f: &mut PgFigures) {
-    let row = match one(pg, "pg_stat_statements", STATEMENTS_SQL).await {
-        Ok(row) => row,
+async fn statement_calls(pg: &Session) -> Option<evidence::Calls> {
+    match query(pg, "pg_stat_statements", STATEMENTS_SQL).await {
+        Ok(rows) => Some(evidence::snapshot(&rows)),
         Err(e) => {
             tracing::info!("pg_stat_statements not usable, pool_mode will be assumed: {e}");
-            return;
+            None
         }
-    };
-    let features = [
-        ("listen", "LISTEN"),
-        ("advisory_locks", "session advisory locks"),
-        ("session_set", "SET"),
-        ("prepare", "PREPARE"),
-        ("temp_tables", "temporary tables"),
-        ("with_hold", "WITH HOLD cursors"),
-    ];
-    let found = features
-        .iter()
-        .filter(|(c, _)| row.i64(c).is_ok_and(|n| n > 0))
-        .map(|(_, label)| label.to_string())
-        .collect();
-    f.session_features = Some(found);
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Peaks {
     busy_backends: i64,
     client_backends: i64,
+    /// "user on database" of dbtool, pg_dump and pg_restore sessions seen while sampling.
+    maintenance: std::collections::BTreeSet<String>,
     /// (database, user) → (peak cl_waiting, peak maxwait seconds)
     pub(super) waits: BTreeMap<(String, String), (i64, f64)>,
 }
@@ -220,6 +218,10 @@ async fn poll(pg: &Session, bouncer: Option<&Session>, peaks: &mut Peaks) -> Res
     let row = one(pg, what, ACTIVITY_SQL).await?;
     peaks.busy_backends = peaks.busy_backends.max(col(what, row.i64("busy_backends"))?);
     peaks.client_backends = col(what, row.i64("client_backends"))?;
+    let maintenance = col(what, row.str("maintenance"))?;
+    peaks
+        .maintenance
+        .extend(maintenance.split(", ").filter(|s| !s.is_empty()).map(str::to_string));
     if let Some(b) = bouncer {
         for p in show_pools(b).await? {
             let entry = peaks.waits.entry((p.database, p.user)).or_insert((0, 0.0));

@@ -281,7 +281,7 @@ mod tests {
             RunResult::Failure,
             std::time::Duration::from_millis(5),
         );
-        let text = String::from_utf8_lossy(&m.render()).into_owned();
+        let text = String::from_utf8_lossy(&m.render(Sink::Http)).into_owned();
         let runs =
             |t: &str, r: &str| format!("dbtool_job_runs_total{{target=\"{t}\",job=\"health\",result=\"{r}\"}} 1\n");
         assert!(text.contains(&runs("a", "success")), "{text}");

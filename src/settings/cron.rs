@@ -22,9 +22,26 @@ impl CronSchedule {
     /// Quartz convention (1 = Sunday): numbers are rewritten to names, so "0 3 * * 1" runs on
     /// Mondays as every crontab user expects.
     pub fn parse(expr: &str) -> Result<CronSchedule, String> {
+        CronSchedule::parse_at(expr, Utc::now())
+    }
+
+    /// `parse`, judging "never fires" from `now`.
+    pub fn parse_at(expr: &str, now: DateTime<Utc>) -> Result<CronSchedule, String> {
         let trimmed = expr.trim();
-        let normalised = if trimmed.starts_with('@') {
-            trimmed.to_string()
+        let normalised = if let Some(word) = trimmed.strip_prefix('@') {
+            match word {
+                "yearly" | "annually" => "0 0 0 1 1 *",
+                "monthly" => "0 0 0 1 * *",
+                "weekly" => "0 0 0 * * SUN",
+                "daily" | "midnight" => "0 0 0 * * *",
+                "hourly" => "0 0 * * * *",
+                _ => {
+                    return Err(format!(
+                        "'{expr}' is not a schedule dbtool knows; write @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or 5 fields (min hour day month weekday)"
+                    ))
+                }
+            }
+            .to_string()
         } else {
             let mut fields: Vec<String> = trimmed.split_whitespace().map(str::to_string).collect();
             match fields.len() {
@@ -32,29 +49,48 @@ impl CronSchedule {
                 6 | 7 => {}
                 n => {
                     return Err(format!(
-                    "'{expr}' has {n} fields; write 5 (min hour day month weekday), 6 (with seconds first) or @daily"
+                    "'{expr}' has {n} fields; write 5 (min hour day month weekday), 6 (with seconds first), 7 (with a year last) or @daily"
                 ))
                 }
+            }
+            for (field, unit) in fields.iter().zip(UNITS) {
+                unit.check(field).map_err(|why| format!("'{expr}': {why}"))?;
             }
             fields[5] = weekday_names(&fields[5])?;
             fields.join(" ")
         };
-        let schedule = cron::Schedule::from_str(&normalised).map_err(|e| {
-            // The crate's message repeats the expression with a caret; its last line says why.
-            let text = e.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid")
-                .trim()
-                .to_string();
-            format!("'{expr}' is not a cron expression: {why}")
+        let schedule = cron::Schedule::from_str(&normalised).map_err(|_| {
+            // The crate's own message is a caret under the expression: name the field instead.
+            let fields: Vec<&str> = normalised.split_whitespace().collect();
+            let bad = UNITS.iter().zip(&fields).enumerate().find(|(i, (_, f))| {
+                let mut probe = ["0", "*", "*", "*", "*", "*"].map(str::to_string).to_vec();
+                match probe.get_mut(*i) {
+                    Some(slot) => *slot = f.to_string(),
+                    None => probe.push(f.to_string()),
+                }
+                cron::Schedule::from_str(&probe.join(" ")).is_err()
+            });
+            match bad {
+                Some((_, (unit, field))) => format!(
+                    "'{expr}': the {} field '{field}' is not understood; {}",
+                    unit.name,
+                    unit.accepted()
+                ),
+                None => format!("'{expr}' is not a cron expression; write e.g. \"*/5 * * * *\" or @daily"),
+            }
         })?;
-        Ok(CronSchedule {
+        let parsed = CronSchedule {
             source: trimmed.to_string(),
             schedule,
-        })
+        };
+        // A schedule that never fires is a job that silently never runs.
+        let horizon = now + chrono::Duration::days(NEVER_FIRES_YEARS * 366);
+        match parsed.next_after(now, chrono_tz::UTC) {
+            Some(t) if t <= horizon => Ok(parsed),
+            _ => Err(format!(
+                "'{expr}' never fires in the next {NEVER_FIRES_YEARS} years (a date that does not exist, such as 30 February, or a year in the past); check the day, month and year fields"
+            )),
+        }
     }
 
     /// The first run time strictly after `after`, daylight-saving transitions handled as
@@ -150,6 +186,107 @@ fn jump_after(wall: chrono::NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     })
 }
 
+/// How far ahead a schedule must fire at least once.
+const NEVER_FIRES_YEARS: i64 = 5;
+
+/// One field of an expression (after the seconds field is added): its name and range.
+struct Unit {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static str,
+}
+
+const UNITS: [Unit; 7] = [
+    Unit {
+        name: "second",
+        min: 0,
+        max: 59,
+        names: "",
+    },
+    Unit {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: "",
+    },
+    Unit {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: "",
+    },
+    Unit {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: "",
+    },
+    Unit {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: " or JAN-DEC",
+    },
+    Unit {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: " (0 and 7 are Sunday) or SUN-SAT",
+    },
+    Unit {
+        name: "year",
+        min: 1970,
+        max: 2100,
+        names: "",
+    },
+];
+
+impl Unit {
+    fn accepted(&self) -> String {
+        format!(
+            "write {}-{}{}, a range a-b, a list a,b, a step */n or *",
+            self.min, self.max, self.names
+        )
+    }
+
+    /// The numbers of a field, each within range, and steps of at least 1. Names and
+    /// anything else are left to the cron crate.
+    fn check(&self, field: &str) -> Result<(), String> {
+        for part in field.split(',') {
+            let (range, step) = part.split_once('/').map_or((part, None), |(r, s)| (r, Some(s)));
+            if let Some(step) = step {
+                match step.parse::<u32>() {
+                    Ok(0) => {
+                        return Err(format!(
+                            "the {} field '{field}' has a step of 0; a step is 1 or more",
+                            self.name
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(format!(
+                            "the {} field '{field}' has a step '{step}' that is not a number; {}",
+                            self.name,
+                            self.accepted()
+                        ))
+                    }
+                }
+            }
+            for n in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if n < self.min || n > self.max {
+                    return Err(format!(
+                        "the {} field '{field}': {n} is out of range; {}",
+                        self.name,
+                        self.accepted()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Rewrites crontab weekday numbers (0-7, 0 and 7 = Sunday) as names; steps (`*/2`) stay.
 fn weekday_names(field: &str) -> Result<String, String> {
     const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
@@ -193,113 +330,5 @@ pub fn parse_tz(name: &str) -> Result<Tz, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn five_fields_get_seconds_and_crontab_weekdays() {
-        let s = CronSchedule::parse("0 3 * * 1").ok();
-        // 2026-11-21 is a Saturday: the next Monday is the 23rd.
-        let next = s.and_then(|s| s.next_after(at("2026-11-21T05:00:00Z"), chrono_tz::UTC));
-        assert_eq!(next, Some(at("2026-11-23T03:00:00Z")));
-        let s = CronSchedule::parse("0 0 * * 5-7").ok();
-        let next = s.and_then(|s| s.next_after(at("2026-11-21T05:00:00Z"), chrono_tz::UTC));
-        assert_eq!(next, Some(at("2026-11-22T00:00:00Z")));
-        assert!(CronSchedule::parse("0 0 * * 8").is_err());
-        assert!(CronSchedule::parse("* * *").is_err());
-        assert!(CronSchedule::parse("61 * * * *").is_err());
-    }
-
-    #[test]
-    fn shortcuts_seconds_and_timezones() {
-        let daily = CronSchedule::parse("@daily").ok();
-        let berlin = parse_tz("Europe/Berlin").unwrap_or(chrono_tz::UTC);
-        let next = daily.and_then(|d| d.next_after(at("2026-11-21T05:00:00Z"), berlin));
-        // Midnight in Berlin (CET, UTC+1) is 23:00 UTC.
-        assert_eq!(next, Some(at("2026-11-21T23:00:00Z")));
-        let every = CronSchedule::parse("*/2 * * * * *").ok();
-        let times = every.map(|e| e.upcoming(at("2026-11-21T05:00:00Z"), chrono_tz::UTC, 3));
-        assert_eq!(times.map(|t| t.len()), Some(3));
-        assert!(parse_tz("Mars/Olympus").is_err());
-        let hourly = CronSchedule::parse("@hourly").ok();
-        let latest = hourly.and_then(|h| h.latest_at_or_before(at("2026-11-21T05:30:00Z"), chrono_tz::UTC));
-        assert_eq!(
-            latest,
-            Some(
-                chrono_tz::UTC
-                    .with_ymd_and_hms(2026, 11, 21, 5, 0, 0)
-                    .unwrap()
-                    .with_timezone(&Utc)
-            )
-        );
-    }
-
-    /// Run times of `expr` in Berlin from `from` to `to` (UTC), as the daemon walks them:
-    /// each next time strictly after the previous one.
-    fn berlin_runs(expr: &str, from: &str, to: &str) -> Vec<DateTime<Utc>> {
-        let berlin = parse_tz("Europe/Berlin").unwrap_or(chrono_tz::UTC);
-        let s = CronSchedule::parse(expr).unwrap_or_else(|e| panic!("{e}"));
-        let (mut t, end) = (at(from), at(to));
-        let mut runs = Vec::new();
-        while let Some(next) = s.next_after(t, berlin).filter(|n| *n <= end) {
-            runs.push(next);
-            t = next;
-        }
-        runs
-    }
-
-    #[test]
-    fn a_time_in_the_skipped_spring_hour_runs_once_right_after_the_jump() {
-        // 2026-03-29 in Berlin: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 never happens.
-        let runs = berlin_runs("30 2 * * *", "2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z");
-        assert_eq!(
-            runs,
-            [
-                at("2026-03-28T01:30:00Z"), // 02:30 CET
-                at("2026-03-29T01:00:00Z"), // the jump: 03:00 CEST, once
-                at("2026-03-30T00:30:00Z"), // 02:30 CEST
-                at("2026-03-31T00:30:00Z"),
-            ]
-        );
-        // An hourly job loses no real hour and gains none.
-        let hourly = berlin_runs("0 * * * *", "2026-03-28T22:30:00Z", "2026-03-29T03:30:00Z");
-        let expected: Vec<_> = (23..=27)
-            .map(|h| at("2026-03-28T00:00:00Z") + chrono::Duration::hours(h))
-            .collect();
-        assert_eq!(hourly, expected);
-    }
-
-    #[test]
-    fn a_time_in_the_repeated_autumn_hour_runs_once() {
-        // 2026-10-25 in Berlin: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
-        let runs = berlin_runs("30 2 * * *", "2026-10-23T12:00:00Z", "2026-10-26T12:00:00Z");
-        assert_eq!(
-            runs,
-            [
-                at("2026-10-24T00:30:00Z"), // 02:30 CEST
-                at("2026-10-25T00:30:00Z"), // the first 02:30 (CEST) only
-                at("2026-10-26T01:30:00Z"), // 02:30 CET
-            ]
-        );
-        // An hourly job runs every real hour, the repeated one included.
-        let hourly = berlin_runs("0 * * * *", "2026-10-24T22:30:00Z", "2026-10-25T03:30:00Z");
-        let expected: Vec<_> = (23..=27)
-            .map(|h| at("2026-10-24T00:00:00Z") + chrono::Duration::hours(h))
-            .collect();
-        assert_eq!(hourly, expected);
-        // The catch-up after downtime agrees: the latest time is the first 02:30, not a second one.
-        let s = CronSchedule::parse("30 2 * * *").unwrap_or_else(|e| panic!("{e}"));
-        let berlin = parse_tz("Europe/Berlin").unwrap_or(chrono_tz::UTC);
-        assert_eq!(
-            s.latest_at_or_before(at("2026-10-25T02:00:00Z"), berlin),
-            Some(at("2026-10-25T00:30:00Z"))
-        );
-    }
-}
+#[path = "cron_tests.rs"]
+mod tests;

@@ -44,6 +44,14 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
     for s in &options.set {
         apply_set(&mut thresholds, s)?;
     }
+    if !options.set.is_empty() {
+        for c in checks::REGISTRY {
+            let Some(t) = thresholds.get(c.name()) else { continue };
+            if let Some((key, why)) = checks::limits::order_problems(*c, t).into_iter().next() {
+                bail!("--set {}.{key}: {why}", c.name());
+            }
+        }
+    }
     let selected = checks::REGISTRY.iter().copied().filter(|c| {
         if !options.checks.is_empty() {
             return options.checks.iter().any(|n| n == c.name());

@@ -142,7 +142,7 @@ impl Kind {
             Kind::Sleep => one.try_into::<SleepOptions>().map(drop),
             Kind::Archive => Ok(()),
         };
-        result.map_err(|e| e.message().to_string())
+        result.map_err(|e| super::read::tidy(e.message()))
     }
 }
 
@@ -154,7 +154,9 @@ pub struct Head<'a> {
 }
 
 fn typed<T: DeserializeOwned>(table: Table) -> Result<T, String> {
-    Value::Table(table).try_into().map_err(|e| e.message().to_string())
+    Value::Table(table)
+        .try_into()
+        .map_err(|e| super::read::tidy(e.message()))
 }
 
 /// The job's table (its kind-specific keys) as the command's options over the file's section.

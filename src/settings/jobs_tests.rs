@@ -48,8 +48,8 @@ fn job_keys_are_the_options_type_and_each_problem_has_its_line() {
          [[jobs]]\nname = \"p\"\nkind = \"pool-advise\"\nschedule = \"* * * * *\"\nheadroom = 0.5\n"
     );
     let err = load(&text).err().unwrap_or_default();
-    assert!(err.contains("c.toml:9: job 'h': top:"), "{err}");
-    assert!(err.contains("c.toml:10: job 'h': unknown key 'state'"), "{err}");
+    assert!(err.contains("c.toml:9:7: job 'h': top:"), "{err}");
+    assert!(err.contains("c.toml:10:9: job 'h': unknown key 'state'"), "{err}");
     assert!(
         err.contains("job 'p': --headroom (as a job key, or headroom in [pool_advise])"),
         "{err}"

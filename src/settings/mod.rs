@@ -10,6 +10,7 @@ mod fields;
 pub mod file;
 pub mod health;
 pub mod jobs;
+pub(crate) mod read;
 pub mod schedule;
 pub mod targets;
 
@@ -29,19 +30,35 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}:{line}:{column}: {message}")]
     Parse {
         path: PathBuf,
         line: usize,
+        column: usize,
         message: String,
     },
     #[error("{0}")]
     Invalid(String),
 }
 
-/// 1-based line of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |t| t.matches('\n').count() + 1)
+/// 1-based line and column (in characters) of a byte offset.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A problem at a byte offset of `text`, the file at `path`.
+pub fn error_at(path: &Path, text: &str, offset: usize, message: String) -> ConfigError {
+    let (line, column) = position(text, offset);
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        // One line per problem, whatever a parser's message looked like.
+        message: message.replace('\n', "; "),
+    }
 }
 
 /// Every problem found in a configuration file, one per line when displayed.
@@ -89,22 +106,27 @@ impl Settings {
 
     /// Parses and validates the text of the file at `path`.
     pub fn parse(text: String, path: &Path) -> Result<Settings, Errors> {
-        let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: e.span().map_or(1, |s| line_of(&text, s.start)),
-            message: e.message().to_string(),
-        })?;
+        let (file, problems) = read::read(&text);
+        let mut errors: Vec<ConfigError> = problems
+            .into_iter()
+            .map(|p| error_at(path, &text, p.offset, p.message))
+            .collect();
         let mut settings = Settings {
             file,
             text,
             path: Some(path.to_path_buf()),
             schedule: Schedule::default(),
         };
-        let mut errors = settings.validate();
+        errors.append(&mut settings.validate());
         match schedule::resolve(&settings) {
             Ok(s) => settings.schedule = s,
             Err(mut e) => errors.append(&mut e),
         }
+        // In the order of the file; problems without a position last.
+        errors.sort_by_key(|e| match e {
+            ConfigError::Parse { line, column, .. } => (*line, *column),
+            _ => (usize::MAX, 0),
+        });
         if errors.is_empty() {
             Ok(settings)
         } else {
@@ -113,11 +135,12 @@ impl Settings {
     }
 
     pub(crate) fn at(&self, offset: usize, message: String) -> ConfigError {
-        ConfigError::Parse {
-            path: self.path.clone().unwrap_or_default(),
-            line: line_of(&self.text, offset),
+        error_at(
+            self.path.as_deref().unwrap_or(Path::new("")),
+            &self.text,
+            offset,
             message,
-        }
+        )
     }
 
     /// The semantic problems outside `[[jobs]]` (unknown checks and keys, wrong value types, targets).
@@ -153,28 +176,82 @@ impl Settings {
                 if !ok {
                     let want = if key == "enabled" { "true or false" } else { "a number" };
                     errors.push(self.at(value.span().start, format!("[checks.{name}] {key}: expected {want}")));
+                } else if let Some(n) = number(value.get_ref()) {
+                    if let Some(why) = checks::limits::value_problem(check, key, n) {
+                        errors.push(self.at(value.span().start, format!("[checks.{name}] {key}: {why}")));
+                    }
                 }
+            }
+            for (key, why) in checks::limits::order_problems(check, &self.thresholds(check)) {
+                let pos = section
+                    .get_ref()
+                    .get(&key)
+                    .map_or(section.span().start, |v| v.span().start);
+                errors.push(self.at(pos, format!("[checks.{name}] {key}: {why}")));
             }
         }
         let mut names = std::collections::HashSet::new();
-        for t in &self.file.targets {
+        let name_at = read::key_offsets(&self.text, "targets", "name");
+        let dsn_at = read::key_offsets(&self.text, "targets", "dsn");
+        for (i, t) in self.file.targets.iter().enumerate() {
             if !names.insert(t.name.as_str()) {
-                errors.push(ConfigError::Invalid(format!(
-                    "[[targets]] name '{}' is used twice; target names must be unique",
-                    t.name
-                )));
+                errors.push(self.at(
+                    name_at.get(i).copied().unwrap_or(0),
+                    format!(
+                        "[[targets]] name: '{}' is used twice; give each target its own name",
+                        t.name
+                    ),
+                ));
+            }
+            // The text alone, not the environment: the file must stand on its own.
+            let no_env = crate::db::MapEnv(Default::default());
+            if let Err(e) = crate::db::ConnParams::resolve(Some(&t.dsn), &no_env) {
+                errors.push(self.at(
+                    dsn_at.get(i).copied().unwrap_or(0),
+                    format!(
+                        "[[targets]] '{}' dsn: {}; write a URL (postgresql://user@host:5432/db) or key=value pairs (host=db1 dbname=app)",
+                        t.name,
+                        e.to_string().replace("of --dsn", "of the dsn")
+                    ),
+                ));
+            }
+        }
+        if let Err(e) = self.file.pool_advise.assumptions() {
+            let at = read::table_key_offset(&self.text, "pool_advise", e.key).unwrap_or(0);
+            errors.push(self.at(
+                at,
+                format!("[pool_advise] {}: {} is not accepted; {}", e.key, e.value, e.why),
+            ));
+        }
+        let health = &self.file.health;
+        for (key, v) in [
+            ("top", health.top),
+            ("max_connections", health.max_connections),
+            ("concurrency", health.concurrency),
+        ] {
+            if v == Some(0) {
+                let at = read::table_key_offset(&self.text, "health", key).unwrap_or(0);
+                errors.push(self.at(
+                    at,
+                    format!("[health] {key}: 0 is not accepted; write a whole number from 1 up"),
+                ));
             }
         }
         let mut jobs = std::collections::HashSet::new();
-        for job in &self.file.archive {
+        let archive_at = read::key_offsets(&self.text, "archive", "name");
+        for (i, job) in self.file.archive.iter().enumerate() {
+            let at = archive_at.get(i).copied().unwrap_or(0);
             if !jobs.insert(job.job_name()) {
-                errors.push(ConfigError::Invalid(format!(
-                    "[[archive]] name '{}' is used twice; job names must be unique",
-                    job.job_name()
-                )));
+                errors.push(self.at(
+                    at,
+                    format!(
+                        "[[archive]] name: '{}' is used twice; give each job its own name",
+                        job.job_name()
+                    ),
+                ));
             }
             if let Err(e) = job.validate() {
-                errors.push(ConfigError::Invalid(e.to_string()));
+                errors.push(self.at(at, format!("[[archive]] {e}")));
             }
         }
         errors
@@ -196,10 +273,7 @@ impl Settings {
         let mut t = Thresholds::defaults(check.thresholds());
         if let Some(section) = self.file.checks.get(check.name()) {
             for (key, v) in section.get_ref() {
-                let n = v
-                    .get_ref()
-                    .as_float()
-                    .or_else(|| v.get_ref().as_integer().map(|i| i as f64));
+                let n = number(v.get_ref());
                 if let (Some(n), true) = (n, t.0.contains_key(key)) {
                     t.0.insert(key.clone(), n);
                 }
@@ -207,6 +281,11 @@ impl Settings {
         }
         t
     }
+}
+
+/// A threshold as written: a float or an integer.
+fn number(v: &toml::Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 
 /// Applies one `--set CHECK.KEY=VALUE` to the resolved thresholds.
@@ -233,60 +312,13 @@ pub fn apply_set(all: &mut BTreeMap<&'static str, Thresholds>, set: &str) -> Res
             keys.join(", ")
         )));
     }
+    if let Some(why) = checks::limits::value_problem(c, key, value) {
+        return Err(ConfigError::Invalid(format!("--set {set}: {why}")));
+    }
     t.0.insert(key.to_string(), value);
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Settings, Errors> {
-        Settings::parse(text.to_string(), Path::new("c.toml"))
-    }
-
-    #[test]
-    fn unknown_keys_and_checks_are_errors_with_lines() {
-        let err = parse("statement_timeout = \"5s\"\nbogus = 1\n")
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref().is_some_and(|e| e.contains(":2:") && e.contains("bogus")),
-            "{err:?}"
-        );
-        let err = parse("\n[checks.conections]\nwarning = 80\n")
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref()
-                .is_some_and(|e| e.contains("unknown check") && e.contains("connections")),
-            "{err:?}"
-        );
-        let err = parse("[checks.connections]\n\nwarnign = 80\n")
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref()
-                .is_some_and(|e| e.contains(":3:") && e.contains("warnign")),
-            "{err:?}"
-        );
-        let err = parse("[health]\ntimeout = \"soon\"\n").err().map(|e| e.to_string());
-        assert!(
-            err.as_deref()
-                .is_some_and(|e| e.contains(":2:") && e.contains("not a duration")),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn thresholds_layer_file_then_set() {
-        let loaded = parse("[checks.connections]\nwarning = 50\n").ok();
-        let loaded = loaded.as_ref().map(|l| l.thresholds(&checks::connections::Connections));
-        assert_eq!(loaded.map(|t| t.get("warning")), Some(50.0));
-        let mut all = BTreeMap::new();
-        assert!(apply_set(&mut all, "connections.critical=95").is_ok());
-        assert_eq!(all.get("connections").map(|t| t.get("critical")), Some(95.0));
-        assert!(apply_set(&mut all, "connections.nope=1").is_err());
-        assert!(apply_set(&mut all, "connections.warning=abc").is_err());
-    }
-}
+#[path = "mod_tests.rs"]
+mod tests;

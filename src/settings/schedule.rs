@@ -71,11 +71,7 @@ const COMMON_KEYS: &[&str] = &["name", "kind", "schedule", "target", "output", "
 pub fn resolve(loaded: &Settings) -> Result<Schedule, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let s = &loaded.file.schedule;
-    let at = |offset: usize, message: String| ConfigError::Parse {
-        path: loaded.path.clone().unwrap_or_default(),
-        line: crate::settings::line_of(&loaded.text, offset),
-        message,
-    };
+    let at = |offset: usize, message: String| loaded.at(offset, message);
     let timezone = match &s.timezone {
         None => chrono_tz::UTC,
         Some(tz) => parse_tz(tz.get_ref()).unwrap_or_else(|e| {
@@ -196,7 +192,8 @@ impl Reader<'_> {
         for (key, value) in table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())) {
             let pos = value.span().start;
             if !keys.contains(&key.as_str()) {
-                let valid: Vec<&str> = COMMON_KEYS.iter().chain(&keys).copied().collect();
+                let mut valid: Vec<&str> = COMMON_KEYS.to_vec();
+                valid.extend(keys.iter().filter(|k| !COMMON_KEYS.contains(k)));
                 let msg = format!("unknown key '{key}'; a {} job takes {}", kind.name(), valid.join(", "));
                 self.err(pos, msg);
                 continue;

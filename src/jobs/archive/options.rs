@@ -39,16 +39,16 @@ pub struct ArchiveJob {
     #[arg(long, value_name = "DSN")]
     pub dest_dsn: Option<String>,
     /// Rows per batch [default: 5000]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..))]
     pub batch_size: Option<i64>,
     /// Pause between batches, e.g. 50ms
-    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION", allow_hyphen_values = true)]
     pub sleep: Option<HumanDuration>,
     /// Start no batch after this long, e.g. 30m
-    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION", allow_hyphen_values = true)]
     pub max_runtime: Option<HumanDuration>,
     /// Pause while any standby's replay lag exceeds this, e.g. 10s
-    #[arg(long, value_parser = parse_human, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_human, value_name = "DURATION", allow_hyphen_values = true)]
     pub max_lag: Option<HumanDuration>,
     /// Extra SQL condition on the source rows (alias s), e.g. "s.channelid <> 'town-square'";
     /// one condition, ANDed with the cutoff: unbalanced parentheses, ';' or unclosed quotes and

@@ -44,6 +44,35 @@ pub fn requested_spec(requested: Option<&str>, pg_dump: &PgBin) -> Result<Option
     }
 }
 
+/// Whether `spec` is a compression pg_dump could accept at all: a level 0-9, `none`, or
+/// gzip, lz4 or zstd with an optional `:DETAIL` (a level, or pg_dump 16's `level=N,long`).
+/// Used by `--compress` and `compress =` so that a typo is an error before any run.
+pub fn parse_spec(spec: &str) -> Result<String, String> {
+    let accepted = "write a level 0-9, none, or METHOD[:LEVEL] with METHOD gzip, lz4 or zstd (e.g. zstd:3)";
+    let req = spec.trim();
+    if req.parse::<u8>().is_ok_and(|l| l <= 9) || req == "none" {
+        return Ok(req.to_string());
+    }
+    let (method, detail) = req.split_once(':').map_or((req, None), |(m, d)| (m, Some(d)));
+    let detail_ok = detail.is_none_or(|d| {
+        !d.is_empty()
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | ',' | '_'))
+    });
+    match method {
+        "gzip" | "lz4" | "zstd" if detail_ok => Ok(req.to_string()),
+        "gzip" | "lz4" | "zstd" => Err(format!("'{spec}' has a detail pg_dump cannot read; {accepted}")),
+        _ => Err(format!("'{spec}' is not a compression; {accepted}")),
+    }
+}
+
+/// `compress = "..."` in the file, checked as `--compress` is.
+pub fn de_spec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let spec: Option<String> = serde::Deserialize::deserialize(d)?;
+    spec.map(|s| parse_spec(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// The methods to try for `spec`, best first: the requested one, then the fallbacks after it.
 fn fallbacks(spec: &str) -> Vec<String> {
     let method = spec.split(':').next().unwrap_or(spec);
@@ -136,6 +165,16 @@ mod tests {
             dir: PathBuf::from("/usr/lib/postgresql/x/bin"),
             version: format!("{major}.1"),
             major,
+        }
+    }
+
+    #[test]
+    fn a_compression_that_pg_dump_cannot_read_is_refused_up_front() {
+        for ok in ["6", "0", "none", "zstd", "zstd:3", "lz4", "gzip:9", "zstd:level=3,long"] {
+            assert!(parse_spec(ok).is_ok(), "{ok}");
+        }
+        for bad in ["bogus", "10", "-1", "zstd:", "brotli:3", ""] {
+            assert!(parse_spec(bad).is_err_and(|e| e.contains("gzip, lz4 or zstd")), "{bad}");
         }
     }
 

@@ -73,6 +73,7 @@ pub struct BackupOptions {
     pub jobs: Option<u32>,
     /// pg_dump `-Z`: a level "6", or "zstd", "zstd:3", "lz4", "gzip:9", "none"
     /// (default: zstd when pg_dump is 16 or newer, else pg_dump's own gzip default).
+    #[serde(default, deserialize_with = "super::compress::de_spec")]
     pub compress: Option<String>,
     /// Add a `pg_dumpall --globals-only` file (roles, tablespaces) to each backup (default false).
     #[serde(default)]
