@@ -87,6 +87,8 @@ async fn round_trip_backup_restore_and_check() {
     let c = backup_cluster();
     let db = fresh_db_on(c, "backup round trip").await;
     seed(&db).await;
+    // Migrated, so the run is recorded in dbtool history (checked below).
+    assert_exit(&run(dbt().args(["migrate", "--dsn", &db.dsn()])), 0);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
     let metrics = dir.path().join("backup.prom");
@@ -806,6 +808,18 @@ async fn a_failed_backup_is_in_history_and_a_bad_request_is_not() {
     let db = fresh_db_on(backup_cluster(), "backup history failure").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
+    // Not migrated: the backup runs, and writes nothing into the database (no dbtool schema).
+    let unrecorded = backup(&db, &dest, &["--database", "no_such_database"]);
+    assert_exit(&unrecorded, 2);
+    let schemas: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbtool'", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert_eq!(schemas, 0, "a backup created dbtool's schema");
+    assert_exit(&run(dbt().args(["migrate", "--dsn", &db.dsn()])), 0);
     let bad = backup(&db, &dest, &["--jobs", "2"]);
     assert_exit(&bad, 3);
     let failed = backup(&db, &dest, &["--database", "no_such_database"]);

@@ -1,6 +1,7 @@
 //! A backup run by hand is a row in `dbtool.job_runs`, like a scheduled one, so `dbtool
-//! history` shows every backup. Bookkeeping only: a server where the row cannot be written
-//! (no `dbtool` schema and no right to create it) still gets its backup, with a warning.
+//! history` shows every backup, where the database carries dbtool's schema (`dbtool migrate`).
+//! A backup never creates it: taking a backup writes nothing else into the database, and a
+//! role that may only read still gets its backup.
 
 use tokio_postgres::Client;
 
@@ -17,13 +18,17 @@ pub struct Recorded {
     id: i64,
 }
 
-/// Records the start on the target's database; None (with a warning) when it cannot.
+/// Records the start on the target's database; None (saying why) when it cannot.
 pub async fn start(target: &Target, settings: &SessionSettings) -> Option<Recorded> {
     let started = async {
-        let mut client = crate::db::connect(&target.params, settings)
+        let client = crate::db::connect(&target.params, settings)
             .await
             .map_err(|e| e.to_string())?;
-        migrate::apply(&mut client).await.map_err(|e| e.to_string())?;
+        if let Err(e) = migrate::require_current(&client).await {
+            tracing::info!(target = %target.name, reason = %e,
+                "this backup is not recorded in dbtool history (the database has no current dbtool schema; `dbtool migrate` records backups from then on)");
+            return Ok(None);
+        }
         let id = job_runs::start(&client, JOB, "backup", &target.name, None)
             .await
             .map_err(|e| e.to_string())?;
