@@ -223,11 +223,16 @@ async fn unreplayed_wal_before_any_replayed_transaction_is_unknown_not_zero() {
         let (_, report) = health_report(&standby.dsn("postgres"), &["--check", "replication"]).await;
         let rep = check_of(&report, "replication").clone();
         let f = findings(&rep);
-        if f.iter().any(|(sev, _, m)| sev == "UNKNOWN" && m.starts_with("replay lag unknown")) {
+        if f.iter()
+            .any(|(sev, _, m)| sev == "UNKNOWN" && m.starts_with("replay lag unknown"))
+        {
             assert!(!f.iter().any(|(_, _, m)| m == "replay lag 0s"), "{rep}");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no unknown lag after 60 s: {rep}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no unknown lag after 60 s: {rep}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -8,7 +8,7 @@ use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, Thres
 use crate::query;
 use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
-query!(INDEXES, "indexes", EachDatabase, [0 => "indexes.sql"]);
+query!(INDEXES, "indexes", EachDatabase, [0 => "indexes.sql"], snapshot_stats);
 
 pub struct Indexes;
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
-use super::query::version_name;
+use super::query::{version_name, SNAPSHOT_STATS, SNAPSHOT_STATS_SINCE};
 use super::{Query, QueryFailure};
 use crate::db::pool::{Lease, TargetPool};
 use crate::db::row::{rows_from_messages, Row};
@@ -87,11 +87,19 @@ pub(super) async fn exec(session: &Session, q: &'static Query, version: u32, db:
             needs_version: Some(min),
             ..Default::default()
         }),
-        Ok(sql) => session
-            .simple_query(sql)
-            .await
-            .map(rows_from_messages)
-            .map_err(|e| failure(db, &e)),
+        Ok(sql) => {
+            let snapshot = q.snapshot_stats && version >= SNAPSHOT_STATS_SINCE;
+            let sql = if snapshot {
+                std::borrow::Cow::Owned(format!("{SNAPSHOT_STATS}{sql}"))
+            } else {
+                std::borrow::Cow::Borrowed(sql)
+            };
+            session
+                .simple_query(&sql)
+                .await
+                .map(rows_from_messages)
+                .map_err(|e| failure(db, &e))
+        }
     };
     (q.name, result, started.elapsed())
 }
@@ -163,14 +171,23 @@ async fn in_database(
 /// N-1 lanes. Pipelined on one connection they run one after another in one backend, on one
 /// core; the heavy catalog reads (tables, indexes, bloat) finish sooner side by side
 /// (scripts/bench-health). A lane that cannot be opened just leaves its share to the others.
+/// On warm sessions, with other databases to visit next, one session is left for them: their
+/// session then stays open for the next run instead of replacing one of these each time.
 pub(super) async fn in_main_database(
     main: &Session,
     run: &Run<'_>,
     db: &str,
     queries: &[&'static Query],
     version: u32,
+    others_next: bool,
 ) -> Vec<Executed> {
-    let extra = run.plan.max_connections.min(queries.len()).saturating_sub(1);
+    let keep_for_others = usize::from(others_next && matches!(run.sessions, Sessions::Warm(_)));
+    let extra = run
+        .plan
+        .max_connections
+        .saturating_sub(keep_for_others)
+        .min(queries.len())
+        .saturating_sub(1);
     let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(run, db, main)))
         .await
         .into_iter()
@@ -186,16 +203,17 @@ pub(super) async fn in_main_database(
     results
 }
 
-/// The per-database queries of every other database: N-1 lanes, each taking the next database
-/// when it is done with one. With N = 1 there is no lane: those databases are not visited.
+/// The per-database queries of every other database: `width` lanes (N-1, or what the main
+/// database leaves), each taking the next database when it is done with one. With none there
+/// is no lane: those databases are not visited.
 pub(super) async fn in_other_databases(
     main: &Session,
     run: &Run<'_>,
     dbs: Vec<String>,
     queries: &[&'static Query],
     version: u32,
+    width: usize,
 ) -> Vec<Executed> {
-    let width = run.plan.max_connections.saturating_sub(1);
     if width == 0 {
         return dbs
             .iter()

@@ -25,7 +25,17 @@ pub struct Query {
     pub scope: Scope,
     /// Ascending by `min_version`.
     pub variants: &'static [Variant],
+    /// Reads many tables' statistics: on PostgreSQL 15+ it runs with
+    /// `stats_fetch_consistency = snapshot` for its own transaction, so the statistics are
+    /// fetched once for the database rather than entry by entry (a fifth of the tables
+    /// query's server CPU on 5,000 tables).
+    pub snapshot_stats: bool,
 }
+
+/// The statement that precedes a `snapshot_stats` query, in the same implicit transaction.
+pub const SNAPSHOT_STATS: &str = "/* dbtool */ SET LOCAL stats_fetch_consistency = snapshot;\n";
+/// The first server_version_num with `stats_fetch_consistency`.
+pub const SNAPSHOT_STATS_SINCE: u32 = 150_000;
 
 impl Query {
     /// The variant with the highest minimum version not above the server's, or the version
@@ -45,6 +55,12 @@ impl Query {
 #[macro_export]
 macro_rules! query {
     ($ident:ident, $name:literal, $scope:ident, [$($min:literal => $file:literal),+ $(,)?]) => {
+        $crate::query!($ident, $name, $scope, [$($min => $file),+], false);
+    };
+    ($ident:ident, $name:literal, $scope:ident, [$($min:literal => $file:literal),+ $(,)?], snapshot_stats) => {
+        $crate::query!($ident, $name, $scope, [$($min => $file),+], true);
+    };
+    ($ident:ident, $name:literal, $scope:ident, [$($min:literal => $file:literal),+ $(,)?], $snapshot:literal) => {
         pub static $ident: $crate::checks::Query = $crate::checks::Query {
             name: $name,
             scope: $crate::checks::Scope::$scope,
@@ -52,6 +68,7 @@ macro_rules! query {
                 min_version: $min,
                 sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/queries/", $file)),
             }),+],
+            snapshot_stats: $snapshot,
         };
     };
 }
@@ -133,6 +150,7 @@ mod tests {
                 sql: "new",
             },
         ],
+        snapshot_stats: false,
     };
 
     #[test]

@@ -91,12 +91,29 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         }
         let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
         let (dbs, missing) = choose_databases(listed, &plan.databases);
-        let mut results = Vec::new();
-        if dbs.contains(&main_db) {
-            results.extend(in_main_database(client, run, &main_db, &per_db, version).await);
-        }
+        let visit_main = dbs.contains(&main_db);
         let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
-        results.extend(in_other_databases(client, run, others, &per_db, version).await);
+        let others_next = !others.is_empty();
+        let main_side = async {
+            if visit_main {
+                in_main_database(client, run, &main_db, &per_db, version, others_next).await
+            } else {
+                Vec::new()
+            }
+        };
+        // Fresh sessions: the connected database first, on every session the bound allows,
+        // then the others. Warm ones: side by side, one session kept for the others.
+        let warm = matches!(run.sessions, Sessions::Warm(_));
+        let results = if warm && visit_main {
+            let others_side = in_other_databases(client, run, others, &per_db, version, 1);
+            let (a, b) = futures_util::future::join(main_side, others_side).await;
+            [a, b].concat()
+        } else {
+            let mut results = main_side.await;
+            let width = plan.max_connections.saturating_sub(1);
+            results.extend(in_other_databases(client, run, others, &per_db, version, width).await);
+            results
+        };
         (results, missing)
     };
     let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;

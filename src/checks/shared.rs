@@ -8,7 +8,7 @@ use crate::query;
 query!(SETTINGS, "settings", Cluster, [0 => "settings.sql"]);
 query!(ACTIVITY, "activity", Cluster, [0 => "activity.sql"]);
 query!(DATABASES, "databases", Cluster, [0 => "databases.sql"]);
-query!(TABLES, "tables", EachDatabase, [0 => "tables.sql"]);
+query!(TABLES, "tables", EachDatabase, [0 => "tables.sql"], snapshot_stats);
 
 /// pg_settings as name → text.
 pub fn settings(ctx: &EvalContext<'_>) -> Result<HashMap<String, String>, EvalError> {

@@ -21,9 +21,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let config_path = cli.global.config;
     let load = || Settings::load(config_path.as_deref());
     match cli.command {
-        Command::Config(ConfigCommand::Check { file, target, dsn, output }) => {
-            config::check(file.as_deref().or(config_path.as_deref()), &target, &dsn, output.json()).await
-        }
+        Command::Config(ConfigCommand::Check {
+            file,
+            target,
+            dsn,
+            output,
+        }) => config::check(file.as_deref().or(config_path.as_deref()), &target, &dsn, output.json()).await,
         Command::Checks(args) => checks::run(&args),
         Command::Schedule(args) => crate::scheduler::run(&args, config_path.as_deref()).await,
         Command::Completions(args) => completions::completions(&args),

@@ -21,9 +21,14 @@ pub struct Recorded {
 /// Records the start on the target's database; None (saying why) when it cannot.
 pub async fn start(target: &Target, settings: &SessionSettings) -> Option<Recorded> {
     let started = async {
-        let client = crate::db::connect(&target.params, settings)
-            .await
-            .map_err(|e| e.to_string())?;
+        let client = match crate::db::connect(&target.params, settings).await {
+            Ok(client) => client,
+            Err(e) => {
+                // The backup connects next and reports the same problem, once.
+                tracing::debug!(target = %target.name, error = %e, "this backup is not recorded in dbtool history");
+                return Ok(None);
+            }
+        };
         if let Err(e) = migrate::require_current(&client).await {
             tracing::info!(target = %target.name, reason = %e,
                 "this backup is not recorded in dbtool history (the database has no current dbtool schema; `dbtool migrate` records backups from then on)");
