@@ -435,6 +435,7 @@ async fn json_report_pins_its_field_names() {
             "locks",
             "long_transactions",
             "vacuum",
+            "xmin_horizon",
             "cache_hit",
             "server",
             "replication",

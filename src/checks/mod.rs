@@ -30,6 +30,7 @@ pub mod sequences;
 pub mod server;
 pub mod top_queries;
 pub mod vacuum;
+pub mod xmin_horizon;
 
 use std::collections::BTreeMap;
 
@@ -152,6 +153,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &locks::Locks,
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
+    &xmin_horizon::XminHorizon,
     &cache_hit::CacheHit,
     &server::Server,
     &replication::Replication,
