@@ -440,6 +440,7 @@ async fn json_report_pins_its_field_names() {
             "server",
             "replication",
             "archiver",
+            "wal",
             "database_activity",
             "checkpoints",
             "sequences",

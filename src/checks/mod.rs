@@ -30,6 +30,7 @@ pub mod sequences;
 pub mod server;
 pub mod top_queries;
 pub mod vacuum;
+pub mod wal;
 pub mod xmin_horizon;
 
 use std::collections::BTreeMap;
@@ -158,6 +159,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &server::Server,
     &replication::Replication,
     &archiver::Archiver,
+    &wal::Wal,
     &database_activity::DatabaseActivity,
     &checkpoints::Checkpoints,
     &sequences::Sequences,

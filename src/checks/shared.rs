@@ -10,6 +10,8 @@ query!(SETTINGS, "settings", Cluster, [0 => "settings.sql"]);
 query!(ACTIVITY, "activity", Cluster, [0 => "activity.sql"]);
 query!(DATABASES, "databases", Cluster, [0 => "databases.sql"]);
 query!(TABLES, "tables", EachDatabase, [0 => "tables.sql"]);
+// Replication slots and the WAL each retains (replication judges them, wal sums them).
+query!(SLOTS, "replication_slots", Cluster, [0 => "replication_slots.sql"]);
 
 /// pg_settings as name → text.
 pub fn settings(ctx: &EvalContext<'_>) -> Result<HashMap<String, String>, EvalError> {

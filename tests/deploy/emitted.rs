@@ -81,6 +81,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "top_queries",
     "server",
     "xmin_horizon",
+    "wal",
 ];
 
 pub use crate::common::metric_names_in as names_in;
