@@ -433,6 +433,7 @@ async fn json_report_pins_its_field_names() {
         [
             "connections",
             "locks",
+            "waits",
             "long_transactions",
             "vacuum",
             "xmin_horizon",

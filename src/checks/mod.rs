@@ -30,6 +30,7 @@ pub mod sequences;
 pub mod server;
 pub mod top_queries;
 pub mod vacuum;
+pub mod waits;
 pub mod wal;
 pub mod xmin_horizon;
 
@@ -152,6 +153,7 @@ pub trait Check: Sync {
 pub static REGISTRY: &[&dyn Check] = &[
     &connections::Connections,
     &locks::Locks,
+    &waits::Waits,
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
     &xmin_horizon::XminHorizon,

@@ -82,6 +82,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "server",
     "xmin_horizon",
     "wal",
+    "waits",
 ];
 
 pub use crate::common::metric_names_in as names_in;
