@@ -439,6 +439,7 @@ async fn json_report_pins_its_field_names() {
             "xmin_horizon",
             "cache_hit",
             "server",
+            "hygiene",
             "replication",
             "archiver",
             "wal",

@@ -22,6 +22,7 @@ pub mod cache_hit;
 pub mod checkpoints;
 pub mod connections;
 pub mod database_activity;
+pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
@@ -159,6 +160,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &xmin_horizon::XminHorizon,
     &cache_hit::CacheHit,
     &server::Server,
+    &hygiene::Hygiene,
     &replication::Replication,
     &archiver::Archiver,
     &wal::Wal,

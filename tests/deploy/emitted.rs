@@ -83,6 +83,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "xmin_horizon",
     "wal",
     "waits",
+    "hygiene",
 ];
 
 pub use crate::common::metric_names_in as names_in;
