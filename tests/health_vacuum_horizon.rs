@@ -128,3 +128,38 @@ async fn each_holder_of_the_horizon_is_named_as_pg_monitor_sees_it() {
         .await
         .expect("drop slot");
 }
+
+#[tokio::test]
+async fn a_standby_query_held_by_hot_standby_feedback_is_named() {
+    let primary = own_cluster(ClusterOptions::default());
+    let standby = common::streaming_standby(&primary).await;
+    let p = common::connect(&primary.dsn("postgres")).await;
+    p.batch_execute("CREATE TABLE t AS SELECT 1 AS one")
+        .await
+        .expect("write");
+    let s = common::caught_up(&p, &standby).await;
+    common::wait_until(&s, "SELECT to_regclass('public.t') IS NOT NULL").await;
+    for sql in ["ALTER SYSTEM SET hot_standby_feedback = on", "SELECT pg_reload_conf()"] {
+        s.batch_execute(sql).await.expect(sql);
+    }
+    // A snapshot kept open on the standby; with feedback on, the primary's walsender holds
+    // its xmin (pg_stat_replication.backend_xmin) so vacuum spares the rows it may read.
+    s.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t")
+        .await
+        .expect("snapshot on the standby");
+    wait_until_feedback(&p).await;
+    burn_xids(&p, 5).await;
+    let (_, object, message, age) = horizon(&primary.dsn("postgres"), "standby").await;
+    assert!(object.starts_with("standby dbtool_standby"), "{object}: {message}");
+    assert!(message.contains("hot_standby_feedback"), "{message}");
+    assert!(age.is_some_and(|a| a >= 5.0), "{age:?}");
+    s.batch_execute("COMMIT").await.expect("end snapshot");
+}
+
+async fn wait_until_feedback(p: &tokio_postgres::Client) {
+    common::wait_until(
+        p,
+        "SELECT count(*) > 0 FROM pg_stat_replication WHERE backend_xmin IS NOT NULL",
+    )
+    .await;
+}
