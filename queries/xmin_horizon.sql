@@ -3,7 +3,8 @@
 -- sessions by backend_xid/backend_xmin, prepared transactions, replication slots' xmin and
 -- catalog_xmin, and standbys' hot_standby_feedback (pg_stat_replication.backend_xmin).
 -- At most 5 of each kind, oldest first; walsenders are counted as standbys, not sessions,
--- and dbtool's own session is left out. All of it is visible to pg_monitor.
+-- and dbtool's own session is left out. For slots, the state column carries the slot type.
+-- Other roles' backend_xmin is visible with pg_read_all_stats (pg_monitor).
 WITH sessions AS (
     SELECT 'session'::text AS holder,
            pid::text AS name,
