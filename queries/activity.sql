@@ -1,5 +1,5 @@
 /* dbtool: activity */
--- Every backend once; connections and long-transaction checks both read these rows.
+-- Every backend once; the connections, long-transaction and waits checks read these rows.
 -- Query text is only kept for sessions that are not idle, and truncated.
 SELECT pid,
        coalesce(datname, '') AS datname,
@@ -8,6 +8,7 @@ SELECT pid,
        coalesce(backend_type, '') AS backend_type,
        state,
        wait_event_type,
+       wait_event,
        extract(epoch FROM now() - xact_start)::float8 AS xact_seconds,
        extract(epoch FROM now() - query_start)::float8 AS query_seconds,
        extract(epoch FROM now() - state_change)::float8 AS state_seconds,

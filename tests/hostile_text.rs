@@ -34,11 +34,12 @@ async fn table_output_escapes_control_characters_and_json_keeps_them() {
         ))
         .await
         .expect("create hostile names");
-    // A session idle in a transaction whose last query and application name carry the sequences.
+    // A session idle in a transaction whose last query and application name carry the sequences;
+    // REPEATABLE READ keeps its snapshot, so xmin_horizon quotes it too.
     let session = db.client().await;
     session
         .batch_execute(&format!(
-            "SET application_name = 'app{}'; BEGIN; SELECT 1 /* {EVIL} */",
+            "SET application_name = 'app{}'; BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1 /* {EVIL} */",
             EVIL.replace('\'', "''")
         ))
         .await
@@ -55,6 +56,8 @@ async fn table_output_escapes_control_characters_and_json_keeps_them() {
             "sequences",
             "--check",
             "long_transactions",
+            "--check",
+            "xmin_horizon",
             "--set",
             "long_transactions.idle_warning_seconds=1",
         ])
@@ -86,6 +89,15 @@ async fn table_output_escapes_control_characters_and_json_keeps_them() {
     assert!(
         decoded.iter().any(|f| f.contains(&format!("t{EVIL}"))),
         "the table name, unchanged: {texts}"
+    );
+    // The server turns application_name into printable ASCII itself; the query is the client's,
+    // on one line (CR and LF become spaces), everything else kept for JSON.
+    let one_line = EVIL.replace('\r', " ");
+    assert!(
+        decoded
+            .iter()
+            .any(|f| f.contains("xmin horizon") && f.contains(&format!("/* {one_line} */"))),
+        "the horizon's holder and its query: {texts}"
     );
 
     let (code, table, err) = run_dbtool(args("table")).await;

@@ -23,6 +23,7 @@ pub mod cache_hit;
 pub mod checkpoints;
 pub mod connections;
 pub mod database_activity;
+pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
@@ -31,6 +32,9 @@ pub mod sequences;
 pub mod server;
 pub mod top_queries;
 pub mod vacuum;
+pub mod waits;
+pub mod wal;
+pub mod xmin_horizon;
 
 use std::collections::BTreeMap;
 
@@ -155,12 +159,16 @@ pub trait Check: Sync {
 pub static REGISTRY: &[&dyn Check] = &[
     &connections::Connections,
     &locks::Locks,
+    &waits::Waits,
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
+    &xmin_horizon::XminHorizon,
     &cache_hit::CacheHit,
     &server::Server,
+    &hygiene::Hygiene,
     &replication::Replication,
     &archiver::Archiver,
+    &wal::Wal,
     &database_activity::DatabaseActivity,
     &checkpoints::Checkpoints,
     &sequences::Sequences,

@@ -1,6 +1,7 @@
 //! Streaming replication from both sides: standbys' lag (on a primary), replay lag and the
 //! WAL receiver (on a standby), and replication slots holding WAL back.
 
+use super::shared::SLOTS;
 use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 
 use crate::db::row::Row;
@@ -8,7 +9,6 @@ use crate::query;
 use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(STANDBYS, "replication_standbys", Cluster, [0 => "replication_standbys.sql"]);
-query!(SLOTS, "replication_slots", Cluster, [0 => "replication_slots.sql"]);
 query!(RECEIVER, "replication_receiver", Cluster, [0 => "replication_receiver.sql"]);
 
 pub struct Replication;

@@ -4,11 +4,14 @@ use std::collections::HashMap;
 
 use super::{EvalContext, EvalError, RowContext};
 use crate::query;
+use crate::report::finding::{Finding, Severity};
 
 query!(SETTINGS, "settings", Cluster, [0 => "settings.sql"]);
 query!(ACTIVITY, "activity", Cluster, [0 => "activity.sql"]);
 query!(DATABASES, "databases", Cluster, [0 => "databases.sql"]);
 query!(TABLES, "tables", EachDatabase, [0 => "tables.sql"], snapshot_stats);
+// Replication slots and the WAL each retains (replication judges them, wal sums them).
+query!(SLOTS, "replication_slots", Cluster, [0 => "replication_slots.sql"]);
 
 /// pg_settings as name → text.
 pub fn settings(ctx: &EvalContext<'_>) -> Result<HashMap<String, String>, EvalError> {
@@ -37,4 +40,25 @@ pub fn required_setting_f64(settings: &HashMap<String, String>, name: &'static s
 /// "db.schema.table", the object name findings use for tables.
 pub fn table_object(db: &str, schema: &str, table: &str) -> String {
     format!("{db}.{schema}.{table}")
+}
+
+query!(ROLE, "role", Cluster, [0 => "role.sql"]);
+
+/// Whether the connected role has `pg_read_all_stats` (part of pg_monitor); without it
+/// pg_stat_activity shows other roles' sessions with their state, wait event and xmin
+/// hidden. `Err` carries the UNKNOWN finding that names the grant, so a check never reports OK
+/// over what it could not see. Absent rows (the query failed) are judged by the runner.
+pub fn sees_all_sessions(ctx: &EvalContext<'_>, check: &str) -> Result<Option<Finding>, EvalError> {
+    let Some(row) = ctx.rows(&ROLE).first() else {
+        return Ok(None);
+    };
+    if row.bool("read_all_stats").in_query(&ROLE)? {
+        return Ok(None);
+    }
+    let role = row.str("role_name").in_query(&ROLE)?;
+    Ok(Some(Finding::new(
+        Severity::Unknown,
+        check.to_string(),
+        format!("other roles' sessions are hidden from {role} (no pg_read_all_stats); grant pg_monitor to {role}"),
+    )))
 }

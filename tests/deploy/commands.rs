@@ -17,7 +17,11 @@ fn strings(list: &[&str]) -> Vec<String> {
 
 /// health's replication families, from a primary with a streaming standby and from the standby.
 pub async fn health_replication(_dir: PathBuf) -> Names {
-    let primary = own_cluster(ClusterOptions::default());
+    // Data checksums on, so the hygiene check's checksum counters are emitted too.
+    let primary = own_cluster(ClusterOptions {
+        initdb_args: vec!["--data-checksums".into()],
+        ..Default::default()
+    });
     let standby = crate::common::streaming_standby(&primary).await;
     let p = connect(&primary.dsn("postgres")).await;
     // The standby's own lag is only known once it has replayed a transaction.
@@ -55,13 +59,15 @@ async fn replication_names(dsn: &str) -> Names {
         "prometheus",
         "--check",
         "replication",
+        "--check",
+        "hygiene",
         "--dsn",
         dsn,
     ]);
     let (code, out, err) = run_dbtool(args).await;
     assert!(
         (0..=2).contains(&code),
-        "dbtool health --check replication exited {code}: {err}\n{out}"
+        "dbtool health --check replication --check hygiene exited {code}: {err}\n{out}"
     );
     linted("health --check replication", &out)
 }

@@ -80,6 +80,10 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "bloat",
     "top_queries",
     "server",
+    "xmin_horizon",
+    "wal",
+    "waits",
+    "hygiene",
 ];
 
 pub use crate::common::metric_names_in as names_in;
