@@ -640,21 +640,11 @@ fn bouncer_ini(cluster: &TempCluster, port: u16, dir: &Path) -> String {
 /// (exit code, stdout and stderr).
 async fn health_through_binary(dsn: String) -> (i32, String) {
     let home = home();
-    let out = tokio::task::spawn_blocking(move || {
-        common::dbtool()
-            .env("HOME", home.path())
-            .args(["health", "--check", "connections", "--dsn", &dsn])
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run dbtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let mut cmd = common::dbtool();
+    cmd.env("HOME", home.path())
+        .args(["health", "--check", "connections", "--dsn", &dsn]);
+    let (code, stdout, stderr) = common::run_command(cmd).await;
+    (code, format!("{stdout}{stderr}"))
 }
 
 #[tokio::test]

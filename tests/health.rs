@@ -240,20 +240,10 @@ async fn bad_dsn_is_a_one_line_error_exit_3_without_the_password() {
 /// `dbtool health` with `dsn` and $HOME in an empty directory (no ~/.pgpass to fall back on).
 async fn health_as(dsn: String) -> (i32, String, String) {
     let home = tempfile::tempdir().expect("home");
-    let out = tokio::task::spawn_blocking(move || {
-        dbtool()
-            .env("HOME", home.path())
-            .args(["health", "--check", "connections", "--dsn", &dsn])
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run dbtool");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = dbtool();
+    cmd.env("HOME", home.path())
+        .args(["health", "--check", "connections", "--dsn", &dsn]);
+    common::run_command(cmd).await
 }
 
 #[tokio::test]

@@ -113,25 +113,9 @@ async fn migrate_status_migrate_and_history() {
 #[tokio::test]
 async fn archive_summary() {
     let db = fresh_db("output_archive").await;
-    db.client()
-        .await
-        .batch_execute(
-            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
-             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, 500) g;",
-        )
-        .await
-        .expect("seed");
-    let args = [
-        "archive",
-        "--dsn",
-        &db.dsn(),
-        "--table",
-        "public.posts",
-        "--column",
-        "create_at",
-        "--older-than",
-        "1y",
-    ];
+    common::posts::create_daily_posts(&db.client().await, 500).await;
+    let args = common::posts::daily_archive_args(&db.dsn());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = doc(&[&args[..], &["--format", "json"]].concat(), 0);
     // Rows 366..=500 days old (365 in a leap year's reach): about 135 moved.
     let rows = v["archive"]["rows"].as_i64().unwrap_or(-1);

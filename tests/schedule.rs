@@ -851,7 +851,11 @@ async fn a_pool_advise_job_samples_and_writes_its_advice() {
     let finished = |d: &Daemon| {
         ["success", "failure", "timeout"]
             .iter()
-            .map(|r| d.metric(&format!("dbtool_job_runs_total{{target=\"main\",job=\"pools\",result=\"{r}\"}}")))
+            .map(|r| {
+                d.metric(&format!(
+                    "dbtool_job_runs_total{{target=\"main\",job=\"pools\",result=\"{r}\"}}"
+                ))
+            })
             .sum::<f64>()
     };
     while finished(&d) < 1.0 {

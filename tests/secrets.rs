@@ -162,14 +162,7 @@ async fn labels_and_json_never_carry_the_password() {
         assert!(leaked(&text).is_none(), "{args:?}: {text}");
         text
     };
-    db.client()
-        .await
-        .batch_execute(
-            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
-             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, 50) g;",
-        )
-        .await
-        .expect("seed");
+    common::posts::create_daily_posts(&db.client().await, 50).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = dir.path().join("archive.prom");
     let m = metrics.display().to_string();

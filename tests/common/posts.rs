@@ -6,6 +6,34 @@ use std::process::{Command, Output};
 /// Hours back from now that rows are spread over (4 years); about half are older than 2 years.
 const SPREAD_HOURS: i64 = 35_040;
 
+/// A plain `posts (id, create_at timestamptz)` table with one row per day back from now, `n`
+/// days: the shape the archive output tests move rows of.
+pub async fn create_daily_posts(client: &tokio_postgres::Client, n: i64) {
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
+             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, {n}) g;"
+        ))
+        .await
+        .expect("seed posts");
+}
+
+/// `dbtool archive` of that table's rows older than a year.
+pub fn daily_archive_args(dsn: &str) -> Vec<String> {
+    let args = [
+        "archive",
+        "--dsn",
+        dsn,
+        "--table",
+        "public.posts",
+        "--column",
+        "create_at",
+        "--older-than",
+        "1y",
+    ];
+    args.iter().map(|a| a.to_string()).collect()
+}
+
 /// Creates `posts` with `n` rows; none within a day of the 2-year boundary, so "older than 2y"
 /// counts do not depend on the millisecond the cutoff is taken.
 pub async fn create_posts(client: &tokio_postgres::Client, table: &str, n: i64) {

@@ -8,7 +8,15 @@ use super::dbtool;
 
 /// Runs the binary off the async runtime; returns (exit code, stdout, stderr).
 pub async fn run_dbtool(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || dbtool().args(&args).output())
+    let mut cmd = dbtool();
+    cmd.args(&args);
+    run_command(cmd).await
+}
+
+/// Runs a prepared command (the binary with its own environment) off the async runtime;
+/// returns (exit code, stdout, stderr).
+pub async fn run_command(mut cmd: std::process::Command) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("join")
         .expect("run dbtool");

@@ -102,28 +102,10 @@ pub async fn backup(dir: PathBuf) -> Names {
 /// `dbtool archive --metrics` moving old rows of a posts table.
 pub async fn archive(dir: PathBuf) -> Names {
     let db = fresh_db("emitted_archive").await;
-    db.client()
-        .await
-        .batch_execute(
-            "CREATE TABLE posts (id bigint PRIMARY KEY, create_at timestamptz NOT NULL);
-             INSERT INTO posts SELECT g, now() - g * interval '1 day' FROM generate_series(1, 1000) g;",
-        )
-        .await
-        .expect("seed");
+    crate::common::posts::create_daily_posts(&db.client().await, 1000).await;
     let metrics = dir.join("archive.prom");
-    let args = strings(&[
-        "archive",
-        "--dsn",
-        &db.dsn(),
-        "--table",
-        "public.posts",
-        "--column",
-        "create_at",
-        "--older-than",
-        "1y",
-        "--metrics",
-        &metrics.display().to_string(),
-    ]);
+    let mut args = crate::common::posts::daily_archive_args(&db.dsn());
+    args.extend(["--metrics".to_string(), metrics.display().to_string()]);
     let (code, out, err) = run_dbtool(args).await;
     assert_eq!(code, 0, "dbtool archive failed: {err}\n{out}");
     let text = std::fs::read_to_string(&metrics).unwrap_or_else(|e| panic!("{}: {e}", metrics.display()));
