@@ -171,23 +171,15 @@ async fn in_database(
 /// N-1 lanes. Pipelined on one connection they run one after another in one backend, on one
 /// core; the heavy catalog reads (tables, indexes, bloat) finish sooner side by side
 /// (scripts/bench-health). A lane that cannot be opened just leaves its share to the others.
-/// On warm sessions, with other databases to visit next, one session is left for them: their
-/// session then stays open for the next run instead of replacing one of these each time.
-pub(super) async fn in_main_database(
+/// `extra`: how many lanes it may open besides the main session (see [`split`]).
+async fn in_main_database(
     main: &Session,
     run: &Run<'_>,
     db: &str,
     queries: &[&'static Query],
     version: u32,
-    others_next: bool,
+    extra: usize,
 ) -> Vec<Executed> {
-    let keep_for_others = usize::from(others_next && matches!(run.sessions, Sessions::Warm(_)));
-    let extra = run
-        .plan
-        .max_connections
-        .saturating_sub(keep_for_others)
-        .min(queries.len())
-        .saturating_sub(1);
     let lanes: Vec<Lane> = futures_util::future::join_all((0..extra).map(|_| open_lane(run, db, main)))
         .await
         .into_iter()
@@ -203,28 +195,78 @@ pub(super) async fn in_main_database(
     results
 }
 
-/// The per-database queries of every other database: `width` lanes (N-1, or what the main
-/// database leaves), each taking the next database when it is done with one. With none there
-/// is no lane: those databases are not visited.
-pub(super) async fn in_other_databases(
+/// How the N-1 lanes are shared while the connected database is checked: (its extra lanes,
+/// lanes for the other databases at the same time). With other databases to visit, they get
+/// what the connected database's queries leave, at least one, so their work overlaps instead
+/// of waiting (and, on warm sessions, their sessions stay open instead of replacing one of the
+/// connected database's each run); without, the connected database may use them all.
+fn split(max_connections: usize, queries: usize, others: bool) -> (usize, usize) {
+    let lanes = max_connections.saturating_sub(1);
+    if others && lanes > 0 {
+        let main_extra = queries.saturating_sub(1).min(lanes - 1);
+        (main_extra, lanes - main_extra)
+    } else {
+        (queries.saturating_sub(1).min(lanes), 0)
+    }
+}
+
+/// The per-database queries of every database in `dbs`: the connected one on the main session
+/// and its lanes, the others on lanes of their own at the same time (see [`split`]); lanes the
+/// connected database frees then take the others still waiting.
+pub(super) async fn in_databases(
     main: &Session,
     run: &Run<'_>,
+    main_db: &str,
     dbs: Vec<String>,
+    queries: &[&'static Query],
+    version: u32,
+) -> Vec<Executed> {
+    let visit_main = dbs.iter().any(|d| d == main_db);
+    let others: VecDeque<String> = dbs.into_iter().filter(|d| d != main_db).collect();
+    let lanes = run.plan.max_connections.saturating_sub(1);
+    if lanes == 0 {
+        // Only the main session: the other databases are not visited, and say so.
+        let mut results = Vec::new();
+        if visit_main {
+            results = in_main_database(main, run, main_db, queries, version, 0).await;
+        }
+        results.extend(others.iter().flat_map(|db| {
+            queries
+                .iter()
+                .map(move |q| (q.name, Err(QueryFailure::not_visited(db)), Duration::ZERO))
+        }));
+        return results;
+    }
+    let (extra, width) = if visit_main {
+        split(run.plan.max_connections, queries.len(), !others.is_empty())
+    } else {
+        (0, lanes)
+    };
+    let queue = Mutex::new(others);
+    let main_side = async {
+        if !visit_main {
+            return Vec::new();
+        }
+        let mut results = in_main_database(main, run, main_db, queries, version, extra).await;
+        if extra > 0 {
+            results.extend(in_other_databases(main, run, &queue, queries, version, extra).await);
+        }
+        results
+    };
+    let others_side = in_other_databases(main, run, &queue, queries, version, width);
+    let (a, b) = futures_util::future::join(main_side, others_side).await;
+    [a, b].concat()
+}
+
+/// `width` lanes taking databases from `queue` until it is empty.
+async fn in_other_databases(
+    main: &Session,
+    run: &Run<'_>,
+    queue: &Mutex<VecDeque<String>>,
     queries: &[&'static Query],
     version: u32,
     width: usize,
 ) -> Vec<Executed> {
-    if width == 0 {
-        return dbs
-            .iter()
-            .flat_map(|db| {
-                queries
-                    .iter()
-                    .map(move |q| (q.name, Err(QueryFailure::not_visited(db)), Duration::ZERO))
-            })
-            .collect();
-    }
-    let queue = Mutex::new(VecDeque::from(dbs));
     let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
     let lanes = (0..width).map(|_| async {
         let mut results = Vec::new();
@@ -238,4 +280,20 @@ pub(super) async fn in_other_databases(
         .into_iter()
         .flatten()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn other_databases_get_what_the_connected_one_leaves_and_at_least_one_lane() {
+        // (max_connections, per-database queries, other databases) → (main's extra, others').
+        assert_eq!(split(3, 6, true), (1, 1));
+        assert_eq!(split(3, 1, true), (0, 2));
+        assert_eq!(split(3, 6, false), (2, 0));
+        assert_eq!(split(2, 6, true), (0, 1));
+        assert_eq!(split(1, 6, true), (0, 0));
+        assert_eq!(split(8, 3, true), (2, 5));
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lanes::{exec, failure, in_main_database, in_other_databases, Executed, Run, Sessions};
+use super::lanes::{exec, failure, in_databases, Executed, Run, Sessions};
 use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
@@ -91,29 +91,7 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         }
         let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
         let (dbs, missing) = choose_databases(listed, &plan.databases);
-        let visit_main = dbs.contains(&main_db);
-        let others: Vec<String> = dbs.into_iter().filter(|d| *d != main_db).collect();
-        let others_next = !others.is_empty();
-        let main_side = async {
-            if visit_main {
-                in_main_database(client, run, &main_db, &per_db, version, others_next).await
-            } else {
-                Vec::new()
-            }
-        };
-        // Fresh sessions: the connected database first, on every session the bound allows,
-        // then the others. Warm ones: side by side, one session kept for the others.
-        let warm = matches!(run.sessions, Sessions::Warm(_));
-        let results = if warm && visit_main {
-            let others_side = in_other_databases(client, run, others, &per_db, version, 1);
-            let (a, b) = futures_util::future::join(main_side, others_side).await;
-            [a, b].concat()
-        } else {
-            let mut results = main_side.await;
-            let width = plan.max_connections.saturating_sub(1);
-            results.extend(in_other_databases(client, run, others, &per_db, version, width).await);
-            results
-        };
+        let results = in_databases(client, run, &main_db, dbs, &per_db, version).await;
         (results, missing)
     };
     let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;
