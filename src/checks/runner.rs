@@ -94,7 +94,9 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         let results = in_databases(client, run, &main_db, dbs, &per_db, version).await;
         (results, missing)
     };
-    let (cluster_results, (db_results, missing)) = futures_util::future::join(cluster_side, db_side).await;
+    // The database list first: polled first, it leads the main session's pipeline, so the
+    // lanes start while the cluster queries are still running rather than after them.
+    let ((db_results, missing), cluster_results) = futures_util::future::join(db_side, cluster_side).await;
     let mut outcomes = Outcomes::new();
     merge(&mut outcomes, cluster_results);
     merge(&mut outcomes, db_results);
