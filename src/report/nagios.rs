@@ -17,6 +17,9 @@ const PHRASES: usize = 3;
 /// Characters of one phrase in the status line.
 const PHRASE_CHARS: usize = 72;
 
+/// Bytes kept for "... N more line(s) cut ..." when long text is cut.
+const NOTE_ROOM: usize = 80;
+
 /// One long-text line with the severity it is sorted by.
 struct Line {
     severity: Severity,
@@ -38,7 +41,12 @@ pub fn render(report: &Report, out: &mut dyn Write, max_output: usize) -> std::i
     let mut used = first.len() + 1;
     let mut text = vec![first];
     let long: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-    let kept = fit(&long, &mut used, max_output, 0);
+    let mut kept = fit(&long, &mut used.clone(), max_output, 0);
+    if kept < long.len() {
+        // Room kept for the note that says lines were cut.
+        kept = fit(&long, &mut used.clone(), max_output.saturating_sub(NOTE_ROOM), 0);
+    }
+    used += long[..kept].iter().map(|l| l.len() + 1).sum::<usize>();
     text.extend(long[..kept].iter().map(|s| s.to_string()));
     if kept < long.len() {
         let note = format!(
@@ -130,7 +138,8 @@ fn check_lines(c: &CheckReport) -> Vec<(Severity, String)> {
         .findings
         .iter()
         .map(|f| {
-            let object = if f.object.is_empty() {
+            // Many messages already open with their object ("pid 42 (user …) has waited …").
+            let object = if f.object.is_empty() || f.message.starts_with(&f.object) {
                 String::new()
             } else {
                 format!("{} ", clean(&f.object))
@@ -193,7 +202,12 @@ fn worst_sample<'a>(c: &'a CheckReport, l: &Limits) -> Option<&'a Sample> {
         .iter()
         .filter(|s| std::ptr::eq(s.family, l.main.family) && s.value.is_finite());
     if l.lower_is_worse {
-        of_family.min_by(|a, b| a.value.total_cmp(&b.value))
+        // A database with no block reads yet reports a ratio of 0: not the worst, unjudged.
+        let judged: Vec<&Sample> = of_family.clone().filter(|s| s.value > 0.0).collect();
+        match judged.into_iter().min_by(|a, b| a.value.total_cmp(&b.value)) {
+            Some(s) => Some(s),
+            None => of_family.min_by(|a, b| a.value.total_cmp(&b.value)),
+        }
     } else {
         of_family.max_by(|a, b| a.value.total_cmp(&b.value))
     }
