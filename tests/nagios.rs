@@ -278,3 +278,102 @@ async fn several_targets_prefix_each_line_and_the_status_line_names_the_worst() 
         "{labels:?}"
     );
 }
+
+/// deploy/nagios as shipped: Icinga 2 and Nagios accept the definitions, and the Nagios command
+/// line, its macros filled in as Nagios would, runs a real check with a pg_monitor role.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_definitions_validate_and_the_command_runs() {
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nagios");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let icinga = dir.path().join("icinga2.conf");
+    std::fs::write(
+        &icinga,
+        format!(
+            "const PluginDir = \"/usr/lib/nagios/plugins\"\ninclude <itl>\ninclude <plugins>\n\
+             include \"{deploy}/dbtool.icinga2.conf\"\nobject Host \"db1\" {{\n  check_command = \"hostalive\"\n  \
+             address = \"192.0.2.10\"\n  vars.dbtool_checks[\"connections\"] = {{ dbtool_warning = 80, dbtool_critical = 95 }}\n  \
+             vars.dbtool_checks[\"vacuum\"] = {{}}\n}}\n"
+        ),
+    )
+    .expect("write");
+    let out = Command::new("icinga2")
+        .args(["daemon", "-C", "-c"])
+        .arg(&icinga)
+        .output()
+        .expect("icinga2 (Debian icinga2-bin; scripts/test --deps-only installs it)");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(log.contains("Instantiated 2 Services."), "{log}");
+
+    // nagios4 -v drops to the nagios user, which must be able to write the check results dir.
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).expect("mkdir");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), results.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let main = dir.path().join("nagios.cfg");
+    let objects = "/etc/nagios4/objects";
+    std::fs::write(
+        &main,
+        format!(
+            "cfg_file={objects}/commands.cfg\ncfg_file={objects}/contacts.cfg\ncfg_file={objects}/timeperiods.cfg\n\
+             cfg_file={objects}/templates.cfg\ncfg_dir=/etc/nagios-plugins/config\ncfg_file={deploy}/dbtool.nagios.cfg\n\
+             check_result_path={}\nillegal_macro_output_chars=`~$&|'\"<>\n",
+            results.display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new("nagios4")
+        .arg("-v")
+        .arg(&main)
+        .output()
+        .expect("nagios4 (Debian nagios4-core; scripts/test --deps-only installs it)");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && log.contains("Total Errors:   0"), "{log}");
+
+    // The command line as Nagios runs it (through sh), with its macros filled in.
+    let cfg = std::fs::read_to_string(format!("{deploy}/dbtool.nagios.cfg")).expect("read");
+    let line = cfg
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("command_line").filter(|l| l.contains("$ARG2$")))
+        .expect("check_dbtool's command_line")
+        .trim();
+    let db = fresh_db("nagios_shipped").await;
+    let admin = db.client().await;
+    admin
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE nagios LOGIN IN ROLE pg_monitor; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .await
+        .expect("role nagios");
+    let dsn = db.dsn();
+    let word = |key: &str| {
+        dsn.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {dsn}"))
+            .to_string()
+    };
+    let address = format!("{} port={}", word("host"), word("port"));
+    let line = line
+        .replace("/usr/local/bin/dbtool", env!("CARGO_BIN_EXE_dbtool"))
+        .replace("$HOSTADDRESS$", &address)
+        .replace("$ARG1$", "connections")
+        .replace("$ARG2$", "1")
+        .replace("$ARG3$", "99");
+    // Through sh, as Nagios runs a command line with quotes, without the caller's libpq settings.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &line]);
+    for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("PG")) {
+        cmd.env_remove(k);
+    }
+    let (code, out, err) = common::run_command(cmd).await;
+    assert_eq!(code, 1, "connections over 1% is a WARNING: {line}\n{out}{err}");
+    let parsed = parse(&out);
+    let usage = perf(&parsed, "connections_usage_ratio");
+    assert_eq!(
+        (usage["warn"].as_str(), usage["crit"].as_str()),
+        (Some("1"), Some("99"))
+    );
+}
