@@ -54,7 +54,7 @@ pub struct HealthOptions {
     /// always kept [default: 4096]
     #[arg(long, value_name = "BYTES", value_parser = at_least_one)]
     pub max_output: Option<usize>,
-    /// The --check's main warning threshold, as check_postgres' -w (see `dbtool checks`)
+    /// The --check's main warning threshold, as check_postgres' -w (the manual's Nagios page lists them)
     // A shorthand for --set CHECK.KEY=VALUE; in the file, [checks.NAME] holds thresholds.
     #[arg(long, short = 'w', value_name = "VALUE", allow_negative_numbers = true)]
     #[serde(skip)]

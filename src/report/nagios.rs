@@ -53,7 +53,7 @@ pub fn render(report: &Report, out: &mut dyn Write, max_output: usize) -> std::i
             "... {} more line(s) cut at {max_output} bytes (--max-output)",
             long.len() - kept
         );
-        if used + note.len() + 1 <= max_output {
+        if used + note.len() < max_output {
             used += note.len() + 1;
             text.push(note);
         }
@@ -139,7 +139,7 @@ fn check_lines(c: &CheckReport) -> Vec<(Severity, String)> {
         .iter()
         .map(|f| {
             // Many messages already open with their object ("pid 42 (user …) has waited …").
-            let object = if f.object.is_empty() || f.message.starts_with(&f.object) {
+            let object = if f.object.is_empty() || f.object == c.name || f.message.starts_with(&f.object) {
                 String::new()
             } else {
                 format!("{} ", clean(&f.object))
