@@ -56,7 +56,10 @@ async fn ok_output_parses_and_default_thresholds_round_trip() {
     let db = fresh_db("nagios_ok").await;
     let (code, out, err) = nagios(&db.dsn(), &["--check", "connections"]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("POSTGRES OK - 1 checks OK | "), "{out}");
+    assert!(
+        out.starts_with("POSTGRES OK - connections: ") && out.contains(" usable connections ("),
+        "{out}"
+    );
     let parsed = parse(&out);
     assert_eq!(parsed["state"], "OK");
     let usage = perf(&parsed, "connections_usage_ratio");
@@ -138,6 +141,10 @@ async fn shorthands_are_refused_without_one_check_that_has_a_main_threshold() {
         (
             &["--check", "vacuum", "--warning", "5"][..],
             "check 'vacuum' has no main threshold",
+        ),
+        (
+            &["--check", "connections", "--critical", "120"][..],
+            "--critical 120 (the connections.critical threshold): 120 is above 100 percent",
         ),
     ] {
         let (code, out, err) = nagios(&db.dsn(), extra).await;

@@ -91,6 +91,15 @@ fn fit(lines: &[&str], used: &mut usize, max: usize, first_extra: usize) -> usiz
 fn status_line(status: Severity, lines: &[Line], report: &Report) -> String {
     let bad: Vec<&Line> = lines.iter().filter(|l| l.severity != Severity::Ok).collect();
     if bad.is_empty() {
+        // A one-check service says what it measured, as check_postgres does.
+        if let [t] = report.targets.as_slice() {
+            if let [c] = t.checks.as_slice() {
+                return format!(
+                    "POSTGRES OK - {}",
+                    shorten(&format!("{}: {}", c.name, clean(&c.summary)))
+                );
+            }
+        }
         let checks: usize = report.targets.iter().map(|t| t.checks.len()).sum();
         let targets = report.targets.len();
         return match targets {

@@ -104,9 +104,12 @@ fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .map(|(flag, v)| {
             let key = if flag == "warning" { main.warning } else { main.critical };
-            format!("{name}.{key}={v}")
+            match checks::limits::value_problem(check, key, v) {
+                Some(why) => bail!("--{flag} {v} (the {name}.{key} threshold): {why}"),
+                None => Ok(format!("{name}.{key}={v}")),
+            }
         })
-        .collect())
+        .collect::<anyhow::Result<Vec<_>>>()?)
 }
 
 /// `dbtool health`: the flags over the file over the defaults.
