@@ -100,7 +100,7 @@ fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
             }
         );
     };
-    Ok(given
+    given
         .into_iter()
         .map(|(flag, v)| {
             let key = if flag == "warning" { main.warning } else { main.critical };
@@ -109,7 +109,7 @@ fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
                 None => Ok(format!("{name}.{key}={v}")),
             }
         })
-        .collect::<anyhow::Result<Vec<_>>>()?)
+        .collect()
 }
 
 /// `dbtool health`: the flags over the file over the defaults.
