@@ -384,3 +384,57 @@ async fn the_shipped_definitions_validate_and_the_command_runs() {
         (Some("1"), Some("99"))
     );
 }
+
+/// A scheduled health job with `format = "nagios"` writes what the command prints, bounded by
+/// its `max_output`, for a passive check to pick up.
+#[test]
+fn a_scheduled_job_writes_nagios_output() {
+    let db = common::fresh_db_blocking("nagios_job");
+    let out = common::dbtool()
+        .args(["migrate", "--dsn", &db.dsn()])
+        .output()
+        .expect("migrate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("d.toml");
+    let file = dir.path().join("postgres.nagios");
+    let dsn = db.dsn().replace('\\', "\\\\").replace('"', "\\\"");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"main\"\ndsn = \"{dsn}\"\n\n[[jobs]]\nname = \"h\"\nkind = \"health\"\n\
+             schedule = \"* * * * * *\"\ncatch_up = false\nchecks = [\"connections\", \"locks\"]\n\
+             format = \"nagios\"\nmax_output = 600\noutput = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .expect("config");
+    let mut child = common::dbtool()
+        .arg("--config")
+        .arg(&config)
+        .arg("schedule")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dbtool schedule");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        match std::fs::read_to_string(&file) {
+            Ok(text) if !text.is_empty() => break text,
+            _ if std::time::Instant::now() > until => {
+                let _ = child.kill();
+                panic!("the job wrote no {}", file.display());
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.len() <= 600, "{} bytes: {text}", text.len());
+    let parsed = parse(&text);
+    assert_eq!(parsed["state"], "OK", "{text}");
+    assert!(
+        text.starts_with("POSTGRES OK - 2 checks OK | connections_usage_ratio="),
+        "{text}"
+    );
+}
