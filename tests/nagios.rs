@@ -143,6 +143,10 @@ async fn shorthands_are_refused_without_one_check_that_has_a_main_threshold() {
             "check 'vacuum' has no main threshold",
         ),
         (
+            &["--check", "connections", "-w", "95"][..],
+            "--warning/--critical connections.warning: 95 is above critical 90",
+        ),
+        (
             &["--check", "connections", "--critical", "120"][..],
             "--critical 120 (the connections.critical threshold): 120 is above 100 percent",
         ),

@@ -51,7 +51,12 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
         for c in checks::REGISTRY {
             let Some(t) = thresholds.get(c.name()) else { continue };
             if let Some((key, why)) = checks::limits::order_problems(*c, t).into_iter().next() {
-                bail!("--set {}.{key}: {why}", c.name());
+                let flag = if options.set.is_empty() {
+                    "--warning/--critical"
+                } else {
+                    "--set"
+                };
+                bail!("{flag} {}.{key}: {why}", c.name());
             }
         }
     }
