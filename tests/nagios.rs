@@ -442,3 +442,34 @@ fn a_scheduled_job_writes_nagios_output() {
         "{text}"
     );
 }
+
+/// The manual's table of main thresholds is the registry's: a check gaining or losing one, or a
+/// key renamed, fails here until docs/src/nagios.md says so.
+#[test]
+fn the_manual_lists_each_main_threshold_as_the_registry_declares_it() {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/nagios.md")).expect("page");
+    let rows: Vec<&str> = page.lines().filter(|l| l.starts_with("| `")).collect();
+    let mut expected = Vec::new();
+    for check in dbtool::checks::REGISTRY {
+        if let Some(main) = check.main_threshold() {
+            let family = main.family.name.strip_prefix("dbtool_").unwrap_or(main.family.name);
+            expected.push(format!(
+                "| `{}` | `{}` / `{}`",
+                check.name(),
+                main.warning,
+                main.critical
+            ));
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{}` |", check.name())))
+                .unwrap_or_else(|| panic!("docs/src/nagios.md has no row for {}", check.name()));
+            assert!(row.starts_with(expected.last().unwrap().as_str()), "{row}");
+            assert!(row.contains(&format!("`{family}")), "{row} names {family}");
+        }
+    }
+    assert_eq!(
+        rows.len(),
+        expected.len(),
+        "rows for checks without a main threshold: {rows:?}"
+    );
+}
