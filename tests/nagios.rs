@@ -248,7 +248,7 @@ async fn hostile_names_cannot_break_the_status_line_or_the_perfdata() {
 #[tokio::test(flavor = "multi_thread")]
 async fn several_targets_prefix_each_line_and_the_status_line_names_the_worst() {
     let db = fresh_db("nagios_multi").await;
-    let dead = "host=127.0.0.1 port=1 dbname=postgres user=postgres connect_timeout=2";
+    let dead = "host=127.0.0.1 port=1 dbname=postgres user=postgres password=Sekr3tPw connect_timeout=2";
     let (code, out, err) = run_dbtool(strings(&[
         "health",
         "--format",
@@ -262,6 +262,7 @@ async fn several_targets_prefix_each_line_and_the_status_line_names_the_worst() 
     ]))
     .await;
     assert_eq!(code, 2, "{out}{err}");
+    assert!(!out.contains("Sekr3t") && !err.contains("Sekr3t"), "no password: {out}{err}");
     let parsed = parse(&out);
     let status = parsed["status"].as_str().unwrap();
     assert!(status.starts_with("POSTGRES CRITICAL - ["), "{status}");
