@@ -262,7 +262,10 @@ async fn several_targets_prefix_each_line_and_the_status_line_names_the_worst() 
     ]))
     .await;
     assert_eq!(code, 2, "{out}{err}");
-    assert!(!out.contains("Sekr3t") && !err.contains("Sekr3t"), "no password: {out}{err}");
+    assert!(
+        !out.contains("Sekr3t") && !err.contains("Sekr3t"),
+        "no password: {out}{err}"
+    );
     let parsed = parse(&out);
     let status = parsed["status"].as_str().unwrap();
     assert!(status.starts_with("POSTGRES CRITICAL - ["), "{status}");
