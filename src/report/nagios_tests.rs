@@ -1,4 +1,5 @@
 use super::*;
+use crate::report::finding::Finding;
 
 #[test]
 fn labels_are_quoted_when_needed_and_quotes_doubled() {
@@ -48,8 +49,6 @@ fn rendered(r: &Report, max: usize) -> String {
     render(r, &mut out, max).expect("render");
     String::from_utf8(out).expect("utf-8")
 }
-
-use super::super::finding::Finding;
 
 #[test]
 fn worst_first_three_phrases_then_a_count() {
