@@ -36,7 +36,7 @@ fn leaked(text: &str) -> Option<&'static str> {
 #[test]
 fn health_never_prints_a_mistyped_dsns_password() {
     for dsn in mistyped() {
-        for format in ["table", "json", "prometheus"] {
+        for format in ["table", "json", "prometheus", "nagios"] {
             let out = dbtool()
                 .args(["health", "--format", format, "--dsn", &dsn])
                 .output()

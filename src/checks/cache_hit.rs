@@ -2,7 +2,7 @@
 
 use super::shared::{table_object, DATABASES, TABLES};
 use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct CacheHit;
 
@@ -85,6 +85,16 @@ impl Check for CacheHit {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&DATABASES, &TABLES];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "warning",
+            critical: "critical",
+            family: &DB_RATIO,
+            scale: 100.0,
+            uom: "%",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::shared::{self, ACTIVITY, SETTINGS};
 use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct Connections;
 
@@ -51,6 +51,16 @@ impl Check for Connections {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&SETTINGS, &ACTIVITY];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "warning",
+            critical: "critical",
+            family: &USAGE,
+            scale: 100.0,
+            uom: "%",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

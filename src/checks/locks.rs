@@ -6,7 +6,7 @@ use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowCo
 
 use crate::db::row::Row;
 use crate::query;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 query!(LOCKS, "locks", Cluster, [0 => "locks.sql"]);
 query!(BLOCKED, "blocked", Cluster, [0 => "blocked.sql", 140000 => "blocked.pg14.sql"]);
@@ -98,6 +98,16 @@ impl Check for Locks {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&LOCKS, &BLOCKED];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "warning_seconds",
+            critical: "critical_seconds",
+            family: &LONGEST_WAIT,
+            scale: 1.0,
+            uom: "s",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

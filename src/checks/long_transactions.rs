@@ -2,7 +2,7 @@
 
 use super::shared::ACTIVITY;
 use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 pub struct LongTransactions;
 
@@ -48,6 +48,16 @@ impl Check for LongTransactions {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&ACTIVITY];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "query_warning_seconds",
+            critical: "query_critical_seconds",
+            family: &LONGEST_QUERY,
+            scale: 1.0,
+            uom: "s",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

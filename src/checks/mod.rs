@@ -39,7 +39,7 @@ pub mod xmin_horizon;
 use std::collections::BTreeMap;
 
 use crate::db::row::{Row, RowError};
-use crate::report::finding::{Finding, MetricFamily, Sample};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample};
 pub use query::{Query, QueryFailure, QueryOutcome, Scope, Variant};
 
 /// A threshold a check reads, with its default; overridable in config and with `--set`.
@@ -136,6 +136,11 @@ pub trait Check: Sync {
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[]
     }
+    /// The thresholds `--warning`/`--critical` set and the family they judge (check_postgres'
+    /// `-w`/`-c`); None when the check has no single main threshold.
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        None
+    }
     /// Whether a lower value is worse (a hit ratio), so a warning sits above its critical.
     fn lower_is_worse(&self) -> bool {
         false
@@ -218,6 +223,19 @@ mod tests {
             }
             for t in c.thresholds() {
                 assert!(!t.key.contains('.'), "{}: threshold keys have no dots", c.name());
+            }
+            if let Some(m) = c.main_threshold() {
+                let keys: Vec<&str> = c.thresholds().iter().map(|t| t.key).collect();
+                assert!(
+                    keys.contains(&m.warning) && keys.contains(&m.critical),
+                    "{}: main threshold keys undeclared",
+                    c.name()
+                );
+                assert!(
+                    c.metrics().iter().any(|f| std::ptr::eq(*f, m.family)),
+                    "{}: main family not its own",
+                    c.name()
+                );
             }
         }
     }

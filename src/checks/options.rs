@@ -50,6 +50,19 @@ pub struct HealthOptions {
     /// Connections dbtool may open per target [default: 3]
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = at_least_one)]
     pub max_connections: Option<usize>,
+    /// With --format nagios: bound on the output in bytes, cut at whole lines, the status line
+    /// always kept [default: 4096]
+    #[arg(long, value_name = "BYTES", value_parser = at_least_one)]
+    pub max_output: Option<usize>,
+    /// The --check's main warning threshold, as check_postgres' -w (the manual's Nagios page lists them)
+    // A shorthand for --set CHECK.KEY=VALUE; in the file, [checks.NAME] holds thresholds.
+    #[arg(long, short = 'w', value_name = "VALUE", allow_negative_numbers = true)]
+    #[serde(skip)]
+    pub warning: Option<f64>,
+    /// The --check's main critical threshold, as check_postgres' -c
+    #[arg(long, short = 'c', value_name = "VALUE", allow_negative_numbers = true)]
+    #[serde(skip)]
+    pub critical: Option<f64>,
     /// Targets checked at once [default: 8]; config file only
     #[arg(skip)]
     pub concurrency: Option<usize>,
@@ -60,6 +73,7 @@ impl HealthOptions {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_MAX_CONNECTIONS: usize = 3;
     pub const DEFAULT_CONCURRENCY: usize = 8;
+    pub const DEFAULT_MAX_OUTPUT: usize = crate::report::nagios::DEFAULT_MAX_OUTPUT;
 
     /// These options where given, `base` (the `[health]` section) elsewhere.
     pub fn over(&self, base: &HealthOptions) -> HealthOptions {
@@ -81,6 +95,9 @@ impl HealthOptions {
             timeout: self.timeout.or(base.timeout),
             state: self.state.clone().or_else(|| base.state.clone()),
             max_connections: self.max_connections.or(base.max_connections),
+            max_output: self.max_output.or(base.max_output),
+            warning: self.warning.or(base.warning),
+            critical: self.critical.or(base.critical),
             concurrency: self.concurrency.or(base.concurrency),
         }
     }

@@ -16,7 +16,7 @@ use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresh
 use crate::db::pool::TargetPool;
 use crate::db::row::{rows_from_messages, Row};
 use crate::db::{Session, Target};
-use crate::report::finding::{Finding, Severity};
+use crate::report::finding::{Finding, Limits, Severity};
 use crate::report::{CheckReport, TargetReport};
 
 type Outcomes = BTreeMap<&'static str, QueryOutcome>;
@@ -206,6 +206,12 @@ pub fn evaluate(
         duration: Duration::ZERO,
         findings: Vec::new(),
         samples: Vec::new(),
+        limits: check.main_threshold().map(|main| Limits {
+            main,
+            warning: thresholds.0.get(main.warning).copied().unwrap_or(0.0),
+            critical: thresholds.0.get(main.critical).copied().unwrap_or(0.0),
+            lower_is_worse: check.lower_is_worse(),
+        }),
     };
     if runnable {
         let ctx = EvalContext {

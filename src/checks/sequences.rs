@@ -5,7 +5,7 @@ use super::shared::table_object;
 use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::row::Row;
 use crate::query;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 query!(SEQUENCES, "sequences", EachDatabase, [0 => "sequences.sql"]);
 
@@ -123,6 +123,16 @@ impl Check for Sequences {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&SEQUENCES];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "warning",
+            critical: "critical",
+            family: &MAX_USED,
+            scale: 100.0,
+            uom: "%",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

@@ -191,6 +191,7 @@ mod tests {
             threshold: String::new(),
             duration: Duration::ZERO,
             findings: vec![],
+            limits: None,
             samples: vec![
                 Sample::new(&DEADLOCKS, deadlocks).label("database", "app"),
                 Sample::new(&COMMITS, commits).label("database", "app"),

@@ -6,7 +6,7 @@ use super::shared::{sees_all_sessions, ROLE};
 use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::row::Row;
 use crate::query;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
 
 query!(XMIN_HORIZON, "xmin_horizon", Cluster, [0 => "xmin_horizon.sql"]);
 
@@ -96,6 +96,16 @@ impl Check for XminHorizon {
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&XMIN_HORIZON, &ROLE];
         L
+    }
+    fn main_threshold(&self) -> Option<&'static MainThreshold> {
+        static MAIN: MainThreshold = MainThreshold {
+            warning: "warning_xids",
+            critical: "critical_xids",
+            family: &AGE_XIDS,
+            scale: 1.0,
+            uom: "",
+        };
+        Some(&MAIN)
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

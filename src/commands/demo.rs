@@ -90,7 +90,11 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
     let report = super::health::execute(&settings).await;
 
     let mut buf = Vec::new();
-    report::render(&report, args.format, &mut buf, report::table::colour_for_stdout())?;
+    let style = report::Style {
+        colour: report::table::colour_for_stdout(),
+        ..report::Style::plain()
+    };
+    report::render(&report, args.format, &mut buf, style)?;
     std::io::stdout().lock().write_all(&buf)?;
     eprintln!("dbtool demo: thresholds for locks and idle transactions were lowered to seconds for the demo; removing the cluster ...");
     blocked.abort();

@@ -43,7 +43,11 @@ pub async fn run(args: &HealthArgs, loaded: &Settings) -> anyhow::Result<u8> {
     };
     let mut buf = Vec::with_capacity(64 * 1024);
     let colour = settings.output.is_none() && report::table::colour_for_stdout();
-    report::render(&report, settings.format, &mut buf, colour)?;
+    let style = report::Style {
+        colour,
+        max_output: settings.max_output,
+    };
+    report::render(&report, settings.format, &mut buf, style)?;
     match &settings.output {
         Some(path) => report::atomic::write(path, &buf)?,
         None => {

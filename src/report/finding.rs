@@ -29,7 +29,7 @@ impl Severity {
 
     /// Rank for "the worst finding decides": a check that could not run (UNKNOWN) must not
     /// hide a real WARNING or CRITICAL elsewhere, so UNKNOWN ranks between OK and WARNING.
-    fn rank(self) -> u8 {
+    pub fn rank(self) -> u8 {
         match self {
             Severity::Ok => 0,
             Severity::Unknown => 1,
@@ -109,6 +109,36 @@ impl Finding {
     pub fn with_value(mut self, value: f64) -> Self {
         self.value = Some(value);
         self
+    }
+}
+
+/// A check's main threshold: the pair of keys `--warning`/`--critical` set (as check_postgres'
+/// `-w`/`-c`), and the metric family they judge, for Nagios perfdata. Declared by the check
+/// next to its threshold keys.
+#[derive(Debug)]
+pub struct MainThreshold {
+    pub warning: &'static str,
+    pub critical: &'static str,
+    pub family: &'static MetricFamily,
+    /// Multiplies a sample into the thresholds' unit: 100 for a ratio judged in percent.
+    pub scale: f64,
+    /// Nagios unit of measurement of the scaled value: "", "s", "B", "%" or "c".
+    pub uom: &'static str,
+}
+
+/// A main threshold with the values in force on one run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub main: &'static MainThreshold,
+    pub warning: f64,
+    pub critical: f64,
+    /// A lower value is worse (a hit ratio): the range alerts below the threshold.
+    pub lower_is_worse: bool,
+}
+
+impl PartialEq for MainThreshold {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
     }
 }
 

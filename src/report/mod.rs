@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod finding;
 pub mod json;
 pub mod json_text;
+pub mod nagios;
 pub mod printable;
 pub mod prometheus;
 pub mod table;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::report::finding::{Finding, Sample, Severity};
+use crate::report::finding::{Finding, Limits, Sample, Severity};
 
 /// Version of the JSON wire format; bumped only on incompatible changes.
 pub const JSON_SCHEMA: u32 = 1;
@@ -52,6 +53,8 @@ pub struct CheckReport {
     pub duration: Duration,
     pub findings: Vec<Finding>,
     pub samples: Vec<Sample>,
+    /// The main threshold in force, for Nagios perfdata; None when the check has none.
+    pub limits: Option<Limits>,
 }
 
 impl TargetReport {
@@ -96,11 +99,33 @@ pub enum Format {
     Table,
     Json,
     Prometheus,
+    /// Nagios/Icinga plugin output: a status line, long text and perfdata.
+    Nagios,
+}
+
+/// How a report is written besides its format.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Colour the table (a terminal).
+    pub colour: bool,
+    /// Bound on Nagios output, in bytes.
+    pub max_output: usize,
+}
+
+impl Style {
+    pub fn plain() -> Style {
+        Style {
+            colour: false,
+            max_output: nagios::DEFAULT_MAX_OUTPUT,
+        }
+    }
 }
 
 /// Writes the report in the chosen format.
-pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write, colour: bool) -> std::io::Result<()> {
+pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write, style: Style) -> std::io::Result<()> {
+    let colour = style.colour;
     match format {
+        Format::Nagios => nagios::render(report, out, style.max_output),
         Format::Table => table::render(report, out, colour),
         Format::Json => json::render(report, out),
         Format::Prometheus => prometheus::render(report, out),

@@ -26,6 +26,8 @@ pub struct HealthSettings {
     pub concurrency: usize,
     /// `--state`: counters of the previous run, for deltas.
     pub state: Option<PathBuf>,
+    /// `--max-output`: the Nagios output's bound in bytes.
+    pub max_output: usize,
 }
 
 /// The checks with their thresholds, the databases and the bounds: `options` is already laid
@@ -41,14 +43,20 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
         .iter()
         .map(|c| (c.name(), settings.thresholds(*c)))
         .collect();
-    for s in &options.set {
+    let sets = [options.set.clone(), shorthands(options)?].concat();
+    for s in &sets {
         apply_set(&mut thresholds, s)?;
     }
-    if !options.set.is_empty() {
+    if !sets.is_empty() {
         for c in checks::REGISTRY {
             let Some(t) = thresholds.get(c.name()) else { continue };
             if let Some((key, why)) = checks::limits::order_problems(*c, t).into_iter().next() {
-                bail!("--set {}.{key}: {why}", c.name());
+                let flag = if options.set.is_empty() {
+                    "--warning/--critical"
+                } else {
+                    "--set"
+                };
+                bail!("{flag} {}.{key}: {why}", c.name());
             }
         }
     }
@@ -73,6 +81,42 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
     })
 }
 
+/// `--warning`/`--critical` as the `--set` of the one selected check's main threshold.
+fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
+    let given: Vec<(&str, f64)> = [("warning", options.warning), ("critical", options.critical)]
+        .into_iter()
+        .filter_map(|(flag, v)| v.map(|v| (flag, v)))
+        .collect();
+    let Some((flag, _)) = given.first() else {
+        return Ok(Vec::new());
+    };
+    let [name] = options.checks.as_slice() else {
+        bail!("--{flag} sets one check's main threshold; select exactly one with --check NAME, or use --set CHECK.KEY=VALUE");
+    };
+    let check = checks::find(name).expect("names are checked above");
+    let Some(main) = check.main_threshold() else {
+        let keys: Vec<&str> = check.thresholds().iter().map(|t| t.key).collect();
+        bail!(
+            "check '{name}' has no main threshold for --{flag}; use --set {name}.KEY=VALUE (keys: {})",
+            if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            }
+        );
+    };
+    given
+        .into_iter()
+        .map(|(flag, v)| {
+            let key = if flag == "warning" { main.warning } else { main.critical };
+            match checks::limits::value_problem(check, key, v) {
+                Some(why) => bail!("--{flag} {v} (the {name}.{key} threshold): {why}"),
+                None => Ok(format!("{name}.{key}={v}")),
+            }
+        })
+        .collect()
+}
+
 /// `dbtool health`: the flags over the file over the defaults.
 pub fn resolve(
     flags: &HealthOptions,
@@ -91,6 +135,7 @@ pub fn resolve(
         timeout: o.timeout.map_or(HealthOptions::DEFAULT_TIMEOUT, |d| d.0),
         concurrency: o.concurrency.unwrap_or(HealthOptions::DEFAULT_CONCURRENCY).max(1),
         state: o.state,
+        max_output: o.max_output.unwrap_or(HealthOptions::DEFAULT_MAX_OUTPUT),
     })
 }
 

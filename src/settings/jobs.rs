@@ -50,6 +50,8 @@ pub struct HealthJob {
     pub plan: Plan,
     pub timeout: Duration,
     pub format: Format,
+    /// Bound on Nagios output (`format = "nagios"`), in bytes.
+    pub max_output: usize,
 }
 
 impl std::fmt::Debug for HealthJob {
@@ -197,6 +199,7 @@ fn health(own: HealthOptions, head: &Head, settings: &Settings) -> Result<Health
         // A job writes for the textfile collector unless told otherwise; [health] format is
         // the command's.
         format: own.format.unwrap_or(Format::Prometheus),
+        max_output: options.max_output.unwrap_or(HealthOptions::DEFAULT_MAX_OUTPUT),
     })
 }
 

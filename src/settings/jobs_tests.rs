@@ -55,3 +55,30 @@ fn job_keys_are_the_options_type_and_each_problem_has_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_health_job_may_write_nagios_output_with_its_bound() {
+    // For passive checks: the file holds what `dbtool health --format nagios` would print.
+    let text = format!(
+        "{TARGET}[health]\nmax_output = 2000\n\n[[jobs]]\nname = \"h\"\nkind = \"health\"\nschedule = \"* * * * *\"\n\
+         output = \"/tmp/h.txt\"\nformat = \"nagios\"\n\n[[jobs]]\nname = \"n\"\nkind = \"health\"\n\
+         schedule = \"* * * * *\"\nmax_output = 900\n"
+    );
+    let s = load(&text).expect("valid");
+    let health: Vec<_> = s
+        .schedule
+        .jobs
+        .iter()
+        .filter_map(|j| match &j.options {
+            JobOptions::Health(h) => Some((h.format, h.max_output)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        health,
+        [
+            (crate::report::Format::Nagios, 2000),
+            (crate::report::Format::Prometheus, 900)
+        ]
+    );
+}

@@ -35,7 +35,11 @@ pub(super) async fn run(
     };
     if let Some(path) = &job.output {
         let mut buf = Vec::with_capacity(64 * 1024);
-        crate::report::render(&report, h.format, &mut buf, false)?;
+        let style = crate::report::Style {
+            colour: false,
+            max_output: h.max_output,
+        };
+        crate::report::render(&report, h.format, &mut buf, style)?;
         crate::report::atomic::write(path, &buf)?;
     }
     let status = report.status();
