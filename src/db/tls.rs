@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::client_cert::{ClientCert, ClientCertError};
 use super::conninfo::SslMode;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum TlsError {
     BadPem { path: String, detail: String },
     #[error("sslrootcert file {path} holds no usable CA certificate; put the server's CA certificate in it as PEM")]
     NoCertificates { path: String },
+    #[error(transparent)]
+    ClientCert(#[from] ClientCertError),
     #[error("could not set up TLS: {0}")]
     Setup(String),
 }
@@ -38,13 +41,15 @@ enum Verify {
 
 /// A tokio-postgres TLS maker for `mode`, or None for sslmode=disable.
 ///
-/// `home` locates libpq's default root certificate, ~/.postgresql/root.crt.
+/// `home` locates libpq's default root certificate, ~/.postgresql/root.crt; `client` is the
+/// certificate to present (see [`super::client_cert`]).
 pub fn make_tls_connect(
     mode: SslMode,
     sslrootcert: Option<&Path>,
     home: Option<&Path>,
+    client: Option<ClientCert>,
 ) -> Result<Option<MakeRustlsConnect>, TlsError> {
-    Ok(client_config(mode, sslrootcert, home)?.map(MakeRustlsConnect::new))
+    Ok(client_config(mode, sslrootcert, home, client)?.map(MakeRustlsConnect::new))
 }
 
 /// The rustls configuration behind [`make_tls_connect`].
@@ -52,6 +57,7 @@ pub fn client_config(
     mode: SslMode,
     sslrootcert: Option<&Path>,
     home: Option<&Path>,
+    client: Option<ClientCert>,
 ) -> Result<Option<ClientConfig>, TlsError> {
     let Some(verify) = policy(mode, sslrootcert, home)? else {
         return Ok(None);
@@ -59,12 +65,17 @@ pub fn client_config(
     // An explicit provider means nobody has to install a process-wide default first.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = verifier(verify, &provider)?;
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some(c) => builder
+            .with_client_auth_cert(c.chain, c.key)
+            .map_err(|e| TlsError::Setup(format!("the client certificate and key do not fit together: {e}")))?,
+    };
     // PostgreSQL 17 checks this ALPN name when a client offers ALPN; older servers ignore it.
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(Some(config))
@@ -349,7 +360,9 @@ llo=
 
     #[test]
     fn modes_build_configs_and_disable_builds_none() {
-        assert!(client_config(SslMode::Disable, None, None).expect("disable").is_none());
+        assert!(client_config(SslMode::Disable, None, None, None)
+            .expect("disable")
+            .is_none());
         for mode in [
             SslMode::Allow,
             SslMode::Prefer,
@@ -357,7 +370,10 @@ llo=
             SslMode::VerifyCa,
             SslMode::VerifyFull,
         ] {
-            assert!(client_config(mode, None, None).expect("config").is_some(), "{mode}");
+            assert!(
+                client_config(mode, None, None, None).expect("config").is_some(),
+                "{mode}"
+            );
         }
     }
 
@@ -365,10 +381,10 @@ llo=
     fn root_file_errors_name_the_path() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope.crt");
-        let err = client_config(SslMode::VerifyFull, Some(&missing), None).expect_err("missing");
+        let err = client_config(SslMode::VerifyFull, Some(&missing), None, None).expect_err("missing");
         assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
         let junk = root_file(&dir, "not a certificate\n");
-        let err = client_config(SslMode::VerifyCa, Some(&junk), None).expect_err("junk");
+        let err = client_config(SslMode::VerifyCa, Some(&junk), None, None).expect_err("junk");
         assert!(matches!(err, TlsError::NoCertificates { .. }), "{err}");
         assert!(err.to_string().contains(&junk.display().to_string()), "{err}");
     }

@@ -14,6 +14,8 @@ const KEYS: &[&str] = &[
     "dbname",
     "sslmode",
     "sslrootcert",
+    "sslcert",
+    "sslkey",
     "connect_timeout",
     "application_name",
     "fallback_application_name",
@@ -24,8 +26,6 @@ const KEYS: &[&str] = &[
 ];
 /// libpq keywords dbtool knows but does not implement: named as unsupported rather than unknown.
 const UNSUPPORTED: &[&str] = &[
-    "sslcert",
-    "sslkey",
     "sslpassword",
     "sslcrl",
     "sslcrldir",

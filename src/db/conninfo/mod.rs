@@ -45,6 +45,8 @@ pub struct ConnParams {
     passfile_passwords: Vec<Option<String>>,
     sslmode: SslMode,
     sslrootcert: Option<PathBuf>,
+    sslcert: Option<PathBuf>,
+    sslkey: Option<PathBuf>,
     home: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     application_name: String,
@@ -87,6 +89,8 @@ impl ConnParams {
             passfile_passwords: Vec::new(),
             sslmode: r.sslmode()?,
             sslrootcert: r.get("sslrootcert", "PGSSLROOTCERT").map(|p| PathBuf::from(p.0)),
+            sslcert: r.get("sslcert", "PGSSLCERT").map(|p| PathBuf::from(p.0)),
+            sslkey: r.get("sslkey", "PGSSLKEY").map(|p| PathBuf::from(p.0)),
             home,
             connect_timeout: r.connect_timeout()?,
             // fallback_application_name is accepted but never used: dbtool always names itself.
@@ -140,6 +144,10 @@ impl ConnParams {
     }
     pub fn sslrootcert(&self) -> Option<&Path> {
         self.sslrootcert.as_deref()
+    }
+    /// The client certificate and key files libpq would use (given, else ~/.postgresql/postgresql.*).
+    pub fn client_cert_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        super::client_cert::files(self.sslcert.as_deref(), self.sslkey.as_deref(), self.home.as_deref())
     }
     /// The home directory used for ~/.pgpass and ~/.postgresql/root.crt.
     pub fn home_dir(&self) -> Option<&Path> {
@@ -221,6 +229,12 @@ impl ConnParams {
         }
         if let Some(cert) = &self.sslrootcert {
             env.push(("PGSSLROOTCERT", cert.display().to_string()));
+        }
+        if let Some(cert) = &self.sslcert {
+            env.push(("PGSSLCERT", cert.display().to_string()));
+        }
+        if let Some(key) = &self.sslkey {
+            env.push(("PGSSLKEY", key.display().to_string()));
         }
         match (&self.password, &self.passfile) {
             (Some((p, _)), _) => env.push(("PGPASSWORD", p.clone())),
