@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "target_session_attrs",
     "passfile",
     "gssencmode",
+    "service",
 ];
 /// libpq keywords dbtool knows but does not implement: named as unsupported rather than unknown.
 const UNSUPPORTED: &[&str] = &[
@@ -48,7 +49,6 @@ const UNSUPPORTED: &[&str] = &[
     "keepalives_count",
     "tcp_user_timeout",
     "replication",
-    "service",
     "client_encoding",
     "load_balance_hosts",
 ];

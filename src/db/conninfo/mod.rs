@@ -14,6 +14,7 @@ mod parse;
 mod resolve;
 #[cfg(test)]
 mod secrecy_tests;
+mod service;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -61,7 +62,23 @@ impl ConnParams {
             Some(s) => parse::parse_dsn(s)?,
             None => parse::Dsn::default(),
         };
-        let r = Resolver { dsn: &parsed, env };
+        let home = match env.var("HOME").filter(|h| !h.is_empty()) {
+            Some(h) => Some(PathBuf::from(h)),
+            None => current_os_user().map(|u| u.1),
+        };
+        let service_name = match parsed.values.get("service") {
+            Some(name) => Some(name.clone()).filter(|n| !n.is_empty()),
+            None => env.var("PGSERVICE").filter(|n| !n.is_empty()),
+        };
+        let service = match service_name {
+            Some(name) => Some(service::lookup(&name, &service::files(env, home.as_deref()))?),
+            None => None,
+        };
+        let r = Resolver {
+            dsn: &parsed,
+            service: service.as_ref(),
+            env,
+        };
         let (hosts, hostaddrs) = r.hosts()?;
         let ports = r.ports(hosts.len())?;
         let user = match r.get("user", "PGUSER") {
@@ -69,10 +86,6 @@ impl ConnParams {
             None => current_os_user().ok_or(ConnInfoError::NoUser)?.0,
         };
         let dbname = r.get("dbname", "PGDATABASE").map_or_else(|| user.clone(), |d| d.0);
-        let home = match env.var("HOME").filter(|h| !h.is_empty()) {
-            Some(h) => Some(PathBuf::from(h)),
-            None => current_os_user().map(|u| u.1),
-        };
         let passfile = match r.get("passfile", "PGPASSFILE") {
             Some((p, _)) => Some(PathBuf::from(p)),
             None => home.as_ref().map(|h| h.join(".pgpass")),
