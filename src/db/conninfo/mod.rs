@@ -91,6 +91,7 @@ impl ConnParams {
             None => home.as_ref().map(|h| h.join(".pgpass")),
         };
         r.check_gssencmode()?;
+        keywords::warn_ignored_env(env);
         let mut params = ConnParams {
             hosts,
             hostaddrs,

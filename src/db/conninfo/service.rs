@@ -114,6 +114,12 @@ mod tests {
     }
 
     #[test]
+    fn ignored_variables_are_named() {
+        let e = env(&[("PGSSLCRL", "/x.crl"), ("PGTZ", ""), ("PGHOST", "h")]);
+        assert_eq!(keywords::ignored_env(&e), vec!["PGSSLCRL"]);
+    }
+
+    #[test]
     fn files_follow_libpq_order() {
         let e = env(&[]);
         assert_eq!(
