@@ -54,6 +54,29 @@ async fn dbtool(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String
     row.try_get::<_, String>(0).map_err(|e| e.to_string())
 }
 
+/// `dbtool health --check connections` run as a user would: the process environment, --dsn only
+/// when given. The target label it reports (host:port/dbname), or its stderr.
+fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
+    let mut cmd = common::dbtool();
+    cmd.env("HOME", home)
+        .args(["health", "--check", "connections", "--format", "json"]);
+    if !dsn.is_empty() {
+        cmd.args(["--dsn", dsn]);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = cmd.output().expect("run dbtool");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0 | 1) => {
+            let v: serde_json::Value =
+                serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+            Ok(v["targets"][0]["target"].as_str().unwrap_or_default().to_string())
+        }
+        _ => Err(format!("{stdout}{stderr}")),
+    }
+}
+
 #[tokio::test]
 async fn services_resolve_like_psql() {
     let cluster = common::own_cluster(Default::default());
@@ -131,6 +154,22 @@ async fn services_resolve_like_psql() {
         }
         let libpq = psql(case.dsn, home.path(), &env);
         let ours = dbtool(case.dsn, home.path(), &env).await;
+        match (case.reaches, dbtool_cli(case.dsn, home.path(), &env)) {
+            (Some(db), Ok(label)) => assert!(
+                label.ends_with(&format!("/{db}")),
+                "{}: the CLI reached {label}",
+                case.name
+            ),
+            (None, Err(e)) => {
+                assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
+                assert!(
+                    !e.contains(SECRET),
+                    "{}: the CLI leaked the service's password: {e}",
+                    case.name
+                );
+            }
+            (want, got) => panic!("{}: expected {want:?}, the CLI gave {got:?}", case.name),
+        }
         match (case.reaches, &libpq, &ours) {
             (Some(db), Ok(a), Ok(b)) => {
                 assert_eq!(a, db, "{}: psql reached another database", case.name);
