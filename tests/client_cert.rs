@@ -172,6 +172,24 @@ async fn dbtool_connects(dsn: &str, home: &Path, env: &[(&str, String)]) -> Resu
     row.try_get::<_, String>(0).map_err(|e| e.to_string())
 }
 
+/// `dbtool health --check connections` with the same inputs, through the process environment:
+/// Ok when it connected (exit 0 or 1), else its output.
+fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<(), String> {
+    let mut cmd = common::dbtool();
+    cmd.env("HOME", home)
+        .args(["health", "--check", "connections", "--format", "json", "--dsn", dsn]);
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = cmd.output().expect("run dbtool");
+    match out.status.code() {
+        Some(0 | 1) => Ok(()),
+        _ => Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
 #[tokio::test]
 async fn client_certificates_connect_and_refuse_like_psql() {
     let c = cert_cluster().await;
@@ -246,6 +264,17 @@ async fn client_certificates_connect_and_refuse_like_psql() {
             "{}: psql (libpq) disagrees with the table: {psql_err}",
             case.name
         );
+        match dbtool_cli(&case.dsn, home.path(), &case.env) {
+            Ok(()) => assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name),
+            Err(e) => {
+                assert!(
+                    !case.connects,
+                    "{}: the CLI refused where libpq connects: {e}",
+                    case.name
+                );
+                assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
+            }
+        }
         match dbtool_connects(&case.dsn, home.path(), &case.env).await {
             Ok(user) => {
                 assert!(case.connects, "{}: dbtool connected where libpq refuses", case.name);
