@@ -284,7 +284,7 @@ fn tls_hint(e: &rustls::Error, params: &ConnParams) -> Option<String> {
     }
     let roots = match params.sslrootcert() {
         Some(path) => format!("sslrootcert {}", path.display()),
-        None => "the default roots (~/.postgresql/root.crt, else the bundled web PKI roots)".to_string(),
+        None => "the default root certificate ~/.postgresql/root.crt".to_string(),
     };
     Some(format!(
         "the server certificate is not trusted by {roots}; set sslrootcert= or PGSSLROOTCERT to the server's CA file"
