@@ -335,10 +335,21 @@ async fn verify_ca_checks_the_chain_but_not_the_name() {
     let err = connect_err(&params(&dsn(&other), home.path())).await.to_string();
     assert!(err.contains(&format!("not trusted by sslrootcert {other}")), "{err}");
 
-    // Without sslrootcert or ~/.postgresql/root.crt only public CAs are trusted.
+    // Without sslrootcert or ~/.postgresql/root.crt libpq refuses; sslrootcert=system trusts
+    // public CAs, and only with verify-full.
     let no_root = format!("host=127.0.0.1 port={} user=postgres sslmode=verify-ca", c.port());
     let err = connect_err(&params(&no_root, home.path())).await.to_string();
-    assert!(err.contains("not trusted by the default roots"), "{err}");
+    let root = home.path().join(".postgresql/root.crt");
+    assert!(
+        err.contains(&format!("root certificate file {} does not exist", root.display())),
+        "{err}"
+    );
+    let system = format!(
+        "host=localhost port={} user=postgres sslmode=verify-full sslrootcert=system",
+        c.port()
+    );
+    let err = connect_err(&params(&system, home.path())).await.to_string();
+    assert!(err.contains("not trusted by sslrootcert system"), "{err}");
 
     let err = connect_err(&params(&dsn("/nonexistent/ca.pem"), home.path()))
         .await

@@ -11,7 +11,7 @@ use super::connect_error::{hint, render, Cause, ConnectError, Host, HostFailure}
 use super::conninfo::{is_socket_host, ConnParams, SslMode, TargetSessionAttrs, DEFAULT_CONNECT_TIMEOUT};
 use super::row::rows_from_messages;
 use super::session::{self, Pooler, Session};
-use super::tls;
+use super::{client_cert, tls};
 
 /// Limits every dbtool session runs under, so a check can never block or change production.
 #[derive(Clone, Debug)]
@@ -118,7 +118,11 @@ async fn connect_any(params: &ConnParams, settings: &SessionSettings, allow: All
         SslMode::Disable => None,
         _ if !any_tcp => None,
         mode => {
-            tls::make_tls_connect(mode, params.sslrootcert(), params.home_dir()).map_err(|cause| ConnectError::Tls {
+            let (cert, key) = params.client_cert_files();
+            let tls = client_cert::load(cert.as_deref(), key.as_deref())
+                .map_err(tls::TlsError::from)
+                .and_then(|client| tls::make_tls_connect(mode, params.sslrootcert(), params.home_dir(), client));
+            tls.map_err(|cause| ConnectError::Tls {
                 target: target.clone(),
                 cause,
             })?

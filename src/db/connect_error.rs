@@ -174,6 +174,10 @@ pub(super) fn hint(cause: &Cause, params: &ConnParams, host: &Host) -> Option<St
         Cause::Refused(_) => return None,
     };
     if let Some(code) = e.code() {
+        let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
+        if let Some(hint) = certificate_hint(message, params) {
+            return Some(hint);
+        }
         return server_hint(code, params, host);
     }
     if let Some(tls) = chain(e).find_map(|c| {
@@ -204,6 +208,27 @@ const NO_PASSWORD_HINT: &str =
 
 fn chain(e: &tokio_postgres::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
     crate::errors::chain(e)
+}
+
+/// `hostssl ... cert` refusals name the client certificate, not the role or pg_hba.conf.
+fn certificate_hint(message: &str, params: &ConnParams) -> Option<String> {
+    let (cert, key) = params.client_cert_files();
+    let shown = |p: Option<std::path::PathBuf>| p.map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+    if message.contains("requires a valid client certificate") {
+        return Some(format!(
+            "the server requires a client certificate and none was sent: certificate file {} was not found; set sslcert= and sslkey= in --dsn, or PGSSLCERT and PGSSLKEY, or put them at ~/.postgresql/postgresql.crt and postgresql.key",
+            shown(cert)
+        ));
+    }
+    if message.contains("certificate authentication failed") {
+        return Some(format!(
+            "the client certificate {} (key {}) was sent, but its common name does not match role '{}' (or the pg_ident.conf map); use a certificate issued for that role",
+            shown(cert),
+            shown(key),
+            params.user()
+        ));
+    }
+    None
 }
 
 fn server_hint(code: &SqlState, params: &ConnParams, host: &Host) -> Option<String> {
@@ -259,7 +284,7 @@ fn tls_hint(e: &rustls::Error, params: &ConnParams) -> Option<String> {
     }
     let roots = match params.sslrootcert() {
         Some(path) => format!("sslrootcert {}", path.display()),
-        None => "the default roots (~/.postgresql/root.crt, else the bundled web PKI roots)".to_string(),
+        None => "the default root certificate ~/.postgresql/root.crt".to_string(),
     };
     Some(format!(
         "the server certificate is not trusted by {roots}; set sslrootcert= or PGSSLROOTCERT to the server's CA file"

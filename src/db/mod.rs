@@ -1,5 +1,6 @@
 //! Talking to PostgreSQL: libpq-compatible connection parameters, TLS, session settings, rows.
 
+pub mod client_cert;
 pub mod column;
 pub mod connect;
 pub mod connect_error;

@@ -14,6 +14,8 @@ const KEYS: &[&str] = &[
     "dbname",
     "sslmode",
     "sslrootcert",
+    "sslcert",
+    "sslkey",
     "connect_timeout",
     "application_name",
     "fallback_application_name",
@@ -21,11 +23,10 @@ const KEYS: &[&str] = &[
     "target_session_attrs",
     "passfile",
     "gssencmode",
+    "service",
 ];
 /// libpq keywords dbtool knows but does not implement: named as unsupported rather than unknown.
 const UNSUPPORTED: &[&str] = &[
-    "sslcert",
-    "sslkey",
     "sslpassword",
     "sslcrl",
     "sslcrldir",
@@ -48,7 +49,6 @@ const UNSUPPORTED: &[&str] = &[
     "keepalives_count",
     "tcp_user_timeout",
     "replication",
-    "service",
     "client_encoding",
     "load_balance_hosts",
 ];
@@ -105,4 +105,52 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// libpq variables dbtool does not act on, with what each would have set. Read and ignored with
+/// a warning: refusing them would break shells that export them for psql.
+pub const IGNORED_ENV: &[(&str, &str)] = &[
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGREQUIRESSL", "requiressl"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGSSLCOMPRESSION", "sslcompression"),
+    ("PGSSLCERTMODE", "sslcertmode"),
+    ("PGSSLCRL", "sslcrl"),
+    ("PGSSLCRLDIR", "sslcrldir"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGREQUIREPEER", "requirepeer"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGSSLMINPROTOCOLVERSION", "ssl_min_protocol_version"),
+    ("PGSSLMAXPROTOCOLVERSION", "ssl_max_protocol_version"),
+    ("PGKRBSRVNAME", "krbsrvname"),
+    ("PGGSSLIB", "gsslib"),
+    ("PGGSSDELEGATION", "gssdelegation"),
+    ("PGCLIENTENCODING", "client_encoding"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
+    ("PGDATESTYLE", "the DateStyle setting"),
+    ("PGTZ", "the TimeZone setting"),
+    ("PGGEQO", "the geqo setting"),
+];
+
+/// The ignored variables set (non-empty) in `env`.
+pub(super) fn ignored_env(env: &dyn super::Env) -> Vec<&'static str> {
+    (IGNORED_ENV.iter())
+        .filter(|(var, _)| env.var(var).is_some_and(|v| !v.is_empty()))
+        .map(|(var, _)| *var)
+        .collect()
+}
+
+/// Warns once per process about the ignored variables set, naming each and never its value.
+pub(super) fn warn_ignored_env(env: &dyn super::Env) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let set = ignored_env(env);
+    if set.is_empty() {
+        return;
+    }
+    WARNED.call_once(|| {
+        for var in set {
+            let what = IGNORED_ENV.iter().find(|(v, _)| *v == var).map_or("", |(_, w)| w);
+            tracing::warn!("{var} is set but dbtool does not support {what}; ignoring it");
+        }
+    });
 }

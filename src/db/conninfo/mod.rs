@@ -14,6 +14,7 @@ mod parse;
 mod resolve;
 #[cfg(test)]
 mod secrecy_tests;
+mod service;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -45,6 +46,8 @@ pub struct ConnParams {
     passfile_passwords: Vec<Option<String>>,
     sslmode: SslMode,
     sslrootcert: Option<PathBuf>,
+    sslcert: Option<PathBuf>,
+    sslkey: Option<PathBuf>,
     home: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     application_name: String,
@@ -59,7 +62,23 @@ impl ConnParams {
             Some(s) => parse::parse_dsn(s)?,
             None => parse::Dsn::default(),
         };
-        let r = Resolver { dsn: &parsed, env };
+        let home = match env.var("HOME").filter(|h| !h.is_empty()) {
+            Some(h) => Some(PathBuf::from(h)),
+            None => current_os_user().map(|u| u.1),
+        };
+        let service_name = match parsed.values.get("service") {
+            Some(name) => Some(name.clone()).filter(|n| !n.is_empty()),
+            None => env.var("PGSERVICE").filter(|n| !n.is_empty()),
+        };
+        let service = match service_name {
+            Some(name) => Some(service::lookup(&name, &service::files(env, home.as_deref()))?),
+            None => None,
+        };
+        let r = Resolver {
+            dsn: &parsed,
+            service: service.as_ref(),
+            env,
+        };
         let (hosts, hostaddrs) = r.hosts()?;
         let ports = r.ports(hosts.len())?;
         let user = match r.get("user", "PGUSER") {
@@ -67,15 +86,12 @@ impl ConnParams {
             None => current_os_user().ok_or(ConnInfoError::NoUser)?.0,
         };
         let dbname = r.get("dbname", "PGDATABASE").map_or_else(|| user.clone(), |d| d.0);
-        let home = match env.var("HOME").filter(|h| !h.is_empty()) {
-            Some(h) => Some(PathBuf::from(h)),
-            None => current_os_user().map(|u| u.1),
-        };
         let passfile = match r.get("passfile", "PGPASSFILE") {
             Some((p, _)) => Some(PathBuf::from(p)),
             None => home.as_ref().map(|h| h.join(".pgpass")),
         };
         r.check_gssencmode()?;
+        keywords::warn_ignored_env(env);
         let mut params = ConnParams {
             hosts,
             hostaddrs,
@@ -87,6 +103,8 @@ impl ConnParams {
             passfile_passwords: Vec::new(),
             sslmode: r.sslmode()?,
             sslrootcert: r.get("sslrootcert", "PGSSLROOTCERT").map(|p| PathBuf::from(p.0)),
+            sslcert: r.get("sslcert", "PGSSLCERT").map(|p| PathBuf::from(p.0)),
+            sslkey: r.get("sslkey", "PGSSLKEY").map(|p| PathBuf::from(p.0)),
             home,
             connect_timeout: r.connect_timeout()?,
             // fallback_application_name is accepted but never used: dbtool always names itself.
@@ -140,6 +158,10 @@ impl ConnParams {
     }
     pub fn sslrootcert(&self) -> Option<&Path> {
         self.sslrootcert.as_deref()
+    }
+    /// The client certificate and key files libpq would use (given, else ~/.postgresql/postgresql.*).
+    pub fn client_cert_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        super::client_cert::files(self.sslcert.as_deref(), self.sslkey.as_deref(), self.home.as_deref())
     }
     /// The home directory used for ~/.pgpass and ~/.postgresql/root.crt.
     pub fn home_dir(&self) -> Option<&Path> {
@@ -221,6 +243,12 @@ impl ConnParams {
         }
         if let Some(cert) = &self.sslrootcert {
             env.push(("PGSSLROOTCERT", cert.display().to_string()));
+        }
+        if let Some(cert) = &self.sslcert {
+            env.push(("PGSSLCERT", cert.display().to_string()));
+        }
+        if let Some(key) = &self.sslkey {
+            env.push(("PGSSLKEY", key.display().to_string()));
         }
         match (&self.password, &self.passfile) {
             (Some((p, _)), _) => env.push(("PGPASSWORD", p.clone())),

@@ -5,6 +5,7 @@ use super::*;
 /// Picks each field by precedence: DSN value, then environment; an empty value means the default.
 pub(super) struct Resolver<'a> {
     pub(super) dsn: &'a parse::Dsn,
+    pub(super) service: Option<&'a service::Service>,
     pub(super) env: &'a dyn Env,
 }
 
@@ -13,6 +14,10 @@ impl Resolver<'_> {
         // libpq: a key present in the DSN, even empty, hides the environment variable.
         if let Some(v) = self.dsn.values.get(key) {
             return Some((v.clone(), Origin::Dsn)).filter(|_| !v.is_empty());
+        }
+        // libpq: then the service file, and only then the environment.
+        if let Some((v, _)) = self.service.and_then(|s| s.values.get(key)) {
+            return Some((v.clone(), Origin::Service)).filter(|_| !v.is_empty());
         }
         let v = self.env.var(var).filter(|v| !v.is_empty())?;
         Some((v, Origin::Env(var)))
@@ -30,6 +35,10 @@ impl Resolver<'_> {
         let place = match origin {
             Origin::Dsn => Place::Dsn {
                 at: self.dsn.at.get(key).copied().unwrap_or(1),
+            },
+            Origin::Service => Place::Service {
+                path: self.service.map(|s| s.path.display().to_string()).unwrap_or_default(),
+                line: (self.service).and_then(|s| s.values.get(key)).map_or(0, |v| v.1),
             },
             Origin::Env(var) => Place::Env {
                 var,

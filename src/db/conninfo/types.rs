@@ -93,6 +93,8 @@ impl TargetSessionAttrs {
 pub enum Origin {
     Dsn,
     Env(&'static str),
+    /// The service file section named by service= or PGSERVICE.
+    Service,
 }
 
 impl fmt::Display for Origin {
@@ -100,6 +102,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Dsn => f.write_str("--dsn"),
             Origin::Env(var) => f.write_str(var),
+            Origin::Service => f.write_str("the service file"),
         }
     }
 }
@@ -112,12 +115,15 @@ pub enum Place {
     Dsn { at: usize },
     /// An environment variable (PGPORT, ...) holds a single setting, never the password.
     Env { var: &'static str, value: String },
+    /// A line of a service file (the value is not shown: it may sit next to a password).
+    Service { path: String, line: usize },
 }
 
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Place::Dsn { at } => write!(f, "at character {at} of --dsn"),
+            Place::Service { path, line } => write!(f, "at line {line} of service file {path}"),
             Place::Env { var, value } => {
                 let short: String = value.chars().take(64).collect();
                 write!(f, "'{}' in {var}", short.escape_debug())
@@ -189,6 +195,12 @@ pub enum ConnInfoError {
         hosts: usize,
         origin: Origin,
     },
+    #[error("definition of service '{name}' not found; searched {searched}: add a [{name}] section, or point PGSERVICEFILE at the file that has one")]
+    ServiceNotFound { name: String, searched: String },
+    #[error("service file {path}, line {line}: {problem}")]
+    ServiceFile { path: String, line: usize, problem: String },
+    #[error("could not read service file {path}: {cause}; check its permissions, or point PGSERVICEFILE elsewhere")]
+    ServiceUnreadable { path: String, cause: std::io::Error },
     #[error("could not determine the current OS user name; set PGUSER or user= in --dsn")]
     NoUser,
 }

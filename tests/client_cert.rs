@@ -1,0 +1,294 @@
+//! Client certificates against a real server with `hostssl ... cert`: dbtool takes sslcert and
+//! sslkey from the DSN, from PGSSLCERT/PGSSLKEY and from ~/.postgresql as libpq does, and each
+//! case is run through Debian's psql too, so the outcome is measured against libpq itself.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dbtool::db::{connect, ConnParams, MapEnv, SessionSettings};
+use tempcluster::{ClusterOptions, TempCluster};
+use tokio::sync::OnceCell;
+
+/// The role the client certificate is issued for (its CN); it may log in by certificate only.
+const CERT_USER: &str = "cert_user";
+const PSQL: &str = "/usr/bin/psql";
+
+struct CertCluster {
+    cluster: TempCluster,
+    tls_dir: PathBuf,
+}
+
+impl CertCluster {
+    fn file(&self, name: &str) -> String {
+        self.tls_dir.join(name).display().to_string()
+    }
+}
+
+async fn cert_cluster() -> &'static CertCluster {
+    static CLUSTER: OnceCell<CertCluster> = OnceCell::const_new();
+    CLUSTER.get_or_init(start).await
+}
+
+async fn start() -> CertCluster {
+    let cluster = common::own_cluster(ClusterOptions {
+        hba_prepend: vec![format!("hostssl all {CERT_USER} 127.0.0.1/32 cert")],
+        ..Default::default()
+    });
+    let base = cluster.data_dir().parent().expect("the cluster's base directory");
+    let tls_dir = base.join("tls");
+    make_certificates(&tls_dir, cluster.data_dir());
+    let conf = format!(
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'\n",
+        tls_dir.join("server.crt").display(),
+        tls_dir.join("server.key").display(),
+        tls_dir.join("ca.crt").display()
+    );
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(cluster.data_dir().join("postgresql.conf"))
+        .expect("postgresql.conf");
+    file.write_all(conf.as_bytes()).expect("append the TLS settings");
+    cluster
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping the cluster: {}", common::chain(&e)));
+    common::start_again(&cluster);
+    let admin = common::connect(&cluster.dsn("postgres")).await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {CERT_USER} LOGIN"))
+        .await
+        .expect("create the certificate role");
+    CertCluster { cluster, tls_dir }
+}
+
+/// A CA; a server certificate for localhost and a client certificate for CERT_USER, both signed
+/// by it; the client key at mode 0600, and a copy of it at 0644 (world-readable).
+fn make_certificates(dir: &Path, data_dir: &Path) {
+    fs::create_dir(dir).expect("create the TLS directory");
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+    openssl(dir, &format!("req -x509 {ec} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
+    fs::write(
+        dir.join("server.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("server.cnf");
+    fs::write(
+        dir.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("client.cnf");
+    for (name, cn) in [("server", "localhost"), ("client", CERT_USER)] {
+        openssl(
+            dir,
+            &format!("req {ec} -keyout {name}.key -out {name}.csr -subj /CN={cn}"),
+        );
+        openssl(
+            dir,
+            &format!("x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out {name}.crt -days 2 -extfile {name}.cnf"),
+        );
+    }
+    let key = dir.join("server.key");
+    let owner = fs::metadata(data_dir).expect("data directory");
+    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+    fs::set_permissions(dir.join("client.key"), fs::Permissions::from_mode(0o600)).expect("chmod client.key");
+    fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
+    fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");
+}
+
+fn openssl(dir: &Path, args: &str) {
+    let out = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl not runnable ({e}): apt-get install openssl"));
+    assert!(
+        out.status.success(),
+        "openssl {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One input: a DSN, extra environment, and whether ~/.postgresql holds the client certificate.
+struct Case {
+    name: &'static str,
+    dsn: String,
+    env: Vec<(&'static str, String)>,
+    home_cert: bool,
+    connects: bool,
+    /// A piece of dbtool's error when it refuses.
+    error: &'static str,
+}
+
+/// A fresh $HOME, with ~/.postgresql/postgresql.crt and .key when asked.
+fn home(c: &CertCluster, with_cert: bool) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("a home directory");
+    if with_cert {
+        let dir = home.path().join(".postgresql");
+        fs::create_dir(&dir).expect("mkdir ~/.postgresql");
+        fs::copy(c.file("client.crt"), dir.join("postgresql.crt")).expect("postgresql.crt");
+        fs::copy(c.file("client.key"), dir.join("postgresql.key")).expect("postgresql.key");
+        fs::set_permissions(dir.join("postgresql.key"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    home
+}
+
+/// Whether libpq (psql) connects with these inputs; its stderr when not.
+fn psql_connects(dsn: &str, home: &Path, env: &[(&str, String)]) -> (bool, String) {
+    let mut cmd = Command::new(PSQL);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).args([
+        "-X",
+        "-At",
+        "-c",
+        "SELECT current_user",
+        dsn,
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{PSQL} not runnable ({e}): apt-get install postgresql-client"));
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+async fn dbtool_connects(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
+    let mut vars = HashMap::from([("HOME".to_string(), home.display().to_string())]);
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let params = ConnParams::resolve(Some(dsn), &MapEnv(vars)).map_err(|e| e.to_string())?;
+    let client = connect(&params, &SessionSettings::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    row.try_get::<_, String>(0).map_err(|e| e.to_string())
+}
+
+/// `dbtool health --check connections` with the same inputs, through the process environment:
+/// Ok when it connected (exit 0 or 1), else its output.
+fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<(), String> {
+    let mut cmd = common::dbtool();
+    cmd.env("HOME", home)
+        .args(["health", "--check", "connections", "--format", "json", "--dsn", dsn]);
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = cmd.output().expect("run dbtool");
+    match out.status.code() {
+        Some(0 | 1) => Ok(()),
+        _ => Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+#[tokio::test]
+async fn client_certificates_connect_and_refuse_like_psql() {
+    let c = cert_cluster().await;
+    let base = format!(
+        "host=127.0.0.1 port={} user={CERT_USER} dbname=postgres sslmode=require",
+        c.cluster.port()
+    );
+    let (crt, key, open) = (c.file("client.crt"), c.file("client.key"), c.file("open.key"));
+    let cases = vec![
+        Case {
+            name: "sslcert and sslkey in the DSN",
+            dsn: format!("{base} sslcert={crt} sslkey={key}"),
+            env: vec![],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "PGSSLCERT and PGSSLKEY",
+            dsn: base.clone(),
+            env: vec![("PGSSLCERT", crt.clone()), ("PGSSLKEY", key.clone())],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "~/.postgresql/postgresql.crt and .key",
+            dsn: base.clone(),
+            env: vec![],
+            home_cert: true,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "DSN keys win over PGSSLCERT/PGSSLKEY",
+            dsn: format!("{base} sslcert={crt} sslkey={key}"),
+            env: vec![("PGSSLCERT", "/nonexistent.crt".into()), ("PGSSLKEY", open.clone())],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "no certificate anywhere",
+            dsn: base.clone(),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "requires a client certificate and none was sent",
+        },
+        Case {
+            name: "a world-readable key",
+            dsn: format!("{base} sslcert={crt} sslkey={open}"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "has group or world access",
+        },
+        Case {
+            name: "a certificate without its key",
+            dsn: format!("{base} sslcert={crt} sslkey=/nonexistent/client.key"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "certificate present, but not private key file /nonexistent/client.key",
+        },
+    ];
+    for case in cases {
+        let home = home(c, case.home_cert);
+        let (psql_ok, psql_err) = psql_connects(&case.dsn, home.path(), &case.env);
+        assert_eq!(
+            psql_ok, case.connects,
+            "{}: psql (libpq) disagrees with the table: {psql_err}",
+            case.name
+        );
+        match dbtool_cli(&case.dsn, home.path(), &case.env) {
+            Ok(()) => assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name),
+            Err(e) => {
+                assert!(
+                    !case.connects,
+                    "{}: the CLI refused where libpq connects: {e}",
+                    case.name
+                );
+                assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
+            }
+        }
+        match dbtool_connects(&case.dsn, home.path(), &case.env).await {
+            Ok(user) => {
+                assert!(case.connects, "{}: dbtool connected where libpq refuses", case.name);
+                assert_eq!(user, CERT_USER, "{}", case.name);
+            }
+            Err(e) => {
+                assert!(
+                    !case.connects,
+                    "{}: dbtool refused where libpq connects: {e}",
+                    case.name
+                );
+                assert!(e.contains(case.error), "{}: {e}", case.name);
+                assert!(!e.contains("pg_hba.conf admits"), "{}: blames pg_hba: {e}", case.name);
+            }
+        }
+    }
+}
