@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -69,50 +69,10 @@ async fn start() -> CertCluster {
 /// A CA; a server certificate for localhost and a client certificate for CERT_USER, both signed
 /// by it; the client key at mode 0600, and a copy of it at 0644 (world-readable).
 fn make_certificates(dir: &Path, data_dir: &Path) {
-    fs::create_dir(dir).expect("create the TLS directory");
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
-    openssl(dir, &format!("req -x509 {ec} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
-    fs::write(
-        dir.join("server.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("server.cnf");
-    fs::write(
-        dir.join("client.cnf"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .expect("client.cnf");
-    for (name, cn) in [("server", "localhost"), ("client", CERT_USER)] {
-        openssl(
-            dir,
-            &format!("req {ec} -keyout {name}.key -out {name}.csr -subj /CN={cn}"),
-        );
-        openssl(
-            dir,
-            &format!("x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out {name}.crt -days 2 -extfile {name}.cnf"),
-        );
-    }
-    let key = dir.join("server.key");
-    let owner = fs::metadata(data_dir).expect("data directory");
-    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
-    fs::set_permissions(dir.join("client.key"), fs::Permissions::from_mode(0o600)).expect("chmod client.key");
+    common::tls::make_ca_and_server(dir, data_dir);
+    common::tls::make_client(dir, "client", CERT_USER);
     fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
     fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");
-}
-
-fn openssl(dir: &Path, args: &str) {
-    let out = Command::new("openssl")
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl not runnable ({e}): apt-get install openssl"));
-    assert!(
-        out.status.success(),
-        "openssl {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// One input: a DSN, extra environment, and whether ~/.postgresql holds the client certificate.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::tls::openssl;
 use dbtool::db::{connect, connect_session, ConnParams, ConnectError, MapEnv, Pooler, SessionSettings};
 use tempcluster::{ClusterOptions, TempCluster};
 use tokio::sync::OnceCell;
@@ -93,51 +94,10 @@ async fn start_tls_cluster() -> TlsCluster {
     TlsCluster { cluster, tls_dir }
 }
 
-/// A CA, a server certificate for DNS:localhost signed by it, and an unrelated CA. The key is
-/// given to the owner of `data_dir` with mode 0600, as the server demands.
+/// A CA, a server certificate for DNS:localhost signed by it, and an unrelated CA.
 fn make_certificates(dir: &Path, data_dir: &Path) {
-    fs::create_dir(dir).expect("create the TLS directory");
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
-    openssl(dir, &format!("req -x509 {ec} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
-    openssl(
-        dir,
-        &format!("req {ec} -keyout server.key -out server.csr -subj /CN=localhost"),
-    );
-    fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("ext.cnf");
-    openssl(
-        dir,
-        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf",
-    );
-    openssl(
-        dir,
-        &format!(
-            "req -x509 {ec} -keyout other.key -out other.crt -subj /CN=other -addext basicConstraints=critical,CA:TRUE"
-        ),
-    );
-    let key = dir.join("server.key");
-    let owner = fs::metadata(data_dir).expect("data directory");
-    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
-}
-
-fn openssl(dir: &Path, args: &str) {
-    let out = Command::new("openssl")
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("openssl not runnable ({e}): these tests make their certificates with it; apt-get install openssl")
-        });
-    assert!(
-        out.status.success(),
-        "openssl {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::tls::make_ca_and_server(dir, data_dir);
+    common::tls::make_unrelated_ca(dir, "other");
 }
 
 /// Parameters as dbtool resolves them, with `home` standing in for $HOME (~/.pgpass, ~/.postgresql).

@@ -30,6 +30,8 @@ mod smallfs;
 pub use smallfs::*;
 // The per-test time limit, armed by the helpers below.
 mod watchdog;
+// Certificates for the TLS tests (openssl CLI).
+pub mod tls;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,77 @@
+//! Certificates for the TLS tests, made with the openssl CLI: a CA, a server certificate for
+//! DNS:localhost signed by it (its key given to the server's owner at 0600, as PostgreSQL
+//! demands), and client certificates signed by the same CA.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+/// EC P-256 keys, unencrypted, valid for two days.
+const EC: &str = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+
+/// Creates `dir` with ca.crt/ca.key and server.crt/server.key for DNS:localhost; the server key
+/// belongs to the owner of `data_dir`.
+pub fn make_ca_and_server(dir: &Path, data_dir: &Path) {
+    fs::create_dir(dir).expect("create the TLS directory");
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
+    openssl(dir, &format!("req -x509 {EC} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
+    sign(
+        dir,
+        "server",
+        "localhost",
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    );
+    let key = dir.join("server.key");
+    let owner = fs::metadata(data_dir).expect("data directory");
+    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+}
+
+/// NAME.crt/NAME.key for common name `cn`, a client certificate signed by the CA in `dir`.
+pub fn make_client(dir: &Path, name: &str, cn: &str) {
+    sign(
+        dir,
+        name,
+        cn,
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    );
+    fs::set_permissions(dir.join(format!("{name}.key")), fs::Permissions::from_mode(0o600))
+        .expect("chmod the client key");
+}
+
+/// A self-signed CA that signed nothing here: the wrong root for every certificate above.
+pub fn make_unrelated_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &format!("req -x509 {EC} -keyout {name}.key -out {name}.crt -subj /CN={name} -addext basicConstraints=critical,CA:TRUE"),
+    );
+}
+
+fn sign(dir: &Path, name: &str, cn: &str, extensions: &str) {
+    fs::write(dir.join(format!("{name}.cnf")), extensions).expect("extensions file");
+    openssl(
+        dir,
+        &format!("req {EC} -keyout {name}.key -out {name}.csr -subj /CN={cn}"),
+    );
+    openssl(
+        dir,
+        &format!("x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out {name}.crt -days 2 -extfile {name}.cnf"),
+    );
+}
+
+/// Runs `openssl ARGS` in `dir`; fails the test with openssl's message.
+pub fn openssl(dir: &Path, args: &str) {
+    let out = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("openssl not runnable ({e}): these tests make their certificates with it; apt-get install openssl")
+        });
+    assert!(
+        out.status.success(),
+        "openssl {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
