@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,24 +39,8 @@ async fn start() -> CertCluster {
         hba_prepend: vec![format!("hostssl all {CERT_USER} 127.0.0.1/32 cert")],
         ..Default::default()
     });
-    let base = cluster.data_dir().parent().expect("the cluster's base directory");
-    let tls_dir = base.join("tls");
-    make_certificates(&tls_dir, cluster.data_dir());
-    let conf = format!(
-        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'\n",
-        tls_dir.join("server.crt").display(),
-        tls_dir.join("server.key").display(),
-        tls_dir.join("ca.crt").display()
-    );
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(cluster.data_dir().join("postgresql.conf"))
-        .expect("postgresql.conf");
-    file.write_all(conf.as_bytes()).expect("append the TLS settings");
-    cluster
-        .stop()
-        .unwrap_or_else(|e| panic!("stopping the cluster: {}", common::chain(&e)));
-    common::start_again(&cluster);
+    let tls_dir = common::tls::enable(&cluster, true);
+    make_client_certificates(&tls_dir);
     let admin = common::connect(&cluster.dsn("postgres")).await;
     admin
         .batch_execute(&format!("CREATE ROLE {CERT_USER} LOGIN"))
@@ -66,10 +49,9 @@ async fn start() -> CertCluster {
     CertCluster { cluster, tls_dir }
 }
 
-/// A CA; a server certificate for localhost and a client certificate for CERT_USER, both signed
-/// by it; the client key at mode 0600, and a copy of it at 0644 (world-readable).
-fn make_certificates(dir: &Path, data_dir: &Path) {
-    common::tls::make_ca_and_server(dir, data_dir);
+/// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, and a
+/// copy of the key at 0644 (world-readable).
+fn make_client_certificates(dir: &Path) {
     common::tls::make_client(dir, "client", CERT_USER);
     fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
     fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");

@@ -59,26 +59,9 @@ async fn start_tls_cluster() -> TlsCluster {
         hba_prepend: vec![format!("host all {SCRAM_USER} 127.0.0.1/32 scram-sha-256")],
         ..Default::default()
     });
-    // Inside the cluster's own directory, so its reaper removes the keys with it; the server
-    // must be restarted to pick them up, as the directory only exists once it has started.
-    let base = cluster.data_dir().parent().expect("the cluster's base directory");
-    let tls_dir = base.join("tls");
-    make_certificates(&tls_dir, cluster.data_dir());
-    let conf = format!(
-        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
-        tls_dir.join("server.crt").display(),
-        tls_dir.join("server.key").display()
-    );
-    let conf_path = cluster.data_dir().join("postgresql.conf");
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(&conf_path)
-        .expect("postgresql.conf");
-    file.write_all(conf.as_bytes()).expect("append the TLS settings");
-    cluster
-        .stop()
-        .unwrap_or_else(|e| panic!("stopping the cluster: {}", common::chain(&e)));
-    common::start_again(&cluster);
+    let tls_dir = common::tls::enable(&cluster, false);
+    // An unrelated CA: the wrong root for the server's certificate.
+    common::tls::make_unrelated_ca(&tls_dir, "other");
     let admin = common::connect(&cluster.dsn("postgres")).await;
     let ssl: String = admin.query_one("SHOW ssl", &[]).await.expect("SHOW ssl").get(0);
     assert_eq!(
@@ -92,12 +75,6 @@ async fn start_tls_cluster() -> TlsCluster {
         .await
         .expect("create the SCRAM role");
     TlsCluster { cluster, tls_dir }
-}
-
-/// A CA, a server certificate for DNS:localhost signed by it, and an unrelated CA.
-fn make_certificates(dir: &Path, data_dir: &Path) {
-    common::tls::make_ca_and_server(dir, data_dir);
-    common::tls::make_unrelated_ca(dir, "other");
 }
 
 /// Parameters as dbtool resolves them, with `home` standing in for $HOME (~/.pgpass, ~/.postgresql).

@@ -3,16 +3,48 @@
 //! demands), and client certificates signed by the same CA.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use tempcluster::TempCluster;
 
 /// EC P-256 keys, unencrypted, valid for two days.
 const EC: &str = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
 
+/// Turns TLS on in a started cluster: a CA and a server certificate (see
+/// [`make_ca_and_server`]) in `tls/` inside the cluster's own directory, so its reaper removes
+/// the keys with it, `ssl = on` with them, and a restart to pick them up (the directory exists
+/// only once the cluster has started). With `client_ca`, the CA also verifies client
+/// certificates (`ssl_ca_file`). Returns the directory, for more certificates signed by the CA.
+pub fn enable(cluster: &TempCluster, client_ca: bool) -> PathBuf {
+    let base = cluster.data_dir().parent().expect("the cluster's base directory");
+    let dir = base.join("tls");
+    make_ca_and_server(&dir, cluster.data_dir());
+    let mut conf = format!(
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        dir.join("server.crt").display(),
+        dir.join("server.key").display()
+    );
+    if client_ca {
+        conf.push_str(&format!("ssl_ca_file = '{}'\n", dir.join("ca.crt").display()));
+    }
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(cluster.data_dir().join("postgresql.conf"))
+        .expect("postgresql.conf");
+    file.write_all(conf.as_bytes()).expect("append the TLS settings");
+    cluster
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping the cluster: {}", super::chain(&e)));
+    super::start_again(cluster);
+    dir
+}
+
 /// Creates `dir` with ca.crt/ca.key and server.crt/server.key for DNS:localhost; the server key
 /// belongs to the owner of `data_dir`.
-pub fn make_ca_and_server(dir: &Path, data_dir: &Path) {
+fn make_ca_and_server(dir: &Path, data_dir: &Path) {
     fs::create_dir(dir).expect("create the TLS directory");
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
     openssl(dir, &format!("req -x509 {EC} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
