@@ -4,19 +4,15 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use dbtool::db::{connect, ConnParams, MapEnv, SessionSettings};
 use tempcluster::{ClusterOptions, TempCluster};
 use tokio::sync::OnceCell;
 
 /// The role the client certificate is issued for (its CN); it may log in by certificate only.
 const CERT_USER: &str = "cert_user";
-const PSQL: &str = "/usr/bin/psql";
 
 struct CertCluster {
     cluster: TempCluster,
@@ -79,39 +75,6 @@ fn home(c: &CertCluster, with_cert: bool) -> tempfile::TempDir {
         fs::set_permissions(dir.join("postgresql.key"), fs::Permissions::from_mode(0o600)).expect("chmod");
     }
     home
-}
-
-/// Whether libpq (psql) connects with these inputs; its stderr when not.
-fn psql_connects(dsn: &str, home: &Path, env: &[(&str, String)]) -> (bool, String) {
-    let mut cmd = Command::new(PSQL);
-    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).args([
-        "-X",
-        "-At",
-        "-c",
-        "SELECT current_user",
-        dsn,
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{PSQL} not runnable ({e}): apt-get install postgresql-client"));
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-async fn dbtool_connects(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
-    let mut vars = HashMap::from([("HOME".to_string(), home.display().to_string())]);
-    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let params = ConnParams::resolve(Some(dsn), &MapEnv(vars)).map_err(|e| e.to_string())?;
-    let client = connect(&params, &SessionSettings::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let row = client
-        .query_one("SELECT current_user::text", &[])
-        .await
-        .map_err(|e| e.to_string())?;
-    row.try_get::<_, String>(0).map_err(|e| e.to_string())
 }
 
 /// `dbtool health --check connections` with the same inputs, through the process environment:
@@ -200,7 +163,8 @@ async fn client_certificates_connect_and_refuse_like_psql() {
     ];
     for case in cases {
         let home = home(c, case.home_cert);
-        let (psql_ok, psql_err) = psql_connects(&case.dsn, home.path(), &case.env);
+        let psql = common::parity::psql_answer(&case.dsn, home.path(), &case.env, "SELECT current_user");
+        let (psql_ok, psql_err) = (psql.is_ok(), psql.err().unwrap_or_default());
         assert_eq!(
             psql_ok, case.connects,
             "{}: psql (libpq) disagrees with the table: {psql_err}",
@@ -217,7 +181,7 @@ async fn client_certificates_connect_and_refuse_like_psql() {
                 assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
             }
         }
-        match dbtool_connects(&case.dsn, home.path(), &case.env).await {
+        match common::parity::library_answer(&case.dsn, home.path(), &case.env, "SELECT current_user::text").await {
             Ok(user) => {
                 assert!(case.connects, "{}: dbtool connected where libpq refuses", case.name);
                 assert_eq!(user, CERT_USER, "{}", case.name);

@@ -3,13 +3,8 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
-use dbtool::db::{connect, ConnParams, MapEnv, SessionSettings};
-
-const PSQL: &str = "/usr/bin/psql";
 const SECRET: &str = "svc-pw-never-shown";
 
 struct Case {
@@ -21,37 +16,6 @@ struct Case {
     /// The database reached, or None when both must refuse.
     reaches: Option<&'static str>,
     error: &'static str,
-}
-
-/// Runs psql with only these variables; the database it reached, or its stderr.
-fn psql(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
-    let mut cmd = Command::new(PSQL);
-    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).args([
-        "-X",
-        "-At",
-        "-c",
-        "SELECT current_database()",
-        dsn,
-    ]);
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{PSQL} not runnable ({e}): apt-get install postgresql-client"));
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
-}
-
-async fn dbtool(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
-    let mut vars = HashMap::from([("HOME".to_string(), home.display().to_string())]);
-    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let params = ConnParams::resolve(Some(dsn), &MapEnv(vars)).map_err(|e| e.to_string())?;
-    let client = connect(&params, &SessionSettings::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let row = (client.query_one("SELECT current_database()::text", &[]).await).map_err(|e| e.to_string())?;
-    row.try_get::<_, String>(0).map_err(|e| e.to_string())
 }
 
 /// `dbtool health --check connections` run as a user would: the process environment, --dsn only
@@ -152,8 +116,8 @@ async fn services_resolve_like_psql() {
             std::fs::write(&path, &file).expect("service file");
             env.push(("PGSERVICEFILE", path.display().to_string()));
         }
-        let libpq = psql(case.dsn, home.path(), &env);
-        let ours = dbtool(case.dsn, home.path(), &env).await;
+        let libpq = common::parity::psql_answer(case.dsn, home.path(), &env, "SELECT current_database()");
+        let ours = common::parity::library_answer(case.dsn, home.path(), &env, "SELECT current_database()::text").await;
         match (case.reaches, dbtool_cli(case.dsn, home.path(), &env)) {
             (Some(db), Ok(label)) => assert!(
                 label.ends_with(&format!("/{db}")),

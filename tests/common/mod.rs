@@ -32,6 +32,8 @@ pub use smallfs::*;
 mod watchdog;
 // Certificates for the TLS tests (openssl CLI).
 pub mod tls;
+// The same connection inputs through psql and through dbtool's library.
+pub mod parity;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
