@@ -199,12 +199,7 @@ async fn hostile_names_cannot_break_the_status_line_or_the_perfdata() {
         "the name stays in the text: {parsed}"
     );
     // Every item is one of ours, whole: the name is in one label and added no items.
-    let labels: Vec<&str> = parsed["perf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["label"].as_str().unwrap())
-        .collect();
+    let labels = perf_labels(&parsed);
     let hostile: Vec<&&str> = labels.iter().filter(|l| l.contains("s'q")).collect();
     assert!(!hostile.is_empty(), "{labels:?}");
     for l in &hostile {
@@ -250,14 +245,19 @@ async fn several_targets_prefix_each_line_and_the_status_line_names_the_worst() 
     }
     assert!(long[0].contains("] CRITICAL unreachable"), "worst first: {long:?}");
     assert!(long.iter().any(|l| l.contains("] OK connections: ")), "{long:?}");
-    let labels: Vec<&str> = parsed["perf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["label"].as_str().unwrap())
-        .collect();
+    let labels = perf_labels(&parsed);
     assert!(
         labels.iter().any(|l| l.ends_with("/connections_usage_ratio")),
         "{labels:?}"
     );
+}
+
+/// The labels of the parsed output's perfdata items.
+fn perf_labels(parsed: &serde_json::Value) -> Vec<&str> {
+    parsed["perf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect()
 }
