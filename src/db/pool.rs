@@ -2,9 +2,9 @@
 //! scheduled runs, all of a target's pools together bounded by its `max_connections`.
 //!
 //! A fresh backend pays for its start and for warming its catalog caches on every query that
-//! reads the catalog: on 5,000 tables the per-database check queries cost about 270 ms of
-//! server CPU in fresh backends and 165 ms in warm ones (scripts/bench-health). The one-shot
-//! command opens and closes its sessions; the scheduler keeps them here instead.
+//! reads the catalog (on 5,000 tables the tables query takes about 47 ms of server time in a
+//! fresh backend and 36 in a warm one; docs/src/performance.md). The one-shot command opens
+//! and closes its sessions; the scheduler keeps them here instead.
 //!
 //! deadpool bounds one pool; the bound that matters to the watched server is per target, over
 //! every database. So each live session holds a permit of the target's semaphore, and a
@@ -173,14 +173,19 @@ impl TargetPool {
         Some(pool)
     }
 
+    /// The pools of every database but `except`, taken out of the lock to be worked on.
+    fn pools_except(&self, except: Option<&str>) -> Vec<managed::Pool<SessionManager>> {
+        let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        dbs.iter()
+            .filter(|(db, _)| Some(db.as_str()) != except)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     /// Closes idle sessions: those unused for longer than `idle`, or every idle one with `None`.
     async fn close_idle(&self, idle: Option<Duration>) -> usize {
-        let pools: Vec<managed::Pool<SessionManager>> = {
-            let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            dbs.values().cloned().collect()
-        };
         let mut closed = 0;
-        for pool in pools {
+        for pool in self.pools_except(None) {
             let removed = pool.retain(|_, m| idle.is_some_and(|max| m.last_used() < max)).removed;
             for Warm { session, .. } in removed {
                 session.close().await;
@@ -191,14 +196,7 @@ impl TargetPool {
     }
 
     fn evict_idle_except(&self, dbname: &str) -> Option<Warm> {
-        let pools: Vec<managed::Pool<SessionManager>> = {
-            let dbs = self.databases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            dbs.iter()
-                .filter(|(db, _)| *db != dbname)
-                .map(|(_, p)| p.clone())
-                .collect()
-        };
-        for pool in pools {
+        for pool in self.pools_except(Some(dbname)) {
             let mut taken = false;
             let removed = pool.retain(|_, _| std::mem::replace(&mut taken, true));
             if let Some(warm) = removed.removed.into_iter().next() {
@@ -209,17 +207,18 @@ impl TargetPool {
     }
 }
 
-/// Every target's pools, for one configuration of the daemon.
+/// Every target's pools, for one configuration of the daemon (a reload makes new ones, so a
+/// target's connection parameters are fixed here): by target name, session limits and bound.
 #[derive(Default)]
 pub struct Pools {
-    targets: Mutex<HashMap<String, Arc<TargetPool>>>,
+    targets: Mutex<HashMap<(String, String, usize), Arc<TargetPool>>>,
 }
 
 impl Pools {
-    /// The pools of `target`, made on first use; a target whose connection parameters,
-    /// limits or bound changed gets new ones.
+    /// The pools of `target` under these limits and this bound, made on first use: two jobs
+    /// watching one target with different limits do not share sessions.
     pub fn of(&self, target: &Target, settings: &SessionSettings, max: usize) -> Arc<TargetPool> {
-        let key = format!("{}\n{:?}\n{settings:?}\n{max}", target.name, target.params);
+        let key = (target.name.clone(), format!("{settings:?}"), max);
         let mut all = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         all.entry(key)
             .or_insert_with(|| TargetPool::new(target.params.clone(), settings.clone(), max))
@@ -245,9 +244,8 @@ impl Pools {
     pub fn sizes(&self) -> std::collections::BTreeMap<String, usize> {
         let all = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut sizes = std::collections::BTreeMap::new();
-        for (key, pool) in all.iter() {
-            let name = key.split('\n').next().unwrap_or_default().to_string();
-            *sizes.entry(name).or_insert(0) += pool.open_sessions();
+        for ((name, _, _), pool) in all.iter() {
+            *sizes.entry(name.clone()).or_insert(0) += pool.open_sessions();
         }
         sizes
     }
