@@ -46,10 +46,23 @@ FROM (
           JOIN pg_class ci ON ci.oid = x.indexrelid
           JOIN pg_am am ON am.oid = ci.relam AND am.amname = 'btree'
           WHERE ci.relpages::bigint * current_setting('block_size')::bigint >= 1048576
+          -- OFFSET 0 here and below: the size filter runs first and the few indexes left
+          -- find their table by oid, instead of a hash over all of pg_class (the planner
+          -- cannot estimate the relpages filter).
+          OFFSET 0
         ) ic
-        JOIN pg_class ct ON ct.oid = ic.tbloid
-        LEFT JOIN pg_attribute a1 ON ic.indkey[ic.attpos] <> 0 AND a1.attrelid = ic.tbloid AND a1.attnum = ic.indkey[ic.attpos]
-        LEFT JOIN pg_attribute a2 ON ic.indkey[ic.attpos] = 0 AND a2.attrelid = ic.idxoid AND a2.attnum = ic.attpos
+        CROSS JOIN LATERAL (
+          SELECT c.relname, c.relnamespace, c.oid, c.relrowsecurity FROM pg_class c
+          WHERE c.oid = ic.tbloid OFFSET 0
+        ) ct
+        LEFT JOIN LATERAL (
+          SELECT a.attname, a.atttypid, a.attnum FROM pg_attribute a
+          WHERE ic.indkey[ic.attpos] <> 0 AND a.attrelid = ic.tbloid AND a.attnum = ic.indkey[ic.attpos] OFFSET 0
+        ) a1 ON true
+        LEFT JOIN LATERAL (
+          SELECT a.attname, a.atttypid FROM pg_attribute a
+          WHERE ic.indkey[ic.attpos] = 0 AND a.attrelid = ic.idxoid AND a.attnum = ic.attpos OFFSET 0
+        ) a2 ON true
       ) i
       JOIN pg_namespace n ON n.oid = i.relnamespace
       -- OFFSET 0 keeps this a per-column lookup (index scans inside pg_stats) instead of
