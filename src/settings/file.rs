@@ -40,6 +40,9 @@ pub struct FileConfig {
     /// The scheduler's own settings (`dbtool schedule`).
     #[serde(default)]
     pub schedule: ScheduleFileConfig,
+    /// `[[custom_checks]]`: checks written in SQL, run by `dbtool health` beside the built-in ones.
+    #[serde(default)]
+    pub custom_checks: Vec<crate::checks::custom::CustomCheckConfig>,
     /// `[[jobs]]` for `dbtool schedule`; validated by `settings::schedule` (kind-specific keys).
     #[serde(default)]
     pub jobs: Vec<RawJob>,

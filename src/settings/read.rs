@@ -55,6 +55,7 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         backup: r.section("backup"),
         pool_advise: r.section("pool_advise"),
         checks: r.section("checks"),
+        custom_checks: r.section("custom_checks"),
         archive: r.section("archive"),
         schedule: r.section("schedule"),
         jobs: r.section("jobs"),
