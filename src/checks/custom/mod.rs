@@ -8,6 +8,7 @@
 
 mod config;
 mod eval;
+pub mod prepare;
 
 
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, Scope, ThresholdSpec, Variant};
