@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
-use super::visits::Visit;
 use super::query::{version_name, SNAPSHOT_STATS, SNAPSHOT_STATS_SINCE};
+use super::visits::Visit;
 use super::{Query, QueryFailure};
 use crate::db::pool::{Lease, TargetPool};
 use crate::db::row::{rows_from_messages, Row};

@@ -9,7 +9,11 @@ impl Settings {
     /// The built-in checks, then the custom ones: what `--check`, `--skip`, `--set` and
     /// `[checks.NAME]` accept, in report order.
     pub fn all_checks(&self) -> Vec<&'static dyn Check> {
-        checks::REGISTRY.iter().copied().chain(self.custom.0.iter().copied()).collect()
+        checks::REGISTRY
+            .iter()
+            .copied()
+            .chain(self.custom.0.iter().copied())
+            .collect()
     }
 
     /// A check by name, built-in or custom.
@@ -43,7 +47,10 @@ pub(super) fn resolve(settings: &Settings) -> Result<Catalog, Vec<ConfigError>> 
         if !names.insert(t.name.as_str()) {
             errors.push(settings.at(
                 at("name"),
-                format!("[[custom_checks]] name: '{}' is used twice; give each check its own name", t.name),
+                format!(
+                    "[[custom_checks]] name: '{}' is used twice; give each check its own name",
+                    t.name
+                ),
             ));
         }
     }

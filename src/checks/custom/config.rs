@@ -96,29 +96,50 @@ impl CustomCheckConfig {
         if !is_identifier(&self.name) {
             p.push(("name", format!("'{}' is not a valid name; use lowercase letters, digits and _, starting with a letter or _ (e.g. orders_backlog)", self.name.escape_debug())));
         } else if builtin(&self.name) {
-            p.push(("name", format!("'{}' is a built-in check's name; choose another (see `dbtool checks`)", self.name)));
+            p.push((
+                "name",
+                format!(
+                    "'{}' is a built-in check's name; choose another (see `dbtool checks`)",
+                    self.name
+                ),
+            ));
         }
         let word = first_word(&self.sql);
         if word.is_empty() {
-            p.push(("sql", "is empty; write one SELECT returning a column named value".into()));
+            p.push((
+                "sql",
+                "is empty; write one SELECT returning a column named value".into(),
+            ));
         } else if !["select", "with", "values", "table", "("].contains(&word.as_str()) {
             p.push(("sql", format!("starts with {}; a custom check runs one SELECT (or WITH … SELECT, VALUES) in a read-only transaction and writes nothing", word.to_uppercase())));
         }
         for (key, v) in [("warning", self.warning), ("critical", self.critical)] {
             if !v.is_finite() || v < 0.0 {
-                p.push((key, format!("{v} is not accepted; write a number, 0 or more (0: never)")));
+                p.push((
+                    key,
+                    format!("{v} is not accepted; write a number, 0 or more (0: never)"),
+                ));
             }
         }
         let (w, c) = (self.warning, self.critical);
         if w > 0.0 && c > 0.0 {
             match self.direction {
-                Direction::Above if w > c => p.push(("warning", format!("{w} is above critical {c}; with direction = \"above\" set warning at or below critical"))),
-                Direction::Below if w < c => p.push(("warning", format!("{w} is below critical {c}; with direction = \"below\" set warning at or above critical"))),
+                Direction::Above if w > c => p.push((
+                    "warning",
+                    format!("{w} is above critical {c}; with direction = \"above\" set warning at or below critical"),
+                )),
+                Direction::Below if w < c => p.push((
+                    "warning",
+                    format!("{w} is below critical {c}; with direction = \"below\" set warning at or above critical"),
+                )),
                 _ => {}
             }
         }
         if self.per_database && !self.databases.is_empty() {
-            p.push(("per_database", "per_database = true runs in every database; remove it or databases".into()));
+            p.push((
+                "per_database",
+                "per_database = true runs in every database; remove it or databases".into(),
+            ));
         }
         if self.databases.iter().any(|d| d.is_empty()) {
             p.push(("databases", "holds an empty name; list databases by name".into()));

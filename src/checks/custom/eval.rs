@@ -42,7 +42,9 @@ fn number(text: &str) -> Option<f64> {
 
 pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
     let query = check.queries[0];
-    let judged = check.main.map(|_| (ctx.thresholds.get("warning"), ctx.thresholds.get("critical")));
+    let judged = check
+        .main
+        .map(|_| (ctx.thresholds.get("warning"), ctx.thresholds.get("critical")));
     let mut rows = Vec::new();
     for row in ctx.rows(query) {
         let database = row.str(DATABASE_COLUMN).in_query(query)?.to_string();
@@ -75,7 +77,10 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
                 out.findings.push(Finding::new(
                     Severity::Unknown,
                     obj.clone(),
-                    format!("{}: column {} is NULL; the query must return a number (NULL is not 0)", check.name, v.column),
+                    format!(
+                        "{}: column {} is NULL; the query must return a number (NULL is not 0)",
+                        check.name, v.column
+                    ),
                 ));
                 continue;
             };
@@ -83,7 +88,12 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
                 out.findings.push(Finding::new(
                     Severity::Unknown,
                     obj.clone(),
-                    format!("{}: column {} holds '{}', which is not a number", check.name, v.column, text.escape_debug()),
+                    format!(
+                        "{}: column {} holds '{}', which is not a number",
+                        check.name,
+                        v.column,
+                        text.escape_debug()
+                    ),
                 ));
                 continue;
             };
@@ -92,7 +102,9 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
                 sample = sample.label(k, l.clone());
             }
             out.samples.push(sample);
-            let (Some((warning, critical)), 0) = (judged, i) else { continue };
+            let (Some((warning, critical)), 0) = (judged, i) else {
+                continue;
+            };
             let worse = extreme.as_ref().is_none_or(|(e, _)| match check.direction {
                 Direction::Above => value > *e,
                 Direction::Below => value < *e,
@@ -107,10 +119,18 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
                 } else {
                     ("warning", warning)
                 };
-                let side = if check.direction == Direction::Above { "at or above" } else { "below" };
+                let side = if check.direction == Direction::Above {
+                    "at or above"
+                } else {
+                    "below"
+                };
                 out.findings.push(
-                    Finding::new(severity, obj.clone(), format!("{value} is {side} the {key} threshold {limit}"))
-                        .with_value(value),
+                    Finding::new(
+                        severity,
+                        obj.clone(),
+                        format!("{value} is {side} the {key} threshold {limit}"),
+                    )
+                    .with_value(value),
                 );
             }
         }
@@ -135,7 +155,11 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
     out.summary = match (&extreme, rows.len()) {
         (_, 0) => "the query returned no rows".to_string(),
         (Some((v, obj)), n) => {
-            let word = if check.direction == Direction::Above { "highest" } else { "lowest" };
+            let word = if check.direction == Direction::Above {
+                "highest"
+            } else {
+                "lowest"
+            };
             format!("{} series; {word} {v} ({obj})", n.min(MAX_SERIES))
         }
         (None, n) => format!("{n} rows, {} series", out.samples.len()),

@@ -10,7 +10,6 @@ mod config;
 mod eval;
 pub mod prepare;
 
-
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, Scope, ThresholdSpec, Variant};
 use crate::report::finding::{MainThreshold, MetricFamily, MetricKind};
 pub use config::{CustomCheckConfig, Direction, Kind};
@@ -110,7 +109,8 @@ impl Parts {
             variants: Box::leak(Box::new([Variant { min_version: 0, sql }])),
             snapshot_stats: false,
         }));
-        let (thresholds, main, direction): (&'static [ThresholdSpec], _, _) = match (self.thresholds, families.first()) {
+        let (thresholds, main, direction): (&'static [ThresholdSpec], _, _) = match (self.thresholds, families.first())
+        {
             (Some((warning, critical, direction)), Some(family)) => (
                 Box::leak(Box::new([
                     ThresholdSpec {

@@ -37,13 +37,17 @@ async fn prepare(target: &Target, db: &str, sql: &str, session: &SessionSettings
     let text = format!(
         "PREPARE dbtool_custom_check AS {sql};\nEXPLAIN (COSTS OFF) EXECUTE dbtool_custom_check;\nDEALLOCATE dbtool_custom_check"
     );
-    let result = s.simple_query(&text).await.map(|_| ()).map_err(|e| match e.as_db_error() {
-        Some(d) if d.code().code() == "42501" => {
-            format!("{}; grant SELECT on it to {}", d.message(), target.params.user())
-        }
-        Some(d) => d.message().to_string(),
-        None => e.to_string(),
-    });
+    let result = s
+        .simple_query(&text)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e.as_db_error() {
+            Some(d) if d.code().code() == "42501" => {
+                format!("{}; grant SELECT on it to {}", d.message(), target.params.user())
+            }
+            Some(d) => d.message().to_string(),
+            None => e.to_string(),
+        });
     s.close().await;
     result
 }
