@@ -230,7 +230,7 @@ type = "counter"
     assert_eq!((code, s.as_str()), (3, "UNKNOWN"), "{ch:#}");
     assert_eq!(ch["metrics"].as_array().map(Vec::len), Some(100), "{ch:#}");
     assert_eq!(
-        metric(&ch, "dbtool_custom_regions", &[("region", "r10")]),
+        metric(&ch, "dbtool_custom_regions_total", &[("region", "r10")]),
         Some(10.0),
         "{ch:#}"
     );
@@ -503,4 +503,125 @@ labels = ["region"]
         .expect("listed");
     assert_eq!(fine["custom"], true);
     assert_eq!(fine["metrics"][0], "dbtool_custom_fine");
+}
+
+#[tokio::test]
+async fn postgres_exporters_example_queries_yaml_gives_its_series() {
+    // A cluster of its own: pg_database lists every database, and the shared one's come and go.
+    let cluster = common::own_cluster(tempcluster::ClusterOptions::default());
+    let db = common::fresh_db_on(&cluster, "custom_yaml").await;
+    let c = db.client().await;
+    c.batch_execute(
+        "CREATE TABLE posts (id int); INSERT INTO posts VALUES (1), (2); ANALYZE posts; SELECT * FROM posts",
+    )
+    .await
+    .expect("table");
+    common::wait_until(
+        &c,
+        "SELECT n_tup_ins = 2 FROM pg_stat_user_tables WHERE relname = 'posts'",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/custom/queries.yaml");
+    std::fs::copy(example, dir.path().join("queries.yaml")).expect("copy");
+    let file = dir.path().join("dbtool.toml");
+    std::fs::write(&file, "custom_queries_file = \"queries.yaml\"\n").expect("write");
+    let file = file.to_str().expect("utf-8");
+    let dsn = db.dsn();
+    let names = [
+        "pg_replication",
+        "pg_postmaster",
+        "pg_stat_user_tables",
+        "pg_statio_user_tables",
+        "pg_database",
+    ];
+    let args: Vec<&str> = names.iter().flat_map(|n| ["--check", n]).collect();
+    let (code, report) = health(file, &dsn, &args).await;
+    assert_eq!(code, 0, "{report:#}");
+    let m = |check: &str, name: &str, labels: &[(&str, &str)]| metric(check_of(&report, check), name, labels);
+    assert_eq!(
+        m("pg_replication", "dbtool_custom_pg_replication_is_in_recovery", &[]),
+        Some(0.0)
+    );
+    // On a primary the lag is NULL: NaN as postgres_exporter writes it (null in JSON), no UNKNOWN.
+    let repl = check_of(&report, "pg_replication");
+    assert!(
+        repl["metrics"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|s| s["name"] == "dbtool_custom_pg_replication_lag" && s["value"].is_null())),
+        "{repl:#}"
+    );
+    assert!(m("pg_postmaster", "dbtool_custom_pg_postmaster_start_time_seconds", &[]).is_some_and(|t| t > 1.7e9));
+    let posts = [("schemaname", "public"), ("relname", "posts")];
+    assert_eq!(
+        m(
+            "pg_stat_user_tables",
+            "dbtool_custom_pg_stat_user_tables_n_tup_ins_total",
+            &posts
+        ),
+        Some(2.0),
+        "{report:#}"
+    );
+    assert!(
+        m(
+            "pg_stat_user_tables",
+            "dbtool_custom_pg_stat_user_tables_last_analyze",
+            &posts
+        )
+        .is_some_and(|t| t > 1.7e9),
+        "{report:#}"
+    );
+    assert!(m(
+        "pg_statio_user_tables",
+        "dbtool_custom_pg_statio_user_tables_heap_blks_hit_total",
+        &posts
+    )
+    .is_some());
+    assert!(m(
+        "pg_database",
+        "dbtool_custom_pg_database_size",
+        &[("datname", db.name())]
+    )
+    .is_some_and(|s| s > 0.0));
+
+    let (_, out, err) = run_dbtool(strings(&[
+        "--config",
+        file,
+        "health",
+        "--format",
+        "prometheus",
+        "--dsn",
+        &dsn,
+    ]))
+    .await;
+    common::promtool_check_metrics(&out).unwrap_or_else(|e| panic!("{e}\n{err}"));
+    assert!(
+        out.contains("# TYPE dbtool_custom_pg_stat_user_tables_seq_scan_total counter"),
+        "{out}"
+    );
+    assert!(
+        out.contains("# HELP dbtool_custom_pg_database_size Disk space used by the database"),
+        "{out}"
+    );
+
+    // Usages dbtool does not export are said on every run; an unknown one refuses the file.
+    let odd = "odd:\n  query: \"select 1 as n, 2 as ms\"\n  metrics:\n    - n:\n        usage: \"GAUGE\"\n    - ms:\n        usage: \"DURATION\"\n";
+    std::fs::write(dir.path().join("queries.yaml"), odd).expect("write");
+    let (code, report) = health(file, &dsn, &["--check", "odd"]).await;
+    let ch = check_of(&report, "odd");
+    assert_eq!(code, 0, "{ch:#}");
+    assert!(
+        findings(ch)
+            .iter()
+            .any(|(s, _, m)| s == "OK" && m.contains("usage DURATION is not supported")),
+        "{ch:#}"
+    );
+    std::fs::write(dir.path().join("queries.yaml"), odd.replace("DURATION", "GUAGE")).expect("write");
+    let out = common::dbtool().args(["config", "check", file]).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(":1:1: custom_queries_file: queries.yaml: odd: column ms: usage 'GUAGE'"),
+        "{err}"
+    );
 }

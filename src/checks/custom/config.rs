@@ -179,13 +179,14 @@ impl CustomCheckConfig {
         };
         Parts {
             name: self.name.clone(),
-            help,
+            help: help.clone(),
             sql: self.sql.clone(),
             scope,
             labels: self.labels.clone(),
-            values: vec![("value".into(), format!("dbtool_custom_{}", self.name), kind)],
+            values: vec![("value".into(), super::family_name(&self.name, kind), kind, help.clone())],
             thresholds: Some((self.warning, self.critical, self.direction)),
             notes: Vec::new(),
+            exporter: false,
         }
     }
 }

@@ -34,10 +34,24 @@ fn judge(value: f64, warning: f64, critical: f64, direction: Direction) -> Sever
     }
 }
 
-/// A value as the server wrote it: float8, integer and numeric text all parse; a numeric beyond
-/// f64 becomes ±Inf rather than an error.
+/// A value as the server wrote it: float8, integer and numeric text all parse (a numeric beyond
+/// f64 becomes ±Inf rather than an error), a timestamp with time zone is its Unix time.
 fn number(text: &str) -> Option<f64> {
-    text.trim().parse::<f64>().ok()
+    let text = text.trim();
+    text.parse::<f64>().ok().or_else(|| {
+        let t = chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").ok()?;
+        Some(t.timestamp_micros() as f64 / 1e6)
+    })
+}
+
+/// postgres_exporter's reading of a value: NULL is NaN, a boolean 1 or 0.
+fn exporter_number(text: Option<&str>) -> Option<f64> {
+    match text {
+        None => Some(f64::NAN),
+        Some("t") => Some(1.0),
+        Some("f") => Some(0.0),
+        Some(t) => number(t),
+    }
 }
 
 pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
@@ -73,18 +87,22 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
         let obj = object(database, labels);
         for (i, v) in check.values.iter().enumerate() {
             let text = row.opt_str(v.column).in_query(query)?;
-            let Some(text) = text else {
-                out.findings.push(Finding::new(
-                    Severity::Unknown,
-                    obj.clone(),
-                    format!(
-                        "{}: column {} is NULL; the query must return a number (NULL is not 0)",
-                        check.name, v.column
-                    ),
-                ));
-                continue;
+            let parsed = match (check.exporter, text) {
+                (true, t) => exporter_number(t),
+                (false, Some(t)) => number(t),
+                (false, None) => {
+                    out.findings.push(Finding::new(
+                        Severity::Unknown,
+                        obj.clone(),
+                        format!(
+                            "{}: column {} is NULL; the query must return a number (NULL is not 0)",
+                            check.name, v.column
+                        ),
+                    ));
+                    continue;
+                }
             };
-            let Some(value) = number(text) else {
+            let Some(value) = parsed else {
                 out.findings.push(Finding::new(
                     Severity::Unknown,
                     obj.clone(),
@@ -92,7 +110,7 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
                         "{}: column {} holds '{}', which is not a number",
                         check.name,
                         v.column,
-                        text.escape_debug()
+                        text.unwrap_or_default().escape_debug()
                     ),
                 ));
                 continue;
@@ -188,5 +206,9 @@ mod tests {
         assert_eq!(number("NaN").map(f64::is_nan), Some(true));
         assert_eq!(number(&"9".repeat(400)), Some(f64::INFINITY));
         assert_eq!(number("t"), None);
+        assert_eq!(number("2026-12-03 09:51:02.5+00"), Some(1_796_291_462.5));
+        assert_eq!(number("2026-12-03 10:51:02+01"), Some(1_796_291_462.0));
+        assert_eq!(exporter_number(Some("t")), Some(1.0));
+        assert_eq!(exporter_number(None).map(f64::is_nan), Some(true));
     }
 }

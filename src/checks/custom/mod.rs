@@ -9,6 +9,7 @@
 mod config;
 mod eval;
 pub mod prepare;
+pub(crate) mod yaml;
 
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, Scope, ThresholdSpec, Variant};
 use crate::report::finding::{MainThreshold, MetricFamily, MetricKind};
@@ -38,6 +39,8 @@ pub struct CustomCheck {
     direction: Direction,
     /// What the check says about itself on every run (a column it cannot export).
     notes: Vec<String>,
+    /// Read as postgres_exporter reads: NULL is NaN, a boolean 1 or 0.
+    exporter: bool,
 }
 
 /// The custom checks of a configuration, in the order written.
@@ -50,21 +53,30 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+/// `dbtool_custom_<tail>`; a counter's ends in `_total`, as Prometheus names counters.
+pub fn family_name(tail: &str, kind: MetricKind) -> String {
+    match kind {
+        MetricKind::Counter if !tail.ends_with("_total") => format!("dbtool_custom_{tail}_total"),
+        _ => format!("dbtool_custom_{tail}"),
+    }
+}
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
 /// What a check is made of, before it is leaked.
-pub(crate) struct Parts {
+pub struct Parts {
     pub name: String,
     pub help: String,
     pub sql: String,
     pub scope: Scope,
     pub labels: Vec<String>,
-    /// (column, metric family name, kind); the first is judged when `thresholds` is Some.
-    pub values: Vec<(String, String, MetricKind)>,
+    /// (column, metric family name, kind, help); the first is judged when `thresholds` is Some.
+    pub values: Vec<(String, String, MetricKind, String)>,
     pub thresholds: Option<(f64, f64, Direction)>,
     pub notes: Vec<String>,
+    pub exporter: bool,
 }
 
 /// The statement sent: the user's query as a subquery, so that it can only be one query (a
@@ -83,10 +95,10 @@ impl Parts {
         let families: Vec<&'static MetricFamily> = self
             .values
             .iter()
-            .map(|(_, family, kind)| {
+            .map(|(_, family, kind, help)| {
                 &*Box::leak(Box::new(MetricFamily {
                     name: leak(family.clone()),
-                    help: leak(self.help.clone()),
+                    help: leak(help.clone()),
                     kind: *kind,
                 }))
             })
@@ -95,7 +107,7 @@ impl Parts {
             .values
             .iter()
             .zip(&families)
-            .map(|((column, _, _), family)| ValueColumn {
+            .map(|((column, _, _, _), family)| ValueColumn {
                 column: leak(column.clone()),
                 family,
             })
@@ -146,6 +158,7 @@ impl Parts {
             labels,
             direction,
             notes: self.notes,
+            exporter: self.exporter,
         }))
     }
 }
