@@ -34,7 +34,7 @@ pub(super) fn plan(
             Scope::Databases(named) => {
                 let (here, gone): (Vec<&str>, Vec<&str>) = named.iter().partition(|d| listed.iter().any(|l| l == *d));
                 let here = listed.iter().filter(|l| here.contains(&l.as_str())).collect();
-                (here, gone.into_iter().map(|d| cannot_visit(d)).collect())
+                (here, gone.into_iter().map(cannot_visit).collect())
             }
         };
         failures.extend(gone.into_iter().map(|f| (q.name, f)));
