@@ -463,7 +463,7 @@ databases = ["x"]
 }
 
 #[tokio::test]
-async fn config_check_dsn_prepares_each_query_and_leaves_nothing_behind() {
+async fn config_check_dsn_explains_each_query_without_running_it() {
     let db = fresh_db("custom_prepare").await;
     let text = r#"
 [[custom_checks]]

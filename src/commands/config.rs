@@ -1,7 +1,7 @@
 //! `dbtool config check FILE [--target NAME | --dsn DSN]`: every problem in a configuration
 //! file, each with its line; asked to connect, also whether the targets of its backup and
 //! archive jobs carry the schema those jobs claim their runs in, and whether each custom
-//! check's SQL prepares there.
+//! check's SQL plans there (EXPLAIN, not run).
 
 use std::io::Write;
 use std::path::Path;
@@ -68,10 +68,10 @@ async fn targets_ready(
     let problems =
         crate::scheduler::preflight::check(&settings.schedule, &targets, !dsn.is_empty(), &session, path).await;
     let mut lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
-    // Each custom check's SQL, prepared where it will run, as health's sessions are opened.
+    // Each custom check's SQL, explained where it will run, on sessions opened as health's are.
     let health = crate::settings::targets::session(&conn, settings, true);
     for t in &targets {
-        lines.extend(crate::checks::custom::prepare::problems(t, &settings.custom.0, &health).await);
+        lines.extend(crate::checks::custom::explain::problems(t, &settings.custom.0, &health).await);
     }
     Ok(lines)
 }

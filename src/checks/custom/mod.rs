@@ -8,7 +8,7 @@
 
 mod config;
 mod eval;
-pub mod prepare;
+pub mod explain;
 pub(crate) mod yaml;
 
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, Scope, ThresholdSpec, Variant};

@@ -1,6 +1,9 @@
-//! `config check --dsn`: each custom check's statement prepared and explained (planned, its
-//! privileges checked, nothing run) where it will run, then deallocated — one message, one
-//! read-only implicit transaction, so a failure leaves no prepared statement behind.
+//! `config check --dsn`: each custom check's statement validated where it will run, without
+//! running it: `EXPLAIN` parses, plans and checks privileges, as `PREPARE` then `EXECUTE`
+//! would, in the session's read-only transaction. Not `PREPARE` itself: a prepared statement is
+//! not transactional (it outlives the failure of the statement after it), and behind a
+//! transaction pooler a later `DEALLOCATE` may reach another server connection, leaving it on
+//! the first. `EXPLAIN` leaves nothing on the session.
 
 use crate::checks::{Check, Scope};
 use crate::db::{connect_session, SessionSettings, Target};
@@ -17,7 +20,7 @@ pub async fn problems(target: &Target, checks: &[&'static dyn Check], session: &
                 Scope::Databases(named) => named.iter().map(|d| d.to_string()).collect(),
             };
             for db in dbs {
-                if let Err(why) = prepare(target, &db, sql, session).await {
+                if let Err(why) = explain(target, &db, sql, session).await {
                     out.push(format!(
                         "custom check {} on target {} (database {db}): {why}",
                         check.name(),
@@ -30,13 +33,11 @@ pub async fn problems(target: &Target, checks: &[&'static dyn Check], session: &
     out
 }
 
-async fn prepare(target: &Target, db: &str, sql: &str, session: &SessionSettings) -> Result<(), String> {
+async fn explain(target: &Target, db: &str, sql: &str, session: &SessionSettings) -> Result<(), String> {
     let s = connect_session(&target.params.with_dbname(db), session)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let text = format!(
-        "PREPARE dbtool_custom_check AS {sql};\nEXPLAIN (COSTS OFF) EXECUTE dbtool_custom_check;\nDEALLOCATE dbtool_custom_check"
-    );
+    let text = format!("EXPLAIN (COSTS OFF) {sql}");
     let result = s
         .simple_query(&text)
         .await
