@@ -624,3 +624,65 @@ async fn postgres_exporters_example_queries_yaml_gives_its_series() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn behind_transaction_pooling_with_one_server_connection_nothing_is_left_behind() {
+    let db = fresh_db("custom_pooled").await;
+    let bouncer = common::PgBouncer::start(
+        common::cluster(),
+        &[db.name()],
+        &[("pool_mode", "transaction"), ("default_pool_size", "1")],
+    );
+    let dsn = bouncer.dsn(db.name());
+    let text = r#"
+[[custom_checks]]
+name = "classes"
+sql = "select count(*) as value from pg_class"
+
+[[custom_checks]]
+name = "broken"
+sql = "select 1 as value frm nowhere"
+
+[[custom_checks]]
+name = "no_table"
+sql = "select count(*) as value from no_such_table"
+"#;
+    let (_dir, file) = config(text);
+    let (_, report) = health(
+        &file,
+        &dsn,
+        &["--check", "classes", "--check", "broken", "--check", "no_table"],
+    )
+    .await;
+    assert!(
+        metric(check_of(&report, "classes"), "dbtool_custom_classes", &[]).is_some_and(|v| v > 10.0),
+        "{report:#}"
+    );
+    assert_eq!(check_of(&report, "broken")["status"], "UNKNOWN", "{report:#}");
+    let (code, _, err) = run_dbtool(strings(&["config", "check", &file, "--dsn", &dsn])).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("custom check no_table") && !err.contains("custom check classes"),
+        "{err}"
+    );
+    // The application's next transaction on the one server connection sees the server's own
+    // settings and no statement prepared by dbtool (its own query is prepared: not counted).
+    let app = common::connect(&dsn).await;
+    let row = app
+        .query_one(
+            "SELECT current_setting('default_transaction_read_only'), current_setting('statement_timeout'), \
+             (SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, 'db' || 'tool') > 0)",
+            &[],
+        )
+        .await
+        .expect("application query");
+    let seen: (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        seen,
+        ("off".to_string(), "0".to_string(), 0),
+        "dbtool left state on the pooled connection"
+    );
+    app.batch_execute("CREATE TABLE app_writes (x int); INSERT INTO app_writes VALUES (1)")
+        .await
+        .expect("the application can write");
+}
