@@ -190,3 +190,70 @@ impl CustomCheckConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, sql: &str) -> CustomCheckConfig {
+        CustomCheckConfig {
+            name: name.into(),
+            help: String::new(),
+            sql: sql.into(),
+            warning: 0.0,
+            critical: 0.0,
+            direction: Direction::Above,
+            databases: Vec::new(),
+            per_database: false,
+            labels: Vec::new(),
+            kind: Kind::Gauge,
+        }
+    }
+
+    #[test]
+    fn the_first_word_skips_blanks_and_comments() {
+        assert_eq!(first_word("  -- why\n/* a */ SELECT 1"), "select");
+        assert_eq!(first_word("(select 1)"), "(");
+        assert_eq!(first_word("/* unterminated"), "");
+        assert_eq!(first_word("Insert into t values (1)"), "insert");
+    }
+
+    #[test]
+    fn names_labels_and_writes_are_judged() {
+        let none = |_: &str| false;
+        assert!(table("orders_backlog", "select 1 as value").problems(&none).is_empty());
+        let keys = |t: CustomCheckConfig| {
+            t.problems(&|n| n == "locks")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(table("Orders", "select 1 as value")), ["name"]);
+        assert_eq!(keys(table("a\"b\nc", "select 1 as value")), ["name"]);
+        assert_eq!(keys(table("locks", "select 1 as value")), ["name"]);
+        assert_eq!(keys(table("x", "update t set a = 1")), ["sql"]);
+        assert_eq!(keys(table("x", "  ")), ["sql"]);
+        let mut t = table("x", "select 1 as value");
+        t.labels = vec!["region".into(), "target".into(), "Bad".into(), "region".into()];
+        assert_eq!(keys(t), ["labels", "labels", "labels"]);
+        let mut t = table("x", "select 1 as value");
+        (t.direction, t.warning, t.critical) = (Direction::Below, 5.0, 10.0);
+        assert_eq!(keys(t), ["warning"]);
+        let mut t = table("x", "select 1 as value");
+        t.warning = f64::NAN;
+        assert_eq!(keys(t), ["warning"]);
+    }
+
+    #[test]
+    fn the_wrapper_keeps_one_query_and_reads_only_named_columns() {
+        let sql = super::super::wrap("x", "select 1 as value; -- trailing\n", &["region", "value"]);
+        assert!(
+            sql.starts_with("/* dbtool: custom x */ SELECT pg_catalog.current_database()"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(", c.\"region\", c.\"value\" FROM (\nselect 1 as value; -- trailing\n) AS c"),
+            "{sql}"
+        );
+    }
+}
