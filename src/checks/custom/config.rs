@@ -104,6 +104,12 @@ impl CustomCheckConfig {
                 ),
             ));
         }
+        if let Some(suffix) = ["_total", "_count", "_sum", "_bucket"]
+            .into_iter()
+            .find(|x| self.kind == Kind::Gauge && self.name.ends_with(x))
+        {
+            p.push(("name", format!("'{}' ends in {suffix}, which Prometheus keeps for counters, histograms and summaries; choose another name for a gauge (or type = \"counter\")", self.name)));
+        }
         let word = first_word(&self.sql);
         if word.is_empty() {
             p.push((
@@ -231,6 +237,7 @@ mod tests {
         assert_eq!(keys(table("Orders", "select 1 as value")), ["name"]);
         assert_eq!(keys(table("a\"b\nc", "select 1 as value")), ["name"]);
         assert_eq!(keys(table("locks", "select 1 as value")), ["name"]);
+        assert_eq!(keys(table("orders_count", "select 1 as value")), ["name"]);
         assert_eq!(keys(table("x", "update t set a = 1")), ["sql"]);
         assert_eq!(keys(table("x", "  ")), ["sql"]);
         let mut t = table("x", "select 1 as value");

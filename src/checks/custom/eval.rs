@@ -180,6 +180,7 @@ pub(super) fn evaluate(check: &CustomCheck, ctx: &EvalContext<'_>) -> Result<Che
             };
             format!("{} series; {word} {v} ({obj})", n.min(MAX_SERIES))
         }
+        (None, 1) => format!("1 row, {} series", out.samples.len()),
         (None, n) => format!("{n} rows, {} series", out.samples.len()),
     };
     Ok(out)
