@@ -686,3 +686,30 @@ sql = "select count(*) as value from no_such_table"
         .await
         .expect("the application can write");
 }
+
+#[tokio::test]
+async fn a_slow_query_is_marked_in_pg_stat_activity_and_stopped_by_statement_timeout() {
+    let db = fresh_db("custom_slow").await;
+    let (_dir, file) = config("[[custom_checks]]\nname = \"sleepy\"\nsql = \"select 1 as value from pg_sleep(30)\"\n");
+    let dsn = db.dsn();
+    let run = tokio::spawn({
+        let (file, dsn) = (file.clone(), dsn.clone());
+        async move { health(&file, &dsn, &["--check", "sleepy", "--statement-timeout", "3s"]).await }
+    });
+    let watcher = db.client().await;
+    common::wait_until(
+        &watcher,
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'dbtool' \
+         AND query LIKE '/* dbtool: custom sleepy */ SELECT%'",
+    )
+    .await;
+    let (code, report) = run.await.expect("join");
+    let ch = check_of(&report, "sleepy");
+    assert_eq!(code, 3, "{ch:#}");
+    assert!(
+        findings(ch)
+            .iter()
+            .any(|(_, o, m)| o == "sleepy" && m.contains("statement timeout")),
+        "{ch:#}"
+    );
+}
