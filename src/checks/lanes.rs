@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::query::{version_name, SNAPSHOT_STATS, SNAPSHOT_STATS_SINCE};
+use super::visits::Visit;
 use super::{Query, QueryFailure};
 use crate::db::pool::{Lease, TargetPool};
 use crate::db::row::{rows_from_messages, Row};
@@ -210,50 +211,49 @@ fn split(max_connections: usize, queries: usize, others: bool) -> (usize, usize)
     }
 }
 
-/// The per-database queries of every database in `dbs`: the connected one on the main session
+/// The per-database queries of every visited database: the connected one on the main session
 /// and its lanes, the others on lanes of their own at the same time (see [`split`]); lanes the
 /// connected database frees then take the others still waiting.
 pub(super) async fn in_databases(
     main: &Session,
     run: &Run<'_>,
     main_db: &str,
-    dbs: Vec<String>,
-    queries: &[&'static Query],
+    visits: Vec<Visit>,
     version: u32,
 ) -> Vec<Executed> {
-    let visit_main = dbs.iter().any(|d| d == main_db);
-    let others: VecDeque<String> = dbs.into_iter().filter(|d| d != main_db).collect();
+    let (mine, others): (Vec<Visit>, Vec<Visit>) = visits.into_iter().partition(|(d, _)| d == main_db);
+    let main_queries: Option<Vec<&'static Query>> = mine.into_iter().next().map(|(_, qs)| qs);
+    let others: VecDeque<Visit> = others.into();
     let lanes = run.plan.max_connections.saturating_sub(1);
     if lanes == 0 {
         // Only the main session: the other databases are not visited, and say so.
         let mut results = Vec::new();
-        if visit_main {
+        if let Some(queries) = &main_queries {
             results = in_main_database(main, run, main_db, queries, version, 0).await;
         }
-        results.extend(others.iter().flat_map(|db| {
+        results.extend(others.iter().flat_map(|(db, queries)| {
             queries
                 .iter()
                 .map(move |q| (q.name, Err(QueryFailure::not_visited(db)), Duration::ZERO))
         }));
         return results;
     }
-    let (extra, width) = if visit_main {
-        split(run.plan.max_connections, queries.len(), !others.is_empty())
-    } else {
-        (0, lanes)
+    let (extra, width) = match &main_queries {
+        Some(queries) => split(run.plan.max_connections, queries.len(), !others.is_empty()),
+        None => (0, lanes),
     };
     let queue = Mutex::new(others);
     let main_side = async {
-        if !visit_main {
+        let Some(queries) = &main_queries else {
             return Vec::new();
-        }
+        };
         let mut results = in_main_database(main, run, main_db, queries, version, extra).await;
         if extra > 0 {
-            results.extend(in_other_databases(main, run, &queue, queries, version, extra).await);
+            results.extend(in_other_databases(main, run, &queue, version, extra).await);
         }
         results
     };
-    let others_side = in_other_databases(main, run, &queue, queries, version, width);
+    let others_side = in_other_databases(main, run, &queue, version, width);
     let (a, b) = futures_util::future::join(main_side, others_side).await;
     [a, b].concat()
 }
@@ -262,16 +262,15 @@ pub(super) async fn in_databases(
 async fn in_other_databases(
     main: &Session,
     run: &Run<'_>,
-    queue: &Mutex<VecDeque<String>>,
-    queries: &[&'static Query],
+    queue: &Mutex<VecDeque<Visit>>,
     version: u32,
     width: usize,
 ) -> Vec<Executed> {
     let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
     let lanes = (0..width).map(|_| async {
         let mut results = Vec::new();
-        while let Some(db) = next() {
-            results.extend(in_database(main, run, &db, queries, version).await);
+        while let Some((db, queries)) = next() {
+            results.extend(in_database(main, run, &db, &queries, version).await);
         }
         results
     });

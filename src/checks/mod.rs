@@ -16,12 +16,14 @@ pub mod state;
 pub mod testing;
 #[cfg(test)]
 mod threshold_keys;
+mod visits;
 
 pub mod archiver;
 pub mod bloat;
 pub mod cache_hit;
 pub mod checkpoints;
 pub mod connections;
+pub mod custom;
 pub mod database_activity;
 pub mod hygiene;
 pub mod indexes;

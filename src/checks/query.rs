@@ -9,6 +9,8 @@ pub enum Scope {
     Cluster,
     /// In every database that accepts connections (per-table statistics); rows carry `datname`.
     EachDatabase,
+    /// In these databases only, whatever `--database` says (a custom check's `databases`).
+    Databases(&'static [&'static str]),
 }
 
 /// One SQL text valid from `min_version` (server_version_num) on.

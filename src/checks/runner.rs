@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lanes::{exec, failure, in_databases, Executed, Run, Sessions};
+use super::lanes::{exec, in_databases, Executed, Run, Sessions};
 use super::plan::Plan;
 use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::pool::TargetPool;
-use crate::db::row::{rows_from_messages, Row};
+use crate::db::row::rows_from_messages;
 use crate::db::{Session, Target};
 use crate::report::finding::{Finding, Limits, Severity};
 use crate::report::{CheckReport, TargetReport};
@@ -39,34 +39,6 @@ fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
     }
 }
 
-/// The databases per-table queries visit: listed by the server, narrowed by `--database`.
-fn choose_databases(
-    listed: Result<Vec<Row>, tokio_postgres::Error>,
-    wanted: &Option<Vec<String>>,
-) -> (Vec<String>, Vec<QueryFailure>) {
-    let listed: Vec<String> = match listed {
-        Ok(rows) => rows
-            .iter()
-            .filter_map(|r| r.str("datname").ok().map(str::to_string))
-            .collect(),
-        Err(e) => return (Vec::new(), vec![failure(None, &e)]),
-    };
-    let Some(wanted) = wanted else {
-        return (listed, Vec::new());
-    };
-    let mut missing = Vec::new();
-    for w in wanted.iter().filter(|w| !listed.contains(w)) {
-        missing.push(QueryFailure {
-            database: Some(w.clone()),
-            message: format!(
-                "database {w} does not exist, does not accept connections, or the role lacks CONNECT on it"
-            ),
-            ..Default::default()
-        });
-    }
-    (listed.into_iter().filter(|d| wanted.contains(d)).collect(), missing)
-}
-
 /// Runs every planned query on a server of `version`; returns the outcomes.
 async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
     let plan = run.plan;
@@ -77,11 +49,7 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         }
     }
     let cluster: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope == Scope::Cluster).collect();
-    let per_db: Vec<&'static Query> = queries
-        .iter()
-        .copied()
-        .filter(|q| q.scope == Scope::EachDatabase)
-        .collect();
+    let per_db: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope != Scope::Cluster).collect();
     let main_db = run.target.params.dbname().to_string();
 
     let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| exec(client, q, version, None)));
@@ -90,8 +58,8 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
             return (Vec::new(), Vec::new());
         }
         let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
-        let (dbs, missing) = choose_databases(listed, &plan.databases);
-        let results = in_databases(client, run, &main_db, dbs, &per_db, version).await;
+        let (visits, missing) = super::visits::plan(listed, &plan.databases, &per_db);
+        let results = in_databases(client, run, &main_db, visits, version).await;
         (results, missing)
     };
     // The database list first: polled first, it leads the main session's pipeline, so the
@@ -100,12 +68,8 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
     let mut outcomes = Outcomes::new();
     merge(&mut outcomes, cluster_results);
     merge(&mut outcomes, db_results);
-    for q in &per_db {
-        outcomes
-            .entry(q.name)
-            .or_default()
-            .failures
-            .extend(missing.iter().cloned());
+    for (name, f) in missing {
+        outcomes.entry(name).or_default().failures.push(f);
     }
     forget_vanished_databases(client, &mut outcomes).await;
     Ok(outcomes)

@@ -1,4 +1,5 @@
-//! `dbtool checks`: the registry, printed — every check, its thresholds and metric families.
+//! `dbtool checks`: the registry, printed — every check, its thresholds and metric families;
+//! the configuration's custom checks after the built-in ones, marked custom.
 
 use std::io::Write;
 
@@ -7,17 +8,21 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::checks::REGISTRY;
 use crate::cli::ChecksArgs;
+use crate::settings::Settings;
 
-pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
+pub fn run(args: &ChecksArgs, settings: &Settings) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
+    let all = settings.all_checks();
+    let custom = |name: &str| !REGISTRY.iter().any(|c| c.name() == name);
     if args.output.json() {
-        let list: Vec<serde_json::Value> = REGISTRY
+        let list: Vec<serde_json::Value> = all
             .iter()
             .map(|c| {
                 serde_json::json!({
                     "name": c.name(),
                     "description": c.description(),
                     "enabled_by_default": c.enabled_by_default(),
+                    "custom": custom(c.name()),
                     "privilege": c.privilege(),
                     "thresholds": c.thresholds().iter().map(|t| serde_json::json!({"key": t.key, "default": t.default, "help": t.help})).collect::<Vec<_>>(),
                     "metrics": c.metrics().iter().map(|m| m.name).collect::<Vec<_>>(),
@@ -32,7 +37,7 @@ pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec!["check", "description", "thresholds (defaults)", "metrics"]);
-    for c in REGISTRY {
+    for c in &all {
         let th: Vec<String> = c
             .thresholds()
             .iter()
@@ -40,7 +45,11 @@ pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
             .collect();
         let m: Vec<&str> = c.metrics().iter().map(|m| m.name).collect();
         t.add_row(vec![
-            c.name().to_string(),
+            if custom(c.name()) {
+                format!("{} (custom)", c.name())
+            } else {
+                c.name().to_string()
+            },
             c.description().to_string(),
             th.join("\n"),
             m.join("\n"),

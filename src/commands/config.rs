@@ -1,6 +1,7 @@
 //! `dbtool config check FILE [--target NAME | --dsn DSN]`: every problem in a configuration
 //! file, each with its line; asked to connect, also whether the targets of its backup and
-//! archive jobs carry the schema those jobs claim their runs in.
+//! archive jobs carry the schema those jobs claim their runs in, and whether each custom
+//! check's SQL plans there (EXPLAIN, not run).
 
 use std::io::Write;
 use std::path::Path;
@@ -66,7 +67,13 @@ async fn targets_ready(
     let session = crate::settings::targets::bookkeeping(settings);
     let problems =
         crate::scheduler::preflight::check(&settings.schedule, &targets, !dsn.is_empty(), &session, path).await;
-    Ok(problems.into_iter().map(|p| p.message).collect())
+    let mut lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    // Each custom check's SQL, explained where it will run, on sessions opened as health's are.
+    let health = crate::settings::targets::session(&conn, settings, true);
+    for t in &targets {
+        lines.extend(crate::checks::custom::explain::problems(t, &settings.custom.0, &health).await);
+    }
+    Ok(lines)
 }
 
 fn check_json(

@@ -40,6 +40,11 @@ pub struct FileConfig {
     /// The scheduler's own settings (`dbtool schedule`).
     #[serde(default)]
     pub schedule: ScheduleFileConfig,
+    /// `[[custom_checks]]`: checks written in SQL, run by `dbtool health` beside the built-in ones.
+    #[serde(default)]
+    pub custom_checks: Vec<crate::checks::custom::CustomCheckConfig>,
+    /// postgres_exporter's queries.yaml, each query a custom check; relative to this file.
+    pub custom_queries_file: Option<PathBuf>,
     /// `[[jobs]]` for `dbtool schedule`; validated by `settings::schedule` (kind-specific keys).
     #[serde(default)]
     pub jobs: Vec<RawJob>,

@@ -34,21 +34,19 @@ pub struct HealthSettings {
 /// over the `[health]` section.
 pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettings) -> anyhow::Result<Plan> {
     for name in options.checks.iter().chain(&options.skip) {
-        if checks::find(name).is_none() {
-            let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.name()).collect();
-            bail!("unknown check '{name}'; known checks: {}", known.join(", "));
+        if settings.find_check(name).is_none() {
+            bail!("unknown check '{name}'; known checks: {}", settings.check_names());
         }
     }
-    let mut thresholds: BTreeMap<&'static str, Thresholds> = checks::REGISTRY
-        .iter()
-        .map(|c| (c.name(), settings.thresholds(*c)))
-        .collect();
-    let sets = [options.set.clone(), shorthands(options)?].concat();
+    let all = settings.all_checks();
+    let mut thresholds: BTreeMap<&'static str, Thresholds> =
+        all.iter().map(|c| (c.name(), settings.thresholds(*c))).collect();
+    let sets = [options.set.clone(), shorthands(options, settings)?].concat();
     for s in &sets {
-        apply_set(&mut thresholds, s)?;
+        apply_set(&mut thresholds, s, |n| settings.find_check(n))?;
     }
     if !sets.is_empty() {
-        for c in checks::REGISTRY {
+        for c in &all {
             let Some(t) = thresholds.get(c.name()) else { continue };
             if let Some((key, why)) = checks::limits::order_problems(*c, t).into_iter().next() {
                 let flag = if options.set.is_empty() {
@@ -60,7 +58,7 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
             }
         }
     }
-    let selected = checks::REGISTRY.iter().copied().filter(|c| {
+    let selected = all.iter().copied().filter(|c| {
         if !options.checks.is_empty() {
             return options.checks.iter().any(|n| n == c.name());
         }
@@ -82,7 +80,7 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
 }
 
 /// `--warning`/`--critical` as the `--set` of the one selected check's main threshold.
-fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
+fn shorthands(options: &HealthOptions, settings: &Settings) -> anyhow::Result<Vec<String>> {
     let given: Vec<(&str, f64)> = [("warning", options.warning), ("critical", options.critical)]
         .into_iter()
         .filter_map(|(flag, v)| v.map(|v| (flag, v)))
@@ -93,7 +91,9 @@ fn shorthands(options: &HealthOptions) -> anyhow::Result<Vec<String>> {
     let [name] = options.checks.as_slice() else {
         bail!("--{flag} sets one check's main threshold; select exactly one with --check NAME, or use --set CHECK.KEY=VALUE");
     };
-    let check = checks::find(name).expect("names are checked above");
+    let Some(check) = settings.find_check(name) else {
+        bail!("unknown check '{name}'; known checks: {}", settings.check_names());
+    };
     let Some(main) = check.main_threshold() else {
         let keys: Vec<&str> = check.thresholds().iter().map(|t| t.key).collect();
         bail!(

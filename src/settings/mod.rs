@@ -6,6 +6,7 @@
 //! `targets.rs` and the options types' `over` lay them over the file and the defaults.
 
 pub mod cron;
+mod custom;
 mod fields;
 pub mod file;
 pub mod health;
@@ -88,6 +89,8 @@ pub struct Settings {
     pub path: Option<PathBuf>,
     /// `[schedule]` and `[[jobs]]`, each job's options already laid over its section.
     pub schedule: Schedule,
+    /// `[[custom_checks]]`, built.
+    pub custom: checks::custom::Catalog,
 }
 
 impl Settings {
@@ -116,7 +119,13 @@ impl Settings {
             text,
             path: Some(path.to_path_buf()),
             schedule: Schedule::default(),
+            custom: Default::default(),
         };
+        // Before the rest: [checks.NAME] may name a custom check.
+        match custom::resolve(&settings) {
+            Ok(c) => settings.custom = c,
+            Err(mut e) => errors.append(&mut e),
+        }
         errors.append(&mut settings.validate());
         match schedule::resolve(&settings) {
             Ok(s) => settings.schedule = s,
@@ -147,11 +156,10 @@ impl Settings {
     fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         for (name, section) in &self.file.checks {
-            let Some(check) = checks::find(name) else {
-                let known: Vec<&str> = checks::REGISTRY.iter().map(|c| c.name()).collect();
+            let Some(check) = self.find_check(name) else {
                 errors.push(self.at(
                     section.span().start,
-                    format!("[checks.{name}]: unknown check; known checks: {}", known.join(", ")),
+                    format!("[checks.{name}]: unknown check; known checks: {}", self.check_names()),
                 ));
                 continue;
             };
@@ -289,7 +297,11 @@ fn number(v: &toml::Value) -> Option<f64> {
 }
 
 /// Applies one `--set CHECK.KEY=VALUE` to the resolved thresholds.
-pub fn apply_set(all: &mut BTreeMap<&'static str, Thresholds>, set: &str) -> Result<(), ConfigError> {
+pub fn apply_set(
+    all: &mut BTreeMap<&'static str, Thresholds>,
+    set: &str,
+    find: impl Fn(&str) -> Option<&'static dyn checks::Check>,
+) -> Result<(), ConfigError> {
     let bad = |why: &str| {
         ConfigError::Invalid(format!(
             "--set {set}: {why}; write CHECK.KEY=VALUE, e.g. connections.warning=80"
@@ -301,7 +313,7 @@ pub fn apply_set(all: &mut BTreeMap<&'static str, Thresholds>, set: &str) -> Res
         .split_once('.')
         .ok_or_else(|| bad("no '.' between check and key"))?;
     let value: f64 = value.trim().parse().map_err(|_| bad("the value is not a number"))?;
-    let c = checks::find(check).ok_or_else(|| bad(&format!("unknown check '{check}' (see `dbtool checks`)")))?;
+    let c = find(check).ok_or_else(|| bad(&format!("unknown check '{check}' (see `dbtool checks`)")))?;
     let t = all
         .entry(c.name())
         .or_insert_with(|| Thresholds::defaults(c.thresholds()));

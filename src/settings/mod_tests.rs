@@ -43,8 +43,8 @@ fn thresholds_layer_file_then_set() {
     let loaded = loaded.as_ref().map(|l| l.thresholds(&checks::connections::Connections));
     assert_eq!(loaded.map(|t| t.get("warning")), Some(50.0));
     let mut all = BTreeMap::new();
-    assert!(apply_set(&mut all, "connections.critical=95").is_ok());
+    assert!(apply_set(&mut all, "connections.critical=95", crate::checks::find).is_ok());
     assert_eq!(all.get("connections").map(|t| t.get("critical")), Some(95.0));
-    assert!(apply_set(&mut all, "connections.nope=1").is_err());
-    assert!(apply_set(&mut all, "connections.warning=abc").is_err());
+    assert!(apply_set(&mut all, "connections.nope=1", crate::checks::find).is_err());
+    assert!(apply_set(&mut all, "connections.warning=abc", crate::checks::find).is_err());
 }

@@ -55,6 +55,8 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         backup: r.section("backup"),
         pool_advise: r.section("pool_advise"),
         checks: r.section("checks"),
+        custom_checks: r.section("custom_checks"),
+        custom_queries_file: r.section("custom_queries_file"),
         archive: r.section("archive"),
         schedule: r.section("schedule"),
         jobs: r.section("jobs"),
@@ -134,7 +136,7 @@ pub fn table_key_offset(text: &str, section: &str, key: &str) -> Option<usize> {
 
 /// Where a top-level key is written: its value's span when toml has one (an implicit table,
 /// `[a.b]` without `[a]`, has none), else the first line that starts with it.
-fn offset_of_key(text: &str, key: &str) -> usize {
+pub(crate) fn offset_of_key(text: &str, key: &str) -> usize {
     if let Ok(Some(v)) = only::<Spanned<IgnoredAny>>(text, key) {
         // The key itself when it starts its line (`key = …`, `[key]`), else the value.
         let at = v.span().start;
