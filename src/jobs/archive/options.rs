@@ -75,6 +75,16 @@ pub struct ArchiveJob {
     #[arg(long)]
     #[serde(default)]
     pub dry_run: bool,
+    /// Move the rows of TABLE whose COLUMN refers to a moved row, in the same batch (repeatable).
+    /// PARENT_COLUMN defaults to the parent's key; `=other_table.column` hangs a grandchild
+    /// under a child named before it. ON DELETE CASCADE children are found without this.
+    #[arg(long = "child", value_name = "TABLE:COLUMN[=PARENT_COLUMN]")]
+    #[serde(default)]
+    pub children: Vec<String>,
+    /// Accept a child column without an index (each batch then scans the child table)
+    #[arg(long)]
+    #[serde(default)]
+    pub allow_seq_scan: bool,
     /// Write Prometheus metrics to FILE (atomically) at the end of the run
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
@@ -134,6 +144,12 @@ impl ArchiveJob {
             purge: self.purge || base.purge,
             confirm_purge: self.confirm_purge || base.confirm_purge,
             dry_run: self.dry_run || base.dry_run,
+            children: if self.children.is_empty() {
+                base.children.clone()
+            } else {
+                self.children.clone()
+            },
+            allow_seq_scan: self.allow_seq_scan || base.allow_seq_scan,
             metrics: self.metrics.clone().or_else(|| base.metrics.clone()),
             statement_timeout: self.statement_timeout.or(base.statement_timeout),
             lock_timeout: self.lock_timeout.or(base.lock_timeout),
@@ -158,6 +174,10 @@ impl ArchiveJob {
         }
         if self.purge && (self.dest.is_some() || self.dest_dsn.is_some()) {
             return bad("--purge keeps no copy, so --dest and --dest-dsn make no sense with it");
+        }
+        for spec in &self.children {
+            super::children::ChildSpec::parse(spec)
+                .map_err(|e| ArchiveError::Config(format!("archive job '{name}': {e}")))?;
         }
         // Checked again in setup once the server's standard_conforming_strings is known.
         if let Some(w) = &self.filter {

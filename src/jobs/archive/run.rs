@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::batch;
+use super::children::{self, Child};
 use super::ident::QualifiedName;
 use super::plan::Source;
 use super::setup::{self, Setup};
@@ -88,6 +89,7 @@ async fn run_inner(
         mut src,
         dst,
         source,
+        children,
         dest,
         predicate,
         guard,
@@ -96,6 +98,7 @@ async fn run_inner(
     let dest_sql = dest.as_ref().map(|d| d.quoted()).unwrap_or_default();
     let built = batch::build(
         &source,
+        &children,
         &dest_sql,
         report.mode,
         report.walk,
@@ -104,10 +107,18 @@ async fn run_inner(
         job.batch_size(),
     );
     if job.dry_run {
-        return super::dry_run::run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
+        let tables = super::dry_run::Tables {
+            source: &source,
+            children: &children,
+            dest: dest.as_ref(),
+        };
+        return super::dry_run::run(&src, dst.as_ref(), tables, &predicate, built, report).await;
     }
     if let Some(d) = &dest {
         setup::prepare_dest(&src, dst.as_ref(), &source, d, opts.progress).await?;
+        for c in &children {
+            setup::prepare_dest(&src, dst.as_ref(), &c.source, &c.dest, opts.progress).await?;
+        }
     }
     setup::lock(&src, &source).await?;
     let ready = async {
@@ -122,6 +133,7 @@ async fn run_inner(
             &src,
             dst.as_ref(),
             &source,
+            &children,
             &dest_sql,
             &report,
             &predicate,
@@ -151,7 +163,7 @@ async fn run_inner(
     };
     runner.fill(&mut report);
     let src = runner.into_source();
-    remaining(job, target, &src, &source, &predicate, &mut report).await;
+    remaining(job, target, &src, &source, &children, &predicate, &mut report).await;
     let result = match outcome {
         Ok(stop) => {
             report.stop = stop;
@@ -180,6 +192,7 @@ async fn remaining(
     target: &Target,
     src: &Client,
     source: &Source,
+    children: &[Child],
     predicate: &str,
     report: &mut ArchiveReport,
 ) {
@@ -196,6 +209,17 @@ async fn remaining(
                 crate::jobs::pg_error(&e)
             );
             report.remaining_estimate = setup::estimate(client, source, predicate).await;
+        }
+    }
+    for (i, c) in report.children.iter_mut().enumerate() {
+        let sql = children::sql::remaining_sql(source, children, i, predicate);
+        match client.query_one(&sql, &[]).await {
+            Ok(row) => c.remaining = row.try_get("remaining").ok(),
+            Err(e) => tracing::warn!(
+                "could not count the rows of {} still to archive: {}",
+                c.table,
+                crate::jobs::pg_error(&e)
+            ),
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Runner<'a> {
     started: Instant,
     pages: i64,
     rows: i64,
+    /// Rows moved per child, in the order of the run's children.
+    child_rows: Vec<i64>,
     batches: u64,
     passes: u32,
     slowest: Duration,
@@ -102,6 +104,7 @@ impl<'a> Runner<'a> {
             started,
             pages,
             rows: 0,
+            child_rows: Vec::new(),
             batches: 0,
             passes: 0,
             slowest: Duration::ZERO,
@@ -118,6 +121,9 @@ impl<'a> Runner<'a> {
 
     pub fn fill(&self, report: &mut ArchiveReport) {
         report.rows = self.rows;
+        for (c, n) in report.children.iter_mut().zip(&self.child_rows) {
+            c.rows = *n;
+        }
         report.batches = self.batches;
         report.passes = self.passes;
         report.slowest_batch = self.slowest;
@@ -171,6 +177,12 @@ impl<'a> Runner<'a> {
             self.slowest = self.slowest.max(took);
             self.batches += 1;
             self.rows += out.rows;
+            if self.child_rows.len() < out.child_rows.len() {
+                self.child_rows.resize(out.child_rows.len(), 0);
+            }
+            for (total, n) in self.child_rows.iter_mut().zip(&out.child_rows) {
+                *total += n;
+            }
             pass_rows += out.rows;
             self.progress.batch(self.rows, self.batches, took);
             if !self.advance(&mut pos, &out, took).await? {
@@ -227,7 +239,7 @@ impl<'a> Runner<'a> {
                     };
                     batch::execute(&self.src, stmt, &params).await
                 }
-                Stmts::Cross(p) => match &self.dst {
+                Stmts::Cross(p) => match &mut self.dst {
                     Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,
                     None => return Err("internal error: cross-database run without a destination".into()),
                 },
