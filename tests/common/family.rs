@@ -62,6 +62,14 @@ pub async fn add_children(c: &Client, prefix: &str) {
     c.batch_execute(&sql).await.expect("add children");
 }
 
+/// The archive tables are all created before the first batch: until then nothing moved.
+async fn archive_exists(c: &Client) -> bool {
+    let all = "SELECT (to_regclass('archive.posts') IS NOT NULL AND to_regclass('archive.reactions') IS NOT NULL
+                AND to_regclass('archive.\"Fi\"\"le.Info\"') IS NOT NULL AND to_regclass('archive.attachments') IS NOT NULL
+                AND to_regclass('archive.attachment_notes') IS NOT NULL)::int::bigint";
+    number(c, all).await == 1
+}
+
 async fn number(c: &Client, sql: &str) -> i64 {
     c.query_one(sql, &[])
         .await
@@ -85,11 +93,7 @@ pub async fn fingerprint(c: &Client, table: &str, archive_schema: &str) -> (i64,
 /// whose parent is still in the source. Returns what broke, empty when all hold.
 pub async fn broken(c: &Client) -> Vec<String> {
     let mut out = Vec::new();
-    // The archive tables are all created before the first batch: until then nothing moved.
-    let all = "SELECT (to_regclass('archive.posts') IS NOT NULL AND to_regclass('archive.reactions') IS NOT NULL
-                AND to_regclass('archive.\"Fi\"\"le.Info\"') IS NOT NULL AND to_regclass('archive.attachments') IS NOT NULL
-                AND to_regclass('archive.attachment_notes') IS NOT NULL)::int::bigint";
-    if number(c, all).await == 0 {
+    if !archive_exists(c).await {
         return out;
     }
     for (table, col, parent, pcol) in CHILDREN {
@@ -148,4 +152,44 @@ pub async fn archived(c: &Client, table: &str) -> i64 {
         return 0;
     }
     number(c, &format!("SELECT count(*) FROM archive.{table}")).await
+}
+
+/// md5 and count over the rows of `tables` together (same columns), ordered by their text.
+pub async fn fingerprint_tables(c: &Client, tables: &[&str]) -> (i64, String) {
+    let union: Vec<String> = tables.iter().map(|t| format!("SELECT * FROM {t}")).collect();
+    let sql = format!(
+        "SELECT count(*), coalesce(md5(string_agg(u::text, E'\\n' ORDER BY u::text)), '') FROM ({}) u",
+        union.join(" UNION ALL ")
+    );
+    let row = c.query_one(&sql, &[]).await.expect("fingerprint");
+    (row.get(0), row.get(1))
+}
+
+/// `truth_<n>` copies of each child table (n = its place in CHILDREN), kept up to date by
+/// [`record_truth`]: what source and archive together must hold after any crash.
+pub async fn record_truth(c: &Client) {
+    for (i, (table, ..)) in CHILDREN.iter().enumerate() {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS truth_{i} AS TABLE {table} WITH NO DATA;
+             INSERT INTO truth_{i} SELECT * FROM {table} x
+             WHERE NOT EXISTS (SELECT 1 FROM truth_{i} t WHERE t::text = x::text)"
+        );
+        c.batch_execute(&sql).await.expect("record truth");
+    }
+}
+
+/// What differs between each child's truth and its rows in source and archive together.
+pub async fn lost_or_changed(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    if !archive_exists(c).await {
+        return out;
+    }
+    for (i, (table, ..)) in CHILDREN.iter().enumerate() {
+        let truth = fingerprint_tables(c, &[&format!("truth_{i}")]).await;
+        let now = fingerprint(c, table, "archive").await;
+        if truth != now {
+            out.push(format!("{table}: truth {truth:?}, source and archive {now:?}"));
+        }
+    }
+    out
 }
