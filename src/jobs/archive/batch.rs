@@ -258,6 +258,8 @@ pub struct Outcome {
     pub last_key: Option<Vec<String>>,
     /// Rows moved of each child, in the order of the run's children.
     pub child_rows: Vec<i64>,
+    /// With --files-manifest: the batch's xid and the files of its rows.
+    pub files: Option<(String, Vec<String>)>,
 }
 
 /// Why a batch failed: the server refused it (SQLSTATE decides about retrying), or its
@@ -268,6 +270,9 @@ pub enum BatchError {
     Query(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Column(#[from] ColumnError),
+    /// The files manifest could not be written; the batch was rolled back or its files are pending.
+    #[error("{0}")]
+    Files(String),
     /// The destination confirmed fewer rows than it was sent; the source kept them all.
     #[error("the destination did not confirm every row of the batch; nothing was deleted from the source")]
     Incomplete,
@@ -277,7 +282,7 @@ impl BatchError {
     pub fn code(&self) -> Option<&SqlState> {
         match self {
             BatchError::Query(e) => e.code(),
-            BatchError::Column(_) | BatchError::Incomplete => None,
+            BatchError::Column(_) | BatchError::Incomplete | BatchError::Files(_) => None,
         }
     }
 }
@@ -291,5 +296,9 @@ pub async fn execute(client: &Client, stmt: &Statement, params: &[String]) -> Re
         selected: row.col("selected")?,
         last_key: row.col("last_key")?,
         child_rows: row.col("child_rows")?,
+        files: match row.columns().iter().any(|c| c.name() == "xid") {
+            true => Some((row.col("xid")?, row.col("files")?)),
+            false => None,
+        },
     })
 }

@@ -190,6 +190,7 @@ pub async fn execute(
             selected,
             last_key,
             child_rows: vec![0; p.children.len()],
+            files: None,
         });
     }
     // Each child's rows, read and locked in the source transaction, parents first.
@@ -247,5 +248,6 @@ pub async fn execute(
         selected,
         last_key,
         child_rows,
+        files: None,
     })
 }

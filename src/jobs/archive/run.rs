@@ -57,6 +57,7 @@ pub async fn run_with(
     cancel: CancellationToken,
     opts: RunOptions<'_>,
 ) -> Result<ArchiveReport, ArchiveError> {
+    let job = &super::preset::expand(job)?;
     job.validate()?;
     let started = Instant::now();
     let result = run_inner(job, target, cancel, opts, started).await;
@@ -142,11 +143,16 @@ async fn run_inner(
             built,
         )
         .await?;
-        Ok::<_, ArchiveError>((run_id, stmts))
+        // After the lock: the session of a crashed run is gone, so its last batch is settled.
+        let manifest = match &job.files_manifest {
+            Some(path) => Some(super::manifest::Manifest::open(path, &src).await?),
+            None => None,
+        };
+        Ok::<_, ArchiveError>((run_id, stmts, manifest))
     }
     .await;
     // Every path from here releases the lock, failures included.
-    let (run_id, stmts) = match ready {
+    let (run_id, stmts, manifest) = match ready {
         Ok(ready) => ready,
         Err(e) => {
             setup::unlock(&src, &source).await;
@@ -154,7 +160,8 @@ async fn run_inner(
         }
     };
     let walk = report.walk;
-    let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started);
+    let mut runner =
+        Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started).with_manifest(manifest);
     let outcome = runner.run_passes(&predicate).await;
     // A run that reports rows moved must not lose them to a crash a moment later.
     let outcome = match (outcome, runner.flush_commits().await) {

@@ -78,7 +78,10 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         _ => Some(dest_name(job, &name)?),
     };
     let dest_schema = dest.as_ref().map_or("archive", |d| d.schema.as_str());
-    let children = children::discover(&src, &source, &job.children, dest_schema, job.allow_seq_scan).await?;
+    let mut children = children::discover(&src, &source, &job.children, dest_schema, job.allow_seq_scan).await?;
+    if let Some(spec) = &job.files_from {
+        children::files_from(&mut children, &super::manifest::FilesFrom::parse(spec)?)?;
+    }
     let dst = match &job.dest_dsn {
         Some(dsn) => {
             let params = ConnParams::resolve(Some(dsn), &ProcessEnv)

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{self, Mode, Outcome, Walk};
 use super::cross_db;
+use super::manifest::{self, Manifest};
 use super::plan::Source;
 use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
@@ -65,9 +66,16 @@ pub struct Runner<'a> {
     batches: u64,
     passes: u32,
     slowest: Duration,
+    /// --files-manifest: batches then commit in explicit transactions (see manifest.rs).
+    manifest: Option<Manifest>,
 }
 
 impl<'a> Runner<'a> {
+    pub fn with_manifest(mut self, manifest: Option<Manifest>) -> Runner<'a> {
+        self.manifest = manifest;
+        self
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         job: &ArchiveJob,
@@ -108,6 +116,7 @@ impl<'a> Runner<'a> {
             batches: 0,
             passes: 0,
             slowest: Duration::ZERO,
+            manifest: None,
         }
     }
 
@@ -237,7 +246,10 @@ impl<'a> Runner<'a> {
                         (true, true) => cf,
                         (true, false) => cn,
                     };
-                    batch::execute(&self.src, stmt, &params).await
+                    match &self.manifest {
+                        Some(m) => manifest::execute(&self.src, stmt, &params, m).await,
+                        None => batch::execute(&self.src, stmt, &params).await,
+                    }
                 }
                 Stmts::Cross(p) => match &mut self.dst {
                     Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,

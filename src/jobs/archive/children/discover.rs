@@ -291,6 +291,7 @@ async fn load(
         parent_column,
         dest,
         via,
+        files: Vec::new(),
     })
 }
 

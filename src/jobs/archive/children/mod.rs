@@ -31,7 +31,7 @@ pub struct SpecError {
 }
 
 /// Dotted identifiers at the start of `s` (`a`, `a.b`, `"x.y".z`), and the rest.
-fn dotted(s: &str) -> Result<(Vec<String>, &str), &'static str> {
+pub(super) fn dotted(s: &str) -> Result<(Vec<String>, &str), &'static str> {
     let mut parts = Vec::new();
     let mut rest = s;
     loop {
@@ -44,7 +44,7 @@ fn dotted(s: &str) -> Result<(Vec<String>, &str), &'static str> {
     }
 }
 
-fn qualified(parts: &[String]) -> Option<QualifiedName> {
+pub(super) fn qualified(parts: &[String]) -> Option<QualifiedName> {
     match parts {
         [name] => Some(QualifiedName {
             schema: "public".into(),
@@ -111,6 +111,8 @@ pub struct Child {
     pub dest: QualifiedName,
     /// The foreign key it was found through (ON DELETE CASCADE), when not named.
     pub via: Option<String>,
+    /// Columns naming application files (`--files-from`), listed in the files manifest.
+    pub files: Vec<String>,
 }
 
 impl Child {
@@ -120,6 +122,28 @@ impl Child {
             .column(&self.column)
             .map_or_else(|| "text".to_string(), |c| c.sql_type.clone())
     }
+}
+
+/// Marks the columns of `--files-from` on its child table.
+pub fn files_from(children: &mut [Child], spec: &super::manifest::FilesFrom) -> Result<(), super::ArchiveError> {
+    let child = children
+        .iter_mut()
+        .find(|c| c.source.name == spec.table)
+        .ok_or_else(|| {
+            super::ArchiveError::Config(format!(
+                "--files-from names {}, which is not a child of this run; add --child for it",
+                spec.table
+            ))
+        })?;
+    if let Some(missing) = spec.columns.iter().find(|c| child.source.column(c).is_none()) {
+        return Err(super::ArchiveError::Refused(format!(
+            "--files-from: {} has no column {}",
+            spec.table,
+            super::ident::quote_ident(missing)
+        )));
+    }
+    child.files = spec.columns.clone();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -65,7 +65,32 @@ pub fn counts(children: &[Child], mode: Mode) -> String {
             _ => format!("(SELECT count(*) FROM c{i})"),
         })
         .collect();
-    format!("ARRAY[{}]::bigint[] AS child_rows", parts.join(", "))
+    let files: Vec<String> = children
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.files.is_empty())
+        .map(|(i, c)| {
+            let values: Vec<String> = c
+                .files
+                .iter()
+                .map(|f| format!("(f.{}::text)", quote_ident(f)))
+                .collect();
+            format!(
+                "SELECT v.path FROM c{} f, LATERAL (VALUES {}) v(path) WHERE v.path <> ''",
+                i + 1,
+                values.join(", ")
+            )
+        })
+        .collect();
+    // The manifest's paths, and the xid that says after a crash whether they committed.
+    let files = match files.is_empty() {
+        true => String::new(),
+        false => format!(
+            ", txid_current()::text AS xid, ARRAY({})::text[] AS files",
+            files.join(" UNION ALL ")
+        ),
+    };
+    format!("ARRAY[{}]::bigint[] AS child_rows{files}", parts.join(", "))
 }
 
 /// The values of `node`'s rows that its children refer to, in order (cross-database batches
