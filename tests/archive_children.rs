@@ -236,3 +236,112 @@ async fn a_named_grandchild_and_a_cross_database_destination_keep_families_whole
         .get(0);
     assert_eq!(stray, 0, "every thread left has its post");
 }
+
+/// Every row's text of `table` in `c` and of `archive.table` in `cold` (when it exists), sorted.
+async fn rows_of(c: &tokio_postgres::Client, cold: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    for (client, name) in [(c, table.to_string()), (cold, format!("archive.{table}"))] {
+        let exists: bool = client
+            .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&name])
+            .await
+            .expect("to_regclass")
+            .get(0);
+        if exists {
+            let sql = format!("SELECT t::text FROM {name} t");
+            rows.extend(
+                client
+                    .query(&sql, &[])
+                    .await
+                    .expect("rows")
+                    .iter()
+                    .map(|r| r.get::<_, String>(0)),
+            );
+        }
+    }
+    rows.sort_unstable();
+    rows
+}
+
+/// Waits until the server has ended the sessions of killed runs (their advisory lock with them).
+async fn killed_sessions_gone(c: &tokio_postgres::Client) {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND application_name LIKE 'dbtool%'";
+    for _ in 0..500 {
+        let n: i64 = c.query_one(sql, &[]).await.expect("activity").get(0);
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the sessions of killed runs never ended");
+}
+
+/// kill -9 of a --dest-dsn run with a child and a grandchild: a kill between the two commits
+/// leaves a family in both databases, never in neither; the next run finishes the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_cross_database_run_with_children_loses_nothing() {
+    let db = fresh_db("archive_children_cross_kill").await;
+    let cold = fresh_db("archive_children_cross_kill_cold").await;
+    let c = db.client().await;
+    let cc = cold.client().await;
+    create_posts(&c, "posts", 20_000).await;
+    c.batch_execute(
+        "CREATE TABLE threads (postid text PRIMARY KEY, replycount int);
+         CREATE TABLE threadmemberships (postid text, userid text, PRIMARY KEY (postid, userid));
+         INSERT INTO threads SELECT id, 2 FROM posts WHERE right(id, 1) < '9';
+         INSERT INTO threadmemberships SELECT t.postid, 'u' || u FROM threads t, generate_series(1, 2) u;",
+    )
+    .await
+    .expect("threads");
+    let tables = ["posts", "threads", "threadmemberships"];
+    let mut before = Vec::new();
+    for t in tables {
+        before.push(rows_of(&c, &cc, t).await);
+    }
+    let args = [
+        "--dest-dsn",
+        &cold.dsn(),
+        "--child",
+        "threads:postid",
+        "--child",
+        "threadmemberships:postid=threads.postid",
+    ];
+    let mut kills = 0;
+    for round in 0..10u64 {
+        killed_sessions_gone(&c).await;
+        let mut cmd = common::posts::archive_cmd(&db.dsn(), &args);
+        let mut child = cmd
+            .args(["--batch-size", "60", "--sleep", "5ms"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(200 + (round * 71) % 300));
+        if child.try_wait().expect("try_wait").is_none() {
+            child.kill().expect("kill -9");
+            kills += 1;
+        }
+        child.wait().expect("wait");
+    }
+    assert!(kills >= 5, "only {kills} kills landed");
+    killed_sessions_gone(&c).await;
+    let out = archive(&db.dsn(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(count_old(&c, "posts").await, 0);
+    for (t, rows) in tables.iter().zip(&before) {
+        let mut now = rows_of(&c, &cc, t).await;
+        let total = now.len();
+        now.dedup();
+        assert_eq!(now.len(), total, "{t}: a row is in both databases after the final run");
+        assert_eq!(&now, rows, "{t}: every row in exactly one place, unchanged");
+    }
+    let stray: i64 = c
+        .query_one(
+            "SELECT count(*) FROM threads t WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = t.postid)",
+            &[],
+        )
+        .await
+        .expect("stray")
+        .get(0);
+    assert_eq!(stray, 0, "every thread left has its post");
+}

@@ -153,6 +153,13 @@ pub fn insert_sql(source: &Source, dest: &str, from: &str, on_conflict: Conflict
             return format!("INSERT INTO {dest} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {from}")
         }
         Conflict::Update if !set.is_empty() => format!("DO UPDATE SET {}", set.join(", ")),
+        // Only key columns: a no-op update still returns the row, which is how a cross-database
+        // batch learns the destination holds it (DO NOTHING would return nothing, and the
+        // source would keep a row already archived).
+        Conflict::Update => match source.key_columns().into_iter().find(|c| !c.identity) {
+            Some(k) => format!("DO UPDATE SET {0} = EXCLUDED.{0}", quote_ident(&k.name)),
+            None => "DO NOTHING".to_string(),
+        },
         _ => "DO NOTHING".to_string(),
     };
     format!(
