@@ -115,22 +115,7 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         stop: StopReason::Done,
         would_move: None,
         sql: None,
-        children: children
-            .iter()
-            .map(|c| super::ChildReport {
-                table: c.source.name.to_string(),
-                dest: (mode != Mode::Purge).then(|| c.dest.to_string()),
-                parent: match c.parent {
-                    0 => name.to_string(),
-                    p => children[p - 1].source.name.to_string(),
-                },
-                column: c.column.clone(),
-                parent_column: c.parent_column.clone(),
-                foreign_key: c.via.clone(),
-                rows: 0,
-                remaining: None,
-            })
-            .collect(),
+        children: children::reports(&children, &name, mode),
     };
     Ok(Setup {
         src,

@@ -124,6 +124,24 @@ impl Child {
     }
 }
 
+/// The report rows of the children, nothing moved yet.
+pub fn reports(children: &[Child], root: &QualifiedName, mode: super::Mode) -> Vec<super::ChildReport> {
+    let report = |c: &Child| super::ChildReport {
+        table: c.source.name.to_string(),
+        dest: (mode != super::Mode::Purge).then(|| c.dest.to_string()),
+        parent: match c.parent {
+            0 => root.to_string(),
+            p => children[p - 1].source.name.to_string(),
+        },
+        column: c.column.clone(),
+        parent_column: c.parent_column.clone(),
+        foreign_key: c.via.clone(),
+        rows: 0,
+        remaining: None,
+    };
+    children.iter().map(report).collect()
+}
+
 /// Marks the columns of `--files-from` on its child table.
 pub fn files_from(children: &mut [Child], spec: &super::manifest::FilesFrom) -> Result<(), super::ArchiveError> {
     let child = children
