@@ -345,3 +345,37 @@ async fn kill_9_of_a_cross_database_run_with_children_loses_nothing() {
         .get(0);
     assert_eq!(stray, 0, "every thread left has its post");
 }
+
+/// --no-delete copies the children along; --purge deletes them along (named and CASCADE).
+#[tokio::test]
+async fn copy_and_purge_take_the_children_along() {
+    let db = fresh_db("archive_children_modes").await;
+    let c = db.client().await;
+    create_posts(&c, "posts", 3_000).await;
+    create_children(&c).await;
+    let old_kids = old_children(&c).await;
+    let all_kids: Vec<i64> = {
+        let mut v = Vec::new();
+        for (table, ..) in CHILDREN {
+            v.push(count(&c, table).await);
+        }
+        v
+    };
+    let out = archive(&db.dsn(), &[&CHILD_FLAGS[..], &["--no-delete"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (((table, ..), old), all) in CHILDREN.iter().zip(&old_kids).zip(&all_kids) {
+        assert_eq!(archived(&c, table).await, *old, "{table} copied");
+        assert_eq!(count(&c, table).await, *all, "{table} left in place");
+    }
+    let out = archive(&db.dsn(), &[&CHILD_FLAGS[..], &["--purge", "--confirm-purge"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(count_old(&c, "posts").await, 0);
+    assert_eq!(old_children(&c).await, vec![0, 0, 0, 0]);
+    for (((table, ..), old), all) in CHILDREN.iter().zip(&old_kids).zip(&all_kids) {
+        assert_eq!(
+            count(&c, table).await,
+            all - old,
+            "{table}: the old rows purged, no other"
+        );
+    }
+}
