@@ -160,8 +160,9 @@ async fn run_inner(
         }
     };
     let walk = report.walk;
-    let mut runner =
-        Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started).with_manifest(manifest);
+    let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started)
+        .with_manifest(manifest)
+        .with_children(children.len());
     let outcome = runner.run_passes(&predicate).await;
     // A run that reports rows moved must not lose them to a crash a moment later.
     let outcome = match (outcome, runner.flush_commits().await) {

@@ -71,6 +71,14 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    /// With children a batch moves more than its parent rows: the first page range starts
+    /// smaller (a share per table) and the pace of the batches grows it (see `next_pages`).
+    pub fn with_children(mut self, children: usize) -> Runner<'a> {
+        let tables = i64::try_from(children).unwrap_or(i64::MAX).saturating_add(1);
+        self.pages = (self.pages / tables).max(1);
+        self
+    }
+
     pub fn with_manifest(mut self, manifest: Option<Manifest>) -> Runner<'a> {
         self.manifest = manifest;
         self
