@@ -107,8 +107,9 @@ async fn refuses_unnamed_restrict_children_unindexed_columns_and_cycles() {
     let c = db.client().await;
     create_posts(&c, "posts", 500).await;
     c.batch_execute(
-        "CREATE TABLE \"Pins\" (id int PRIMARY KEY, \"Post\" text REFERENCES posts (id));
+        "CREATE TABLE \"Pins\" (id int PRIMARY KEY, \"Post\" text REFERENCES posts (id) ON DELETE RESTRICT);
          CREATE INDEX ON \"Pins\" (\"Post\");
+         INSERT INTO \"Pins\" SELECT row_number() OVER (), id FROM posts WHERE right(id, 1) < '4';
          CREATE TABLE noindex (id int PRIMARY KEY, postid text);",
     )
     .await
@@ -118,11 +119,11 @@ async fn refuses_unnamed_restrict_children_unindexed_columns_and_cycles() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{want:?} in {}", text(out));
     };
-    // A NO ACTION child not named: named in the error, with its constraint and the flag.
+    // A RESTRICT child not named: named in the error, with its constraint and the flag.
     let out = archive(&db.dsn(), &[]);
     refused(
         &out,
-        "public.\"Pins\" refers to public.posts through foreign key \"Pins_Post_fkey\" (ON DELETE NO ACTION)",
+        "public.\"Pins\" refers to public.posts through foreign key \"Pins_Post_fkey\" (ON DELETE RESTRICT)",
     );
     refused(&out, "add --child 'public.\"Pins\":\"Post\"'");
     // Named: it moves. A child without an index: the exact CREATE INDEX to run.
@@ -147,6 +148,36 @@ async fn refuses_unnamed_restrict_children_unindexed_columns_and_cycles() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Named, a RESTRICT child moves with its posts: the key is checked at the end of the
+    // statement, when posts and pins are gone together.
+    let pins_old: i64 = c
+        .query_one(
+            "SELECT count(*) FROM \"Pins\" p JOIN posts s ON s.id = p.\"Post\"
+             WHERE s.createat < (extract(epoch FROM now() - interval '2 years') * 1000)::bigint",
+            &[],
+        )
+        .await
+        .expect("pins")
+        .get(0);
+    assert!(pins_old > 0);
+    let out = archive(
+        &db.dsn(),
+        &[
+            "--child",
+            "\"Pins\":\"Post\"",
+            "--child",
+            "noindex:postid",
+            "--allow-seq-scan",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(count(&c, "archive.\"Pins\"").await, pins_old);
+    assert_eq!(count_old(&c, "posts").await, 0);
+    c.batch_execute(
+        "INSERT INTO posts (id, createat, channelid) SELECT 'again-' || i, 0, 'x' FROM generate_series(1, 10) i",
+    )
+    .await
+    .expect("more old posts");
     // Bad specs are refused before connecting.
     let out = archive(&db.dsn(), &["--child", "noindex"]);
     refused(&out, "--child 'noindex'");
@@ -172,7 +203,7 @@ async fn refuses_unnamed_restrict_children_unindexed_columns_and_cycles() {
         &out,
         "the tables form a cycle (public.posts -> public.threads -> public.posts)",
     );
-    assert!(count_old(&c, "posts").await > 0, "nothing moved");
+    assert_eq!(count_old(&c, "posts").await, 10, "nothing moved");
 }
 
 #[tokio::test]
