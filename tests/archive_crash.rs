@@ -7,6 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::family::{self, broken, create_children, record_truth, CHILD_FLAGS};
 use common::posts::{archive_cmd, count, count_old, create_posts, fingerprint, in_both, text};
 use common::{fresh_db, fresh_db_on, own_cluster, stop_immediately};
 use tempcluster::ClusterOptions;
@@ -29,7 +30,7 @@ impl Rng {
     }
 }
 
-/// 20,000 more rows three years old, in posts and in the truth table.
+/// 20,000 more rows three years old, with their children, in posts and in the truth tables.
 async fn top_up(c: &tokio_postgres::Client, round: i32) {
     let sql = format!(
         "WITH ins AS (INSERT INTO posts (id, createat, channelid, message)
@@ -39,6 +40,8 @@ async fn top_up(c: &tokio_postgres::Client, round: i32) {
          INSERT INTO truth SELECT * FROM ins"
     );
     c.batch_execute(&sql).await.expect("top up");
+    family::add_children(c, &format!("top-{round}-")).await;
+    record_truth(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,6 +50,10 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     let db = fresh_db_on(&cluster, "archive_crash").await;
     let mut c = db.client().await;
     create_posts(&c, "posts", 60_000).await;
+    // Children of every post: two named, a CASCADE child and its CASCADE grandchild (found
+    // by their keys). Each batch moves a post with all of them, or none of them.
+    create_children(&c).await;
+    record_truth(&c).await;
     // The truth every row must still match; topped up along with posts when old rows run low.
     c.batch_execute("CREATE TABLE truth AS TABLE posts")
         .await
@@ -65,7 +72,9 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
         if count_old(&c, "posts").await < 5_000 {
             top_up(&c, round).await;
         }
-        let mut cmd = archive_cmd(&db.dsn(), &["--batch-size", "150", "--sleep", "20ms"]);
+        let mut args = CHILD_FLAGS.to_vec();
+        args.extend(["--batch-size", "150", "--sleep", "20ms"]);
+        let mut cmd = archive_cmd(&db.dsn(), &args);
         let crash_round = round >= 8 && !crashed;
         let mut child = if crash_round {
             // Its output explains an unexpected exit status.
@@ -108,6 +117,14 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
             0,
             "round {round} (seed {seed})"
         );
+        // For every archived post all its children are archived and none left; no child in
+        // both places; none lost or changed.
+        assert_eq!(broken(&c).await, Vec::<String>::new(), "round {round} (seed {seed})");
+        assert_eq!(
+            family::lost_or_changed(&c).await,
+            Vec::<String>::new(),
+            "round {round} (seed {seed})"
+        );
     }
     assert!(kills >= 20 && crashed, "only {kills} kills landed (seed {seed})");
     let moved_before_final = count(&c, "archive.posts").await;
@@ -115,9 +132,12 @@ async fn kill_9_and_a_server_crash_never_lose_or_double_a_row() {
     let old = count_old(&c, "truth").await;
     let before = fingerprint(&c, &["truth"]).await;
 
-    let out = archive_cmd(&db.dsn(), &[]).output().expect("final run");
+    let out = archive_cmd(&db.dsn(), &CHILD_FLAGS).output().expect("final run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(in_both(&c, "posts", "archive.posts").await, 0, "seed {seed}");
+    assert_eq!(broken(&c).await, Vec::<String>::new(), "seed {seed}");
+    assert_eq!(family::lost_or_changed(&c).await, Vec::<String>::new(), "seed {seed}");
+    assert_eq!(family::old_children(&c).await, vec![0, 0, 0, 0], "seed {seed}");
     assert_eq!(count(&c, "archive.posts").await, old, "seed {seed}");
     assert_eq!(count_old(&c, "posts").await, 0);
     assert_eq!(

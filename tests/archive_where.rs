@@ -125,7 +125,7 @@ async fn the_server_refuses_a_batch_that_would_touch_a_row_past_the_cutoff() {
     c.batch_execute("CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items INCLUDING ALL)")
         .await
         .expect("dest");
-    let cc = cold.client().await;
+    let mut cc = cold.client().await;
     cc.batch_execute(
         "CREATE SCHEMA archive; CREATE TABLE archive.items (id int PRIMARY KEY, createat bigint NOT NULL, x text)",
     )
@@ -147,7 +147,7 @@ async fn the_server_refuses_a_batch_that_would_touch_a_row_past_the_cutoff() {
     let range = vec!["(0,0)".to_string(), "(100000,0)".to_string()];
     for mode in [Mode::Move, Mode::Purge, Mode::Copy] {
         for walk in [Walk::Ctid, Walk::Key] {
-            let sql = batch::build(&source, dest, mode, walk, &widened, &guard, 1000);
+            let sql = batch::build(&source, &[], dest, mode, walk, &widened, &guard, 1000);
             let params: &[String] = if walk == Walk::Ctid { &range } else { &[] };
             let first = if walk == Walk::Ctid { &sql.next } else { &sql.first };
             let careful = if walk == Walk::Ctid {
@@ -171,14 +171,9 @@ async fn the_server_refuses_a_batch_that_would_touch_a_row_past_the_cutoff() {
             }
         }
     }
-    let sql = cross_db::build(&source, dest, Walk::Key, &widened, &guard, 1000, Mode::Move);
-    let prepared = cross_db::Prepared {
-        select_first: c.prepare(&sql.select_first).await.expect("prepare"),
-        select_next: c.prepare(&sql.select_next).await.expect("prepare"),
-        insert: cc.prepare(&sql.insert).await.expect("prepare"),
-        delete: c.prepare(&sql.delete).await.expect("prepare"),
-    };
-    let e = cross_db::execute(&mut c, &cc, &prepared, true, &[], Mode::Move)
+    let sql = cross_db::build(&source, &[], dest, Walk::Key, &widened, &guard, 1000, Mode::Move);
+    let prepared = cross_db::prepare(&c, &cc, sql).await.expect("prepare");
+    let e = cross_db::execute(&mut c, &mut cc, &prepared, true, &[], Mode::Move)
         .await
         .expect_err("cross-database batch must fail");
     let e = chain(&e);

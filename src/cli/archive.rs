@@ -14,7 +14,8 @@ Exit codes:
      or the database could not be reached
   3  bad arguments or configuration; the table or destination was refused (no key, incompatible
      destination, bad name, a --where that is not one condition, or with --dry-run one that
-     writes); nothing was done";
+     writes), or a child was (a foreign key child not named with --child, a child column
+     without an index, a cycle); nothing was done";
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ArchiveArgs {

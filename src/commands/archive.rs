@@ -34,7 +34,7 @@ pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJ
         },
         None => ArchiveJob::default(),
     };
-    let mut job = args.options.over(&base);
+    let mut job = archive::preset::expand(&args.options.over(&base))?;
     let missing: Vec<&str> = [
         ("--table", &job.table),
         ("--column", &job.column),
@@ -85,6 +85,14 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
     drop(bar);
     match result {
         Ok(r) => {
+            let preset = args.options.preset.or(base_preset(args, loaded));
+            if let (true, Some(_), false) = (r.sql.is_some(), preset, args.output.json()) {
+                writeln!(
+                    std::io::stdout(),
+                    "-- the preset stands for:\n-- {}",
+                    archive::preset::flags(&job)
+                )?;
+            }
             print(&r, args.output.json())?;
             Ok(0)
         }
@@ -102,6 +110,12 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
         }
         .into()),
     }
+}
+
+/// The preset of the `[[archive]]` job named by --job, if any.
+fn base_preset(args: &ArchiveArgs, loaded: &Settings) -> Option<archive::preset::Preset> {
+    let name = args.job.as_ref()?;
+    loaded.file.archive.iter().find(|j| &j.job_name() == name)?.preset
 }
 
 fn print(r: &ArchiveReport, json: bool) -> anyhow::Result<()> {

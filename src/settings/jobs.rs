@@ -254,6 +254,7 @@ fn archive(mut own: Table, head: &Head, settings: &Settings) -> Result<ArchiveJo
         }
     };
     // Its message repeats the job's name, which the caller already prefixes.
+    let archive = crate::jobs::archive::preset::expand(&archive).map_err(|e| e.to_string())?;
     let prefix = format!("archive job '{}': ", archive.job_name());
     archive.validate().map_err(|e| e.to_string().replace(&prefix, ""))?;
     Ok(archive)

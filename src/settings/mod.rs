@@ -258,7 +258,8 @@ impl Settings {
                     ),
                 ));
             }
-            if let Err(e) = job.validate() {
+            let checked = crate::jobs::archive::preset::expand(job).and_then(|j| j.validate());
+            if let Err(e) = checked {
                 errors.push(self.at(at, format!("[[archive]] {e}")));
             }
         }

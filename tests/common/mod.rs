@@ -18,6 +18,8 @@ mod prom;
 pub use prom::*;
 // The archive tests' posts table.
 pub mod posts;
+// Tables that refer to posts (the archive's children), and what must hold of them.
+pub mod family;
 // Running `dbtool health` and reading its JSON report.
 mod report;
 pub use report::*;

@@ -17,6 +17,7 @@ use tokio_postgres::{Client, Statement};
 
 use crate::db::{ColumnError, Columns};
 
+use super::children::{self, Child};
 use super::ident::quote_ident;
 use super::plan::Source;
 
@@ -152,6 +153,13 @@ pub fn insert_sql(source: &Source, dest: &str, from: &str, on_conflict: Conflict
             return format!("INSERT INTO {dest} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {from}")
         }
         Conflict::Update if !set.is_empty() => format!("DO UPDATE SET {}", set.join(", ")),
+        // Only key columns: a no-op update still returns the row, which is how a cross-database
+        // batch learns the destination holds it (DO NOTHING would return nothing, and the
+        // source would keep a row already archived).
+        Conflict::Update => match source.key_columns().into_iter().find(|c| !c.identity) {
+            Some(k) => format!("DO UPDATE SET {0} = EXCLUDED.{0}", quote_ident(&k.name)),
+            None => "DO NOTHING".to_string(),
+        },
         _ => "DO NOTHING".to_string(),
     };
     format!(
@@ -160,9 +168,11 @@ pub fn insert_sql(source: &Source, dest: &str, from: &str, on_conflict: Conflict
     )
 }
 
-/// Builds the batch statements for a same-database run.
+/// Builds the batch statements for a same-database run; `children` move in the same statement.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     source: &Source,
+    children: &[Child],
     dest: &str,
     mode: Mode,
     walk: Walk,
@@ -177,21 +187,25 @@ pub fn build(
             Walk::Ctid => "NULL::text[]".to_string(),
         };
         let table = source.name.quoted();
+        let counts = children::sql::counts(children, mode);
         match mode {
             Mode::Copy => {
                 let batch = selection(source, walk, predicate, limit, lower_bound, &source.column_list("s."));
                 // The copy's guard reads the destination row, which is the source row's copy.
                 format!(
-                    "/* dbtool archive */ WITH batch AS ({batch}), ins AS ({} RETURNING {} AS {GUARD_COLUMN})
-                     SELECT (SELECT count(*) FROM ins) AS rows, (SELECT count(*) FROM batch) AS selected, {last} AS last_key",
+                    "/* dbtool archive */ WITH batch AS ({batch}), ins AS ({} RETURNING {} AS {GUARD_COLUMN}){}
+                     SELECT (SELECT count(*) FROM ins) AS rows, (SELECT count(*) FROM batch) AS selected, {last} AS last_key, \
+                     {counts}",
                     insert_sql(source, dest, "batch", Conflict::Nothing),
-                    guard.check("")
+                    guard.check(""),
+                    children::sql::ctes(children, "batch", mode, careful)
                 )
             }
             Mode::Move | Mode::Purge => {
                 let check = format!("{} AS {GUARD_COLUMN}", guard.check("s."));
                 let returning = match mode {
-                    Mode::Purge => check,
+                    // Children need the parents' values, purged or not.
+                    Mode::Purge if children.is_empty() => check,
                     _ => format!("{}, {check}", source.column_list("s.")),
                 };
                 let ins = match mode {
@@ -201,12 +215,14 @@ pub fn build(
                     }
                     _ => String::new(),
                 };
+                let ins = format!("{ins}{}", children::sql::ctes(children, "moved", mode, careful));
                 if walk == Walk::Ctid && !careful {
                     // One TID range scan that deletes as it goes.
                     return format!(
                         "/* dbtool archive */ WITH moved AS (DELETE FROM {table} s WHERE s.ctid >= $1::text::tid \
                          AND s.ctid < $2::text::tid AND {predicate} RETURNING {returning}){ins} \
-                         SELECT count(*) AS rows, count(*) AS selected, NULL::text[] AS last_key FROM moved"
+                         SELECT (SELECT count(*) FROM moved) AS rows, (SELECT count(*) FROM moved) AS selected, \
+                         NULL::text[] AS last_key, {counts}"
                     );
                 }
                 let lock = if careful { " FOR UPDATE OF s SKIP LOCKED" } else { "" };
@@ -225,7 +241,7 @@ pub fn build(
                      moved AS (DELETE FROM {table} s WHERE s.ctid = ANY (ARRAY(SELECT ctid FROM batch)) AND {predicate} \
                      RETURNING {returning}){ins} \
                      SELECT (SELECT count(*) FROM moved) AS rows, (SELECT count(*) FROM batch) AS selected, \
-                     {last} AS last_key"
+                     {last} AS last_key, {counts}"
                 )
             }
         }
@@ -247,6 +263,10 @@ pub struct Outcome {
     pub selected: i64,
     /// Greatest key of the batch, as text (key walk only).
     pub last_key: Option<Vec<String>>,
+    /// Rows moved of each child, in the order of the run's children.
+    pub child_rows: Vec<i64>,
+    /// With --files-manifest: the batch's xid and the files of its rows.
+    pub files: Option<(String, Vec<String>)>,
 }
 
 /// Why a batch failed: the server refused it (SQLSTATE decides about retrying), or its
@@ -257,13 +277,19 @@ pub enum BatchError {
     Query(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Column(#[from] ColumnError),
+    /// The files manifest could not be written; the batch was rolled back or its files are pending.
+    #[error("{0}")]
+    Files(String),
+    /// The destination confirmed fewer rows than it was sent; the source kept them all.
+    #[error("the destination did not confirm every row of the batch; nothing was deleted from the source")]
+    Incomplete,
 }
 
 impl BatchError {
     pub fn code(&self) -> Option<&SqlState> {
         match self {
             BatchError::Query(e) => e.code(),
-            BatchError::Column(_) => None,
+            BatchError::Column(_) | BatchError::Incomplete | BatchError::Files(_) => None,
         }
     }
 }
@@ -276,5 +302,10 @@ pub async fn execute(client: &Client, stmt: &Statement, params: &[String]) -> Re
         rows: row.col("rows")?,
         selected: row.col("selected")?,
         last_key: row.col("last_key")?,
+        child_rows: row.col("child_rows")?,
+        files: match row.columns().iter().any(|c| c.name() == "xid") {
+            true => Some((row.col("xid")?, row.col("files")?)),
+            false => None,
+        },
     })
 }

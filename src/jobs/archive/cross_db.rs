@@ -3,12 +3,18 @@
 //! COMMIT there, then delete in the source exactly the rows the destination confirmed, and
 //! commit. A crash between the two commits leaves rows in both places (never in neither); the
 //! next run copies them again (ON CONFLICT on the destination key) and deletes them.
+//!
+//! Children go the same way: read (and locked) in the source transaction, inserted at the
+//! destination in the parents' destination transaction, deleted in the source transaction
+//! (children first) only once the destination has committed every one of them.
 
 use std::collections::HashSet;
 
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 
 use super::batch::{insert_sql, BatchError, Conflict, Guard, Mode, Outcome, Walk};
+use super::children::{self, Child};
 use super::ident::quote_ident;
 use super::plan::Source;
 use crate::db::Columns;
@@ -22,10 +28,15 @@ pub struct CrossSql {
     pub insert: String,
     /// Source: delete by ctid (still locked by the open transaction, so stable).
     pub delete: String,
+    pub children: Vec<children::sql::CrossChild>,
+    /// For each child: its parent node, and which of the parent's `refs` it refers to.
+    pub links: Vec<(usize, usize)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     source: &Source,
+    kids: &[Child],
     dest: &str,
     walk: Walk,
     predicate: &str,
@@ -42,9 +53,10 @@ pub fn build(
     // The guard fails the selecting statement on a row at or past the cutoff, before any of
     // the batch reaches the destination.
     let select = format!(
-        "s.ctid::text AS tid, {key_json} AS key, to_jsonb(s)::text AS row, ARRAY[{}] AS key_text, {} AS guard",
+        "s.ctid::text AS tid, {key_json} AS key, to_jsonb(s)::text AS row, ARRAY[{}] AS key_text, {} AS guard, {}",
         last.join(", "),
-        guard.check("s.")
+        guard.check("s."),
+        children::sql::refs_select(kids, 0, "s")
     );
     let lock = if mode == Mode::Copy {
         ""
@@ -59,6 +71,13 @@ pub fn build(
     };
     let from = format!("jsonb_populate_recordset(NULL::{dest}, $1::text::jsonb)");
     let dest_key = format!("jsonb_build_array({})::text", source.key_list(""));
+    let links = kids
+        .iter()
+        .map(|c| {
+            let refs = children::sql::ref_columns(kids, c.parent);
+            (c.parent, refs.iter().position(|r| r == &c.parent_column).unwrap_or(0))
+        })
+        .collect();
     CrossSql {
         select_first: sel(false),
         select_next: sel(true),
@@ -80,7 +99,16 @@ pub fn build(
             source.name.quoted(),
             guard.condition("s.")
         ),
+        children: children::sql::cross(kids, mode),
+        links,
     }
+}
+
+/// One child's prepared statements.
+pub struct ChildStmts {
+    pub select: Statement,
+    pub insert: Statement,
+    pub delete: Statement,
 }
 
 /// Prepared statements for a cross-database run.
@@ -89,12 +117,61 @@ pub struct Prepared {
     pub select_next: Statement,
     pub insert: Statement,
     pub delete: Statement,
+    pub children: Vec<ChildStmts>,
+    pub links: Vec<(usize, usize)>,
+}
+
+pub async fn prepare(src: &Client, dst: &Client, c: CrossSql) -> Result<Prepared, tokio_postgres::Error> {
+    let mut kids = Vec::new();
+    for k in &c.children {
+        kids.push(ChildStmts {
+            select: src.prepare(&k.select).await?,
+            insert: dst.prepare(&k.insert).await?,
+            delete: src.prepare(&k.delete).await?,
+        });
+    }
+    Ok(Prepared {
+        select_first: src.prepare(&c.select_first).await?,
+        select_next: src.prepare(&c.select_next).await?,
+        insert: dst.prepare(&c.insert).await?,
+        delete: src.prepare(&c.delete).await?,
+        children: kids,
+        links: c.links,
+    })
+}
+
+fn json_array(rows: &[Row]) -> Result<String, BatchError> {
+    let parts = rows
+        .iter()
+        .map(|r| r.col::<&str>("row"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!("[{}]", parts.join(",")))
+}
+
+fn tids(rows: &[Row]) -> Result<Vec<String>, BatchError> {
+    Ok(rows.iter().map(|r| r.col("tid")).collect::<Result<_, _>>()?)
+}
+
+/// The values of column `index` of `rows`' refs: what the next level's rows refer to.
+fn refs(rows: &[Row], index: usize) -> Result<Vec<String>, BatchError> {
+    let mut out = Vec::new();
+    for r in rows {
+        let refs: Vec<Option<String>> = r.col("refs")?;
+        if let Some(Some(v)) = refs.get(index) {
+            out.push(v.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// One cross-database batch. `src` must have no open transaction.
 pub async fn execute(
     src: &mut Client,
-    dst: &Client,
+    dst: &mut Client,
     p: &Prepared,
     first: bool,
     params: &[String],
@@ -102,12 +179,9 @@ pub async fn execute(
 ) -> Result<Outcome, BatchError> {
     let tx = src.transaction().await?;
     let select = if first { &p.select_first } else { &p.select_next };
-    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-        .iter()
-        .map(|x| x as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect();
-    let rows = tx.query(select, &refs).await?;
-    let selected = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let refs_in: Vec<&(dyn ToSql + Sync)> = params.iter().map(|x| x as &(dyn ToSql + Sync)).collect();
+    let rows = tx.query(select, &refs_in).await?;
+    let selected = count(rows.len());
     let last_key: Option<Vec<String>> = rows.last().map(|r| r.col("key_text")).transpose()?;
     if rows.is_empty() {
         tx.commit().await?;
@@ -115,28 +189,54 @@ pub async fn execute(
             rows: 0,
             selected,
             last_key,
+            child_rows: vec![0; p.children.len()],
+            files: None,
         });
     }
-    let json = format!(
-        "[{}]",
-        rows.iter()
-            .map(|r| r.col::<&str>("row"))
-            .collect::<Result<Vec<_>, _>>()?
-            .join(",")
-    );
-    // Committed at the destination before anything is deleted at the source.
-    let confirmed: HashSet<String> = dst
-        .query(&p.insert, &[&json])
+    // Each child's rows, read and locked in the source transaction, parents first.
+    let mut kid_rows: Vec<Vec<Row>> = Vec::with_capacity(p.children.len());
+    for (k, (parent, index)) in p.children.iter().zip(&p.links) {
+        let values = match parent {
+            0 => refs(&rows, *index)?,
+            n => refs(&kid_rows[n - 1], *index)?,
+        };
+        kid_rows.push(tx.query(&k.select, &[&values]).await?);
+    }
+    // Committed at the destination, parents and children together, before anything is
+    // deleted at the source.
+    let dtx = dst.transaction().await?;
+    let confirmed: HashSet<String> = dtx
+        .query(&p.insert, &[&json_array(&rows)?])
         .await?
         .iter()
         .map(|r| r.try_get::<_, String>(0))
         .collect::<Result<_, _>>()?;
-    let mut moved = i64::try_from(confirmed.len()).unwrap_or(i64::MAX);
+    let mut child_rows = Vec::with_capacity(p.children.len());
+    for (k, krows) in p.children.iter().zip(&kid_rows) {
+        let n = match krows.is_empty() {
+            true => 0,
+            false => dtx.query(&k.insert, &[&json_array(krows)?]).await?.len(),
+        };
+        child_rows.push(count(n));
+    }
+    dtx.commit().await?;
+    let mut moved = count(confirmed.len());
     if mode == Mode::Move {
         let mut present: Vec<String> = Vec::new();
         for r in &rows {
             if confirmed.contains(r.col::<&str>("key")?) {
                 present.push(r.col("tid")?);
+            }
+        }
+        // A child is only deleted with all of its parents' batch confirmed (an upsert returns
+        // every row it was given, so anything else is a server surprise: nothing is deleted).
+        let whole = present.len() == rows.len() && kid_rows.iter().zip(&child_rows).all(|(r, n)| count(r.len()) == *n);
+        if !p.children.is_empty() && !whole {
+            return Err(BatchError::Incomplete);
+        }
+        for (k, krows) in p.children.iter().zip(&kid_rows).rev() {
+            if !krows.is_empty() {
+                tx.execute(&k.delete, &[&tids(krows)?]).await?;
             }
         }
         let deleted = tx.execute(&p.delete, &[&present]).await?;
@@ -147,5 +247,7 @@ pub async fn execute(
         rows: moved,
         selected,
         last_key,
+        child_rows,
+        files: None,
     })
 }

@@ -3,10 +3,18 @@
 use tokio_postgres::Client;
 
 use super::batch;
+use super::children::Child;
 use super::ident::QualifiedName;
 use super::plan::{self, Source};
 use super::setup::dbe;
 use super::{ArchiveError, ArchiveReport, StopReason};
+
+/// The tables of a run: the source, its children, the destination.
+pub struct Tables<'a> {
+    pub source: &'a Source,
+    pub children: &'a [Child],
+    pub dest: Option<&'a QualifiedName>,
+}
 
 /// --dry-run: check the destination without creating it, count exactly, show the SQL.
 ///
@@ -16,8 +24,7 @@ use super::{ArchiveError, ArchiveReport, StopReason};
 pub(super) async fn run(
     src: &Client,
     dst: Option<&Client>,
-    source: &Source,
-    dest: Option<&QualifiedName>,
+    tables: Tables<'_>,
     predicate: &str,
     built: batch::BatchSql,
     report: ArchiveReport,
@@ -25,7 +32,7 @@ pub(super) async fn run(
     src.batch_execute("BEGIN READ ONLY")
         .await
         .map_err(dbe("starting the dry run's read-only transaction"))?;
-    let result = inner(src, dst, source, dest, predicate, built, report).await;
+    let result = inner(src, dst, tables, predicate, built, report).await;
     if let Err(e) = src.batch_execute("ROLLBACK").await {
         tracing::debug!("ending the dry run's transaction: {}", crate::jobs::pg_error(&e));
     }
@@ -35,19 +42,23 @@ pub(super) async fn run(
 async fn inner(
     src: &Client,
     dst: Option<&Client>,
-    source: &Source,
-    dest: Option<&QualifiedName>,
+    tables: Tables<'_>,
     predicate: &str,
     built: batch::BatchSql,
     mut report: ArchiveReport,
 ) -> Result<ArchiveReport, ArchiveError> {
     let mut sql = String::new();
-    if let Some(d) = dest {
-        let client = dst.unwrap_or(src);
-        match plan::find_table(client, d).await? {
-            Some(oid) => plan::check_dest(client, source, d, oid).await?,
-            None if dst.is_some() => sql.push_str(&format!("{};\n", plan::create_remote_sql(source, d))),
-            None => sql.push_str(&format!("{};\n", plan::create_like_sql(source, d))),
+    let source = tables.source;
+    if let Some(d) = tables.dest {
+        let mut all = vec![(source, d)];
+        all.extend(tables.children.iter().map(|c| (&c.source, &c.dest)));
+        for (table, d) in all {
+            let client = dst.unwrap_or(src);
+            match plan::find_table(client, d).await? {
+                Some(oid) => plan::check_dest(client, table, d, oid).await?,
+                None if dst.is_some() => sql.push_str(&format!("{};\n", plan::create_remote_sql(table, d))),
+                None => sql.push_str(&format!("{};\n", plan::create_like_sql(table, d))),
+            }
         }
     }
     sql.push_str(&built.next);

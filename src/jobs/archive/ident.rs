@@ -86,7 +86,7 @@ impl QualifiedName {
 }
 
 /// One identifier at the start of `s`; returns it and the rest.
-fn parse_part(s: &str) -> Result<(String, &str), &'static str> {
+pub(super) fn parse_part(s: &str) -> Result<(String, &str), &'static str> {
     if let Some(body) = s.strip_prefix('"') {
         let mut out = String::new();
         let mut chars = body.char_indices();

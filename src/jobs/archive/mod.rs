@@ -5,13 +5,16 @@
 //! data itself says where a run continues, so there is no state to lose between runs.
 
 pub mod batch;
+pub mod children;
 pub mod cross_db;
 pub mod cutoff;
 pub mod dry_run;
 pub mod ident;
+pub mod manifest;
 pub mod options;
 pub mod plan;
 pub mod predicate;
+pub mod preset;
 pub mod report;
 pub mod run;
 pub mod setup;
@@ -80,6 +83,24 @@ pub struct ArchiveReport {
     pub would_move: Option<i64>,
     /// With --dry-run: the SQL a batch would run (and the destination's CREATE, if missing).
     pub sql: Option<String>,
+    /// The child tables moved with the parent rows, parents before their children.
+    pub children: Vec<ChildReport>,
+}
+
+/// What a run did to one child table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChildReport {
+    pub table: String,
+    pub dest: Option<String>,
+    /// The table its rows refer to, and how: `column` holds `parent_column`'s value.
+    pub parent: String,
+    pub column: String,
+    pub parent_column: String,
+    /// The ON DELETE CASCADE foreign key it was found through; None when named with --child.
+    pub foreign_key: Option<String>,
+    pub rows: i64,
+    /// Rows still referring to a row older than the cutoff, counted at the end of the run.
+    pub remaining: Option<i64>,
 }
 
 impl ArchiveReport {

@@ -75,6 +75,32 @@ pub struct ArchiveJob {
     #[arg(long)]
     #[serde(default)]
     pub dry_run: bool,
+    /// Move the rows of TABLE whose COLUMN refers to a moved row, in the same batch (repeatable).
+    /// PARENT_COLUMN defaults to the parent's key; `=other_table.column` hangs a grandchild
+    /// under a child named before it. ON DELETE CASCADE children are found without this.
+    #[arg(long = "child", value_name = "TABLE:COLUMN[=PARENT_COLUMN]")]
+    #[serde(default)]
+    pub children: Vec<String>,
+    /// Accept a child column without an index (each batch then scans the child table)
+    #[arg(long)]
+    #[serde(default)]
+    pub allow_seq_scan: bool,
+    /// Fill in table, column, type, children and files for an application's schema
+    /// (`--dry-run` shows the options it stands for); flags given win over it
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub preset: Option<super::preset::Preset>,
+    /// With --preset mattermost: archive pinned posts too (kept by default)
+    #[arg(long)]
+    #[serde(default)]
+    pub include_pinned: bool,
+    /// Columns of a child table that name application files, for --files-manifest:
+    /// TABLE:COLUMN[,COLUMN...] (e.g. fileinfo:path,thumbnailpath,previewpath)
+    #[arg(long, value_name = "TABLE:COLUMNS")]
+    pub files_from: Option<String>,
+    /// Append the files of archived rows (see --files-from) to FILE, one path per line, as
+    /// each batch commits; dbtool never deletes application files
+    #[arg(long, value_name = "FILE")]
+    pub files_manifest: Option<PathBuf>,
     /// Write Prometheus metrics to FILE (atomically) at the end of the run
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
@@ -134,6 +160,16 @@ impl ArchiveJob {
             purge: self.purge || base.purge,
             confirm_purge: self.confirm_purge || base.confirm_purge,
             dry_run: self.dry_run || base.dry_run,
+            children: if self.children.is_empty() {
+                base.children.clone()
+            } else {
+                self.children.clone()
+            },
+            allow_seq_scan: self.allow_seq_scan || base.allow_seq_scan,
+            preset: self.preset.or(base.preset),
+            include_pinned: self.include_pinned || base.include_pinned,
+            files_from: self.files_from.clone().or_else(|| base.files_from.clone()),
+            files_manifest: self.files_manifest.clone().or_else(|| base.files_manifest.clone()),
             metrics: self.metrics.clone().or_else(|| base.metrics.clone()),
             statement_timeout: self.statement_timeout.or(base.statement_timeout),
             lock_timeout: self.lock_timeout.or(base.lock_timeout),
@@ -156,8 +192,21 @@ impl ArchiveJob {
         if self.purge && !self.confirm_purge && !self.dry_run {
             return bad("--purge deletes rows without keeping a copy; add --confirm-purge to really do it");
         }
+        if self.files_manifest.is_some() != self.files_from.is_some() {
+            return bad("--files-manifest and --files-from go together (--preset mattermost sets --files-from)");
+        }
+        if self.files_manifest.is_some() && self.no_delete {
+            return bad("--files-manifest lists files of rows that left the database; with --no-delete none leave");
+        }
+        if self.files_manifest.is_some() && self.dest_dsn.is_some() {
+            return bad("--files-manifest is not supported with --dest-dsn yet; archive within the database, or list the files from the archive");
+        }
         if self.purge && (self.dest.is_some() || self.dest_dsn.is_some()) {
             return bad("--purge keeps no copy, so --dest and --dest-dsn make no sense with it");
+        }
+        for spec in &self.children {
+            super::children::ChildSpec::parse(spec)
+                .map_err(|e| ArchiveError::Config(format!("archive job '{name}': {e}")))?;
         }
         // Checked again in setup once the server's standard_conforming_strings is known.
         if let Some(w) = &self.filter {

@@ -84,6 +84,16 @@ pub fn summary(r: &ArchiveReport, out: &mut dyn Write) -> std::io::Result<()> {
         (None, Some(n)) => writeln!(out, "remaining:      about {n} (planner's estimate: counting failed)")?,
         (None, None) => writeln!(out, "remaining:      unknown (counting failed)")?,
     }
+    for c in &r.children {
+        let remaining = c.remaining.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+        writeln!(
+            out,
+            "child           {}: {} rows {}, remaining {remaining}",
+            printable(&c.table),
+            c.rows,
+            verb(r)
+        )?;
+    }
     writeln!(out, "stop reason:    {}", r.stop.as_str())
 }
 
@@ -123,7 +133,15 @@ pub fn write_metrics(
         _ => 2.0,
     };
     samples.push(Sample::new(&STATUS, status));
-    let samples: Vec<Sample> = samples.into_iter().map(|s| s.label("table", table)).collect();
+    let mut samples: Vec<Sample> = samples.into_iter().map(|s| s.label("table", table)).collect();
+    // Each child table: its own rows and remaining series, carried on like the parent's.
+    for c in report.map_or(&[][..], |r| r.children.as_slice()) {
+        let prev_rows = previous_value(&previous, ROWS_TOTAL.name, target, &c.table).unwrap_or(0.0);
+        samples.push(Sample::new(&ROWS_TOTAL, prev_rows + c.rows as f64).label("table", &c.table));
+        if let Some(n) = c.remaining {
+            samples.push(Sample::new(&REMAINING, n as f64).label("table", &c.table));
+        }
+    }
     let mut exp = Exposition::default();
     for s in &samples {
         exp.push_sample(target, s);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::batch;
+use super::children::{self, Child};
 use super::ident::QualifiedName;
 use super::plan::Source;
 use super::setup::{self, Setup};
@@ -56,6 +57,7 @@ pub async fn run_with(
     cancel: CancellationToken,
     opts: RunOptions<'_>,
 ) -> Result<ArchiveReport, ArchiveError> {
+    let job = &super::preset::expand(job)?;
     job.validate()?;
     let started = Instant::now();
     let result = run_inner(job, target, cancel, opts, started).await;
@@ -88,6 +90,7 @@ async fn run_inner(
         mut src,
         dst,
         source,
+        children,
         dest,
         predicate,
         guard,
@@ -96,6 +99,7 @@ async fn run_inner(
     let dest_sql = dest.as_ref().map(|d| d.quoted()).unwrap_or_default();
     let built = batch::build(
         &source,
+        &children,
         &dest_sql,
         report.mode,
         report.walk,
@@ -104,10 +108,18 @@ async fn run_inner(
         job.batch_size(),
     );
     if job.dry_run {
-        return super::dry_run::run(&src, dst.as_ref(), &source, dest.as_ref(), &predicate, built, report).await;
+        let tables = super::dry_run::Tables {
+            source: &source,
+            children: &children,
+            dest: dest.as_ref(),
+        };
+        return super::dry_run::run(&src, dst.as_ref(), tables, &predicate, built, report).await;
     }
     if let Some(d) = &dest {
         setup::prepare_dest(&src, dst.as_ref(), &source, d, opts.progress).await?;
+        for c in &children {
+            setup::prepare_dest(&src, dst.as_ref(), &c.source, &c.dest, opts.progress).await?;
+        }
     }
     setup::lock(&src, &source).await?;
     let ready = async {
@@ -122,6 +134,7 @@ async fn run_inner(
             &src,
             dst.as_ref(),
             &source,
+            &children,
             &dest_sql,
             &report,
             &predicate,
@@ -130,11 +143,16 @@ async fn run_inner(
             built,
         )
         .await?;
-        Ok::<_, ArchiveError>((run_id, stmts))
+        // After the lock: the session of a crashed run is gone, so its last batch is settled.
+        let manifest = match &job.files_manifest {
+            Some(path) => Some(super::manifest::Manifest::open(path, &src).await?),
+            None => None,
+        };
+        Ok::<_, ArchiveError>((run_id, stmts, manifest))
     }
     .await;
     // Every path from here releases the lock, failures included.
-    let (run_id, stmts) = match ready {
+    let (run_id, stmts, manifest) = match ready {
         Ok(ready) => ready,
         Err(e) => {
             setup::unlock(&src, &source).await;
@@ -142,7 +160,9 @@ async fn run_inner(
         }
     };
     let walk = report.walk;
-    let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started);
+    let mut runner = Runner::new(job, &source, src, dst, stmts, walk, cancel, opts.progress, started)
+        .with_manifest(manifest)
+        .with_children(children.len());
     let outcome = runner.run_passes(&predicate).await;
     // A run that reports rows moved must not lose them to a crash a moment later.
     let outcome = match (outcome, runner.flush_commits().await) {
@@ -151,7 +171,7 @@ async fn run_inner(
     };
     runner.fill(&mut report);
     let src = runner.into_source();
-    remaining(job, target, &src, &source, &predicate, &mut report).await;
+    remaining(job, target, &src, &source, &children, &predicate, &mut report).await;
     let result = match outcome {
         Ok(stop) => {
             report.stop = stop;
@@ -180,6 +200,7 @@ async fn remaining(
     target: &Target,
     src: &Client,
     source: &Source,
+    children: &[Child],
     predicate: &str,
     report: &mut ArchiveReport,
 ) {
@@ -196,6 +217,17 @@ async fn remaining(
                 crate::jobs::pg_error(&e)
             );
             report.remaining_estimate = setup::estimate(client, source, predicate).await;
+        }
+    }
+    for (i, c) in report.children.iter_mut().enumerate() {
+        let sql = children::sql::remaining_sql(source, children, i, predicate);
+        match client.query_one(&sql, &[]).await {
+            Ok(row) => c.remaining = row.try_get("remaining").ok(),
+            Err(e) => tracing::warn!(
+                "could not count the rows of {} still to archive: {}",
+                c.table,
+                crate::jobs::pg_error(&e)
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use super::batch::{self, Guard, Mode, Walk};
+use super::children::{self, Child};
 use super::cutoff;
 use super::ident::{self, QualifiedName};
 use super::plan::{self, Source};
@@ -20,6 +21,8 @@ pub struct Setup {
     pub src: Client,
     pub dst: Option<Client>,
     pub source: Source,
+    /// Tables whose rows refer to the source's, moved in the same batches.
+    pub children: Vec<Child>,
     pub dest: Option<QualifiedName>,
     pub predicate: String,
     /// The cutoff alone, re-checked by the server on every row a batch touches.
@@ -74,6 +77,11 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         Mode::Purge => None,
         _ => Some(dest_name(job, &name)?),
     };
+    let dest_schema = dest.as_ref().map_or("archive", |d| d.schema.as_str());
+    let mut children = children::discover(&src, &source, &job.children, dest_schema, job.allow_seq_scan).await?;
+    if let Some(spec) = &job.files_from {
+        children::files_from(&mut children, &super::manifest::FilesFrom::parse(spec)?)?;
+    }
     let dst = match &job.dest_dsn {
         Some(dsn) => {
             let params = ConnParams::resolve(Some(dsn), &ProcessEnv)
@@ -107,11 +115,13 @@ pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveEr
         stop: StopReason::Done,
         would_move: None,
         sql: None,
+        children: children::reports(&children, &name, mode),
     };
     Ok(Setup {
         src,
         dst,
         source,
+        children,
         dest,
         predicate,
         guard,
@@ -282,6 +292,7 @@ pub(super) async fn prepare(
     src: &Client,
     dst: Option<&Client>,
     source: &Source,
+    children: &[Child],
     dest_sql: &str,
     report: &ArchiveReport,
     predicate: &str,
@@ -299,13 +310,17 @@ pub(super) async fn prepare(
             careful_next: src.prepare(&built.careful_next).await.map_err(&p)?,
         }),
         Some(dst) => {
-            let c = cross_db::build(source, dest_sql, walk, predicate, guard, job.batch_size(), mode);
-            Ok(Stmts::Cross(cross_db::Prepared {
-                select_first: src.prepare(&c.select_first).await.map_err(&p)?,
-                select_next: src.prepare(&c.select_next).await.map_err(&p)?,
-                insert: dst.prepare(&c.insert).await.map_err(&p)?,
-                delete: src.prepare(&c.delete).await.map_err(&p)?,
-            }))
+            let c = cross_db::build(
+                source,
+                children,
+                dest_sql,
+                walk,
+                predicate,
+                guard,
+                job.batch_size(),
+                mode,
+            );
+            Ok(Stmts::Cross(cross_db::prepare(src, dst, c).await.map_err(&p)?))
         }
     }
 }

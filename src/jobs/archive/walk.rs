@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{self, Mode, Outcome, Walk};
 use super::cross_db;
+use super::manifest::{self, Manifest};
 use super::plan::Source;
 use super::run::Progress;
 use super::{ArchiveJob, ArchiveReport, StopReason};
@@ -60,12 +61,29 @@ pub struct Runner<'a> {
     started: Instant,
     pages: i64,
     rows: i64,
+    /// Rows moved per child, in the order of the run's children.
+    child_rows: Vec<i64>,
     batches: u64,
     passes: u32,
     slowest: Duration,
+    /// --files-manifest: batches then commit in explicit transactions (see manifest.rs).
+    manifest: Option<Manifest>,
 }
 
 impl<'a> Runner<'a> {
+    /// With children a batch moves more than its parent rows: the first page range starts
+    /// smaller (a share per table) and the pace of the batches grows it (see `next_pages`).
+    pub fn with_children(mut self, children: usize) -> Runner<'a> {
+        let tables = i64::try_from(children).unwrap_or(i64::MAX).saturating_add(1);
+        self.pages = (self.pages / tables).max(1);
+        self
+    }
+
+    pub fn with_manifest(mut self, manifest: Option<Manifest>) -> Runner<'a> {
+        self.manifest = manifest;
+        self
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         job: &ArchiveJob,
@@ -102,9 +120,11 @@ impl<'a> Runner<'a> {
             started,
             pages,
             rows: 0,
+            child_rows: Vec::new(),
             batches: 0,
             passes: 0,
             slowest: Duration::ZERO,
+            manifest: None,
         }
     }
 
@@ -118,6 +138,9 @@ impl<'a> Runner<'a> {
 
     pub fn fill(&self, report: &mut ArchiveReport) {
         report.rows = self.rows;
+        for (c, n) in report.children.iter_mut().zip(&self.child_rows) {
+            c.rows = *n;
+        }
         report.batches = self.batches;
         report.passes = self.passes;
         report.slowest_batch = self.slowest;
@@ -171,6 +194,12 @@ impl<'a> Runner<'a> {
             self.slowest = self.slowest.max(took);
             self.batches += 1;
             self.rows += out.rows;
+            if self.child_rows.len() < out.child_rows.len() {
+                self.child_rows.resize(out.child_rows.len(), 0);
+            }
+            for (total, n) in self.child_rows.iter_mut().zip(&out.child_rows) {
+                *total += n;
+            }
             pass_rows += out.rows;
             self.progress.batch(self.rows, self.batches, took);
             if !self.advance(&mut pos, &out, took).await? {
@@ -225,9 +254,12 @@ impl<'a> Runner<'a> {
                         (true, true) => cf,
                         (true, false) => cn,
                     };
-                    batch::execute(&self.src, stmt, &params).await
+                    match &self.manifest {
+                        Some(m) => manifest::execute(&self.src, stmt, &params, m).await,
+                        None => batch::execute(&self.src, stmt, &params).await,
+                    }
                 }
-                Stmts::Cross(p) => match &self.dst {
+                Stmts::Cross(p) => match &mut self.dst {
                     Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,
                     None => return Err("internal error: cross-database run without a destination".into()),
                 },

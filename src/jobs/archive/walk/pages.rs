@@ -16,10 +16,14 @@ pub fn next_pages(pages: i64, rows: i64, batch_size: i64, took: Duration) -> i64
     } else {
         pages * 2
     };
-    // Too slow: scale the range down in proportion, whatever the row count says.
-    let aimed = if took > TARGET_BATCH {
-        let scaled = (pages as f64 * TARGET_BATCH.as_secs_f64() / took.as_secs_f64()).floor() as i64;
-        scaled.min(aimed)
+    // Never more pages than the last batch's pace fits in the target: too slow scales the
+    // range down in proportion, and a fast batch does not grow it past the target either
+    // (with children a batch moves several times its parent rows: aiming at the row count
+    // alone swung between fast and slow batches).
+    let secs = took.as_secs_f64();
+    let aimed = if secs > 0.0 {
+        let fits = (pages as f64 * TARGET_BATCH.as_secs_f64() / secs).floor() as i64;
+        fits.min(aimed)
     } else {
         aimed
     };
@@ -40,5 +44,7 @@ mod tests {
         assert_eq!(next_pages(100, 5000, 5000, Duration::from_millis(300)), 50);
         assert_eq!(next_pages(MAX_PAGES, 0, 5000, fast), MAX_PAGES);
         assert_eq!(next_pages(1, 10_000, 5000, fast), 1);
+        // Rows say 200 pages, the pace says 150 ms fits 120: the pace wins.
+        assert_eq!(next_pages(100, 2500, 5000, Duration::from_millis(125)), 120);
     }
 }
