@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use super::tls_stream::MakeTls;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::{
     ChannelBinding as PgChannelBinding, SslMode as PgSslMode, SslNegotiation as PgSslNegotiation,
 };
 use tokio_postgres::{Client, Config, Connection, NoTls, SimpleQueryMessage};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::connect_error::{hint, render, Cause, ConnectError, Host, HostFailure};
 use super::conninfo::{
@@ -168,7 +168,7 @@ async fn connect_host(
     params: &ConnParams,
     host: &Host,
     settings: &SessionSettings,
-    tls: Option<&MakeRustlsConnect>,
+    tls: Option<&MakeTls>,
     timeout: Duration,
     allow: Allow,
 ) -> Result<Opened, Cause> {
@@ -307,7 +307,7 @@ fn tcp_settings(c: &mut Config, params: &ConnParams) {
 
 type Opening = (Client, tokio::task::JoinHandle<()>);
 
-async fn open(config: &Config, host: &Host, tls: Option<&MakeRustlsConnect>) -> Result<Opening, tokio_postgres::Error> {
+async fn open(config: &Config, host: &Host, tls: Option<&MakeTls>) -> Result<Opening, tokio_postgres::Error> {
     match tls {
         Some(tls) if !host.is_socket() => {
             let (client, connection) = config.connect(tls.clone()).await?;

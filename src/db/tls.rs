@@ -4,13 +4,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::tls_stream::MakeTls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::client_cert::{ClientCert, ClientCertError};
 use super::conninfo::SslMode;
@@ -60,8 +60,8 @@ pub fn make_tls_connect(
     mode: SslMode,
     roots: &Roots<'_>,
     client: Option<ClientCert>,
-) -> Result<Option<MakeRustlsConnect>, TlsError> {
-    Ok(client_config(mode, roots, client)?.map(MakeRustlsConnect::new))
+) -> Result<Option<MakeTls>, TlsError> {
+    Ok(client_config(mode, roots, client)?.map(MakeTls::new))
 }
 
 /// The rustls configuration behind [`make_tls_connect`].
