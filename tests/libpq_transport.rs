@@ -136,6 +136,8 @@ async fn channel_binding_requiressl_and_keepalives_like_psql() {
         case("keepalives_count above 127", format!("{scram} keepalives_count=128"), Err("keepalives_count")),
         case("tcp_user_timeout beyond an int", format!("{scram} tcp_user_timeout=2147483648"), Err("tcp_user_timeout")),
         case("keepalives not a number", format!("{scram} keepalives=on"), Err("keepalives")),
+        case("gssencmode=require without GSSAPI", format!("{scram} gssencmode=require"), Err("gssencmode")),
+        case("gssencmode=disable", format!("{scram} gssencmode=disable"), Ok("true")),
     ];
     cases[7].env = vec![("PGSSLMODE", "disable".into())];
     let mut env_cb = case(
