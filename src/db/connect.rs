@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
+use super::tls_stream::MakeTls;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::config::{
+    ChannelBinding as PgChannelBinding, SslMode as PgSslMode, SslNegotiation as PgSslNegotiation,
+};
 use tokio_postgres::{Client, Config, Connection, NoTls, SimpleQueryMessage};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::connect_error::{hint, render, Cause, ConnectError, Host, HostFailure};
-use super::conninfo::{is_socket_host, ConnParams, SslMode, TargetSessionAttrs, DEFAULT_CONNECT_TIMEOUT};
+use super::conninfo::{
+    is_socket_host, ChannelBinding, ConnParams, SslMode, SslNegotiation, TargetSessionAttrs, DEFAULT_CONNECT_TIMEOUT,
+};
 use super::row::rows_from_messages;
 use super::session::{self, Pooler, Session};
 use super::{client_cert, tls};
@@ -121,7 +125,14 @@ async fn connect_any(params: &ConnParams, settings: &SessionSettings, allow: All
             let (cert, key) = params.client_cert_files();
             let tls = client_cert::load(cert.as_deref(), key.as_deref())
                 .map_err(tls::TlsError::from)
-                .and_then(|client| tls::make_tls_connect(mode, params.sslrootcert(), params.home_dir(), client));
+                .and_then(|client| {
+                    let roots = tls::Roots {
+                        sslrootcert: params.sslrootcert(),
+                        home: params.home_dir(),
+                        crl: params.crl_files(),
+                    };
+                    tls::make_tls_connect(mode, &roots, client)
+                });
             tls.map_err(|cause| ConnectError::Tls {
                 target: target.clone(),
                 cause,
@@ -157,7 +168,7 @@ async fn connect_host(
     params: &ConnParams,
     host: &Host,
     settings: &SessionSettings,
-    tls: Option<&MakeRustlsConnect>,
+    tls: Option<&MakeTls>,
     timeout: Duration,
     allow: Allow,
 ) -> Result<Opened, Cause> {
@@ -257,7 +268,16 @@ fn config(params: &ConnParams, host: &Host, options: Option<&str>, timeout: Dura
             SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
         });
+        if params.ssl_negotiation() == SslNegotiation::Direct {
+            c.ssl_negotiation(PgSslNegotiation::Direct);
+        }
+        tcp_settings(&mut c, params);
     }
+    c.channel_binding(match params.channel_binding() {
+        ChannelBinding::Disable => PgChannelBinding::Disable,
+        ChannelBinding::Prefer => PgChannelBinding::Prefer,
+        ChannelBinding::Require => PgChannelBinding::Require,
+    });
     if let Some(password) = params.password_for(host.index) {
         c.password(password);
     }
@@ -267,9 +287,27 @@ fn config(params: &ConnParams, host: &Host, options: Option<&str>, timeout: Dura
     c
 }
 
+/// keepalives and tcp_user_timeout, which (as in libpq) only TCP connections have.
+fn tcp_settings(c: &mut Config, params: &ConnParams) {
+    let k = params.keepalives();
+    c.keepalives(!k.off);
+    if let Some(idle) = k.idle {
+        c.keepalives_idle(idle);
+    }
+    if let Some(interval) = k.interval {
+        c.keepalives_interval(interval);
+    }
+    if let Some(count) = k.count {
+        c.keepalives_retries(count);
+    }
+    if let Some(t) = k.tcp_user_timeout {
+        c.tcp_user_timeout(t);
+    }
+}
+
 type Opening = (Client, tokio::task::JoinHandle<()>);
 
-async fn open(config: &Config, host: &Host, tls: Option<&MakeRustlsConnect>) -> Result<Opening, tokio_postgres::Error> {
+async fn open(config: &Config, host: &Host, tls: Option<&MakeTls>) -> Result<Opening, tokio_postgres::Error> {
     match tls {
         Some(tls) if !host.is_socket() => {
             let (client, connection) = config.connect(tls.clone()).await?;

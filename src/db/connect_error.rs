@@ -188,6 +188,9 @@ pub(super) fn hint(cause: &Cause, params: &ConnParams, host: &Host) -> Option<St
         return tls_hint(tls, params);
     }
     let text = render(e);
+    if text.contains("channel binding") {
+        return Some(CHANNEL_BINDING_HINT.to_string());
+    }
     if text.contains("password missing") {
         return Some(NO_PASSWORD_HINT.to_string());
     }
@@ -202,6 +205,11 @@ pub(super) fn hint(cause: &Cause, params: &ConnParams, host: &Host) -> Option<St
         .and_then(|io| io_hint(io, host))
 }
 
+/// libpq: "channel binding required, but server authenticated client without channel binding".
+const CHANNEL_BINDING_HINT: &str =
+    "channel_binding=require, but the server authenticated without channel binding: that \
+     takes TLS (sslmode=require or stronger) and scram-sha-256 in pg_hba.conf (hostssl ... scram-sha-256); or set \
+     channel_binding=prefer";
 const TIMEOUT_HINT: &str = "check the network path, or raise connect_timeout= in --dsn or PGCONNECT_TIMEOUT";
 const NO_PASSWORD_HINT: &str =
     "no password was sent; set PGPASSWORD or add a host:port:database:user:password line to ~/.pgpass (chmod 0600)";
@@ -262,6 +270,17 @@ fn tls_hint(e: &rustls::Error, params: &ConnParams) -> Option<String> {
         return Some(format!(
             "sslmode={mode} checks the host name: connect by a name the certificate lists, or use sslmode=verify-ca"
         ));
+    }
+    if matches!(cert, CertificateError::Revoked) {
+        let (file, dir) = params.crl_files();
+        let lists: Vec<String> = file.iter().chain(&dir).map(|p| p.display().to_string()).collect();
+        return Some(format!(
+            "the server certificate is revoked by the CRL in {}; the server needs a new certificate (ssl_cert_file)",
+            lists.join(" and ")
+        ));
+    }
+    if matches!(cert, CertificateError::UnknownRevocationStatus) {
+        return Some("no CRL in sslcrl/sslcrldir covers the server certificate's issuer; add its CA's CRL".into());
     }
     // An expired certificate is trusted but out of date: pointing at sslrootcert would send the
     // reader after the wrong file.

@@ -88,3 +88,26 @@ async fn abstract_sockets_are_refused_by_name() {
         .to_string();
     assert!(text.contains("abstract unix sockets"), "{text}");
 }
+
+#[test]
+fn transport_settings_reach_the_tcp_config() {
+    let p = params(
+        "host=db.test,/tmp/s user=u sslmode=require sslnegotiation=direct channel_binding=require \
+         keepalives_idle=30 keepalives_interval=5 keepalives_count=3 tcp_user_timeout=9000",
+    );
+    let c = config(&p, &Host::new(&p, 0), None, Duration::from_secs(3));
+    assert!(c.get_keepalives());
+    assert_eq!(c.get_keepalives_idle(), Duration::from_secs(30));
+    assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(5)));
+    assert_eq!(c.get_keepalives_retries(), Some(3));
+    assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_millis(9000)));
+    assert_eq!(c.get_ssl_negotiation(), PgSslNegotiation::Direct);
+    assert_eq!(c.get_channel_binding(), PgChannelBinding::Require);
+    // A socket has no TCP settings and no TLS, but channel binding still applies (and fails there).
+    let socket = config(&p, &Host::new(&p, 1), None, Duration::from_secs(3));
+    assert_eq!(socket.get_tcp_user_timeout(), None);
+    assert_eq!(socket.get_ssl_negotiation(), PgSslNegotiation::Postgres);
+    assert_eq!(socket.get_channel_binding(), PgChannelBinding::Require);
+    let off = params("host=db.test user=u keepalives=0");
+    assert!(!config(&off, &Host::new(&off, 0), None, Duration::from_secs(3)).get_keepalives());
+}

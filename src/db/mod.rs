@@ -14,6 +14,7 @@ pub mod row;
 pub mod session;
 mod target;
 pub mod tls;
+mod tls_stream;
 pub mod version;
 
 pub use column::{ColumnError, Columns};

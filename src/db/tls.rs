@@ -1,16 +1,16 @@
 //! rustls connector with libpq's sslmode semantics: verify nothing, the CA chain, or chain and host name.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::tls_stream::MakeTls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::client_cert::{ClientCert, ClientCertError};
 use super::conninfo::SslMode;
@@ -43,32 +43,39 @@ enum Verify {
     Full(RootCertStore),
 }
 
-/// A tokio-postgres TLS maker for `mode`, or None for sslmode=disable.
-///
-/// `home` locates libpq's default root certificate, ~/.postgresql/root.crt; `client` is the
+/// What the server's certificate is checked against.
+#[derive(Clone, Default)]
+pub struct Roots<'a> {
+    pub sslrootcert: Option<&'a Path>,
+    /// Locates libpq's default root certificate, ~/.postgresql/root.crt.
+    pub home: Option<&'a Path>,
+    /// sslcrl and sslcrldir (see [`super::ConnParams::crl_files`]): used, as by libpq, only
+    /// when the chain is verified; a file or directory that is not there is no list.
+    pub crl: (Option<PathBuf>, Option<PathBuf>),
+}
+
+/// A tokio-postgres TLS maker for `mode`, or None for sslmode=disable; `client` is the
 /// certificate to present (see [`super::client_cert`]).
 pub fn make_tls_connect(
     mode: SslMode,
-    sslrootcert: Option<&Path>,
-    home: Option<&Path>,
+    roots: &Roots<'_>,
     client: Option<ClientCert>,
-) -> Result<Option<MakeRustlsConnect>, TlsError> {
-    Ok(client_config(mode, sslrootcert, home, client)?.map(MakeRustlsConnect::new))
+) -> Result<Option<MakeTls>, TlsError> {
+    Ok(client_config(mode, roots, client)?.map(MakeTls::new))
 }
 
 /// The rustls configuration behind [`make_tls_connect`].
 pub fn client_config(
     mode: SslMode,
-    sslrootcert: Option<&Path>,
-    home: Option<&Path>,
+    roots: &Roots<'_>,
     client: Option<ClientCert>,
 ) -> Result<Option<ClientConfig>, TlsError> {
-    let Some(verify) = policy(mode, sslrootcert, home)? else {
+    let Some(verify) = policy(mode, roots.sslrootcert, roots.home)? else {
         return Ok(None);
     };
     // An explicit provider means nobody has to install a process-wide default first.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = verifier(verify, &provider)?;
+    let verifier = verifier(verify, &crls(&roots.crl), &provider)?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?
@@ -144,9 +151,59 @@ fn roots(file: Option<&Path>) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
-fn verifier(verify: Verify, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
+/// The revocation lists in the CRL file and in the directory's hashed files (NAME.rN, as
+/// `openssl rehash` makes them: the only files OpenSSL's lookup opens). libpq ignores a list it
+/// cannot load; so does dbtool, with a warning when the list was named explicitly.
+fn crls((file, dir): &(Option<PathBuf>, Option<PathBuf>)) -> Vec<CertificateRevocationListDer<'static>> {
+    let mut paths: Vec<PathBuf> = file.iter().filter(|f| f.exists()).cloned().collect();
+    if let Some(entries) = dir.as_ref().and_then(|d| std::fs::read_dir(d).ok()) {
+        let hashed = |name: &str| {
+            name.split_once(".r").is_some_and(|(hash, n)| {
+                hash.len() == 8
+                    && hash.bytes().all(|c| c.is_ascii_hexdigit())
+                    && !n.is_empty()
+                    && n.bytes().all(|c| c.is_ascii_digit())
+            })
+        };
+        let mut names: Vec<PathBuf> = (entries.flatten())
+            .filter(|e| e.file_name().to_str().is_some_and(hashed))
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        paths.extend(names);
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|pem| {
+            CertificateRevocationListDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        });
+        match loaded {
+            Ok(lists) if !lists.is_empty() => out.extend(lists),
+            Ok(_) => tracing::warn!(
+                "CRL file {} holds no PEM CRL; not checking revocation with it",
+                path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "could not read CRL file {}: {e}; not checking revocation with it",
+                path.display()
+            ),
+        }
+    }
+    out
+}
+
+fn verifier(
+    verify: Verify,
+    crls: &[CertificateRevocationListDer<'static>],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
     let webpki = |roots: RootCertStore| {
+        // libpq (X509_V_FLAG_CRL_CHECK_ALL): with lists given, every certificate of the chain
+        // must be covered by one, as rustls' defaults (whole chain, unknown status denied) do.
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+            .with_crls(crls.iter().cloned())
             .build()
             .map_err(|e| TlsError::Setup(e.to_string()))
     };

@@ -56,7 +56,7 @@ fn now() -> UnixTime {
 fn check(mode: SslMode, rootcert: &Path, leaf: &str, name: &str) -> bool {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verify = policy(mode, Some(rootcert), None).expect("policy").expect("tls on");
-    let v = verifier(verify, &provider).expect("verifier");
+    let v = verifier(verify, &[], &provider).expect("verifier");
     let name = ServerName::try_from(name.to_string()).expect("server name");
     v.verify_server_cert(&cert(leaf), &[], &name, &[], now()).is_ok()
 }
@@ -110,7 +110,7 @@ fn require_verifies_the_ca_when_a_root_cert_exists_as_in_libpq() {
 #[test]
 fn encrypt_only_accepts_any_certificate() {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let v = verifier(Verify::Nothing, &provider).expect("verifier");
+    let v = verifier(Verify::Nothing, &[], &provider).expect("verifier");
     let name = ServerName::try_from("x.test").expect("name");
     assert!(v.verify_server_cert(&cert(OTHER), &[], &name, &[], now()).is_ok());
     assert!(!v.supported_verify_schemes().is_empty());
@@ -118,26 +118,34 @@ fn encrypt_only_accepts_any_certificate() {
 
 #[test]
 fn modes_build_configs_and_disable_builds_none() {
-    assert!(client_config(SslMode::Disable, None, None, None)
+    assert!(client_config(SslMode::Disable, &Roots::default(), None)
         .expect("disable")
         .is_none());
     for mode in [SslMode::Allow, SslMode::Prefer, SslMode::Require] {
         assert!(
-            client_config(mode, None, None, None).expect("config").is_some(),
+            client_config(mode, &Roots::default(), None).expect("config").is_some(),
             "{mode}"
         );
     }
     let system = Some(Path::new("system"));
-    assert!(client_config(SslMode::VerifyFull, system, None, None)
+    assert!(client_config(SslMode::VerifyFull, &rootcert(system), None)
         .expect("system")
         .is_some());
-    let err = client_config(SslMode::VerifyCa, system, None, None).expect_err("weak");
+    let err = client_config(SslMode::VerifyCa, &rootcert(system), None).expect_err("weak");
     assert!(err.to_string().contains("use sslmode=verify-full"), "{err}");
-    let err = client_config(SslMode::Require, system, None, None).expect_err("weak");
+    let err = client_config(SslMode::Require, &rootcert(system), None).expect_err("weak");
     assert!(err.to_string().contains("weak sslmode=require"), "{err}");
     let home = tempfile::tempdir().expect("tempdir");
     for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
-        let err = client_config(mode, None, Some(home.path()), None).expect_err("no root");
+        let err = client_config(
+            mode,
+            &Roots {
+                home: Some(home.path()),
+                ..Roots::default()
+            },
+            None,
+        )
+        .expect_err("no root");
         let root = home.path().join(".postgresql/root.crt");
         let want = format!("root certificate file {} does not exist", root.display());
         assert!(err.to_string().contains(&want), "{err}");
@@ -148,10 +156,17 @@ fn modes_build_configs_and_disable_builds_none() {
 fn root_file_errors_name_the_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope.crt");
-    let err = client_config(SslMode::VerifyFull, Some(&missing), None, None).expect_err("missing");
+    let err = client_config(SslMode::VerifyFull, &rootcert(Some(&missing)), None).expect_err("missing");
     assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
     let junk = root_file(&dir, "not a certificate\n");
-    let err = client_config(SslMode::VerifyCa, Some(&junk), None, None).expect_err("junk");
+    let err = client_config(SslMode::VerifyCa, &rootcert(Some(&junk)), None).expect_err("junk");
     assert!(matches!(err, TlsError::NoCertificates { .. }), "{err}");
     assert!(err.to_string().contains(&junk.display().to_string()), "{err}");
+}
+
+fn rootcert(path: Option<&Path>) -> Roots<'_> {
+    Roots {
+        sslrootcert: path,
+        ..Roots::default()
+    }
 }

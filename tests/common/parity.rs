@@ -13,11 +13,26 @@ pub const PSQL: &str = "/usr/bin/psql";
 
 /// psql with only `env` (and HOME = `home`) runs `sql`: its answer, or its stderr.
 pub fn psql_answer(dsn: &str, home: &Path, env: &[(&str, String)], sql: &str) -> Result<String, String> {
+    psql_answer_with(None, dsn, home, env, sql)
+}
+
+/// [`psql_answer`] with the libpq in `libpq_dir` (e.g. a newer major's lib directory, whose
+/// libpq.so.5 Debian's psql loads like its own) instead of the system one.
+pub fn psql_answer_with(
+    libpq_dir: Option<&Path>,
+    dsn: &str,
+    home: &Path,
+    env: &[(&str, String)],
+    sql: &str,
+) -> Result<String, String> {
     let mut cmd = Command::new(PSQL);
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", home)
         .args(["-X", "-At", "-c", sql, dsn]);
+    if let Some(dir) = libpq_dir {
+        cmd.env("LD_LIBRARY_PATH", dir);
+    }
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let out = cmd
         .output()

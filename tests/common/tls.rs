@@ -47,7 +47,7 @@ pub fn enable(cluster: &TempCluster, client_ca: bool) -> PathBuf {
 fn make_ca_and_server(dir: &Path, data_dir: &Path) {
     fs::create_dir(dir).expect("create the TLS directory");
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
-    openssl(dir, &format!("req -x509 {EC} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"));
+    openssl(dir, &format!("req -x509 {EC} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"));
     sign(
         dir,
         "server",
@@ -70,6 +70,30 @@ pub fn make_client(dir: &Path, name: &str, cn: &str) {
     );
     fs::set_permissions(dir.join(format!("{name}.key")), fs::Permissions::from_mode(0o600))
         .expect("chmod the client key");
+}
+
+/// Certificate revocation lists from the CA in `dir` (`openssl ca -gencrl`): `empty.crl`
+/// revokes nothing, `revoked.crl` revokes the server certificate; and `crldir/`, holding
+/// revoked.crl under its issuer hash (HASH.r0), as `openssl rehash` would name it.
+pub fn make_crls(dir: &Path) {
+    let conf = "[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+                default_md = sha256\ndefault_crl_days = 2\n";
+    fs::write(dir.join("crl-ca.cnf"), conf).expect("CA config");
+    fs::write(dir.join("index.txt"), "").expect("index.txt");
+    fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
+    let ca = "ca -config crl-ca.cnf -keyfile ca.key -cert ca.crt";
+    openssl(dir, &format!("{ca} -gencrl -out empty.crl"));
+    openssl(dir, &format!("{ca} -revoke server.crt"));
+    openssl(dir, &format!("{ca} -gencrl -out revoked.crl"));
+    let out = Command::new("openssl")
+        .args(["crl", "-hash", "-noout", "-in", "revoked.crl"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl crl -hash");
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success() && hash.len() == 8, "openssl crl -hash: {hash}");
+    fs::create_dir(dir.join("crldir")).expect("mkdir crldir");
+    fs::copy(dir.join("revoked.crl"), dir.join("crldir").join(format!("{hash}.r0"))).expect("copy the CRL");
 }
 
 /// A self-signed CA that signed nothing here: the wrong root for every certificate above.

@@ -17,9 +17,11 @@ mod secrecy_tests;
 mod service;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod types;
 
 use resolve::{current_os_user, Resolver};
+pub use transport::{ChannelBinding, Keepalives, SslNegotiation};
 pub use types::*;
 
 /// Debian's libpq DEFAULT_PGSOCKET_DIR (upstream builds use /tmp; dbtool targets Debian-style installs).
@@ -48,6 +50,11 @@ pub struct ConnParams {
     sslrootcert: Option<PathBuf>,
     sslcert: Option<PathBuf>,
     sslkey: Option<PathBuf>,
+    sslcrl: Option<PathBuf>,
+    sslcrldir: Option<PathBuf>,
+    ssl_negotiation: SslNegotiation,
+    channel_binding: ChannelBinding,
+    keepalives: Keepalives,
     home: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     application_name: String,
@@ -91,6 +98,7 @@ impl ConnParams {
             None => home.as_ref().map(|h| h.join(".pgpass")),
         };
         r.check_gssencmode()?;
+        let sslmode = r.sslmode()?;
         keywords::warn_ignored_env(env);
         let mut params = ConnParams {
             hosts,
@@ -101,10 +109,15 @@ impl ConnParams {
             password: r.get("password", "PGPASSWORD"),
             passfile,
             passfile_passwords: Vec::new(),
-            sslmode: r.sslmode()?,
+            sslmode,
             sslrootcert: r.get("sslrootcert", "PGSSLROOTCERT").map(|p| PathBuf::from(p.0)),
             sslcert: r.get("sslcert", "PGSSLCERT").map(|p| PathBuf::from(p.0)),
             sslkey: r.get("sslkey", "PGSSLKEY").map(|p| PathBuf::from(p.0)),
+            sslcrl: r.get("sslcrl", "PGSSLCRL").map(|p| PathBuf::from(p.0)),
+            sslcrldir: r.get("sslcrldir", "PGSSLCRLDIR").map(|p| PathBuf::from(p.0)),
+            ssl_negotiation: r.ssl_negotiation(sslmode)?,
+            channel_binding: r.channel_binding()?,
+            keepalives: r.keepalives()?,
             home,
             connect_timeout: r.connect_timeout()?,
             // fallback_application_name is accepted but never used: dbtool always names itself.
@@ -162,6 +175,22 @@ impl ConnParams {
     /// The client certificate and key files libpq would use (given, else ~/.postgresql/postgresql.*).
     pub fn client_cert_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
         super::client_cert::files(self.sslcert.as_deref(), self.sslkey.as_deref(), self.home.as_deref())
+    }
+    /// The CRL file and directory libpq would use (given, else ~/.postgresql/root.crl when neither is).
+    pub fn crl_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        match (&self.sslcrl, &self.sslcrldir, &self.home) {
+            (None, None, Some(home)) => (Some(home.join(".postgresql").join("root.crl")), None),
+            (file, dir, _) => (file.clone(), dir.clone()),
+        }
+    }
+    pub fn ssl_negotiation(&self) -> SslNegotiation {
+        self.ssl_negotiation
+    }
+    pub fn channel_binding(&self) -> ChannelBinding {
+        self.channel_binding
+    }
+    pub fn keepalives(&self) -> Keepalives {
+        self.keepalives
     }
     /// The home directory used for ~/.pgpass and ~/.postgresql/root.crt.
     pub fn home_dir(&self) -> Option<&Path> {
@@ -249,6 +278,16 @@ impl ConnParams {
         }
         if let Some(key) = &self.sslkey {
             env.push(("PGSSLKEY", key.display().to_string()));
+        }
+        let files = [("PGSSLCRL", &self.sslcrl), ("PGSSLCRLDIR", &self.sslcrldir)];
+        env.extend(
+            files
+                .iter()
+                .filter_map(|(var, p)| Some((*var, p.as_ref()?.display().to_string()))),
+        );
+        env.push(("PGCHANNELBINDING", self.channel_binding.as_str().to_string()));
+        if self.ssl_negotiation != SslNegotiation::Postgres {
+            env.push(("PGSSLNEGOTIATION", self.ssl_negotiation.as_str().to_string()));
         }
         match (&self.password, &self.passfile) {
             (Some((p, _)), _) => env.push(("PGPASSWORD", p.clone())),

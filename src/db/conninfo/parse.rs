@@ -20,6 +20,15 @@ pub(super) struct Dsn {
 impl Dsn {
     /// Later values override earlier ones, as in libpq.
     fn set(&mut self, key: &'static str, value: String, at: usize) {
+        // libpq rewrites the legacy requiressl as it stores it: a value starting with '1' is
+        // sslmode=require, any other sslmode=prefer; whichever of the two comes last wins.
+        let (key, value) = match key {
+            "requiressl" => {
+                let mode = if value.starts_with('1') { "require" } else { "prefer" };
+                ("sslmode", mode.to_string())
+            }
+            _ => (key, value),
+        };
         self.values.insert(key, value);
         self.at.insert(key, at);
     }

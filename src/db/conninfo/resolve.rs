@@ -19,8 +19,9 @@ impl Resolver<'_> {
         if let Some((v, _)) = self.service.and_then(|s| s.values.get(key)) {
             return Some((v.clone(), Origin::Service)).filter(|_| !v.is_empty());
         }
-        let v = self.env.var(var).filter(|v| !v.is_empty())?;
-        Some((v, Origin::Env(var)))
+        // An empty `var`: libpq has no environment variable for this key.
+        let v = Some(var).filter(|v| !v.is_empty()).and_then(|var| self.env.var(var));
+        Some((v.filter(|v| !v.is_empty())?, Origin::Env(var)))
     }
 
     /// A bad value: pointed at by position when it came from the DSN, shown when from a variable.
@@ -141,7 +142,9 @@ impl Resolver<'_> {
 
     pub(super) fn sslmode(&self) -> Result<SslMode, ConnInfoError> {
         let Some((v, origin)) = self.get("sslmode", "PGSSLMODE") else {
-            return Ok(SslMode::Prefer);
+            // libpq: the deprecated PGREQUIRESSL, when it starts with '1', below PGSSLMODE.
+            let required = self.env.var("PGREQUIRESSL").is_some_and(|v| v.starts_with('1'));
+            return Ok(if required { SslMode::Require } else { SslMode::Prefer });
         };
         SslMode::parse(&v).ok_or_else(|| {
             let expected = "one of disable, allow, prefer, require, verify-ca, verify-full";

@@ -86,6 +86,13 @@ fn section(name: &str, path: &Path, text: &str) -> Result<Option<Values>, ConnIn
         let Some((key, value)) = line.split_once('=') else {
             return Err(bad(line_no, "a line without '='; write key=value".into()));
         };
+        // libpq rewrites requiressl only in connection strings; in a service file it is a syntax error.
+        if key == "requiressl" {
+            return Err(bad(
+                line_no,
+                "requiressl is not accepted in a service file; write sslmode=require".into(),
+            ));
+        }
         if key == "service" {
             return Err(bad(line_no, "nested service specifications are not supported".into()));
         }
@@ -115,8 +122,8 @@ mod tests {
 
     #[test]
     fn ignored_variables_are_named() {
-        let e = env(&[("PGSSLCRL", "/x.crl"), ("PGTZ", ""), ("PGHOST", "h")]);
-        assert_eq!(keywords::ignored_env(&e), vec!["PGSSLCRL"]);
+        let e = env(&[("PGSSLSNI", "0"), ("PGTZ", ""), ("PGHOST", "h")]);
+        assert_eq!(keywords::ignored_env(&e), vec!["PGSSLSNI"]);
     }
 
     #[test]

@@ -201,6 +201,8 @@ pub enum ConnInfoError {
     ServiceFile { path: String, line: usize, problem: String },
     #[error("could not read service file {path}: {cause}; check its permissions, or point PGSERVICEFILE elsewhere")]
     ServiceUnreadable { path: String, cause: std::io::Error },
+    #[error("weak sslmode={sslmode} may not be used with sslnegotiation=direct (direct TLS has no plaintext fallback); use sslmode=require, verify-ca or verify-full, or sslnegotiation=postgres")]
+    WeakSslModeForDirect { sslmode: SslMode },
     #[error("could not determine the current OS user name; set PGUSER or user= in --dsn")]
     NoUser,
 }
