@@ -36,7 +36,7 @@ pub struct Run<'a> {
 /// A session of a run: its own, or lent by a pool.
 pub enum Held {
     Own(Session),
-    Lent(Lease),
+    Lent(Lent),
 }
 
 impl std::ops::Deref for Held {
@@ -44,8 +44,18 @@ impl std::ops::Deref for Held {
     fn deref(&self) -> &Session {
         match self {
             Held::Own(s) => s,
-            Held::Lent(l) => l,
+            Held::Lent(l) => &l.0,
         }
+    }
+}
+
+/// A pooled session lent to a run. A run dropped at its deadline leaves it mid-statement:
+/// what it was running is cancelled now, and its pool refuses it at the next recycle.
+pub struct Lent(Lease);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.0.cancel_if_interrupted();
     }
 }
 
@@ -57,7 +67,7 @@ impl Run<'_> {
             Sessions::Fresh => connect_session(&self.target.params.with_dbname(db), &self.plan.session)
                 .await
                 .map(Held::Own),
-            Sessions::Warm(pool) => pool.get(db, main).await.map(Held::Lent),
+            Sessions::Warm(pool) => pool.get(db, main).await.map(|l| Held::Lent(Lent(l))),
         }
     }
 }

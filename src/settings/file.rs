@@ -40,6 +40,12 @@ pub struct FileConfig {
     /// The scheduler's own settings (`dbtool schedule`).
     #[serde(default)]
     pub schedule: ScheduleFileConfig,
+    /// `[probe]`: what `/probe` may connect to, and its bounds.
+    #[serde(default)]
+    pub probe: super::probe::ProbeConfig,
+    /// `[auth.NAME]`: credentials for `/probe?target=host:port/dbname&auth=NAME`.
+    #[serde(default)]
+    pub auth: BTreeMap<String, super::probe::AuthConfig>,
     /// `[[jobs]]` for `dbtool schedule`; validated by `settings::schedule` (kind-specific keys).
     #[serde(default)]
     pub jobs: Vec<RawJob>,

@@ -57,6 +57,8 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         checks: r.section("checks"),
         archive: r.section("archive"),
         schedule: r.section("schedule"),
+        probe: r.section("probe"),
+        auth: r.section("auth"),
         jobs: r.section("jobs"),
     };
     (file, r.problems)
