@@ -29,6 +29,9 @@ use stats::{ProbeStats, Refusal};
 /// The kinds of target /probe serves; a new kind is one more arm in [`probe_kind`].
 const KINDS: &[&str] = &["postgres"];
 
+/// The least time a probe must have left to start checking once it has its slots.
+const MIN_RUN: Duration = Duration::from_millis(100);
+
 /// An HTTP answer: status line, content type, body.
 pub struct Answer {
     pub status: &'static str,
@@ -162,7 +165,10 @@ impl Prober {
             Ok(p) => p,
             Err(e) => return self.refuse(Refusal::BadRequest, format!("{e:#}")),
         };
-        let Some(_permits) = self.permits(&resolved.pool_key, started + deadline).await else {
+        // A slot that frees only as the deadline ends leaves no time to check anything.
+        let until = started + deadline.saturating_sub(MIN_RUN);
+        let permits = self.permits(&resolved.pool_key, until).await;
+        let Some(_permits) = permits else {
             return self.refuse(
                 Refusal::TooManyInFlight,
                 format!(
