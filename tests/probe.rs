@@ -273,9 +273,10 @@ async fn refusals_come_before_any_connection() {
 }
 
 /// A check made slow for real (two duplicate indexes, which the indexes check sizes, on a
-/// table another session is dropping, so pg_relation_size waits on its lock) and a 2 s scrape timeout: the answer still comes within
-/// the timeout with dbtool_up 1 and the check UNKNOWN; the waiting statement is cancelled
-/// rather than left to its statement_timeout; at most `max_in_flight` probes run at once.
+/// table another session is dropping, so pg_relation_size waits on its lock) and a 2 s scrape
+/// timeout: the answer still comes within the timeout with dbtool_up 1, the slow check UNKNOWN
+/// and the checks that finished; the waiting statement is cancelled rather than left to its
+/// statement_timeout; at most `max_in_flight` probes run at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_check_still_answers_within_the_scrape_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -308,7 +309,7 @@ async fn a_slow_check_still_answers_within_the_scrape_timeout() {
         most
     });
     let probes: Vec<_> = (0..3)
-        .map(|_| std::thread::spawn(move || get(port, "/probe?target=slow&check=indexes", Some("2"))))
+        .map(|_| std::thread::spawn(move || get(port, "/probe?target=slow&check=indexes&check=connections", Some("2"))))
         .collect();
     let answers: Vec<_> = probes.into_iter().map(|p| p.join().expect("probe thread")).collect();
     for (status, body, took) in &answers {
@@ -318,6 +319,16 @@ async fn a_slow_check_still_answers_within_the_scrape_timeout() {
             assert_eq!(
                 value(body, "dbtool_check_status{target=\"slow\",check=\"indexes\"}"),
                 Some(3.0),
+                "{body}"
+            );
+            // What finished is there: the connections check does not wait on the lock.
+            assert_eq!(
+                value(body, "dbtool_check_status{target=\"slow\",check=\"connections\"}"),
+                Some(0.0),
+                "{body}"
+            );
+            assert!(
+                body.contains("dbtool_connections_usage_ratio{target=\"slow\"}"),
                 "{body}"
             );
         } else {

@@ -31,6 +31,8 @@ pub struct Run<'a> {
     pub target: &'a Target,
     pub plan: &'a Plan,
     pub sessions: Sessions<'a>,
+    /// Where a run that may be cut off notes what it finished (a probe's deadline).
+    pub finished: Option<&'a super::partial::Finished>,
 }
 
 /// A session of a run: its own, or lent by a pool.

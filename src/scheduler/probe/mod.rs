@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::checks::options::HealthOptions;
-use crate::checks::runner::run_target_with_timeout;
+use crate::checks::partial::run_target_until;
 use crate::db::pool::Pools;
 use crate::db::Target;
-use crate::report::finding::Severity;
-use crate::report::{CheckReport, Format, Report, TargetReport};
+use crate::report::{Format, Report, TargetReport};
 use crate::settings::probe::{params_for, AllowHost, ProbeConfig};
 use crate::settings::Settings;
 use request::ProbeRequest;
@@ -187,10 +186,7 @@ impl Prober {
             &plan.session,
             plan.max_connections,
         );
-        let mut report = probe_kind(&resolved, &plan, left, &pool).await;
-        if report.up && report.checks.is_empty() && started.elapsed() >= deadline {
-            abandoned(&mut report, &plan, deadline);
-        }
+        let report = probe_kind(&resolved, &plan, left, &pool).await;
         self.stats.observe(resolved.kind, started.elapsed().as_secs_f64());
         render(report, req.format.unwrap_or(Format::Prometheus), started)
     }
@@ -290,37 +286,13 @@ async fn probe_kind(
     pool: &crate::db::pool::TargetPool,
 ) -> TargetReport {
     match r.kind {
-        "postgres" => run_target_with_timeout(&r.target, plan, left, Some(pool)).await,
+        "postgres" => run_target_until(&r.target, plan, left, pool).await,
         other => TargetReport::down(
             r.target.name.clone(),
             format!("/probe does not serve {other} targets yet"),
             Duration::ZERO,
         ),
     }
-}
-
-/// A target that answered but whose checks did not finish by the deadline: each planned check
-/// UNKNOWN, saying so, rather than no series at all.
-fn abandoned(report: &mut TargetReport, plan: &crate::checks::plan::Plan, deadline: Duration) {
-    let why = format!(
-        "not finished within the probe's deadline of {} (the scrape timeout minus [probe] timeout_margin); raise scrape_timeout or probe this check on its own with ?check=",
-        humantime::format_duration(Duration::from_millis(deadline.as_millis() as u64))
-    );
-    report.error = Some(why.clone());
-    report.checks = plan
-        .checks
-        .iter()
-        .map(|(c, _)| CheckReport {
-            name: c.name(),
-            status: Severity::Unknown,
-            summary: why.clone(),
-            threshold: String::new(),
-            duration: Duration::ZERO,
-            findings: Vec::new(),
-            samples: Vec::new(),
-            limits: None,
-        })
-        .collect();
 }
 
 fn render(report: TargetReport, format: Format, started: Instant) -> Answer {
