@@ -261,6 +261,49 @@ mod tests {
     }
 
     #[test]
+    fn config_errors_name_their_line_and_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret-in-file\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[probe]\nallow_hosts = [\"10.0.0.0/40\"]\nmax_in_flight = 0\n\n[auth.mon]\nuser = \"m\"\npassword_file = \"{}\"\nsslmode = \"sometimes\"\n",
+            pw.display()
+        );
+        let errors = crate::settings::Settings::parse(text, std::path::Path::new("d.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            errors.contains("d.toml:2:") && errors.contains("bad prefix length"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("d.toml:3:") && errors.contains("max_in_flight: 0"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("d.toml:5:") && errors.contains("chmod 0600"),
+            "{errors}"
+        );
+        assert!(errors.contains("sslmode: 'sometimes'"), "{errors}");
+        assert!(!errors.contains("secret-in-file"), "{errors}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let auth = AuthConfig {
+            user: "m".into(),
+            password_file: Some(pw),
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+        };
+        let params = params_for(&auth, "db-1", 5432, "app").unwrap();
+        assert!(params.has_password() && !params.redacted().contains("secret-in-file"));
+        assert_eq!((params.user(), params.dbname()), ("m", "app"));
+    }
+
+    #[test]
     fn a_password_with_quotes_is_quoted() {
         assert_eq!(quoted(r"a'b\c"), r"'a\'b\\c'");
     }
