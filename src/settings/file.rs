@@ -73,7 +73,7 @@ pub struct ScheduleFileConfig {
     pub grace_period: Option<HumanDuration>,
     /// The scheduler's own textfile, written atomically after every run.
     pub metrics_file: Option<PathBuf>,
-    /// Serve /metrics and /healthz on this address, e.g. "127.0.0.1:19187".
+    /// Serve /metrics, /probe and /healthz on this address, e.g. "127.0.0.1:19187".
     pub listen: Option<Spanned<String>>,
     /// Delete dbtool.job_runs rows older than this (default "30d"; "0s" keeps everything).
     pub history_keep: Option<HumanDuration>,
