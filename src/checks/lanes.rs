@@ -32,12 +32,14 @@ pub struct Run<'a> {
     pub target: &'a Target,
     pub plan: &'a Plan,
     pub sessions: Sessions<'a>,
+    /// Where a run that may be cut off notes what it finished (a probe's deadline).
+    pub finished: Option<&'a super::partial::Finished>,
 }
 
 /// A session of a run: its own, or lent by a pool.
 pub enum Held {
     Own(Session),
-    Lent(Lease),
+    Lent(Lent),
 }
 
 impl std::ops::Deref for Held {
@@ -45,8 +47,18 @@ impl std::ops::Deref for Held {
     fn deref(&self) -> &Session {
         match self {
             Held::Own(s) => s,
-            Held::Lent(l) => l,
+            Held::Lent(l) => &l.0,
         }
+    }
+}
+
+/// A pooled session lent to a run. A run dropped at its deadline leaves it mid-statement:
+/// what it was running is cancelled now, and its pool refuses it at the next recycle.
+pub struct Lent(Lease);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.0.cancel_if_interrupted();
     }
 }
 
@@ -58,7 +70,7 @@ impl Run<'_> {
             Sessions::Fresh => connect_session(&self.target.params.with_dbname(db), &self.plan.session)
                 .await
                 .map(Held::Own),
-            Sessions::Warm(pool) => pool.get(db, main).await.map(Held::Lent),
+            Sessions::Warm(pool) => pool.get(db, main).await.map(|l| Held::Lent(Lent(l))),
         }
     }
 }

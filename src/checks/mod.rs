@@ -7,6 +7,7 @@
 mod lanes;
 pub mod limits;
 pub mod options;
+pub mod partial;
 pub mod plan;
 pub mod query;
 pub mod runner;

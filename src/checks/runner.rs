@@ -19,13 +19,13 @@ use crate::db::{Session, Target};
 use crate::report::finding::{Finding, Limits, Severity};
 use crate::report::{CheckReport, TargetReport};
 
-type Outcomes = BTreeMap<&'static str, QueryOutcome>;
+pub(super) type Outcomes = BTreeMap<&'static str, QueryOutcome>;
 
 const LIST_DATABASES: &str = "/* dbtool: databases to visit */ \
 SELECT datname FROM pg_database \
 WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY 1";
 
-fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
+pub(super) fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
     for (name, result, took) in results {
         let o = outcomes.entry(name).or_default();
         o.duration += took;
@@ -52,7 +52,13 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
     let per_db: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope != Scope::Cluster).collect();
     let main_db = run.target.params.dbname().to_string();
 
-    let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| exec(client, q, version, None)));
+    let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| async move {
+        let e = exec(client, q, version, None).await;
+        if let Some(f) = run.finished {
+            f.note(&e);
+        }
+        e
+    }));
     let db_side = async {
         if per_db.is_empty() {
             return (Vec::new(), Vec::new());
@@ -60,6 +66,10 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
         let (visits, missing) = super::visits::plan(listed, &plan.databases, &per_db);
         let results = in_databases(client, run, &main_db, visits, version).await;
+        if let Some(f) = run.finished {
+            results.iter().for_each(|e| f.note(e));
+            f.databases_done();
+        }
         (results, missing)
     };
     // The database list first: polled first, it leads the main session's pipeline, so the
@@ -211,12 +221,13 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
         target,
         plan,
         sessions: Sessions::Fresh,
+        finished: None,
     };
     run_target_noting_connect(&run, &AtomicBool::new(false)).await
 }
 
 /// [`run_target`], setting `connected` once the server has answered.
-async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
+pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
     let (target, plan) = (run.target, run.plan);
     let started = Instant::now();
     let client = match run.open(target.params.dbname(), None).await {
@@ -225,7 +236,12 @@ async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> Tar
     };
     connected.store(true, Ordering::Relaxed);
     let version = match client.server_version().await {
-        Ok(v) => v,
+        Ok(v) => {
+            if let Some(f) = run.finished {
+                f.version(v.num, &v.text);
+            }
+            v
+        }
         Err(e) => return answered_but(target, format!("connected, but {e}"), started),
     };
     match gather(&client, run, version.num).await {
@@ -275,6 +291,7 @@ pub async fn run_target_with_timeout(
         target,
         plan,
         sessions: pool.map_or(Sessions::Fresh, Sessions::Warm),
+        finished: None,
     };
     match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
         Ok(r) => r,

@@ -9,6 +9,7 @@ pub mod history;
 pub mod output;
 pub mod pool_advise;
 pub mod schedule;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -78,6 +79,9 @@ pub enum Command {
     /// Run the [[jobs]] of the config file on their cron schedules (a daemon; safe to run on two hosts)
     #[command(after_help = schedule::EXIT_CODES)]
     Schedule(schedule::ScheduleArgs),
+    /// Serve /probe for Prometheus' multi-target pattern, with /metrics and /healthz (runs no jobs)
+    #[command(after_help = serve::EXIT_CODES)]
+    Serve(serve::ServeArgs),
     /// Configuration file tools
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -24,7 +24,7 @@ pub struct ScheduleArgs {
     // The output of --list.
     #[command(flatten)]
     pub output: super::output::OutputArgs,
-    /// Serve /metrics and /healthz on this address, e.g. 127.0.0.1:19187 [default: [schedule] listen]
+    /// Serve /metrics, /probe and /healthz on this address, e.g. 127.0.0.1:19187 [default: [schedule] listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Write the scheduler's metrics to FILE (atomically) after every run [default: [schedule] metrics_file]

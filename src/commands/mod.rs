@@ -29,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }) => config::check(file.as_deref().or(config_path.as_deref()), &target, &dsn, output.json()).await,
         Command::Checks(args) => checks::run(&args, &load()?),
         Command::Schedule(args) => crate::scheduler::run(&args, config_path.as_deref()).await,
+        Command::Serve(args) => crate::scheduler::serve::run(&args, config_path.as_deref()).await,
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
         Command::Health(args) => health::run(&args, &load()?).await,

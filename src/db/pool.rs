@@ -82,6 +82,10 @@ impl managed::Manager for SessionManager {
         if warm.session.is_closed() {
             return Err(RecycleError::message("the server closed the session"));
         }
+        // A run gave up on it mid-statement (a probe's deadline): dropped, never lent again.
+        if warm.session.interrupted() {
+            return Err(RecycleError::message("a statement on the session was abandoned"));
+        }
         Ok(())
     }
 }

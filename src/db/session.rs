@@ -40,6 +40,10 @@ pub struct Session {
     client: Client,
     connection: Option<JoinHandle<()>>,
     wrap: Option<Wrap>,
+    /// Statements sent and not yet answered. Counted down only when the answer is read, so a
+    /// caller that gave up mid-statement (a probe past its deadline) leaves it above zero:
+    /// the session is then in an unknown state and must not be lent again.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 struct Wrap {
@@ -57,6 +61,7 @@ impl Session {
             client,
             connection: Some(connection),
             wrap: None,
+            in_flight: Default::default(),
         }
     }
 
@@ -75,6 +80,7 @@ impl Session {
                 begin: begin_statements(user_options, settings)?,
                 turn: Mutex::new(()),
             }),
+            in_flight: Default::default(),
         })
     }
 
@@ -91,11 +97,43 @@ impl Session {
     /// Runs `sql` (one or more statements) over the simple query protocol. Behind a pooler it
     /// runs inside its own read-only transaction with dbtool's limits as `SET LOCAL`.
     pub async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
-        let Some(wrap) = &self.wrap else {
-            return self.client.simple_query(sql).await;
+        use std::sync::atomic::Ordering;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = match &self.wrap {
+            None => self.client.simple_query(sql).await,
+            Some(wrap) => {
+                let _turn = wrap.turn.lock().await;
+                in_transaction(&self.client, &wrap.begin, sql).await
+            }
         };
-        let _turn = wrap.turn.lock().await;
-        in_transaction(&self.client, &wrap.begin, sql).await
+        // Not reached when the caller drops this future: see `interrupted`.
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// A statement was abandoned before its answer came back: the server may still be
+    /// running it, and its answer would go to the next caller.
+    pub fn interrupted(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Asks the server to cancel what an interrupted session is running (a cancel request on a
+    /// connection of its own, as libpq's PQcancel), so an abandoned check stops now rather than
+    /// at its statement_timeout. Nothing to do for a session that is not interrupted.
+    pub fn cancel_if_interrupted(&self) {
+        if !self.interrupted() || self.client.is_closed() {
+            return;
+        }
+        let token = self.client.cancel_token();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            // The cancel request is answered before any authentication or TLS requirement of
+            // pg_hba.conf applies, so a plain connection serves for TLS sessions too.
+            rt.spawn(async move {
+                if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::debug!(error = %e, "cancel request for an abandoned statement not delivered");
+                }
+            });
+        }
     }
 
     /// The server process serving this session; `None` behind a pooler (the backend is the
@@ -135,6 +173,19 @@ impl Session {
         drop(self);
         if let Some(handle) = connection {
             let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // An abandoned statement: cancel it and drop the socket rather than let the
+        // connection task wait for its answer.
+        if self.interrupted() {
+            self.cancel_if_interrupted();
+            if let Some(handle) = self.connection.take() {
+                handle.abort();
+            }
         }
     }
 }

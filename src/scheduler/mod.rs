@@ -8,8 +8,10 @@ pub mod kinds;
 pub mod metrics;
 mod outcome;
 pub mod preflight;
+pub mod probe;
 pub mod procstat;
 pub mod runner;
+pub mod serve;
 pub mod signals;
 
 use std::io::Write;
@@ -26,7 +28,7 @@ use signals::{Event, Signals};
 
 /// Loads and validates everything a generation needs, once per load: the file (every problem
 /// in one error), the jobs' options, the targets.
-fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
+pub(crate) fn load(path: &Path, args: &ScheduleArgs) -> anyhow::Result<Generation> {
     let loaded = Settings::load(Some(path))?;
     let mut settings = loaded.schedule.clone();
     if let Some(l) = args.listen {
@@ -120,8 +122,9 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
     let metrics = Arc::new(metrics::Metrics::default());
     let shared = Arc::new(Shared::new(metrics.clone()));
     let http_stop = CancellationToken::new();
+    let prober = Arc::new(probe::Prober::new(gen.probe_view()));
     let server = match gen.settings.listen {
-        Some(addr) => Some(http::serve(addr, metrics.clone(), http_stop.clone()).await?),
+        Some(addr) => Some(http::serve(addr, metrics.clone(), prober.clone(), http_stop.clone()).await?),
         None => None,
     };
     let mut gen = gen;
@@ -137,6 +140,7 @@ pub async fn run(args: &ScheduleArgs, config: Option<&Path>) -> anyhow::Result<u
                     stop.cancel();
                     stop = CancellationToken::new();
                     gen = Arc::new(new);
+                    prober.replace(gen.probe_view());
                     let names: Vec<String> = gen.settings.jobs.iter().map(|j| j.name.clone()).collect();
                     metrics.retain(&names);
                     runner::spawn_loops(&gen, &shared, &stop);

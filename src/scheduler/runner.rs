@@ -48,6 +48,13 @@ pub struct Generation {
     pub pools: Arc<crate::db::pool::Pools>,
 }
 
+impl Generation {
+    /// What `/probe` sees of this configuration: its targets, and its pools to share.
+    pub fn probe_view(&self) -> super::probe::View {
+        super::probe::View::new(self.loaded.clone(), self.targets.clone(), self.pools.clone())
+    }
+}
+
 /// What outlives a reload: metrics, the set of running jobs, the run tracker.
 pub struct Shared {
     pub metrics: Arc<Metrics>,
@@ -94,7 +101,7 @@ pub fn spawn_loops(gen: &Arc<Generation>, shared: &Arc<Shared>, stop: &Cancellat
 
 /// Closes warm sessions unused for `IDLE_MAX`; when this configuration is replaced, every idle
 /// one (sessions still in use close when their run ends and the configuration is dropped).
-async fn sweep_pools(pools: &crate::db::pool::Pools, stop: &CancellationToken) {
+pub async fn sweep_pools(pools: &crate::db::pool::Pools, stop: &CancellationToken) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(60)) => {}

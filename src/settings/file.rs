@@ -45,6 +45,12 @@ pub struct FileConfig {
     pub custom_checks: Vec<crate::checks::custom::CustomCheckConfig>,
     /// postgres_exporter's queries.yaml, each query a custom check; relative to this file.
     pub custom_queries_file: Option<PathBuf>,
+    /// `[probe]`: what `/probe` may connect to, and its bounds.
+    #[serde(default)]
+    pub probe: super::probe::ProbeConfig,
+    /// `[auth.NAME]`: credentials for `/probe?target=host:port/dbname&auth=NAME`.
+    #[serde(default)]
+    pub auth: BTreeMap<String, super::probe::AuthConfig>,
     /// `[[jobs]]` for `dbtool schedule`; validated by `settings::schedule` (kind-specific keys).
     #[serde(default)]
     pub jobs: Vec<RawJob>,
@@ -72,7 +78,7 @@ pub struct ScheduleFileConfig {
     pub grace_period: Option<HumanDuration>,
     /// The scheduler's own textfile, written atomically after every run.
     pub metrics_file: Option<PathBuf>,
-    /// Serve /metrics and /healthz on this address, e.g. "127.0.0.1:19187".
+    /// Serve /metrics, /probe and /healthz on this address, e.g. "127.0.0.1:19187".
     pub listen: Option<Spanned<String>>,
     /// Delete dbtool.job_runs rows older than this (default "30d"; "0s" keeps everything).
     pub history_keep: Option<HumanDuration>,

@@ -11,6 +11,7 @@ mod fields;
 pub mod file;
 pub mod health;
 pub mod jobs;
+pub mod probe;
 pub(crate) mod read;
 pub mod schedule;
 pub mod targets;
@@ -263,6 +264,7 @@ impl Settings {
                 errors.push(self.at(at, format!("[[archive]] {e}")));
             }
         }
+        errors.extend(probe::validate(self));
         errors
     }
 

@@ -59,6 +59,8 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         custom_queries_file: r.section("custom_queries_file"),
         archive: r.section("archive"),
         schedule: r.section("schedule"),
+        probe: r.section("probe"),
+        auth: r.section("auth"),
         jobs: r.section("jobs"),
     };
     (file, r.problems)

@@ -140,6 +140,16 @@ impl ConnParams {
         p
     }
 
+    /// The same parameters without the daemon user's files: no password file, no home
+    /// directory (~/.postgresql certificates). For targets named by a request, not by the
+    /// daemon's own configuration.
+    pub fn detached(mut self) -> ConnParams {
+        self.passfile = None;
+        self.home = None;
+        self.lookup_passfile();
+        self
+    }
+
     fn lookup_passfile(&mut self) {
         self.passfile_passwords = match (&self.password, &self.passfile) {
             (None, Some(file)) => (self.hosts.iter().zip(&self.ports))

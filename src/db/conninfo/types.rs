@@ -48,7 +48,7 @@ impl SslMode {
         }
     }
 
-    pub(super) fn parse(s: &str) -> Option<SslMode> {
+    pub fn parse(s: &str) -> Option<SslMode> {
         [
             SslMode::Disable,
             SslMode::Allow,
