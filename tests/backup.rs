@@ -717,6 +717,7 @@ async fn library_run_cancelled_through_its_token_leaves_nothing() {
     let params = ConnParams::resolve(Some(&db.dsn()), &MapEnv(Default::default())).unwrap_or_else(|e| panic!("{e}"));
     let target = Target {
         name: "main".into(),
+        kind: dbtool::db::TargetKind::Postgres,
         params,
     };
     let opts = BackupOptions {

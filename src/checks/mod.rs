@@ -16,6 +16,7 @@ pub mod state;
 pub mod testing;
 #[cfg(test)]
 mod threshold_keys;
+mod tier;
 
 pub mod archiver;
 pub mod bloat;
@@ -27,6 +28,10 @@ pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
+pub mod pgbouncer_clients;
+pub mod pgbouncer_databases;
+pub mod pgbouncer_pools;
+pub mod pgbouncer_stats;
 pub mod replication;
 pub mod sequences;
 pub mod server;
@@ -39,6 +44,7 @@ pub mod xmin_horizon;
 use std::collections::BTreeMap;
 
 use crate::db::row::{Row, RowError};
+use crate::db::TargetKind;
 use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample};
 pub use query::{Query, QueryFailure, QueryOutcome, Scope, Variant};
 
@@ -132,6 +138,10 @@ pub trait Check: Sync {
     fn enabled_by_default(&self) -> bool {
         true
     }
+    /// The kind of target it runs on; a run gives each target the checks of its kind.
+    fn kind(&self) -> TargetKind {
+        TargetKind::Postgres
+    }
     fn queries(&self) -> &'static [&'static Query];
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[]
@@ -180,6 +190,10 @@ pub static REGISTRY: &[&dyn Check] = &[
     &indexes::Indexes,
     &bloat::Bloat,
     &top_queries::TopQueries,
+    &pgbouncer_pools::PgbouncerPools,
+    &pgbouncer_clients::PgbouncerClients,
+    &pgbouncer_databases::PgbouncerDatabases,
+    &pgbouncer_stats::PgbouncerStats,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Check> {

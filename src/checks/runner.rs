@@ -15,17 +15,17 @@ use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::pool::TargetPool;
 use crate::db::row::{rows_from_messages, Row};
-use crate::db::{Session, Target};
+use crate::db::{Session, Target, TargetKind};
 use crate::report::finding::{Finding, Limits, Severity};
 use crate::report::{CheckReport, TargetReport};
 
-type Outcomes = BTreeMap<&'static str, QueryOutcome>;
+pub(super) type Outcomes = BTreeMap<&'static str, QueryOutcome>;
 
 const LIST_DATABASES: &str = "/* dbtool: databases to visit */ \
 SELECT datname FROM pg_database \
 WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT') ORDER BY 1";
 
-fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
+pub(super) fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
     for (name, result, took) in results {
         let o = outcomes.entry(name).or_default();
         o.duration += took;
@@ -71,7 +71,8 @@ fn choose_databases(
 async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
     let plan = run.plan;
     let mut queries: Vec<&'static Query> = Vec::new();
-    for q in plan.checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
+    let postgres = plan.checks.iter().filter(|(c, _)| c.kind() == TargetKind::Postgres);
+    for q in postgres.flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
             queries.push(q);
         }
@@ -254,6 +255,9 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
 /// [`run_target`], setting `connected` once the server has answered.
 async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
     let (target, plan) = (run.target, run.plan);
+    if target.kind != TargetKind::Postgres {
+        return super::tier::run(target, plan, connected).await;
+    }
     let started = Instant::now();
     let client = match run.open(target.params.dbname(), None).await {
         Ok(c) => c,
@@ -269,6 +273,7 @@ async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> Tar
             let checks = plan
                 .checks
                 .iter()
+                .filter(|(c, _)| c.kind() == TargetKind::Postgres)
                 .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
                 .collect();
             TargetReport {
@@ -291,7 +296,7 @@ async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> Tar
 }
 
 /// A target that accepted the connection (up) but could not be checked.
-fn answered_but(target: &Target, message: String, started: Instant) -> TargetReport {
+pub(super) fn answered_but(target: &Target, message: String, started: Instant) -> TargetReport {
     let mut r = TargetReport::down(target.name.clone(), message, started.elapsed());
     r.up = true;
     r

@@ -80,11 +80,13 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
     let mut settings = crate::settings::health::resolve(
         &health,
         &Default::default(),
+        &Default::default(),
         &Settings::default(),
         &MapEnv(Default::default()),
     )?;
     settings.targets = vec![Target {
         name: "demo".into(),
+        kind: crate::db::TargetKind::Postgres,
         params,
     }];
     let report = super::health::execute(&settings).await;

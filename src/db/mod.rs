@@ -21,5 +21,5 @@ pub use connect::{connect, connect_session, SessionSettings};
 pub use connect_error::ConnectError;
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
-pub use target::Target;
+pub use target::{Target, TargetKind};
 pub use version::{server_version, ServerVersion, VersionError};
