@@ -19,14 +19,12 @@ fn json(out: &str, err: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"))
 }
 
-fn target<'a>(report: &'a Value, kind_hint: &str) -> &'a Value {
+/// The first target of `kind` (JSON `kind`: postgres, pgbouncer, redis).
+fn target<'a>(report: &'a Value, kind: &str) -> &'a Value {
     report["targets"]
         .as_array()
-        .and_then(|t| {
-            t.iter()
-                .find(|t| t["target"].as_str().is_some_and(|n| n.contains(kind_hint)))
-        })
-        .unwrap_or_else(|| panic!("no target named like {kind_hint} in {report}"))
+        .and_then(|t| t.iter().find(|t| t["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} target in {report}"))
 }
 
 fn check<'a>(target: &'a Value, name: &str) -> &'a Value {
@@ -132,6 +130,10 @@ async fn clients_waiting_for_a_pool_of_one_are_reported_with_their_wait() {
     );
     assert!(prom.contains(&waiting), "{waiting} not in\n{prom}");
     assert!(prom.contains("dbtool_up{target=\"127.0.0.1:"), "{prom}");
+    assert!(
+        prom.contains(",kind=\"pgbouncer\"} 1"),
+        "dbtool_build_info names the kind: {prom}"
+    );
 
     holder.batch_execute("COMMIT").await.expect("release the server");
     for w in waiters {
@@ -178,10 +180,10 @@ async fn a_stopped_pgbouncer_is_down_while_postgres_in_the_same_run_is_checked()
     let report = json(&out, &err);
     let targets = report["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 2, "{report}");
-    let pg = &targets[0];
+    let pg = target(&report, "postgres");
     assert_eq!(pg["up"], true, "{pg}");
     assert_eq!(check(pg, "connections")["status"], "OK", "{pg}");
-    let down = target(&report, "127.0.0.1:");
+    let down = target(&report, "pgbouncer");
     assert_eq!(down["up"], false, "{down}");
     assert!(down["error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
     assert_eq!(code, 2, "{out}\n{err}");

@@ -249,7 +249,9 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
         plan,
         sessions: Sessions::Fresh,
     };
-    run_target_noting_connect(&run, &AtomicBool::new(false)).await
+    let mut r = run_target_noting_connect(&run, &AtomicBool::new(false)).await;
+    r.kind = target.kind;
+    r
 }
 
 /// [`run_target`], setting `connected` once the server has answered.
@@ -278,6 +280,7 @@ async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> Tar
                 .collect();
             TargetReport {
                 name: target.name.clone(),
+                kind: target.kind,
                 up: true,
                 error: None,
                 server_version: Some(version.text),
@@ -317,7 +320,7 @@ pub async fn run_target_with_timeout(
         plan,
         sessions: pool.map_or(Sessions::Fresh, Sessions::Warm),
     };
-    match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
+    let mut report = match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
         Ok(r) => r,
         Err(_) => {
             let up = connected.load(Ordering::Relaxed);
@@ -335,7 +338,9 @@ pub async fn run_target_with_timeout(
             r.up = up;
             r
         }
-    }
+    };
+    report.kind = target.kind;
+    report
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ async fn pgbouncer(target: &Target, plan: &Plan, connected: &AtomicBool) -> Targ
     merge(&mut outcomes, results);
     TargetReport {
         name: target.name.clone(),
+        kind: target.kind,
         up: true,
         error: None,
         server_version: version,

@@ -17,6 +17,7 @@ pub fn run(args: &ChecksArgs) -> anyhow::Result<u8> {
                 serde_json::json!({
                     "name": c.name(),
                     "description": c.description(),
+                    "target_kind": c.kind().as_str(),
                     "enabled_by_default": c.enabled_by_default(),
                     "privilege": c.privilege(),
                     "thresholds": c.thresholds().iter().map(|t| serde_json::json!({"key": t.key, "default": t.default, "help": t.help})).collect::<Vec<_>>(),
