@@ -190,3 +190,22 @@ pub async fn pool_advise(_dir: PathBuf) -> Names {
     );
     linted("pool-advise --format prometheus", &out)
 }
+
+/// `dbtool health --pgbouncer`: a real PgBouncer whose pool has been used, so every
+/// `dbtool_pgbouncer_pool_*` family has a series.
+pub async fn health_pgbouncer(_dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_bouncer").await;
+    let bouncer = PgBouncer::start(cluster(), &[db.name()], &[]);
+    let client = connect(&bouncer.dsn(db.name())).await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("a query through PgBouncer");
+    let args = strings(&["health", "--pgbouncer", &bouncer.admin_dsn(), "--format", "prometheus"]);
+    let (code, out, err) = run_dbtool(args).await;
+    assert!(
+        (0..=2).contains(&code),
+        "dbtool health --pgbouncer exited {code}: {err}\n{out}"
+    );
+    linted("health --pgbouncer --format prometheus", &out)
+}

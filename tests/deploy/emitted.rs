@@ -25,6 +25,7 @@ type Producer = fn(PathBuf) -> Pin<Box<dyn Future<Output = Names> + Send>>;
 pub const PRODUCERS: &[(&str, Producer)] = &[
     ("health", |dir| Box::pin(health(dir))),
     ("health", |dir| Box::pin(commands::health_replication(dir))),
+    ("health", |dir| Box::pin(commands::health_pgbouncer(dir))),
     ("backup", |dir| Box::pin(commands::backup(dir))),
     ("archive", |dir| Box::pin(commands::archive(dir))),
     ("schedule", |dir| Box::pin(commands::schedule(dir))),
@@ -96,6 +97,10 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "wal",
     "waits",
     "hygiene",
+    "pgbouncer_pools",
+    "pgbouncer_clients",
+    "pgbouncer_databases",
+    "pgbouncer_stats",
 ];
 
 pub use crate::common::metric_names_in as names_in;
