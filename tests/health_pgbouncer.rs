@@ -161,7 +161,8 @@ async fn a_stopped_pgbouncer_is_down_while_postgres_in_the_same_run_is_checked()
     let db = fresh_db("pgbouncer stopped").await;
     let dead = {
         let bouncer = PgBouncer::start(cluster(), &[db.name()], &[]);
-        bouncer.admin_dsn()
+        // The password must appear nowhere in the report, whatever happens to the target.
+        format!("{} password=s3cr3t-pgb", bouncer.admin_dsn())
     };
     let (code, out, err) = health(
         "json",
@@ -187,6 +188,7 @@ async fn a_stopped_pgbouncer_is_down_while_postgres_in_the_same_run_is_checked()
     assert_eq!(down["up"], false, "{down}");
     assert!(down["error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
     assert_eq!(code, 2, "{out}\n{err}");
+    assert!(!out.contains("s3cr3t") && !err.contains("s3cr3t"), "password in output: {out}\n{err}");
     let (_, prom, _) = health(
         "prometheus",
         &[
@@ -202,5 +204,6 @@ async fn a_stopped_pgbouncer_is_down_while_postgres_in_the_same_run_is_checked()
     )
     .await;
     assert!(prom.contains("/pgbouncer\"} 0"), "{prom}");
+    assert!(!prom.contains("s3cr3t"), "password in metrics: {prom}");
     promtool_check_metrics(&prom).unwrap_or_else(|e| panic!("{e}\n{prom}"));
 }
