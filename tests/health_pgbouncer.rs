@@ -188,7 +188,10 @@ async fn a_stopped_pgbouncer_is_down_while_postgres_in_the_same_run_is_checked()
     assert_eq!(down["up"], false, "{down}");
     assert!(down["error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(!out.contains("s3cr3t") && !err.contains("s3cr3t"), "password in output: {out}\n{err}");
+    assert!(
+        !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+        "password in output: {out}\n{err}"
+    );
     let (_, prom, _) = health(
         "prometheus",
         &[

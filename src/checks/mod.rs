@@ -17,6 +17,7 @@ pub mod testing;
 #[cfg(test)]
 mod threshold_keys;
 mod tier;
+mod tier_redis;
 
 pub mod archiver;
 pub mod bloat;
@@ -32,6 +33,11 @@ pub mod pgbouncer_clients;
 pub mod pgbouncer_databases;
 pub mod pgbouncer_pools;
 pub mod pgbouncer_stats;
+pub mod redis_clients;
+pub mod redis_commands;
+pub mod redis_memory;
+pub mod redis_persistence;
+pub mod redis_replication;
 pub mod replication;
 pub mod sequences;
 pub mod server;
@@ -194,6 +200,11 @@ pub static REGISTRY: &[&dyn Check] = &[
     &pgbouncer_clients::PgbouncerClients,
     &pgbouncer_databases::PgbouncerDatabases,
     &pgbouncer_stats::PgbouncerStats,
+    &redis_memory::RedisMemory,
+    &redis_clients::RedisClients,
+    &redis_replication::RedisReplication,
+    &redis_persistence::RedisPersistence,
+    &redis_commands::RedisCommands,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Check> {

@@ -1,5 +1,5 @@
 //! Runs the checks of a target that is not PostgreSQL: PgBouncer's admin console (SHOW
-//! commands over the simple query protocol). Its report has the same shape as a PostgreSQL
+//! commands over the simple query protocol), Redis (`tier_redis.rs`). Its report has the same shape as a PostgreSQL
 //! target's, so every renderer, the fleet bounds and the scheduler treat it alike.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +17,10 @@ use crate::report::TargetReport;
 pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     match target.kind {
         TargetKind::Pgbouncer => pgbouncer(target, plan, connected).await,
-        TargetKind::Redis | TargetKind::Postgres => TargetReport::down(
+        TargetKind::Redis => super::tier_redis::run(target, plan, connected).await,
+        TargetKind::Postgres => TargetReport::down(
             target.name.clone(),
-            format!("{} targets are not checked by this build", target.kind.as_str()),
+            "a PostgreSQL target reached the tier runner".into(),
             std::time::Duration::ZERO,
         ),
     }

@@ -33,10 +33,14 @@ pub struct TierArgs {
     /// With no --dsn/--target, only the --pgbouncer/--redis targets are checked
     #[arg(long, value_name = "URL")]
     pub pgbouncer: Vec<String>,
+    /// A Redis to check: redis://[user:password@]host:port[/db] (rediss:// for TLS,
+    /// unix:///path for a socket); repeatable. Without a password in the URL, REDISCLI_AUTH
+    #[arg(long, value_name = "URL")]
+    pub redis: Vec<String>,
 }
 
 impl TierArgs {
     pub fn is_empty(&self) -> bool {
-        self.pgbouncer.is_empty()
+        self.pgbouncer.is_empty() && self.redis.is_empty()
     }
 }

@@ -84,11 +84,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
         &Settings::default(),
         &MapEnv(Default::default()),
     )?;
-    settings.targets = vec![Target {
-        name: "demo".into(),
-        kind: crate::db::TargetKind::Postgres,
-        params,
-    }];
+    settings.targets = vec![Target::postgres("demo".into(), crate::db::TargetKind::Postgres, params)];
     let report = super::health::execute(&settings).await;
 
     let mut buf = Vec::new();

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod migrate;
 pub mod pgpass;
 pub mod pool;
+pub mod redis;
 pub mod row;
 pub mod session;
 mod target;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::redis::RedisConn;
 use super::ConnParams;
 
 /// What a target is: decides which checks run on it and how dbtool talks to it. One enum for
@@ -34,5 +35,21 @@ impl TargetKind {
 pub struct Target {
     pub name: String,
     pub kind: TargetKind,
+    /// How to reach a PostgreSQL or PgBouncer target. A Redis target is reached through
+    /// `redis` alone; its `params` name the same host for nothing but completeness.
     pub params: ConnParams,
+    /// Set for Redis targets.
+    pub redis: Option<RedisConn>,
+}
+
+impl Target {
+    /// A PostgreSQL or PgBouncer target.
+    pub fn postgres(name: String, kind: TargetKind, params: ConnParams) -> Target {
+        Target {
+            name,
+            kind,
+            params,
+            redis: None,
+        }
+    }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::Settings;
 use crate::cli::ConnArgs;
+use crate::db::redis::RedisConn;
 use crate::db::{ConnParams, Env, SessionSettings, Target, TargetKind};
 
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,23 +64,33 @@ pub fn resolve(conn: &ConnArgs, loaded: &Settings, env: &dyn Env) -> anyhow::Res
         }
     } else {
         let params = ConnParams::resolve(None, env).context("libpq environment (PGHOST, PGPORT, ...)")?;
-        targets.push(Target {
-            name: params.target_label(),
-            kind: TargetKind::Postgres,
-            params,
-        });
+        targets.push(Target::postgres(params.target_label(), TargetKind::Postgres, params));
     }
     Ok(targets)
 }
 
-/// A `[[targets]]` entry: a PgBouncer's is always its admin console (database `pgbouncer`).
+/// A `[[targets]]` entry: a PgBouncer's is always its admin console (database `pgbouncer`), a
+/// Redis' `dsn` its URL.
 fn from_file(t: &crate::settings::file::TargetConfig, env: &dyn Env) -> anyhow::Result<Target> {
-    let params = ConnParams::resolve(Some(&t.dsn), env).with_context(|| format!("[[targets]] '{}'", t.name))?;
-    Ok(Target {
-        name: t.name.clone(),
-        kind: t.kind,
-        params: for_kind(t.kind, params),
-    })
+    let context = || format!("[[targets]] '{}'", t.name);
+    if t.kind == TargetKind::Redis {
+        let conn = RedisConn::resolve(&t.dsn, env).with_context(context)?;
+        return Ok(redis_target(t.name.clone(), conn));
+    }
+    let params = ConnParams::resolve(Some(&t.dsn), env).with_context(context)?;
+    Ok(Target::postgres(t.name.clone(), t.kind, for_kind(t.kind, params)))
+}
+
+/// A Redis target; its `params` are never used to connect.
+fn redis_target(name: String, conn: RedisConn) -> Target {
+    let params = ConnParams::resolve(Some("dbname=redis"), &crate::db::MapEnv(Default::default()))
+        .expect("a fixed conninfo parses");
+    Target {
+        name,
+        kind: TargetKind::Redis,
+        params,
+        redis: Some(conn),
+    }
 }
 
 fn for_kind(kind: TargetKind, params: ConnParams) -> ConnParams {
@@ -92,16 +103,21 @@ fn for_kind(kind: TargetKind, params: ConnParams) -> ConnParams {
 /// PgBouncer's admin console answers only in this database.
 pub const ADMIN_DATABASE: &str = "pgbouncer";
 
-/// Adds a target named by its address; a repeated label gets "#2".
-fn push_labelled(targets: &mut Vec<Target>, kind: TargetKind, params: ConnParams) {
-    let label = params.target_label();
-    let mut name = label.clone();
+/// A label not yet taken: a repeated one gets "#2".
+fn unique(targets: &[Target], label: &str) -> String {
+    let mut name = label.to_string();
     let mut n = 2;
     while targets.iter().any(|t| t.name == name) {
         name = format!("{label}#{n}");
         n += 1;
     }
-    targets.push(Target { name, kind, params });
+    name
+}
+
+/// Adds a target named by its address.
+fn push_labelled(targets: &mut Vec<Target>, kind: TargetKind, params: ConnParams) {
+    let name = unique(targets, &params.target_label());
+    targets.push(Target::postgres(name, kind, params));
 }
 
 /// `dbtool health`'s targets: `--pgbouncer` and `--redis` come on top of `--dsn`/`--target`;
@@ -121,6 +137,11 @@ pub fn resolve_tier(
             TargetKind::Pgbouncer,
             for_kind(TargetKind::Pgbouncer, params),
         );
+    }
+    for (i, url) in tier.redis.iter().enumerate() {
+        let conn = RedisConn::resolve(url, env).with_context(|| format!("--redis number {}", i + 1))?;
+        let name = unique(&targets, &conn.label);
+        targets.push(redis_target(name, conn));
     }
     Ok(targets)
 }
