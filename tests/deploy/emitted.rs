@@ -26,6 +26,7 @@ pub const PRODUCERS: &[(&str, Producer)] = &[
     ("health", |dir| Box::pin(health(dir))),
     ("health", |dir| Box::pin(commands::health_replication(dir))),
     ("health", |dir| Box::pin(commands::health_pgbouncer(dir))),
+    ("health", |dir| Box::pin(commands::health_redis(dir))),
     ("backup", |dir| Box::pin(commands::backup(dir))),
     ("archive", |dir| Box::pin(commands::archive(dir))),
     ("schedule", |dir| Box::pin(commands::schedule(dir))),
@@ -101,6 +102,11 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "pgbouncer_clients",
     "pgbouncer_databases",
     "pgbouncer_stats",
+    "redis_memory",
+    "redis_clients",
+    "redis_replication",
+    "redis_persistence",
+    "redis_commands",
 ];
 
 pub use crate::common::metric_names_in as names_in;
