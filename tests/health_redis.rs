@@ -214,6 +214,13 @@ async fn a_password_from_rediscli_auth_is_used_and_never_shown() {
     promtool_check_metrics(&prom).unwrap_or_else(|e| panic!("{e}\n{prom}"));
     assert!(prom.contains("dbtool_redis_memory_used_bytes{target=\""), "{prom}");
     assert!(prom.contains(",kind=\"redis\"} 1"), "{prom}");
+    let (_, nagios, _) = health(
+        &["--format", "nagios", "--redis", &r.url()],
+        &[("REDISCLI_AUTH", secret)],
+    )
+    .await;
+    assert!(nagios.starts_with("REDIS "), "{nagios}");
+    assert!(!nagios.contains(secret), "{nagios}");
 
     // A wrong password: the target is reported, the password is not.
     let url = format!("redis://:wrong-{secret}@127.0.0.1:{}", r.port());
