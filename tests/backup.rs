@@ -715,10 +715,7 @@ async fn library_run_cancelled_through_its_token_leaves_nothing() {
     seed(&db).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let params = ConnParams::resolve(Some(&db.dsn()), &MapEnv(Default::default())).unwrap_or_else(|e| panic!("{e}"));
-    let target = Target {
-        name: "main".into(),
-        params,
-    };
+    let target = Target::postgres("main".into(), dbtool::db::TargetKind::Postgres, params);
     let opts = BackupOptions {
         dest: Some(dir.path().to_path_buf()),
         ..BackupOptions::default()

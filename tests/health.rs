@@ -390,6 +390,7 @@ async fn json_report_pins_its_field_names() {
     let t = &report["targets"][0];
     for key in [
         "target",
+        "kind",
         "up",
         "status",
         "error",

@@ -18,6 +18,8 @@ pub mod testing;
 #[cfg(test)]
 mod threshold_keys;
 mod visits;
+mod tier;
+mod tier_redis;
 
 pub mod archiver;
 pub mod bloat;
@@ -30,6 +32,15 @@ pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
+pub mod pgbouncer_clients;
+pub mod pgbouncer_databases;
+pub mod pgbouncer_pools;
+pub mod pgbouncer_stats;
+pub mod redis_clients;
+pub mod redis_commands;
+pub mod redis_memory;
+pub mod redis_persistence;
+pub mod redis_replication;
 pub mod replication;
 pub mod sequences;
 pub mod server;
@@ -42,6 +53,7 @@ pub mod xmin_horizon;
 use std::collections::BTreeMap;
 
 use crate::db::row::{Row, RowError};
+use crate::db::TargetKind;
 use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample};
 pub use query::{Query, QueryFailure, QueryOutcome, Scope, Variant};
 
@@ -135,6 +147,10 @@ pub trait Check: Sync {
     fn enabled_by_default(&self) -> bool {
         true
     }
+    /// The kind of target it runs on; a run gives each target the checks of its kind.
+    fn kind(&self) -> TargetKind {
+        TargetKind::Postgres
+    }
     fn queries(&self) -> &'static [&'static Query];
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[]
@@ -183,6 +199,15 @@ pub static REGISTRY: &[&dyn Check] = &[
     &indexes::Indexes,
     &bloat::Bloat,
     &top_queries::TopQueries,
+    &pgbouncer_pools::PgbouncerPools,
+    &pgbouncer_clients::PgbouncerClients,
+    &pgbouncer_databases::PgbouncerDatabases,
+    &pgbouncer_stats::PgbouncerStats,
+    &redis_memory::RedisMemory,
+    &redis_clients::RedisClients,
+    &redis_replication::RedisReplication,
+    &redis_persistence::RedisPersistence,
+    &redis_commands::RedisCommands,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Check> {

@@ -10,7 +10,7 @@ use super::plan::Plan;
 use super::runner::{evaluate, merge, run_target_noting_connect, Outcomes};
 use super::Scope;
 use crate::db::pool::TargetPool;
-use crate::db::Target;
+use crate::db::{Target, TargetKind};
 use crate::report::finding::Severity;
 use crate::report::{CheckReport, TargetReport};
 
@@ -83,6 +83,7 @@ pub async fn run_target_until(target: &Target, plan: &Plan, deadline: Duration, 
     let checks: Vec<CheckReport> = plan
         .checks
         .iter()
+        .filter(|(c, _)| c.kind() == TargetKind::Postgres)
         .map(|(c, t)| {
             let done = c.queries().iter().all(|q| match q.scope {
                 Scope::Cluster => outcomes.contains_key(q.name),
@@ -105,6 +106,7 @@ pub async fn run_target_until(target: &Target, plan: &Plan, deadline: Duration, 
         duration: started.elapsed(),
         checks,
         previous_run: None,
+        kind: target.kind,
     }
 }
 

@@ -15,7 +15,7 @@ use super::query::version_name;
 use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
 use crate::db::pool::TargetPool;
 use crate::db::row::rows_from_messages;
-use crate::db::{Session, Target};
+use crate::db::{Session, Target, TargetKind};
 use crate::report::finding::{Finding, Limits, Severity};
 use crate::report::{CheckReport, TargetReport};
 
@@ -43,7 +43,8 @@ pub(super) fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
 async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
     let plan = run.plan;
     let mut queries: Vec<&'static Query> = Vec::new();
-    for q in plan.checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
+    let postgres = plan.checks.iter().filter(|(c, _)| c.kind() == TargetKind::Postgres);
+    for q in postgres.flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
             queries.push(q);
         }
@@ -223,12 +224,17 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
         sessions: Sessions::Fresh,
         finished: None,
     };
-    run_target_noting_connect(&run, &AtomicBool::new(false)).await
+    let mut r = run_target_noting_connect(&run, &AtomicBool::new(false)).await;
+    r.kind = target.kind;
+    r
 }
 
 /// [`run_target`], setting `connected` once the server has answered.
 pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicBool) -> TargetReport {
     let (target, plan) = (run.target, run.plan);
+    if target.kind != TargetKind::Postgres {
+        return super::tier::run(target, plan, connected).await;
+    }
     let started = Instant::now();
     let client = match run.open(target.params.dbname(), None).await {
         Ok(c) => c,
@@ -249,10 +255,12 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
             let checks = plan
                 .checks
                 .iter()
+                .filter(|(c, _)| c.kind() == TargetKind::Postgres)
                 .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
                 .collect();
             TargetReport {
                 name: target.name.clone(),
+                kind: target.kind,
                 up: true,
                 error: None,
                 server_version: Some(version.text),
@@ -271,7 +279,7 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
 }
 
 /// A target that accepted the connection (up) but could not be checked.
-fn answered_but(target: &Target, message: String, started: Instant) -> TargetReport {
+pub(super) fn answered_but(target: &Target, message: String, started: Instant) -> TargetReport {
     let mut r = TargetReport::down(target.name.clone(), message, started.elapsed());
     r.up = true;
     r
@@ -293,7 +301,7 @@ pub async fn run_target_with_timeout(
         sessions: pool.map_or(Sessions::Fresh, Sessions::Warm),
         finished: None,
     };
-    match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
+    let mut report = match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
         Ok(r) => r,
         Err(_) => {
             let up = connected.load(Ordering::Relaxed);
@@ -311,7 +319,9 @@ pub async fn run_target_with_timeout(
             r.up = up;
             r
         }
-    }
+    };
+    report.kind = target.kind;
+    report
 }
 
 #[cfg(test)]

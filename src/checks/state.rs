@@ -47,6 +47,10 @@ struct Rule {
     family: &'static str,
     severity: Severity,
     what: &'static str,
+    /// The object of the check's own finding about the counter's total since the server
+    /// started: once a previous run is known, the increase since then replaces it, at that
+    /// finding's severity (so a threshold that turned it off keeps it off).
+    replaces: Option<&'static str>,
 }
 
 const RULES: &[Rule] = &[
@@ -54,26 +58,37 @@ const RULES: &[Rule] = &[
         family: "dbtool_database_deadlocks_total",
         severity: Severity::Warning,
         what: "deadlock(s)",
+        replaces: None,
     },
     Rule {
         family: "dbtool_archiver_failed_total",
         severity: Severity::Warning,
         what: "failed WAL archive attempt(s)",
+        replaces: None,
     },
     Rule {
         family: "dbtool_database_conflicts_total",
         severity: Severity::Ok,
         what: "query cancellation(s) by recovery conflicts",
+        replaces: None,
     },
     Rule {
         family: "dbtool_database_xact_rollback_total",
         severity: Severity::Ok,
         what: "rollback(s)",
+        replaces: None,
     },
     Rule {
         family: "dbtool_database_temp_bytes_total",
         severity: Severity::Ok,
         what: "bytes written to temporary files",
+        replaces: None,
+    },
+    Rule {
+        family: "dbtool_redis_rejected_connections_total",
+        severity: Severity::Critical,
+        what: "connection(s) rejected at maxclients",
+        replaces: Some(super::redis_clients::REJECTED_SINCE_START),
     },
 ];
 
@@ -122,6 +137,7 @@ pub fn apply(report: &mut Report, previous: &State) -> State {
         let mut counters = BTreeMap::new();
         for c in &mut t.checks {
             let mut found = Vec::new();
+            let mut replaced = false;
             for s in c.samples.iter_mut().filter(|s| s.family.kind == MetricKind::Counter) {
                 let k = key(s);
                 counters.insert(k.clone(), s.value);
@@ -131,12 +147,27 @@ pub fn apply(report: &mut Report, previous: &State) -> State {
                 // A counter that went down was reset (pg_stat_reset, crash): count from zero.
                 let delta = if s.value >= old { s.value - old } else { s.value };
                 s.delta = Some(delta);
-                if let Some(rule) = RULES.iter().find(|r| r.family == s.family.name).filter(|_| delta > 0.0) {
-                    found.push(finding(rule, s, delta, prev.taken_at, report.generated_at));
+                let Some(rule) = RULES.iter().find(|r| r.family == s.family.name) else {
+                    continue;
+                };
+                let mut severity = Some(rule.severity);
+                if let Some(object) = rule.replaces {
+                    severity = c.findings.iter().find(|f| f.object == object).map(|f| f.severity);
+                    c.findings.retain(|f| f.object != object);
+                    replaced = true;
+                }
+                if let Some(severity) = severity.filter(|_| delta > 0.0) {
+                    let mut f = finding(rule, s, delta, prev.taken_at, report.generated_at);
+                    f.severity = severity;
+                    if f.object.is_empty() {
+                        f.object = rule.family.to_string();
+                    }
+                    found.push(f);
                 }
             }
             c.findings.extend(found);
-            c.status = c.findings.iter().fold(c.status, |w, f| w.worst(f.severity));
+            let base = if replaced { Severity::Ok } else { c.status };
+            c.status = c.findings.iter().fold(base, |w, f| w.worst(f.severity));
         }
         next.targets.insert(
             t.name.clone(),

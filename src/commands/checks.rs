@@ -21,6 +21,7 @@ pub fn run(args: &ChecksArgs, settings: &Settings) -> anyhow::Result<u8> {
                 serde_json::json!({
                     "name": c.name(),
                     "description": c.description(),
+                    "target_kind": c.kind().as_str(),
                     "enabled_by_default": c.enabled_by_default(),
                     "custom": custom(c.name()),
                     "privilege": c.privilege(),

@@ -80,13 +80,11 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<u8> {
     let mut settings = crate::settings::health::resolve(
         &health,
         &Default::default(),
+        &Default::default(),
         &Settings::default(),
         &MapEnv(Default::default()),
     )?;
-    settings.targets = vec![Target {
-        name: "demo".into(),
-        params,
-    }];
+    settings.targets = vec![Target::postgres("demo".into(), crate::db::TargetKind::Postgres, params)];
     let report = super::health::execute(&settings).await;
 
     let mut buf = Vec::new();

@@ -33,7 +33,7 @@ pub async fn execute(s: &HealthSettings) -> Report {
 }
 
 pub async fn run(args: &HealthArgs, loaded: &Settings) -> anyhow::Result<u8> {
-    let settings = resolve(&args.options, &args.conn, loaded, &ProcessEnv)?;
+    let settings = resolve(&args.options, &args.conn, &args.tier, loaded, &ProcessEnv)?;
     let mut report = execute(&settings).await;
     // Deltas since the previous run are applied to the finished report, after evaluation:
     // checks stay pure functions of one run's rows.

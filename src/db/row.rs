@@ -43,6 +43,11 @@ impl Row {
         Row { columns, values }
     }
 
+    /// The column names, in the order the source gave them.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
     fn raw(&self, column: &str) -> Result<Option<&str>, RowError> {
         let idx = self
             .columns

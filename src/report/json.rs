@@ -24,6 +24,7 @@ struct WireReport<'a> {
 #[derive(Serialize)]
 struct WireTarget<'a> {
     target: &'a str,
+    kind: &'static str,
     up: bool,
     status: Severity,
     error: Option<&'a str>,
@@ -72,6 +73,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             .iter()
             .map(|t| WireTarget {
                 target: &t.name,
+                kind: t.kind.as_str(),
                 up: t.up,
                 status: t.status(),
                 error: t.error.as_deref(),

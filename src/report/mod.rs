@@ -30,6 +30,8 @@ pub struct Report {
 #[derive(Clone, Debug)]
 pub struct TargetReport {
     pub name: String,
+    /// What the target is (PostgreSQL, PgBouncer, Redis): `kind` of JSON and of `dbtool_build_info`.
+    pub kind: crate::db::TargetKind,
     /// Whether dbtool could connect.
     pub up: bool,
     /// Why the target could not be checked (unreachable, timed out); never contains a password.
@@ -62,6 +64,7 @@ impl TargetReport {
     pub fn down(name: String, error: String, duration: Duration) -> TargetReport {
         TargetReport {
             name,
+            kind: crate::db::TargetKind::Postgres,
             up: false,
             error: Some(error),
             server_version: None,

@@ -1,5 +1,5 @@
 //! Nagios/Icinga plugin output, after the monitoring plugins' development guidelines: a status
-//! line `POSTGRES <STATUS> - <worst findings>`, long text worst first, and perfdata
+//! line `POSTGRES <STATUS> - <worst findings>` (PGBOUNCER, REDIS when every target is one), long text worst first, and perfdata
 //! `'label'=value[UOM];[warn];[crit];[min];[max]`. Bounded in bytes (Nagios core truncates
 //! plugin output) and cut at whole lines, never inside the status line.
 
@@ -88,23 +88,33 @@ fn fit(lines: &[&str], used: &mut usize, max: usize, first_extra: usize) -> usiz
     n
 }
 
+/// The service name that leads the status line: what the targets are, POSTGRES as
+/// check_postgres has it when any is PostgreSQL (or the run has none).
+fn service(report: &Report) -> &'static str {
+    use crate::db::TargetKind;
+    let first = report.targets.first().map_or(TargetKind::Postgres, |t| t.kind);
+    match first {
+        k if report.targets.iter().any(|t| t.kind != k) || k == TargetKind::Postgres => "POSTGRES",
+        TargetKind::Pgbouncer => "PGBOUNCER",
+        _ => "REDIS",
+    }
+}
+
 fn status_line(status: Severity, lines: &[Line], report: &Report) -> String {
+    let svc = service(report);
     let bad: Vec<&Line> = lines.iter().filter(|l| l.severity != Severity::Ok).collect();
     if bad.is_empty() {
         // A one-check service says what it measured, as check_postgres does.
         if let [t] = report.targets.as_slice() {
             if let [c] = t.checks.as_slice() {
-                return format!(
-                    "POSTGRES OK - {}",
-                    shorten(&format!("{}: {}", c.name, clean(&c.summary)))
-                );
+                return format!("{svc} OK - {}", shorten(&format!("{}: {}", c.name, clean(&c.summary))));
             }
         }
         let checks: usize = report.targets.iter().map(|t| t.checks.len()).sum();
         let targets = report.targets.len();
         return match targets {
-            1 => format!("POSTGRES OK - {checks} checks OK"),
-            _ => format!("POSTGRES OK - {checks} checks OK on {targets} targets"),
+            1 => format!("{svc} OK - {checks} checks OK"),
+            _ => format!("{svc} OK - {checks} checks OK on {targets} targets"),
         };
     }
     let mut phrases: Vec<&str> = bad.iter().take(PHRASES).map(|l| l.phrase.as_str()).collect();
@@ -113,7 +123,7 @@ fn status_line(status: Severity, lines: &[Line], report: &Report) -> String {
     if bad.len() > PHRASES {
         phrases.push(&more);
     }
-    format!("POSTGRES {status} - {}", phrases.join(", "))
+    format!("{svc} {status} - {}", phrases.join(", "))
 }
 
 fn target_lines(t: &TargetReport, multi: bool) -> Vec<Line> {

@@ -37,7 +37,7 @@ pub static SERVER_VERSION: MetricFamily = MetricFamily {
 };
 pub static BUILD_INFO: MetricFamily = MetricFamily {
     name: "dbtool_build_info",
-    help: "Always 1, once per target; the version label is the version of dbtool that watched it.",
+    help: "Always 1, once per target; the version label is the version of dbtool that watched it, kind what the target is (postgres, pgbouncer, redis).",
     kind: MetricKind::Gauge,
 };
 
@@ -142,7 +142,11 @@ pub fn add_report<'a>(exp: &mut Exposition<'a>, report: &'a Report) {
         // Per target, like every series: a textfile or a federated view joins on `target`.
         exp.push(
             &BUILD_INFO,
-            vec![("target", &t.name), ("version", env!("CARGO_PKG_VERSION"))],
+            vec![
+                ("target", &t.name),
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("kind", t.kind.as_str()),
+            ],
             1.0,
         );
         exp.push(&UP, vec![("target", &t.name)], if t.up { 1.0 } else { 0.0 });

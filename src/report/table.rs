@@ -46,7 +46,11 @@ pub fn render(report: &Report, out: &mut dyn Write, colour: bool) -> std::io::Re
         let version = t
             .server_version
             .as_deref()
-            .map(|v| format!(", PostgreSQL {}", printable(v)))
+            // PostgreSQL's server_version is a bare number; PgBouncer's and Redis' name themselves.
+            .map(|v| match v.starts_with(|c: char| c.is_ascii_digit()) {
+                true => format!(", PostgreSQL {}", printable(v)),
+                false => format!(", {}", printable(v)),
+            })
             .unwrap_or_default();
         writeln!(
             out,

@@ -23,6 +23,8 @@ fn claimed_jobs(schedule: &Schedule, target: &Target, any_name: bool) -> Vec<Str
         .jobs
         .iter()
         .filter(|j| j.kind.claims())
+        // Only PostgreSQL carries dbtool's schema; "*" of a claimed job skips the rest.
+        .filter(|j| target.kind == crate::db::TargetKind::Postgres || !matches!(&j.target, TargetSel::All))
         .filter(|j| {
             any_name || matches!(&j.target, TargetSel::All) || j.target == TargetSel::Named(target.name.clone())
         })

@@ -115,9 +115,16 @@ pub async fn sweep_pools(pools: &crate::db::pool::Pools, stop: &CancellationToke
     pools.close_idle(None).await;
 }
 
+/// The targets a job runs on. `target = "*"` means every target for a health job, and the
+/// PostgreSQL servers for the rest: a PgBouncer or Redis has nothing to back up or archive.
 fn targets_of(job: &Job, all: &[Target]) -> Vec<Target> {
+    let health = job.kind == crate::settings::jobs::Kind::Health;
     match &job.target {
-        TargetSel::All => all.to_vec(),
+        TargetSel::All => all
+            .iter()
+            .filter(|t| health || t.kind == crate::db::TargetKind::Postgres)
+            .cloned()
+            .collect(),
         TargetSel::Named(n) => all.iter().filter(|t| &t.name == n).cloned().collect(),
     }
 }

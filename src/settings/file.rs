@@ -61,8 +61,11 @@ pub struct FileConfig {
 pub struct TargetConfig {
     /// Label for metrics and reports (`target="main"`).
     pub name: String,
-    /// URL or conninfo, as for `--dsn`.
+    /// URL or conninfo, as for `--dsn` (for a PgBouncer, its admin console).
     pub dsn: String,
+    /// What the server is: "postgres" (default), "pgbouncer" or "redis".
+    #[serde(default)]
+    pub kind: crate::db::TargetKind,
 }
 
 /// One `[[jobs]]` table as written: every key with its position.

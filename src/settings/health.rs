@@ -11,6 +11,7 @@ use super::{apply_set, Settings};
 use crate::checks::options::HealthOptions;
 use crate::checks::plan::Plan;
 use crate::checks::{self, Thresholds};
+use crate::cli::health::TierArgs;
 use crate::cli::ConnArgs;
 use crate::db::{Env, SessionSettings, Target};
 use crate::report::Format;
@@ -121,6 +122,7 @@ fn shorthands(options: &HealthOptions, settings: &Settings) -> anyhow::Result<Ve
 pub fn resolve(
     flags: &HealthOptions,
     conn: &ConnArgs,
+    tier: &TierArgs,
     settings: &Settings,
     env: &dyn Env,
 ) -> anyhow::Result<HealthSettings> {
@@ -128,7 +130,7 @@ pub fn resolve(
     let session = super::targets::session(conn, settings, true);
     Ok(HealthSettings {
         plan: plan(&o, settings, session)?,
-        targets: super::targets::resolve(conn, settings, env)?,
+        targets: super::targets::resolve_tier(conn, tier, settings, env)?,
         // [health] output is not a key: the section says nothing about where a run writes.
         format: o.format.unwrap_or_else(|| default_format(flags.output.as_deref())),
         output: flags.output.clone(),

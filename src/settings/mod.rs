@@ -214,7 +214,14 @@ impl Settings {
             }
             // The text alone, not the environment: the file must stand on its own.
             let no_env = crate::db::MapEnv(Default::default());
-            if let Err(e) = crate::db::ConnParams::resolve(Some(&t.dsn), &no_env) {
+            if t.kind == crate::db::TargetKind::Redis {
+                if let Err(e) = crate::db::redis::RedisConn::resolve(&t.dsn, &no_env) {
+                    errors.push(self.at(
+                        dsn_at.get(i).copied().unwrap_or(0),
+                        format!("[[targets]] '{}' dsn: {e}", t.name),
+                    ));
+                }
+            } else if let Err(e) = crate::db::ConnParams::resolve(Some(&t.dsn), &no_env) {
                 errors.push(self.at(
                     dsn_at.get(i).copied().unwrap_or(0),
                     format!(

@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use super::Settings;
 use crate::cli::ConnArgs;
-use crate::db::{ConnParams, Env, SessionSettings, Target};
+use crate::db::redis::RedisConn;
+use crate::db::{ConnParams, Env, SessionSettings, Target, TargetKind};
 
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);
@@ -50,37 +51,97 @@ pub fn resolve(conn: &ConnArgs, loaded: &Settings, env: &dyn Env) -> anyhow::Res
                     }
                 );
             };
-            let params = ConnParams::resolve(Some(&t.dsn), env).with_context(|| format!("[[targets]] '{}'", t.name))?;
-            targets.push(Target {
-                name: t.name.clone(),
-                params,
-            });
+            targets.push(from_file(t, env)?);
         }
     } else if !conn.dsn.is_empty() {
         for (i, dsn) in conn.dsn.iter().enumerate() {
             let params = ConnParams::resolve(Some(dsn), env).with_context(|| format!("--dsn number {}", i + 1))?;
-            let mut name = params.target_label();
-            let mut n = 2;
-            while targets.iter().any(|t: &Target| t.name == name) {
-                name = format!("{}#{n}", params.target_label());
-                n += 1;
-            }
-            targets.push(Target { name, params });
+            push_labelled(&mut targets, TargetKind::Postgres, params);
         }
     } else if !loaded.file.targets.is_empty() {
         for t in &loaded.file.targets {
-            let params = ConnParams::resolve(Some(&t.dsn), env).with_context(|| format!("[[targets]] '{}'", t.name))?;
-            targets.push(Target {
-                name: t.name.clone(),
-                params,
-            });
+            targets.push(from_file(t, env)?);
         }
     } else {
         let params = ConnParams::resolve(None, env).context("libpq environment (PGHOST, PGPORT, ...)")?;
-        targets.push(Target {
-            name: params.target_label(),
-            params,
-        });
+        targets.push(Target::postgres(params.target_label(), TargetKind::Postgres, params));
+    }
+    Ok(targets)
+}
+
+/// A `[[targets]]` entry: a PgBouncer's is always its admin console (database `pgbouncer`), a
+/// Redis' `dsn` its URL.
+fn from_file(t: &crate::settings::file::TargetConfig, env: &dyn Env) -> anyhow::Result<Target> {
+    let context = || format!("[[targets]] '{}'", t.name);
+    if t.kind == TargetKind::Redis {
+        let conn = RedisConn::resolve(&t.dsn, env).with_context(context)?;
+        return Ok(redis_target(t.name.clone(), conn));
+    }
+    let params = ConnParams::resolve(Some(&t.dsn), env).with_context(context)?;
+    Ok(Target::postgres(t.name.clone(), t.kind, for_kind(t.kind, params)))
+}
+
+/// A Redis target; its `params` are never used to connect.
+fn redis_target(name: String, conn: RedisConn) -> Target {
+    let params = ConnParams::resolve(Some("dbname=redis"), &crate::db::MapEnv(Default::default()))
+        .expect("a fixed conninfo parses");
+    Target {
+        name,
+        kind: TargetKind::Redis,
+        params,
+        redis: Some(conn),
+    }
+}
+
+fn for_kind(kind: TargetKind, params: ConnParams) -> ConnParams {
+    match kind {
+        TargetKind::Pgbouncer => params.with_dbname(ADMIN_DATABASE),
+        _ => params,
+    }
+}
+
+/// PgBouncer's admin console answers only in this database.
+pub const ADMIN_DATABASE: &str = "pgbouncer";
+
+/// A label not yet taken: a repeated one gets "#2".
+fn unique(targets: &[Target], label: &str) -> String {
+    let mut name = label.to_string();
+    let mut n = 2;
+    while targets.iter().any(|t| t.name == name) {
+        name = format!("{label}#{n}");
+        n += 1;
+    }
+    name
+}
+
+/// Adds a target named by its address.
+fn push_labelled(targets: &mut Vec<Target>, kind: TargetKind, params: ConnParams) {
+    let name = unique(targets, &params.target_label());
+    targets.push(Target::postgres(name, kind, params));
+}
+
+/// `dbtool health`'s targets: `--pgbouncer` and `--redis` come on top of `--dsn`/`--target`;
+/// given alone, they are the whole list (as `--dsn` replaces the file's `[[targets]]`).
+pub fn resolve_tier(
+    conn: &ConnArgs,
+    tier: &crate::cli::health::TierArgs,
+    loaded: &Settings,
+    env: &dyn Env,
+) -> anyhow::Result<Vec<Target>> {
+    let alone = conn.dsn.is_empty() && conn.target.is_empty() && !tier.is_empty();
+    let mut targets = if alone { Vec::new() } else { resolve(conn, loaded, env)? };
+    for (i, url) in tier.pgbouncer.iter().enumerate() {
+        let params = ConnParams::resolve(Some(url), env).with_context(|| format!("--pgbouncer number {}", i + 1))?;
+        push_labelled(
+            &mut targets,
+            TargetKind::Pgbouncer,
+            for_kind(TargetKind::Pgbouncer, params),
+        );
+    }
+    for (i, url) in tier.redis.iter().enumerate() {
+        let conn = RedisConn::resolve(url, env).with_context(|| format!("--redis number {}", i + 1))?;
+        let name = unique(&targets, &conn.label);
+        targets.push(redis_target(name, conn));
     }
     Ok(targets)
 }

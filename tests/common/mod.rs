@@ -25,6 +25,10 @@ mod report;
 pub use report::*;
 mod pgbouncer;
 pub use pgbouncer::*;
+// A real redis-server for the Redis target's tests.
+#[path = "redis.rs"]
+mod redis_server;
+pub use redis_server::*;
 // Running backup, backups and restore with the PostgreSQL 15 client tools.
 pub mod backup;
 // A small tmpfs, for full and read-only file systems.

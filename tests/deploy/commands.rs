@@ -190,3 +190,49 @@ pub async fn pool_advise(_dir: PathBuf) -> Names {
     );
     linted("pool-advise --format prometheus", &out)
 }
+
+/// `dbtool health --pgbouncer`: a real PgBouncer whose pool has been used, so every
+/// `dbtool_pgbouncer_pool_*` family has a series.
+pub async fn health_pgbouncer(_dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_bouncer").await;
+    let bouncer = PgBouncer::start(cluster(), &[db.name()], &[]);
+    let client = connect(&bouncer.dsn(db.name())).await;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("a query through PgBouncer");
+    let args = strings(&["health", "--pgbouncer", &bouncer.admin_dsn(), "--format", "prometheus"]);
+    let (code, out, err) = run_dbtool(args).await;
+    assert!(
+        (0..=2).contains(&code),
+        "dbtool health --pgbouncer exited {code}: {err}\n{out}"
+    );
+    linted("health --pgbouncer --format prometheus", &out)
+}
+
+/// `dbtool health --redis`: a real redis-server with a replica attached, AOF on and a few
+/// commands run, so every `dbtool_redis_*` family has a series.
+pub async fn health_redis(_dir: PathBuf) -> Names {
+    let primary = crate::common::Redis::start(&["--appendonly", "yes"]);
+    let port = primary.port().to_string();
+    let replica = crate::common::Redis::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut c = primary.connection();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).expect("SET");
+    let _: Option<String> = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while replica.info("master_link_status").as_deref() != Some("up") {
+        assert!(std::time::Instant::now() < deadline, "the replica never linked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut names = Names::new();
+    for url in [primary.url(), replica.url()] {
+        let args = strings(&["health", "--redis", &url, "--format", "prometheus"]);
+        let (code, out, err) = run_dbtool(args).await;
+        assert!(
+            (0..=2).contains(&code),
+            "dbtool health --redis exited {code}: {err}\n{out}"
+        );
+        names.extend(linted("health --redis --format prometheus", &out));
+    }
+    names
+}

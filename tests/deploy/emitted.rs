@@ -25,6 +25,8 @@ type Producer = fn(PathBuf) -> Pin<Box<dyn Future<Output = Names> + Send>>;
 pub const PRODUCERS: &[(&str, Producer)] = &[
     ("health", |dir| Box::pin(health(dir))),
     ("health", |dir| Box::pin(commands::health_replication(dir))),
+    ("health", |dir| Box::pin(commands::health_pgbouncer(dir))),
+    ("health", |dir| Box::pin(commands::health_redis(dir))),
     ("backup", |dir| Box::pin(commands::backup(dir))),
     ("archive", |dir| Box::pin(commands::archive(dir))),
     ("schedule", |dir| Box::pin(commands::schedule(dir))),
@@ -96,6 +98,15 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "wal",
     "waits",
     "hygiene",
+    "pgbouncer_pools",
+    "pgbouncer_clients",
+    "pgbouncer_databases",
+    "pgbouncer_stats",
+    "redis_memory",
+    "redis_clients",
+    "redis_replication",
+    "redis_persistence",
+    "redis_commands",
 ];
 
 pub use crate::common::metric_names_in as names_in;

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::checks::options::HealthOptions;
 use crate::checks::partial::run_target_until;
 use crate::db::pool::Pools;
-use crate::db::Target;
+use crate::db::{Target, TargetKind};
 use crate::report::{Format, Report, TargetReport};
 use crate::settings::probe::{params_for, AllowHost, ProbeConfig};
 use crate::settings::Settings;
@@ -26,7 +26,7 @@ use request::ProbeRequest;
 use stats::{ProbeStats, Refusal};
 
 /// The kinds of target /probe serves; a new kind is one more arm in [`probe_kind`].
-const KINDS: &[&str] = &["postgres"];
+const KINDS: &[&str] = &["postgres", "pgbouncer", "redis"];
 
 /// The least time a probe must have left to start checking once it has its slots.
 const MIN_RUN: Duration = Duration::from_millis(100);
@@ -89,7 +89,7 @@ struct Resolved {
     target: Target,
     /// Distinguishes two `[auth]` sections on one address: their sessions are not shared.
     pool_key: String,
-    kind: &'static str,
+    kind: TargetKind,
 }
 
 impl Prober {
@@ -179,15 +179,12 @@ impl Prober {
         let _in_flight = self.stats.start();
         let left = deadline.saturating_sub(started.elapsed());
         let pool = view.pools.of(
-            &Target {
-                name: resolved.pool_key.clone(),
-                params: resolved.target.params.clone(),
-            },
+            &Target::postgres(resolved.pool_key.clone(), resolved.kind, resolved.target.params.clone()),
             &plan.session,
             plan.max_connections,
         );
         let report = probe_kind(&resolved, &plan, left, &pool).await;
-        self.stats.observe(resolved.kind, started.elapsed().as_secs_f64());
+        self.stats.observe(resolved.kind.as_str(), started.elapsed().as_secs_f64());
         render(report, req.format.unwrap_or(Format::Prometheus), started)
     }
 
@@ -242,7 +239,7 @@ fn resolve(view: &View, req: &ProbeRequest) -> Result<Resolved, (Refusal, String
         return Ok(Resolved {
             target: t.clone(),
             pool_key: t.name.clone(),
-            kind: "postgres",
+            kind: t.kind,
         });
     }
     let Some(auth_name) = &req.auth else {
@@ -269,12 +266,9 @@ fn resolve(view: &View, req: &ProbeRequest) -> Result<Resolved, (Refusal, String
     let params = params_for(auth, &addr.host, addr.port, &addr.dbname)
         .map_err(|why| (Refusal::AuthUnusable, format!("[auth.{auth_name}] {why}")))?;
     Ok(Resolved {
-        target: Target {
-            name: req.target.clone(),
-            params,
-        },
+        target: Target::postgres(req.target.clone(), TargetKind::Postgres, params),
         pool_key: format!("{} auth={auth_name}", req.target),
-        kind: "postgres",
+        kind: TargetKind::Postgres,
     })
 }
 
@@ -286,12 +280,12 @@ async fn probe_kind(
     pool: &crate::db::pool::TargetPool,
 ) -> TargetReport {
     match r.kind {
-        "postgres" => run_target_until(&r.target, plan, left, pool).await,
-        other => TargetReport::down(
-            r.target.name.clone(),
-            format!("/probe does not serve {other} targets yet"),
-            Duration::ZERO,
-        ),
+        TargetKind::Postgres => run_target_until(&r.target, plan, left, pool).await,
+        // PgBouncer's console and Redis answer in one round trip per run: the whole run is
+        // bounded by the deadline, with nothing to keep warm.
+        TargetKind::Pgbouncer | TargetKind::Redis => {
+            crate::checks::runner::run_target_with_timeout(&r.target, plan, left, None).await
+        }
     }
 }
 
