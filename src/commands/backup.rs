@@ -45,6 +45,10 @@ pub fn resolve(args: &BackupArgs, loaded: &Settings) -> BackupOptions {
         o.prune = Some(false);
     }
     o.metrics = args.metrics.clone().or(o.metrics);
+    if !args.encrypt_to.is_empty() {
+        o.encrypt_to = args.encrypt_to.clone();
+    }
+    o.recipients_file = args.recipients_file.clone().or(o.recipients_file);
     o.progress = std::io::stderr().is_terminal();
     o
 }

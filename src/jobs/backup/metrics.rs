@@ -50,6 +50,12 @@ pub static FAILURES: MetricFamily = MetricFamily {
     help: "Failed backup attempts of the database recorded in this destination.",
     kind: MetricKind::Counter,
 };
+/// A 0/1 gauge rather than a recipient label: keys rotate, series should not multiply.
+pub static ENCRYPTED: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_encrypted",
+    help: "1 when the newest verified backup of the database is encrypted (age), else 0.",
+    kind: MetricKind::Gauge,
+};
 
 pub static FAMILIES: &[&MetricFamily] = &[
     &LAST_SUCCESS,
@@ -59,6 +65,7 @@ pub static FAMILIES: &[&MetricFamily] = &[
     &AGE,
     &COUNT,
     &FAILURES,
+    &ENCRYPTED,
 ];
 
 pub const STATE_FILE: &str = ".dbtool-backup-state.json";
@@ -130,6 +137,7 @@ pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<S
         if let Some(m) = newest {
             out.push(s(&LAST_SIZE, m.bytes as f64));
             out.push(s(&AGE, (epoch(now) - epoch(m.finished_at)).max(0.0)));
+            out.push(s(&ENCRYPTED, if m.encryption.is_some() { 1.0 } else { 0.0 }));
         }
         // A database with backups but no state file entry: its last attempt is its newest backup.
         let (ok, duration) = match (st, newest) {

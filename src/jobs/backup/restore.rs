@@ -11,11 +11,13 @@ use crate::db::{self, ConnParams, SessionSettings};
 
 use super::child::{self, libpq_command};
 use super::crossver;
+use super::crypt::Identities;
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::objects;
 use super::pgbin;
 use super::pin::{self, Pinned};
+use super::pipe;
 use super::session;
 use super::slots::{self, Tool};
 
@@ -26,6 +28,8 @@ pub struct PgRestoreArgs {
     pub jobs: Option<u32>,
     /// `--no-owner`.
     pub no_owner: bool,
+    /// Secret keys for an encrypted backup (`--identity`).
+    pub identities: Option<Identities>,
 }
 
 impl PgRestoreArgs {
@@ -128,6 +132,10 @@ async fn restore_pinned(
         .major();
     let bin = pgbin::find(major).await?;
     let archive = pinned.path(&m.dump);
+    if m.encryption.is_some() {
+        drop(probe);
+        return restore_encrypted(&archive, m, server, into, &s, &bin, major, args, cancel).await;
+    }
     // A newer pg_restore may start its sessions with settings this server rejects.
     if let Some(jobs) = args.parallel() {
         // Before the target is created: a refusal leaves the server as it was.
@@ -180,6 +188,50 @@ async fn restore_pinned(
         .args(args.args())
         .arg(&archive);
     child::run(cmd, cancel, &[], None).await.map(|_| ())
+}
+
+/// An encrypted backup: the key is matched before the target is created, then the dump is
+/// decrypted into pg_restore's stdin and its plaintext hash checked against the manifest.
+#[allow(clippy::too_many_arguments)]
+async fn restore_encrypted(
+    archive: &Path,
+    m: &Manifest,
+    server: &ConnParams,
+    into: &str,
+    s: &SessionSettings,
+    bin: &pgbin::PgBin,
+    major: u32,
+    args: &PgRestoreArgs,
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
+    let enc = m.encryption.as_ref().ok_or(BackupError::NotFound(m.id.clone()))?;
+    let Some(keys) = &args.identities else {
+        return Err(BackupError::NeedsKey {
+            id: m.id.clone(),
+            recipients: enc.recipients.join(", "),
+        });
+    };
+    if args.parallel().is_some() {
+        return Err(BackupError::Options(format!(
+            "backup {} is encrypted: pg_restore reads it from a pipe, which --jobs cannot use; drop --jobs",
+            m.id
+        )));
+    }
+    if bin.major > major {
+        return Err(BackupError::Options(format!(
+            "backup {} is encrypted and pg_restore {} is newer than the PostgreSQL {major} server; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
+            m.id, bin.version
+        )));
+    }
+    let plain = pipe::open_encrypted(archive, m, keys)?;
+    prepare_target(server, s, into).await?;
+    let env = server.with_dbname(into).libpq_env();
+    let mut cmd = libpq_command(&bin.pg_restore(), &env);
+    cmd.args(["--no-password", "--exit-on-error"])
+        .arg(format!("--dbname={}", dbname_conninfo(into)))
+        .args(args.args());
+    let got = pipe::restore_from(plain, cmd, false, cancel).await?;
+    pipe::check_plaintext(m, enc, &got)
 }
 
 /// The settings `client`'s server knows, for dropping the ones a newer pg_restore would send.
