@@ -128,6 +128,8 @@ pub struct BackupArgs {
     /// Encrypt to the age public keys in FILE (one a line, # comments), besides --encrypt-to
     #[arg(long, value_name = "FILE")]
     pub recipients_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyOptions,
     /// Print the result as one JSON object (`--format` here is pg_dump's archive format)
     #[arg(long)]
     pub json: bool,

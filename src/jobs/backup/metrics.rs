@@ -83,6 +83,10 @@ pub struct DbState {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
     pub databases: BTreeMap<String, DbState>,
+    /// Undelivered notifications of the runs into this destination, by endpoint
+    /// (scheme://host), so the textfile's counter survives from one cron run to the next.
+    #[serde(default)]
+    pub notify_failures_total: BTreeMap<String, u64>,
 }
 
 fn state_path(dest: &Path) -> PathBuf {
@@ -111,6 +115,19 @@ pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, erro
     db.last_attempt_at = Some(at);
     db.last_duration_seconds = seconds;
     db.last_error = error;
+    save(dest, state)
+}
+
+/// Counts notifications that could not be delivered, by endpoint.
+pub fn record_notify_failures(dest: &Path, endpoints: &[String]) -> State {
+    let mut state = load_state(dest);
+    for e in endpoints {
+        *state.notify_failures_total.entry(e.clone()).or_default() += 1;
+    }
+    save(dest, state)
+}
+
+fn save(dest: &Path, state: State) -> State {
     let saved = serde_json::to_vec_pretty(&state)
         .map_err(std::io::Error::other)
         .and_then(|text| crate::report::atomic::write_private(&state_path(dest), &text).map_err(|e| e.source));
@@ -150,6 +167,7 @@ pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<S
         out.push(s(&COUNT, mine.len() as f64));
         out.push(s(&FAILURES, st.map_or(0, |s| s.failures_total) as f64));
     }
+    out.extend(crate::notify::send::samples(&state.notify_failures_total));
     out
 }
 

@@ -195,7 +195,7 @@ async fn select_databases(
 
 /// The samples for everything in `dest` (with this run's `state` when it has one, in case it
 /// could not be saved), written to `opts.metrics` when set.
-fn write_metrics(
+pub fn write_metrics(
     opts: &BackupOptions,
     dest: &Path,
     target: &Target,
