@@ -144,3 +144,22 @@ fn healthchecks_urls_get_fail_and_a_bad_url_is_refused_up_front() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_archive_run_posts_the_rows_it_moved() {
+    let db = common::fresh_db("notify_archive").await;
+    let c = db.client().await;
+    common::posts::create_posts(&c, "posts", 2_000).await;
+    let old = common::posts::count_old(&c, "posts").await;
+    let rx = Receiver::start(&[Answer::Status(200)]);
+    let out = common::posts::archive(&db.dsn(), &["--notify", &rx.url("/hooks/archive")]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::posts::text(&out));
+    let doc = rx.wait_for(1, Duration::from_secs(10))[0].json();
+    assert_eq!(
+        (doc["kind"].as_str(), doc["status"].as_str()),
+        (Some("archive"), Some("success")),
+        "{doc}"
+    );
+    assert_eq!(doc["rows"].as_i64(), Some(old), "{doc}");
+    assert!(doc["bytes"].is_null(), "{doc}");
+}
