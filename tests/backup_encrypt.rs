@@ -242,6 +242,15 @@ async fn encrypted_backup_to_two_recipients_reads_back_with_age_and_restores() {
     assert_exit(&out, 0);
     assert_eq!(contents(&db.dsn()).await, contents(&c.dsn(&into)).await);
 
+    // restore --check decrypts the same way into its scratch database.
+    let check = run(dbt()
+        .args(["restore", &id, "--check", "--dsn", &db.dsn(), "-i"])
+        .arg(&key2)
+        .arg("--dest")
+        .arg(&dest));
+    assert_exit(&check, 0);
+    assert!(text(&check.stdout).contains("passed"), "{}", text(&check.stdout));
+
     // Verify: without a key the encrypted bytes' sha256, with one a full test-read.
     let v = run(dbt().args(["backups", "verify", &id, "--dest"]).arg(&dest));
     assert_exit(&v, 0);
