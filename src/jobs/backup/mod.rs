@@ -21,6 +21,7 @@ pub mod pipe;
 pub mod prune;
 pub mod record;
 pub mod restore;
+mod restore_age;
 pub mod retention;
 pub mod sealed;
 pub mod session;

@@ -17,7 +17,6 @@ use super::manifest::Manifest;
 use super::objects;
 use super::pgbin;
 use super::pin::{self, Pinned};
-use super::pipe;
 use super::session;
 use super::slots::{self, Tool};
 
@@ -33,11 +32,11 @@ pub struct PgRestoreArgs {
 }
 
 impl PgRestoreArgs {
-    fn parallel(&self) -> Option<u32> {
+    pub(super) fn parallel(&self) -> Option<u32> {
         self.jobs.filter(|j| *j > 1)
     }
 
-    fn args(&self) -> Vec<String> {
+    pub(super) fn args(&self) -> Vec<String> {
         let mut out: Vec<String> = self.parallel().map(|j| format!("--jobs={j}")).into_iter().collect();
         if self.no_owner {
             out.push("--no-owner".into());
@@ -55,7 +54,7 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// A libpq conninfo naming just the database, so a name with '=' is not read as conninfo.
-fn dbname_conninfo(name: &str) -> String {
+pub(super) fn dbname_conninfo(name: &str) -> String {
     format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -69,7 +68,7 @@ fn admin_session(base: &SessionSettings) -> SessionSettings {
 }
 
 /// Creates `name` if missing; refuses one that already holds relations (nothing is lost).
-async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
+pub(super) async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
     let admin = db::connect(&server.with_dbname("postgres"), s).await?;
     let sql = format!(
         "SELECT 1 AS found FROM pg_database WHERE datname = {}",
@@ -134,7 +133,7 @@ async fn restore_pinned(
     let archive = pinned.path(&m.dump);
     if m.encryption.is_some() {
         drop(probe);
-        return restore_encrypted(&archive, m, server, into, &s, &bin, major, args, cancel).await;
+        return super::restore_age::restore(&archive, m, server, into, &s, &bin, major, args, cancel).await;
     }
     // A newer pg_restore may start its sessions with settings this server rejects.
     if let Some(jobs) = args.parallel() {
@@ -188,50 +187,6 @@ async fn restore_pinned(
         .args(args.args())
         .arg(&archive);
     child::run(cmd, cancel, &[], None).await.map(|_| ())
-}
-
-/// An encrypted backup: the key is matched before the target is created, then the dump is
-/// decrypted into pg_restore's stdin and its plaintext hash checked against the manifest.
-#[allow(clippy::too_many_arguments)]
-async fn restore_encrypted(
-    archive: &Path,
-    m: &Manifest,
-    server: &ConnParams,
-    into: &str,
-    s: &SessionSettings,
-    bin: &pgbin::PgBin,
-    major: u32,
-    args: &PgRestoreArgs,
-    cancel: &CancellationToken,
-) -> Result<(), BackupError> {
-    let enc = m.encryption.as_ref().ok_or(BackupError::NotFound(m.id.clone()))?;
-    let Some(keys) = &args.identities else {
-        return Err(BackupError::NeedsKey {
-            id: m.id.clone(),
-            recipients: enc.recipients.join(", "),
-        });
-    };
-    if args.parallel().is_some() {
-        return Err(BackupError::Options(format!(
-            "backup {} is encrypted: pg_restore reads it from a pipe, which --jobs cannot use; drop --jobs",
-            m.id
-        )));
-    }
-    if bin.major > major {
-        return Err(BackupError::Options(format!(
-            "backup {} is encrypted and pg_restore {} is newer than the PostgreSQL {major} server; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
-            m.id, bin.version
-        )));
-    }
-    let plain = pipe::open_encrypted(archive, m, keys)?;
-    prepare_target(server, s, into).await?;
-    let env = server.with_dbname(into).libpq_env();
-    let mut cmd = libpq_command(&bin.pg_restore(), &env);
-    cmd.args(["--no-password", "--exit-on-error"])
-        .arg(format!("--dbname={}", dbname_conninfo(into)))
-        .args(args.args());
-    let got = pipe::restore_from(plain, cmd, false, cancel).await?;
-    pipe::check_plaintext(m, enc, &got)
 }
 
 /// The settings `client`'s server knows, for dropping the ones a newer pg_restore would send.
