@@ -9,6 +9,7 @@ pub mod duration;
 pub mod errors;
 pub mod host;
 pub mod jobs;
+pub mod notify;
 pub mod pool;
 pub mod report;
 pub mod scheduler;

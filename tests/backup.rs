@@ -509,6 +509,7 @@ fn synthetic_manifest(db: &str, at: chrono::DateTime<chrono::Utc>) -> dbtool::jo
         files: Vec::new(),
         tables: Vec::new(),
         objects: None,
+        encryption: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn synthetic_backup(dest: &Path) -> String {
         files,
         tables: Vec::new(),
         objects: None,
+        encryption: None,
     };
     let text = serde_json::to_vec(&m).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.join("manifest.json"), text).unwrap_or_else(|e| panic!("{e}"));

@@ -768,10 +768,13 @@ async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
         .expect("data");
     let dir = tempfile::tempdir().expect("tempdir");
     let dest = dir.path().join("backups");
+    // Each job run notifies [notify] (docs/src/notifications.md): a real receiver records it.
+    let rx = common::receiver::Receiver::start(&[common::receiver::Answer::Status(200)]);
     let jobs = format!(
         "[[jobs]]\nname = \"nightly\"\nkind = \"backup\"\nschedule = \"*/2 * * * * *\"\ncatch_up = false\ntarget = \"main\"\n\
-         dest = \"{}\"\nkeep_last = 1\n",
-        dest.display()
+         dest = \"{}\"\nkeep_last = 1\n\n[notify]\non_success = [\"{}\"]\n",
+        dest.display(),
+        rx.url("/hooks/nightly")
     );
     let client = Some(common::backup::client());
     let d = Daemon::spawn(dir.path(), "d", &config(&db.dsn(), &jobs), &[], 0, client);
@@ -801,6 +804,16 @@ async fn a_backup_job_writes_a_verified_backup_and_records_its_bytes() {
         "the scheduled backup is listed: {list} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let sent = rx.wait_for(1, Duration::from_secs(20));
+    let doc = sent[0].json();
+    assert_eq!(
+        (doc["job"].as_str(), doc["kind"].as_str()),
+        (Some("nightly"), Some("backup")),
+        "{doc}"
+    );
+    assert_eq!(doc["status"], "success", "{doc}");
+    assert_eq!(doc["target"], "main", "{doc}");
+    assert!(doc["bytes"].as_u64().is_some_and(|b| b > 0), "{doc}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

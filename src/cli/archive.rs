@@ -27,6 +27,8 @@ pub struct ArchiveArgs {
     // The same options as an [[archive]] section and a scheduled archive job.
     #[command(flatten)]
     pub options: ArchiveJob,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyOptions,
     // The summary on stdout (progress goes to stderr).
     #[command(flatten)]
     pub output: super::output::OutputArgs,

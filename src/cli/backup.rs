@@ -16,7 +16,7 @@ Exit codes:
      running, too few free connections for --jobs …): the reason is on stderr, the failure
      is in --metrics, no finished-looking file is left and retention did not run
   3  bad arguments or configuration (no --dest, --jobs without --format directory, --metrics
-     is a directory …)";
+     is a directory, a recipient that is not an age1… public key …)";
 
 pub const LIST_EXIT_CODES: &str = "\
 Exit codes:
@@ -28,7 +28,8 @@ Exit codes:
   0  every checked backup matches its checksums and reads back with pg_restore
   2  a backup is corrupt or unreadable, a manifest is unreadable, garbled or names a path
      outside its backup, or the destination holds no backup (of --database): named on stderr
-  3  no such backup id, bad arguments";
+  3  no such backup id, bad arguments, an --identity that is unreadable or matches none of
+     an encrypted backup's recipients";
 
 pub const PRUNE_EXIT_CODES: &str = "\
 Exit codes:
@@ -44,7 +45,8 @@ Exit codes:
   2  the restore or the check failed; or, before anything was restored: a file of the backup
      differs from its manifest sha256 (the file and both digests on stderr), a manifest path
      leaves the backup directory, or the server has too few free connections for --jobs
-  3  no such backup, target database not empty, bad arguments";
+  3  no such backup, target database not empty, bad arguments; an encrypted backup without
+     --identity, or whose recipients match no key of --identity (nothing restored)";
 
 /// The backup directory, shared by every command that reads or writes backups.
 #[derive(Debug, Args, Clone, Default)]
@@ -118,9 +120,28 @@ pub struct BackupArgs {
     /// device or FIFO written into) for node_exporter's textfile collector
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Encrypt to this age public key (age1…, from `age-keygen`; repeatable): the dump is
+    /// compressed, then encrypted as it streams, written as NAME.dump.age; never in plaintext
+    /// on disk. Needs --format custom
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+    /// Encrypt to the age public keys in FILE (one a line, # comments), besides --encrypt-to
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyOptions,
     /// Print the result as one JSON object (`--format` here is pg_dump's archive format)
     #[arg(long)]
     pub json: bool,
+}
+
+/// The secret key of an encrypted backup.
+#[derive(Debug, Args, Clone, Default)]
+pub struct IdentityArgs {
+    /// age identity file (AGE-SECRET-KEY-1… lines, as `age-keygen -o FILE` writes) to decrypt
+    /// encrypted backups with; passphrase-protected identity files are refused
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +184,10 @@ pub struct VerifyArgs {
     /// Read every data block (pg_restore -f /dev/null), not just the table of contents
     #[arg(long)]
     pub full: bool,
+    /// Decrypt encrypted backups with this key and test-read them (and check their plaintext
+    /// sha256); without it an encrypted backup is checked by the sha256 of its encrypted bytes
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -212,6 +237,9 @@ pub struct RestoreArgs {
     /// Do not restore ownership (pg_restore --no-owner): for a server without the same roles
     #[arg(long)]
     pub no_owner: bool,
+    /// Needed for an encrypted backup: decrypted as it streams into pg_restore
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -10,6 +10,7 @@ use crate::cli::archive::ArchiveArgs;
 use crate::db::ProcessEnv;
 use crate::duration::HumanDuration;
 use crate::jobs::archive::{self, report, ArchiveError, ArchiveJob, ArchiveReport, RunOptions};
+use crate::notify;
 use crate::settings::Settings;
 use crate::Failure;
 
@@ -66,6 +67,8 @@ pub fn resolve(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<ArchiveJ
 
 pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let job = resolve(args, loaded)?;
+    let notify = args.notify.over(&loaded.file.notify);
+    notify.validate().map_err(|message| Failure { code: 3, message })?;
     let mut all = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
     if all.len() != 1 {
         bail!("archive works on one database at a time; give one --dsn (or one [[targets]] entry)");
@@ -81,8 +84,31 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
         &mut lines
     };
     let opts = RunOptions { progress, record: true };
+    let started = chrono::Utc::now();
     let result = archive::run_with(&job, &target, cancel, opts).await;
     drop(bar);
+    if !notify.is_empty() {
+        // A dry run changes nothing and tells nobody.
+        let dry = result.as_ref().is_ok_and(|r| r.sql.is_some());
+        let (rows, outcome) = match &result {
+            Ok(r) => (Some(r.rows), Ok(Some(crate::jobs::archive::report::reason_line(r)))),
+            Err(ArchiveError::Run { report, message }) => (Some(report.rows), Err(message.clone())),
+            Err(e) => (None, Err(e.to_string())),
+        };
+        let event = notify::Event::new(
+            &job.job_name(),
+            "archive",
+            &target.name,
+            target.params.dbname(),
+            started,
+            None,
+            rows,
+            outcome,
+        );
+        if !dry {
+            notify::notify(&notify, &event).await;
+        }
+    }
     match result {
         Ok(r) => {
             let preset = args.options.preset.or(base_preset(args, loaded));

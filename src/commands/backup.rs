@@ -7,9 +7,12 @@ use indicatif::HumanBytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::backup::{BackupArgs, KeepArgs};
-use crate::db::ProcessEnv;
+use chrono::{DateTime, Utc};
+
+use crate::db::{ProcessEnv, Target};
 use crate::duration::HumanDuration;
 use crate::jobs::backup::{self, BackupError, BackupOptions, BackupReport};
+use crate::notify::{self, Event, NotifyOptions};
 use crate::settings::Settings;
 use crate::Failure;
 
@@ -45,6 +48,10 @@ pub fn resolve(args: &BackupArgs, loaded: &Settings) -> BackupOptions {
         o.prune = Some(false);
     }
     o.metrics = args.metrics.clone().or(o.metrics);
+    if !args.encrypt_to.is_empty() {
+        o.encrypt_to = args.encrypt_to.clone();
+    }
+    o.recipients_file = args.recipients_file.clone().or(o.recipients_file);
     o.progress = std::io::stderr().is_terminal();
     o
 }
@@ -112,8 +119,47 @@ fn print(report: &BackupReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tells `[notify]`/`--notify` how each database's backup went (one document per database,
+/// or one for a run that could not start); undelivered ones are counted in the destination's
+/// state and the metrics file rewritten. Never changes the run's result.
+async fn tell(
+    notify: &NotifyOptions,
+    opts: &BackupOptions,
+    target: &Target,
+    started: DateTime<Utc>,
+    result: &Result<BackupReport, BackupError>,
+) {
+    if notify.is_empty() {
+        return;
+    }
+    let event = |database: &str, at, bytes, outcome| {
+        Event::new("backup", "backup", &target.name, database, at, bytes, None, outcome)
+    };
+    let events: Vec<Event> = match result {
+        Ok(r) => (r.outcomes.iter())
+            .map(|o| match &o.result {
+                Ok(m) => event(&o.database, m.started_at, Some(m.bytes), Ok(Some(m.id.clone()))),
+                Err(e) => event(&o.database, started, None, Err(e.to_string())),
+            })
+            .collect(),
+        Err(e) => vec![event(target.params.dbname(), started, None, Err(e.to_string()))],
+    };
+    let mut failed = Vec::new();
+    for e in &events {
+        failed.extend(notify::notify(notify, e).await);
+    }
+    if let (false, Some(dest)) = (failed.is_empty(), opts.dest.as_deref()) {
+        let state = backup::metrics::record_notify_failures(dest, &failed);
+        if let Err(e) = backup::write_metrics(opts, dest, target, Some(state)) {
+            tracing::warn!(error = %e, "could not rewrite the metrics file with the notification failures");
+        }
+    }
+}
+
 pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let opts = resolve(args, loaded);
+    let notify = args.notify.over(&loaded.file.notify);
+    notify.validate().map_err(|message| Failure { code: 3, message })?;
     let targets = targets::resolve(&args.conn, loaded, &ProcessEnv)?;
     if targets.len() > 1 {
         // why: backups of two servers' "app" databases in one destination could not be told
@@ -135,10 +181,12 @@ pub async fn run(args: &BackupArgs, loaded: &Settings) -> anyhow::Result<u8> {
     for target in &targets {
         // Recorded like a scheduled run, so `dbtool history` has every backup.
         let recorded = backup::record::start(target, &targets::bookkeeping(loaded)).await;
+        let started = Utc::now();
         let result = backup::run_with_session(&opts, target, &session, cancel.clone()).await;
         if let Some(r) = recorded {
             r.finish(&result).await;
         }
+        tell(&notify, &opts, target, started, &result).await;
         let report = result
             .map_err(|e| failure(&e))
             .with_context(|| format!("backup of {}", target.name))?;

@@ -7,7 +7,8 @@ use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use indicatif::HumanBytes;
 
-use crate::cli::backup::{BackupsCommand, DestArgs, ListArgs, PruneArgs, VerifyArgs};
+use crate::cli::backup::{BackupsCommand, DestArgs, IdentityArgs, ListArgs, PruneArgs, VerifyArgs};
+use crate::jobs::backup::crypt::Identities;
 use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
 use crate::report::printable::printable;
 use crate::settings::Settings;
@@ -21,6 +22,15 @@ pub fn dest(args: &DestArgs, loaded: &Settings) -> Result<PathBuf, Failure> {
         .clone()
         .or_else(|| loaded.file.backup.dest.clone())
         .ok_or_else(|| failure(&BackupError::NoDest))
+}
+
+/// The keys of `--identity`, loaded once (an unreadable or wrong file is exit 3).
+pub fn identities(a: &IdentityArgs) -> Result<Option<Identities>, Failure> {
+    a.identity
+        .as_deref()
+        .map(Identities::load)
+        .transpose()
+        .map_err(|e| failure(&e))
 }
 
 pub async fn run(cmd: &BackupsCommand, loaded: &Settings) -> anyhow::Result<u8> {
@@ -61,6 +71,7 @@ fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
         "size",
         "sha256",
         "verified",
+        "encrypted",
         "server",
     ]);
     for m in backups {
@@ -73,6 +84,11 @@ fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
             HumanBytes(m.bytes).to_string(),
             m.sha256.get(..12).unwrap_or(&m.sha256).to_string(),
             format!("yes ({})", m.verified_with),
+            match &m.encryption {
+                // Public keys: long, so shortened the way age prints them.
+                Some(e) => printable(&format!("age: {}", short_keys(&e.recipients))).into_owned(),
+                None => "no".into(),
+            },
             printable(&m.server_version).into_owned(),
         ]);
     }
@@ -87,10 +103,20 @@ fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
             String::new(),
             printable(&format!("no: {}", l.why)).into_owned(),
             String::new(),
+            String::new(),
         ]);
     }
     writeln!(out, "{t}")?;
     Ok(0)
+}
+
+/// `age1abcdefgh…wxyz, …`: enough to tell keys apart in a table (the JSON has them whole).
+fn short_keys(keys: &[String]) -> String {
+    let short = |k: &String| match (k.get(..12), k.get(k.len().saturating_sub(6)..)) {
+        (Some(head), Some(tail)) if k.len() > 20 => format!("{head}…{tail}"),
+        _ => k.clone(),
+    };
+    keys.iter().map(short).collect::<Vec<_>>().join(", ")
 }
 
 async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
@@ -147,22 +173,33 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
         .into());
     }
     let level = if a.full { VerifyLevel::Full } else { VerifyLevel::List };
+    let keys = identities(&a.identity)?;
     let cancel = cancel_on_signal();
     for m in &selected {
         // pg_restore reads archives of its own and older pg_dump versions.
         let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
         let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
-        let result = verify::verify_backup(&dest, m, &bin, level, &cancel).await;
+        let result = verify::verify_backup(&dest, m, &bin, level, keys.as_ref(), &cancel).await;
+        let read = if a.full { "full read" } else { "--list" };
         match (&result, json) {
             (_, true) => results.push(serde_json::json!({
                 "id": m.id, "database": m.database, "ok": result.is_ok(),
+                "encrypted": m.encryption.is_some(),
+                "test_read": result.as_ref().ok().map(|v| *v == verify::Verified::Read),
                 "error": result.as_ref().err().map(ToString::to_string),
             })),
-            (Ok(()), false) => writeln!(
+            (Ok(verify::Verified::Read), false) if m.encryption.is_some() => writeln!(
                 out,
-                "ok      {}  sha256 and pg_restore {} passed",
-                m.id,
-                if a.full { "full read" } else { "--list" }
+                "ok      {}  sha256 (encrypted), decrypted sha256 and pg_restore {read} passed",
+                m.id
+            )?,
+            (Ok(verify::Verified::Read), false) => {
+                writeln!(out, "ok      {}  sha256 and pg_restore {read} passed", m.id)?
+            }
+            (Ok(verify::Verified::ChecksumsOnly), false) => writeln!(
+                out,
+                "ok      {}  sha256 of the encrypted files passed (no --identity: not decrypted or test-read)",
+                m.id
             )?,
             (Err(e), false) => writeln!(out, "FAILED  {}  {e}", m.id)?,
         }

@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::Failure;
 
 use super::backup::{cancel_on_signal, failure};
-use super::backups::dest;
+use super::backups::{dest, identities};
 use crate::settings::targets;
 
 pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
@@ -31,6 +31,7 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let extra = restore::PgRestoreArgs {
         jobs: a.jobs,
         no_owner: a.no_owner,
+        identities: identities(&a.identity)?,
     };
     let cancel = cancel_on_signal();
     let mut out = std::io::stdout().lock();

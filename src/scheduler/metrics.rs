@@ -219,6 +219,7 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .upgrade();
         let pool_sizes = pools.map(|p| p.sizes()).unwrap_or_default();
+        let notify_failures = crate::notify::failures_total();
         let mut exp = Exposition::default();
         for (name, s) in &jobs {
             for (target, t) in &s.targets {
@@ -247,6 +248,13 @@ impl Metrics {
         if sink == Sink::Http {
             for (target, n) in &pool_sizes {
                 exp.push(&POOL_SESSIONS, vec![("target", target.as_str())], *n as f64);
+            }
+            for (endpoint, n) in &notify_failures {
+                exp.push(
+                    &crate::notify::FAILURES,
+                    vec![("endpoint", endpoint.as_str())],
+                    *n as f64,
+                );
             }
             super::procstat::add(&mut exp);
         }

@@ -52,6 +52,35 @@ pub(super) fn settle(
     }
 }
 
+/// Tells `[notify]` how a backup or archive run went (one document per run; health and
+/// pool-advise runs, every minute or so, tell nobody). Never changes the run's result.
+pub(super) async fn tell(
+    job: &Job,
+    target: &crate::db::Target,
+    started: chrono::DateTime<chrono::Utc>,
+    done: &Done,
+    notify: &crate::notify::NotifyOptions,
+) {
+    if notify.is_empty() || !job.kind.claims() {
+        return;
+    }
+    let outcome = match done.result {
+        RunResult::Success => Ok(Some(done.message.clone())),
+        _ => Err(done.message.clone()),
+    };
+    let event = crate::notify::Event::new(
+        &job.name,
+        job.kind.name(),
+        &target.name,
+        target.params.dbname(),
+        started,
+        done.bytes.and_then(|b| u64::try_from(b).ok()),
+        done.rows,
+        outcome,
+    );
+    crate::notify::notify(notify, &event).await;
+}
+
 /// A health job whose `output` is Prometheus text: its series are in that file, so the
 /// metrics_file must not repeat them (node_exporter refuses a series seen twice).
 fn writes_own_series(job: &Job) -> bool {

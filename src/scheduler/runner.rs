@@ -241,6 +241,7 @@ async fn run_target(
         return run_unclaimed(job, target, scheduled_at, gen, shared).await;
     }
     let started = Instant::now();
+    let started_at = Utc::now();
     let claimed = claim::claim(
         target,
         &targets::bookkeeping(&gen.loaded),
@@ -277,6 +278,7 @@ async fn run_target(
     if let Err(e) = held.release(status, done.rows, done.bytes, &done.message).await {
         tracing::warn!(job = %job.name, target = %target.name, error = %e, "run result not recorded in dbtool.job_runs");
     }
+    super::outcome::tell(job, target, started_at, &done, &gen.loaded.file.notify).await;
     done.log(job, target, scheduled_at, started);
     done.result
 }

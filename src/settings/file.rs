@@ -28,6 +28,9 @@ pub struct FileConfig {
     /// `[backup]`: defaults of `dbtool backup`, `dbtool backups` and `dbtool restore`.
     #[serde(default)]
     pub backup: crate::jobs::backup::BackupOptions,
+    /// `[notify]`: who is told how backup and archive runs went, by hand or scheduled.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyOptions,
     /// `[pool_advise]`: defaults of `dbtool pool-advise` and of pool-advise jobs.
     #[serde(default)]
     pub pool_advise: PoolAdviseOptions,

@@ -53,6 +53,7 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         targets: r.section("targets"),
         health: r.section("health"),
         backup: r.section("backup"),
+        notify: r.section("notify"),
         pool_advise: r.section("pool_advise"),
         checks: r.section("checks"),
         custom_checks: r.section("custom_checks"),
@@ -63,6 +64,12 @@ pub fn read(text: &str) -> (FileConfig, Vec<Problem>) {
         auth: r.section("auth"),
         jobs: r.section("jobs"),
     };
+    if let Err(message) = file.notify.validate() {
+        r.problems.push(Problem {
+            offset: offset_of_key(text, "notify"),
+            message: format!("[notify] {message}"),
+        });
+    }
     (file, r.problems)
 }
 

@@ -40,6 +40,8 @@ mod watchdog;
 pub mod tls;
 // The same connection inputs through psql and through dbtool's library.
 pub mod parity;
+// A real HTTP receiver that records notifications and answers from a script.
+pub mod receiver;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);

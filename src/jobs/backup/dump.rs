@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
+use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::SessionSettings;
@@ -15,12 +16,14 @@ use crate::db::Target;
 
 use super::child::{self, libpq_command};
 use super::compress;
+use super::crypt::{Encryption, Recipients};
 use super::error::BackupError;
 use super::lock::LockFile;
 use super::manifest::{self, Manifest, Status, SCHEMA};
 use super::objects;
 use super::options::{BackupOptions, DumpFormat};
 use super::pgbin::{self, PgBin};
+use super::sealed;
 use super::session::{self, Session};
 use super::slots::{self, Tool};
 use super::verify;
@@ -28,11 +31,22 @@ use super::verify;
 pub const GLOBALS: &str = "globals.sql";
 pub const FILES_ARCHIVE: &str = "files.tar.gz";
 
-fn dump_name(database: &str, format: DumpFormat) -> String {
+/// The dump's name in the backup directory; an encrypted one (always custom format) ends in
+/// `.age`, as do the globals and files beside it.
+fn dump_name(database: &str, format: DumpFormat, encrypted: bool) -> String {
     let base = manifest::safe_name(database);
-    match format {
-        DumpFormat::Custom => format!("{base}.dump"),
-        DumpFormat::Directory => format!("{base}.dir"),
+    match (format, encrypted) {
+        (_, true) => format!("{base}.dump.age"),
+        (DumpFormat::Custom, false) => format!("{base}.dump"),
+        (DumpFormat::Directory, false) => format!("{base}.dir"),
+    }
+}
+
+fn aged(name: &str, encrypted: bool) -> String {
+    if encrypted {
+        format!("{name}.age")
+    } else {
+        name.to_string()
     }
 }
 
@@ -55,6 +69,8 @@ pub struct Job<'a> {
     pub session: &'a SessionSettings,
     pub cancel: &'a CancellationToken,
     pub progress: Option<&'a ProgressBar>,
+    /// Empty: the backup is not encrypted.
+    pub recipients: &'a Recipients,
 }
 
 /// Backs up one database; Ok only once its verified manifest is in place.
@@ -97,8 +113,14 @@ async fn backup_locked(
         .map_err(BackupError::io("create", &partial))?;
     let mut guard = PartialGuard(Some(partial.clone()));
     let result = async {
-        let dump = dump_name(database, job.opts.format);
-        write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
+        let encrypted = !job.recipients.is_empty();
+        let dump = dump_name(database, job.opts.format, encrypted);
+        let plain = if encrypted {
+            Some(sealed::write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?)
+        } else {
+            write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
+            None
+        };
         let mut m = Manifest {
             schema: SCHEMA,
             id: id.clone(),
@@ -115,14 +137,23 @@ async fn backup_locked(
             bytes: 0,
             sha256: String::new(),
             dump: dump.clone(),
-            globals: job.opts.globals.then(|| GLOBALS.to_string()),
-            files_archive: (!job.opts.files.is_empty()).then(|| FILES_ARCHIVE.to_string()),
+            globals: job.opts.globals.then(|| aged(GLOBALS, encrypted)),
+            files_archive: (!job.opts.files.is_empty()).then(|| aged(FILES_ARCHIVE, encrypted)),
             verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
             files: Vec::new(),
             tables: sess.tables.clone(),
             objects: Some(objects.clone()),
+            encryption: plain.map(|p| Encryption {
+                scheme: "age".into(),
+                recipients: job.recipients.names(),
+                plaintext_sha256: p.sha256,
+                plaintext_bytes: p.bytes,
+            }),
         };
-        verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
+        if !encrypted {
+            // An encrypted dump was test-read from the stream it was encrypted from.
+            verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
+        }
         seal(&mut m, &partial, job.dest, clock).await?;
         Ok(m)
     }
@@ -156,24 +187,9 @@ async fn write_contents(
     partial: &Path,
     dump: &str,
 ) -> Result<(), BackupError> {
-    let env = job.target.params.with_dbname(database).libpq_env();
     let out = partial.join(dump);
-    let mut cmd = libpq_command(&bin.pg_dump(), &env);
-    cmd.arg("--no-password")
-        .arg(format!("--file={}", out.display()))
-        .arg(match job.opts.format {
-            DumpFormat::Custom => "--format=custom",
-            DumpFormat::Directory => "--format=directory",
-        });
-    if let Some(j) = job.opts.jobs.filter(|j| *j > 1) {
-        cmd.arg(format!("--jobs={j}"));
-    }
-    if let Some(c) = compress {
-        cmd.arg(format!("--compress={c}"));
-    }
-    if let Some(t) = job.opts.lock_wait_timeout {
-        cmd.arg(format!("--lock-wait-timeout={}", t.0.as_millis().max(1)));
-    }
+    let mut cmd = pg_dump_command(job, database, bin, compress);
+    cmd.arg(format!("--file={}", out.display()));
     if let Some(bar) = job.progress {
         bar.set_prefix(database.to_string());
         bar.set_position(0);
@@ -183,9 +199,8 @@ async fn write_contents(
         bar.set_prefix(format!("{database} (dumped; verifying)"));
     }
     if job.opts.globals {
-        let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
-        cmd.args(["--globals-only", "--no-password"])
-            .arg(format!("--file={}", partial.join(GLOBALS).display()));
+        let mut cmd = pg_dumpall_command(job, database, bin);
+        cmd.arg(format!("--file={}", partial.join(GLOBALS).display()));
         child::run(cmd, job.cancel, &[], None).await?;
     }
     if !job.opts.files.is_empty() {
@@ -194,17 +209,51 @@ async fn write_contents(
     Ok(())
 }
 
+/// pg_dump with the run's options, writing to stdout unless a `--file` is added.
+pub(super) fn pg_dump_command(job: &Job<'_>, database: &str, bin: &PgBin, compress: Option<&str>) -> Command {
+    let env = job.target.params.with_dbname(database).libpq_env();
+    let mut cmd = libpq_command(&bin.pg_dump(), &env);
+    cmd.arg("--no-password").arg(match job.opts.format {
+        DumpFormat::Custom => "--format=custom",
+        DumpFormat::Directory => "--format=directory",
+    });
+    if let Some(j) = job.opts.jobs.filter(|j| *j > 1) {
+        cmd.arg(format!("--jobs={j}"));
+    }
+    if let Some(c) = compress {
+        cmd.arg(format!("--compress={c}"));
+    }
+    if let Some(t) = job.opts.lock_wait_timeout {
+        cmd.arg(format!("--lock-wait-timeout={}", t.0.as_millis().max(1)));
+    }
+    cmd
+}
+
+/// pg_dumpall --globals-only, writing to stdout unless a `--file` is added.
+pub(super) fn pg_dumpall_command(job: &Job<'_>, database: &str, bin: &PgBin) -> Command {
+    let env = job.target.params.with_dbname(database).libpq_env();
+    let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
+    cmd.args(["--globals-only", "--no-password"]);
+    cmd
+}
+
 /// `tar -czf`: the application's files beside the dump. Exit 1 ("file changed as we read
 /// it") is accepted with a warning: an upload directory in use always risks it.
 async fn archive_files(paths: &[PathBuf], out: &Path, cancel: &CancellationToken) -> Result<(), BackupError> {
-    let mut cmd = tokio::process::Command::new("tar");
-    cmd.args(["--create", "--gzip", "--file"]).arg(out).arg("--");
-    cmd.args(paths);
+    let cmd = tar_command(paths, out);
     let done = child::run(cmd, cancel, &[1], None).await?;
     if done.code == Some(1) {
         tracing::warn!(stderr = %child::tail(&done.stderr), "tar: some files changed while they were archived");
     }
     Ok(())
+}
+
+/// `tar -czf OUT -- PATHS` (OUT `-`: stdout).
+pub(super) fn tar_command(paths: &[PathBuf], out: &Path) -> Command {
+    let mut cmd = Command::new("tar");
+    cmd.args(["--create", "--gzip", "--file"]).arg(out).arg("--");
+    cmd.args(paths);
+    cmd
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), BackupError> {
@@ -252,6 +301,12 @@ pub fn validate(opts: &BackupOptions) -> Result<(), BackupError> {
     }
     if opts.all && !opts.databases.is_empty() {
         return Err(BackupError::Options("--all and --database exclude each other".into()));
+    }
+    if opts.format == DumpFormat::Directory && !(opts.encrypt_to.is_empty() && opts.recipients_file.is_none()) {
+        return Err(BackupError::Options(
+            "--encrypt-to needs --format custom: an encrypted dump is one stream, and a directory dump is many files"
+                .into(),
+        ));
     }
     for p in &opts.files {
         if !p.exists() {

@@ -42,6 +42,18 @@ pub enum BackupError {
     Slots(String),
     #[error("backup {id}: {message}")]
     Corrupt { id: String, message: String },
+    /// None of the identities given is one of the backup's recipients.
+    #[error("backup {id} is encrypted to {recipients}; none of them matches a key in --identity {identity}: pass the identity file of one of these recipients")]
+    WrongKey {
+        id: String,
+        recipients: String,
+        identity: String,
+    },
+    /// An encrypted backup and no key to read it with.
+    #[error(
+        "backup {id} is encrypted (age, to {recipients}): pass --identity FILE with the secret key of one of them"
+    )]
+    NeedsKey { id: String, recipients: String },
     #[error("no backup {0} in the destination; `dbtool backups list` shows the ids")]
     NotFound(String),
     #[error("cancelled")]
@@ -58,7 +70,11 @@ impl BackupError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            BackupError::NoDest | BackupError::Options(_) | BackupError::NotFound(_)
+            BackupError::NoDest
+                | BackupError::Options(_)
+                | BackupError::NotFound(_)
+                | BackupError::WrongKey { .. }
+                | BackupError::NeedsKey { .. }
         )
     }
 }

@@ -67,6 +67,10 @@ pub struct Manifest {
     /// `restore --check` looks for after the restore; absent in older manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objects: Option<super::objects::Inventory>,
+    /// Set when the files are age-encrypted: then `sha256` and `files` hash the encrypted
+    /// bytes, and this holds the recipients and the plaintext's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::crypt::Encryption>,
 }
 
 /// Something in the destination that is not a verified backup: a partial or a broken one.

@@ -50,6 +50,12 @@ pub static FAILURES: MetricFamily = MetricFamily {
     help: "Failed backup attempts of the database recorded in this destination.",
     kind: MetricKind::Counter,
 };
+/// A 0/1 gauge rather than a recipient label: keys rotate, series should not multiply.
+pub static ENCRYPTED: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_encrypted",
+    help: "1 when the newest verified backup of the database is encrypted (age), else 0.",
+    kind: MetricKind::Gauge,
+};
 
 pub static FAMILIES: &[&MetricFamily] = &[
     &LAST_SUCCESS,
@@ -59,6 +65,7 @@ pub static FAMILIES: &[&MetricFamily] = &[
     &AGE,
     &COUNT,
     &FAILURES,
+    &ENCRYPTED,
 ];
 
 pub const STATE_FILE: &str = ".dbtool-backup-state.json";
@@ -76,6 +83,10 @@ pub struct DbState {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
     pub databases: BTreeMap<String, DbState>,
+    /// Undelivered notifications of the runs into this destination, by endpoint
+    /// (scheme://host), so the textfile's counter survives from one cron run to the next.
+    #[serde(default)]
+    pub notify_failures_total: BTreeMap<String, u64>,
 }
 
 fn state_path(dest: &Path) -> PathBuf {
@@ -104,6 +115,19 @@ pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, erro
     db.last_attempt_at = Some(at);
     db.last_duration_seconds = seconds;
     db.last_error = error;
+    save(dest, state)
+}
+
+/// Counts notifications that could not be delivered, by endpoint.
+pub fn record_notify_failures(dest: &Path, endpoints: &[String]) -> State {
+    let mut state = load_state(dest);
+    for e in endpoints {
+        *state.notify_failures_total.entry(e.clone()).or_default() += 1;
+    }
+    save(dest, state)
+}
+
+fn save(dest: &Path, state: State) -> State {
     let saved = serde_json::to_vec_pretty(&state)
         .map_err(std::io::Error::other)
         .and_then(|text| crate::report::atomic::write_private(&state_path(dest), &text).map_err(|e| e.source));
@@ -130,6 +154,7 @@ pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<S
         if let Some(m) = newest {
             out.push(s(&LAST_SIZE, m.bytes as f64));
             out.push(s(&AGE, (epoch(now) - epoch(m.finished_at)).max(0.0)));
+            out.push(s(&ENCRYPTED, if m.encryption.is_some() { 1.0 } else { 0.0 }));
         }
         // A database with backups but no state file entry: its last attempt is its newest backup.
         let (ok, duration) = match (st, newest) {
@@ -142,6 +167,7 @@ pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<S
         out.push(s(&COUNT, mine.len() as f64));
         out.push(s(&FAILURES, st.map_or(0, |s| s.failures_total) as f64));
     }
+    out.extend(crate::notify::send::samples(&state.notify_failures_total));
     out
 }
 

@@ -7,6 +7,7 @@
 pub mod child;
 pub mod compress;
 pub mod crossver;
+pub mod crypt;
 pub mod dump;
 pub mod error;
 pub mod lock;
@@ -16,10 +17,13 @@ pub mod objects;
 pub mod options;
 pub mod pgbin;
 pub mod pin;
+pub mod pipe;
 pub mod prune;
 pub mod record;
 pub mod restore;
+mod restore_age;
 pub mod retention;
+pub mod sealed;
 pub mod session;
 pub mod slots;
 pub mod verify;
@@ -90,6 +94,7 @@ pub async fn run(
 pub fn check_options(opts: &BackupOptions) -> Result<&Path, BackupError> {
     let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
     dump::validate(opts)?;
+    opts.recipients()?;
     if let Some(path) = &opts.metrics {
         crate::report::atomic::check(path).map_err(|e| BackupError::Options(format!("--metrics: {e}")))?;
     }
@@ -103,6 +108,7 @@ pub async fn run_with_session(
     cancel: CancellationToken,
 ) -> Result<BackupReport, BackupError> {
     let dest = check_options(opts)?;
+    let recipients = opts.recipients()?;
     let databases = match select_databases(opts, target, session, dest).await {
         Ok(list) => list,
         Err(e) => {
@@ -129,6 +135,7 @@ pub async fn run_with_session(
         session,
         cancel: &cancel,
         progress: bar.as_ref(),
+        recipients: &recipients,
     };
     let mut report = BackupReport::default();
     let mut state = None;
@@ -189,7 +196,7 @@ async fn select_databases(
 
 /// The samples for everything in `dest` (with this run's `state` when it has one, in case it
 /// could not be saved), written to `opts.metrics` when set.
-fn write_metrics(
+pub fn write_metrics(
     opts: &BackupOptions,
     dest: &Path,
     target: &Target,

@@ -100,6 +100,12 @@ pub struct BackupOptions {
     pub prune: Option<bool>,
     /// Prometheus textfile to write after the run (default none).
     pub metrics: Option<PathBuf>,
+    /// Encrypt to these age public keys (`age1…`); the dump is compressed, then encrypted,
+    /// and written as `NAME.dump.age` (default none: not encrypted).
+    #[serde(default)]
+    pub encrypt_to: Vec<String>,
+    /// A file of age public keys, one a line, `#` comments (default none).
+    pub recipients_file: Option<PathBuf>,
     /// Show a progress line on stderr; set by the command when stderr is a terminal, never
     /// from a file (a scheduled job has no terminal).
     #[serde(skip)]
@@ -115,6 +121,11 @@ impl BackupOptions {
             keep_weekly: self.keep_weekly.unwrap_or(d.keep_weekly),
             keep_monthly: self.keep_monthly.unwrap_or(d.keep_monthly),
         }
+    }
+
+    /// The age recipients to encrypt to; empty when the backup is not encrypted.
+    pub fn recipients(&self) -> Result<super::crypt::Recipients, super::BackupError> {
+        super::crypt::Recipients::load(&self.encrypt_to, self.recipients_file.as_deref())
     }
 
     pub fn prune_after(&self) -> bool {

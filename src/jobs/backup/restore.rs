@@ -11,6 +11,7 @@ use crate::db::{self, ConnParams, SessionSettings};
 
 use super::child::{self, libpq_command};
 use super::crossver;
+use super::crypt::Identities;
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::objects;
@@ -26,14 +27,16 @@ pub struct PgRestoreArgs {
     pub jobs: Option<u32>,
     /// `--no-owner`.
     pub no_owner: bool,
+    /// Secret keys for an encrypted backup (`--identity`).
+    pub identities: Option<Identities>,
 }
 
 impl PgRestoreArgs {
-    fn parallel(&self) -> Option<u32> {
+    pub(super) fn parallel(&self) -> Option<u32> {
         self.jobs.filter(|j| *j > 1)
     }
 
-    fn args(&self) -> Vec<String> {
+    pub(super) fn args(&self) -> Vec<String> {
         let mut out: Vec<String> = self.parallel().map(|j| format!("--jobs={j}")).into_iter().collect();
         if self.no_owner {
             out.push("--no-owner".into());
@@ -51,7 +54,7 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// A libpq conninfo naming just the database, so a name with '=' is not read as conninfo.
-fn dbname_conninfo(name: &str) -> String {
+pub(super) fn dbname_conninfo(name: &str) -> String {
     format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -65,7 +68,7 @@ fn admin_session(base: &SessionSettings) -> SessionSettings {
 }
 
 /// Creates `name` if missing; refuses one that already holds relations (nothing is lost).
-async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
+pub(super) async fn prepare_target(server: &ConnParams, s: &SessionSettings, name: &str) -> Result<(), BackupError> {
     let admin = db::connect(&server.with_dbname("postgres"), s).await?;
     let sql = format!(
         "SELECT 1 AS found FROM pg_database WHERE datname = {}",
@@ -128,6 +131,10 @@ async fn restore_pinned(
         .major();
     let bin = pgbin::find(major).await?;
     let archive = pinned.path(&m.dump);
+    if m.encryption.is_some() {
+        drop(probe);
+        return super::restore_age::restore(&archive, m, server, into, &s, &bin, major, args, cancel).await;
+    }
     // A newer pg_restore may start its sessions with settings this server rejects.
     if let Some(jobs) = args.parallel() {
         // Before the target is created: a refusal leaves the server as it was.

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::child;
+use super::crypt::Identities;
 use super::error::BackupError;
 use super::manifest::{FileEntry, Manifest, MANIFEST};
 use super::options::VerifyLevel;
@@ -85,13 +86,8 @@ pub fn dump_sha256(files: &[FileEntry], dump: &str) -> String {
     hex(&Sha256::digest(listing.as_bytes()))
 }
 
-/// Test-reads a dump with pg_restore.
-pub async fn test_read(
-    bin: &PgBin,
-    dump: &Path,
-    level: VerifyLevel,
-    cancel: &CancellationToken,
-) -> Result<(), BackupError> {
+/// The pg_restore that test-reads `dump`, or its stdin when None.
+pub fn read_command(bin: &PgBin, level: VerifyLevel, dump: Option<&Path>) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(bin.pg_restore());
     match level {
         VerifyLevel::List => cmd.arg("--list"),
@@ -99,24 +95,62 @@ pub async fn test_read(
         // without a server, which catches a truncated or corrupt archive that --list cannot.
         VerifyLevel::Full => cmd.args(["-f", "/dev/null"]),
     };
-    cmd.arg(dump);
+    cmd.args(dump);
+    cmd
+}
+
+/// Test-reads a dump with pg_restore.
+pub async fn test_read(
+    bin: &PgBin,
+    dump: &Path,
+    level: VerifyLevel,
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
+    let cmd = read_command(bin, level, Some(dump));
     child::run(cmd, cancel, &[], None).await.map(|_| ())
 }
 
+/// How far `verify_backup` got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Checksums and a pg_restore test-read (of the decrypted stream, for an encrypted backup).
+    Read,
+    /// An encrypted backup without a key: the checksums of the encrypted bytes only.
+    ChecksumsOnly,
+}
+
 /// Recomputes every checksum of a finished backup and test-reads the very files it checked
-/// (see `pin.rs`).
+/// (see `pin.rs`); an encrypted one is decrypted with `identities` on the way, and its
+/// plaintext hash checked, or only checksummed without them.
 pub async fn verify_backup(
     dest: &Path,
     m: &Manifest,
     bin: &PgBin,
     level: VerifyLevel,
+    identities: Option<&Identities>,
     cancel: &CancellationToken,
-) -> Result<(), BackupError> {
+) -> Result<Verified, BackupError> {
     let pinned = super::pin::pin_async(dest, m).await?;
-    test_read(bin, &pinned.path(&m.dump), level, cancel)
+    let Some(enc) = &m.encryption else {
+        return test_read(bin, &pinned.path(&m.dump), level, cancel)
+            .await
+            .map(|()| Verified::Read)
+            .map_err(|e| BackupError::Corrupt {
+                id: m.id.clone(),
+                message: format!("pg_restore cannot read the dump: {e}"),
+            });
+    };
+    let Some(keys) = identities else {
+        return Ok(Verified::ChecksumsOnly);
+    };
+    let plain = super::pipe::open_encrypted(&pinned.path(&m.dump), m, keys)?;
+    let cmd = read_command(bin, level, None);
+    let got = super::pipe::restore_from(plain, cmd, true, cancel)
         .await
         .map_err(|e| BackupError::Corrupt {
             id: m.id.clone(),
-            message: format!("pg_restore cannot read the dump: {e}"),
-        })
+            message: format!("pg_restore cannot read the decrypted dump: {e}"),
+        })?;
+    super::pipe::check_plaintext(m, enc, &got)?;
+    Ok(Verified::Read)
 }
