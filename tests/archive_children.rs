@@ -342,7 +342,7 @@ async fn kill_9_of_a_cross_database_run_with_children_loses_nothing() {
         killed_sessions_gone(&c).await;
         let mut cmd = common::posts::archive_cmd(&db.dsn(), &args);
         let mut child = cmd
-            .args(["--batch-size", "60", "--sleep", "5ms"])
+            .args(["--batch-size", "60", "--sleep", "40ms"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

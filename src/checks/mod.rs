@@ -17,9 +17,9 @@ pub mod state;
 pub mod testing;
 #[cfg(test)]
 mod threshold_keys;
-mod visits;
 mod tier;
 mod tier_redis;
+mod visits;
 
 pub mod archiver;
 pub mod bloat;

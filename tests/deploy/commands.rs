@@ -162,6 +162,46 @@ pub async fn schedule(dir: PathBuf) -> Names {
     );
 }
 
+/// `dbtool serve`: its /metrics (the probe self-metrics) after one /probe of a `[[targets]]`
+/// entry, and that probe's answer.
+pub async fn serve(dir: PathBuf) -> Names {
+    let db = fresh_db("emitted_serve").await;
+    let config = dir.join("dbtool.toml");
+    std::fs::write(
+        &config,
+        format!("[[targets]]\nname = \"main\"\ndsn = \"{}\"\n", db.dsn()),
+    )
+    .expect("write config");
+    let port = crate::common::free_port();
+    let child = crate::common::dbtool()
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dbtool serve");
+    let _daemon = Killed(child);
+    for _ in 0..200 {
+        let probed = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/probe?target=main"))
+            .await
+            .expect("join");
+        if let Some(probed) = probed.filter(|p| p.contains("dbtool_up{")) {
+            let mut names = linted("serve's /probe", &probed);
+            let served = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/metrics"))
+                .await
+                .expect("join")
+                .unwrap_or_else(|| panic!("dbtool serve does not answer on 127.0.0.1:{port}/metrics"));
+            names.extend(linted("serve's /metrics", &served));
+            return names;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("dbtool serve answered no /probe within 20 s");
+}
+
 /// `dbtool pool-advise --format prometheus` against a real PgBouncer.
 pub async fn pool_advise(_dir: PathBuf) -> Names {
     let db = fresh_db("emitted_pool").await;

@@ -184,7 +184,8 @@ impl Prober {
             plan.max_connections,
         );
         let report = probe_kind(&resolved, &plan, left, &pool).await;
-        self.stats.observe(resolved.kind.as_str(), started.elapsed().as_secs_f64());
+        self.stats
+            .observe(resolved.kind.as_str(), started.elapsed().as_secs_f64());
         render(report, req.format.unwrap_or(Format::Prometheus), started)
     }
 
