@@ -42,13 +42,16 @@ pub(super) async fn restore(
             m.id
         )));
     }
-    if bin.major > major {
+    // The key first: a wrong identity is the answer whatever else would stand in the way.
+    let plain = pipe::open_encrypted(archive, m, keys)?;
+    // pg_restore 17+ begins with `SET transaction_timeout`, which older servers refuse; the
+    // unencrypted path rewrites the script (crossver), a decrypting pipe cannot.
+    if bin.major >= 17 && major < 17 {
         return Err(BackupError::Options(format!(
-            "backup {} is encrypted and pg_restore {} is newer than the PostgreSQL {major} server; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
+            "backup {} is encrypted and pg_restore {} sets transaction_timeout, which the PostgreSQL {major} server lacks; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
             m.id, bin.version
         )));
     }
-    let plain = pipe::open_encrypted(archive, m, keys)?;
     prepare_target(server, s, into).await?;
     let env = server.with_dbname(into).libpq_env();
     let mut cmd = libpq_command(&bin.pg_restore(), &env);
