@@ -81,9 +81,7 @@ pub async fn run_target_until(target: &Target, plan: &Plan, deadline: Duration, 
         "not finished within the probe's deadline of {limit} (the scrape timeout minus [probe] timeout_margin); raise scrape_timeout or scrape this check on its own with ?check="
     );
     let checks: Vec<CheckReport> = plan
-        .checks
-        .iter()
-        .filter(|(c, _)| c.kind() == TargetKind::Postgres)
+        .checks_of(TargetKind::Postgres)
         .map(|(c, t)| {
             let done = c.queries().iter().all(|q| match q.scope {
                 Scope::Cluster => outcomes.contains_key(q.name),

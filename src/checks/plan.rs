@@ -14,3 +14,10 @@ pub struct Plan {
     pub max_connections: usize,
     pub session: SessionSettings,
 }
+
+impl Plan {
+    /// The planned checks that run on a target of `kind`.
+    pub fn checks_of(&self, kind: crate::db::TargetKind) -> impl Iterator<Item = &(&'static dyn Check, Thresholds)> {
+        self.checks.iter().filter(move |(c, _)| c.kind() == kind)
+    }
+}

@@ -43,7 +43,7 @@ pub(super) fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
 async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
     let plan = run.plan;
     let mut queries: Vec<&'static Query> = Vec::new();
-    let postgres = plan.checks.iter().filter(|(c, _)| c.kind() == TargetKind::Postgres);
+    let postgres = plan.checks_of(TargetKind::Postgres);
     for q in postgres.flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
             queries.push(q);
@@ -253,9 +253,7 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
     match gather(&client, run, version.num).await {
         Ok(outcomes) => {
             let checks = plan
-                .checks
-                .iter()
-                .filter(|(c, _)| c.kind() == TargetKind::Postgres)
+                .checks_of(TargetKind::Postgres)
                 .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
                 .collect();
             TargetReport {

@@ -63,11 +63,7 @@ async fn pgbouncer(target: &Target, plan: &Plan, connected: &AtomicBool) -> Targ
         Err(e) => return answered_but(target, format!("connected, but SHOW VERSION failed: {e}"), started),
     };
     let num = version.as_deref().and_then(pgbouncer_version_num).unwrap_or(0);
-    let checks: Vec<_> = plan
-        .checks
-        .iter()
-        .filter(|(c, _)| c.kind() == TargetKind::Pgbouncer)
-        .collect();
+    let checks: Vec<_> = plan.checks_of(TargetKind::Pgbouncer).collect();
     let mut queries: Vec<&'static Query> = Vec::new();
     for q in checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {

@@ -86,11 +86,7 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
         Err(e) => return TargetReport::down(target.name.clone(), e, started.elapsed()),
     };
     connected.store(true, Ordering::Relaxed);
-    let checks: Vec<_> = plan
-        .checks
-        .iter()
-        .filter(|(c, _)| c.kind() == TargetKind::Redis)
-        .collect();
+    let checks: Vec<_> = plan.checks_of(TargetKind::Redis).collect();
     let mut queries: Vec<&'static Query> = vec![&super::redis_memory::INFO];
     for q in checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
