@@ -239,18 +239,23 @@ async fn the_files_manifest_stays_exact_across_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("files.txt");
     let path = manifest.to_str().expect("path");
+    // 20 ms between batches keeps ~10,000 old posts busy for over 5 s of sleeps alone, so the
+    // kills land however fast the machine runs the batches themselves.
     let mut kills = 0;
-    for round in 0..12u64 {
+    for round in 0..30u64 {
+        if kills >= 8 {
+            break;
+        }
         killed_sessions_gone(&c).await;
         let mut child = archive_cmd(
             &db.dsn(),
-            &["--batch-size", "40", "--sleep", "5ms", "--files-manifest", path],
+            &["--batch-size", "40", "--sleep", "20ms", "--files-manifest", path],
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-        std::thread::sleep(Duration::from_millis(150 + (round * 53) % 300));
+        std::thread::sleep(Duration::from_millis(120 + (round * 53) % 250));
         if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("kill -9");
             kills += 1;
