@@ -5,7 +5,7 @@
 mod common;
 
 use common::family::{self, archived, broken, create_children, old_children, CHILDREN, CHILD_FLAGS};
-use common::posts::{archive, count, count_old, create_posts, text};
+use common::posts::{archive, count, count_old, create_posts, create_threads, killed_sessions_gone, text};
 use common::{fresh_db, promtool_check_metrics};
 
 async fn fingerprints(c: &tokio_postgres::Client) -> Vec<(i64, String)> {
@@ -212,14 +212,7 @@ async fn a_named_grandchild_and_a_cross_database_destination_keep_families_whole
     let cold = fresh_db("archive_children_cold").await;
     let c = db.client().await;
     create_posts(&c, "posts", 4_000).await;
-    c.batch_execute(
-        "CREATE TABLE threads (postid text PRIMARY KEY, replycount int);
-         CREATE TABLE threadmemberships (postid text, userid text, PRIMARY KEY (postid, userid));
-         INSERT INTO threads SELECT id, 2 FROM posts WHERE right(id, 1) < '9';
-         INSERT INTO threadmemberships SELECT t.postid, 'u' || u FROM threads t, generate_series(1, 2) u;",
-    )
-    .await
-    .expect("threads");
+    create_threads(&c).await;
     let old = count_old(&c, "posts").await;
     let all_members = count(&c, "threadmemberships").await;
     let old_members: i64 = c
@@ -294,18 +287,6 @@ async fn rows_of(c: &tokio_postgres::Client, cold: &tokio_postgres::Client, tabl
 }
 
 /// Waits until the server has ended the sessions of killed runs (their advisory lock with them).
-async fn killed_sessions_gone(c: &tokio_postgres::Client) {
-    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-               AND application_name LIKE 'dbtool%'";
-    for _ in 0..500 {
-        let n: i64 = c.query_one(sql, &[]).await.expect("activity").get(0);
-        if n == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the sessions of killed runs never ended");
-}
 
 /// kill -9 of a --dest-dsn run with a child and a grandchild: a kill between the two commits
 /// leaves a family in both databases, never in neither; the next run finishes the move.
@@ -316,14 +297,7 @@ async fn kill_9_of_a_cross_database_run_with_children_loses_nothing() {
     let c = db.client().await;
     let cc = cold.client().await;
     create_posts(&c, "posts", 20_000).await;
-    c.batch_execute(
-        "CREATE TABLE threads (postid text PRIMARY KEY, replycount int);
-         CREATE TABLE threadmemberships (postid text, userid text, PRIMARY KEY (postid, userid));
-         INSERT INTO threads SELECT id, 2 FROM posts WHERE right(id, 1) < '9';
-         INSERT INTO threadmemberships SELECT t.postid, 'u' || u FROM threads t, generate_series(1, 2) u;",
-    )
-    .await
-    .expect("threads");
+    create_threads(&c).await;
     let tables = ["posts", "threads", "threadmemberships"];
     let mut before = Vec::new();
     for t in tables {

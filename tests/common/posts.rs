@@ -121,3 +121,31 @@ pub fn archive_cmd(dsn: &str, extra: &[&str]) -> Command {
 pub fn archive(dsn: &str, extra: &[&str]) -> Output {
     archive_cmd(dsn, extra).output().expect("run dbtool archive")
 }
+
+/// Waits until no dbtool session of a killed run is left in this database (a kill -9 leaves
+/// its backend to notice the closed socket), so the next run starts from a settled state.
+pub async fn killed_sessions_gone(c: &tokio_postgres::Client) {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND application_name LIKE 'dbtool%'";
+    for _ in 0..500 {
+        let n: i64 = c.query_one(sql, &[]).await.expect("activity").get(0);
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the sessions of killed runs never ended");
+}
+
+/// Threads for nine posts in ten (keyed by the post), each with two memberships: a child and
+/// a grandchild of `posts`.
+pub async fn create_threads(c: &tokio_postgres::Client) {
+    c.batch_execute(
+        "CREATE TABLE threads (postid text PRIMARY KEY, replycount int);
+         CREATE TABLE threadmemberships (postid text, userid text, PRIMARY KEY (postid, userid));
+         INSERT INTO threads SELECT id, 2 FROM posts WHERE right(id, 1) < '9';
+         INSERT INTO threadmemberships SELECT t.postid, 'u' || u FROM threads t, generate_series(1, 2) u;",
+    )
+    .await
+    .expect("threads");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tempcluster::ClusterOptions;
 
-use super::{linted, run_dbtool, run_dbtool_env, wait_for, Names};
+use super::{linted, nagios_scrape, run_dbtool, run_dbtool_env, wait_for, Names};
 use crate::common::PgBouncer;
 use crate::common::{cluster, connect, fresh_db, fresh_db_on, own_cluster, Killed};
 
@@ -64,12 +64,7 @@ async fn replication_names(dsn: &str) -> Names {
         "--dsn",
         dsn,
     ]);
-    let (code, out, err) = run_dbtool(args).await;
-    assert!(
-        (0..=2).contains(&code),
-        "dbtool health --check replication --check hygiene exited {code}: {err}\n{out}"
-    );
-    linted("health --check replication", &out)
+    nagios_scrape("health --check replication", args).await
 }
 
 /// `dbtool backup --metrics` after a successful backup, on the major under test with client
@@ -223,12 +218,7 @@ pub async fn pool_advise(_dir: PathBuf) -> Names {
         "--sample",
         "1s",
     ]);
-    let (code, out, err) = run_dbtool(args).await;
-    assert!(
-        (0..=2).contains(&code),
-        "dbtool pool-advise exited {code}: {err}\n{out}"
-    );
-    linted("pool-advise --format prometheus", &out)
+    nagios_scrape("pool-advise --format prometheus", args).await
 }
 
 /// `dbtool health --pgbouncer`: a real PgBouncer whose pool has been used, so every
@@ -242,12 +232,7 @@ pub async fn health_pgbouncer(_dir: PathBuf) -> Names {
         .await
         .expect("a query through PgBouncer");
     let args = strings(&["health", "--pgbouncer", &bouncer.admin_dsn(), "--format", "prometheus"]);
-    let (code, out, err) = run_dbtool(args).await;
-    assert!(
-        (0..=2).contains(&code),
-        "dbtool health --pgbouncer exited {code}: {err}\n{out}"
-    );
-    linted("health --pgbouncer --format prometheus", &out)
+    nagios_scrape("health --pgbouncer --format prometheus", args).await
 }
 
 /// `dbtool health --redis`: a real redis-server with a replica attached, AOF on and a few
@@ -267,12 +252,7 @@ pub async fn health_redis(_dir: PathBuf) -> Names {
     let mut names = Names::new();
     for url in [primary.url(), replica.url()] {
         let args = strings(&["health", "--redis", &url, "--format", "prometheus"]);
-        let (code, out, err) = run_dbtool(args).await;
-        assert!(
-            (0..=2).contains(&code),
-            "dbtool health --redis exited {code}: {err}\n{out}"
-        );
-        names.extend(linted("health --redis --format prometheus", &out));
+        names.extend(nagios_scrape("health --redis --format prometheus", args).await);
     }
     names
 }

@@ -135,6 +135,14 @@ pub fn linted(what: &str, text: &str) -> Names {
 pub use crate::common::wait_until as wait_for;
 
 /// [`run_dbtool`] with extra environment variables.
+/// Runs a dbtool command printing Prometheus text, whose exit is a Nagios status (0-2, not a
+/// failure: the metrics are printed whatever the findings), and lints what it printed.
+pub async fn nagios_scrape(what: &str, args: Vec<String>) -> Names {
+    let (code, out, err) = run_dbtool(args).await;
+    assert!((0..=2).contains(&code), "dbtool {what} exited {code}: {err}\n{out}");
+    linted(what, &out)
+}
+
 pub async fn run_dbtool_env(args: Vec<String>, env: &[(&str, &str)]) -> (i32, String, String) {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let out = tokio::task::spawn_blocking(move || dbtool().args(&args).envs(env).output())
