@@ -286,8 +286,6 @@ async fn rows_of(c: &tokio_postgres::Client, cold: &tokio_postgres::Client, tabl
     rows
 }
 
-/// Waits until the server has ended the sessions of killed runs (their advisory lock with them).
-
 /// kill -9 of a --dest-dsn run with a child and a grandchild: a kill between the two commits
 /// leaves a family in both databases, never in neither; the next run finishes the move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,8 +218,6 @@ async fn the_mattermost_preset_moves_posts_with_their_families_keeps_pinned_and_
     manifest_exact(&c, &manifest).await;
 }
 
-/// Waits until the server has ended the sessions of killed runs (their advisory lock with them).
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_files_manifest_stays_exact_across_kill_9() {
     let db = fresh_db("archive_mattermost_kill").await;
