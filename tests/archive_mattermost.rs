@@ -218,14 +218,14 @@ async fn the_mattermost_preset_moves_posts_with_their_families_keeps_pinned_and_
     manifest_exact(&c, &manifest).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_files_manifest_stays_exact_across_kill_9() {
-    let db = fresh_db("archive_mattermost_kill").await;
-    let c = db.client().await;
-    create_mattermost(&c, 20_000).await;
+/// Runs the preset with `--files-manifest` (and `extra`) killed with -9 at varied moments
+/// until eight kills landed, then once to the end; returns the manifest's folder.
+async fn killed_then_finished(c: &Client, dsn: &str, extra: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("files.txt");
     let path = manifest.to_str().expect("path");
+    let mut args = vec!["--files-manifest", path];
+    args.extend(extra);
     // 20 ms between batches keeps ~10,000 old posts busy for over 5 s of sleeps alone, so the
     // kills land however fast the machine runs the batches themselves.
     let mut kills = 0;
@@ -233,15 +233,13 @@ async fn the_files_manifest_stays_exact_across_kill_9() {
         if kills >= 8 {
             break;
         }
-        killed_sessions_gone(&c).await;
-        let mut child = archive_cmd(
-            &db.dsn(),
-            &["--batch-size", "40", "--sleep", "20ms", "--files-manifest", path],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        killed_sessions_gone(c).await;
+        let mut child = archive_cmd(dsn, &args)
+            .args(["--batch-size", "40", "--sleep", "20ms"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
         std::thread::sleep(Duration::from_millis(120 + (round * 53) % 250));
         if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("kill -9");
@@ -250,12 +248,44 @@ async fn the_files_manifest_stays_exact_across_kill_9() {
         child.wait().expect("wait");
     }
     assert!(kills >= 6, "only {kills} kills landed");
-    killed_sessions_gone(&c).await;
-    let out = archive(&db.dsn(), &["--files-manifest", path]);
+    killed_sessions_gone(c).await;
+    let out = archive(dsn, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!dir.path().join("files.txt.pending").exists());
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_manifest_stays_exact_across_kill_9() {
+    let db = fresh_db("archive_mattermost_kill").await;
+    let c = db.client().await;
+    create_mattermost(&c, 20_000).await;
+    let dir = killed_then_finished(&c, &db.dsn(), &[]).await;
     families_whole(&c).await;
-    manifest_exact(&c, &manifest).await;
+    manifest_exact(&c, &dir.path().join("files.txt")).await;
+}
+
+/// With --dest-dsn the source's deleting transaction decides: a kill between the two commits
+/// leaves rows in both databases, unlisted, and the run that moves them again lists them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_manifest_stays_exact_across_kill_9_into_another_database() {
+    let db = fresh_db("archive_mattermost_cross_kill").await;
+    let cold = fresh_db("archive_mattermost_cross_cold").await;
+    let c = db.client().await;
+    create_mattermost(&c, 20_000).await;
+    let dir = killed_then_finished(&c, &db.dsn(), &["--dest-dsn", &cold.dsn()]).await;
+    assert_eq!(
+        number(&c, &format!("SELECT count(*) FROM posts WHERE {OLD} AND NOT ispinned")).await,
+        0
+    );
+    let cc = cold.client().await;
+    let left = number(
+        &cc,
+        "SELECT count(*) FROM archive.fileinfo WHERE postid NOT IN (SELECT id FROM archive.posts)",
+    )
+    .await;
+    assert_eq!(left, 0, "every archived file info has its post in the archive");
+    manifest_exact(&cc, &dir.path().join("files.txt")).await;
 }
 
 /// What a run killed between its COMMIT and the manifest's append leaves: `FILE.pending`.

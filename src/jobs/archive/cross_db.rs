@@ -16,6 +16,7 @@ use tokio_postgres::{Client, Row, Statement};
 use super::batch::{insert_sql, BatchError, Conflict, Guard, Mode, Outcome, Walk};
 use super::children::{self, Child};
 use super::ident::quote_ident;
+use super::manifest::Manifest;
 use super::plan::Source;
 use crate::db::Columns;
 
@@ -31,6 +32,8 @@ pub struct CrossSql {
     pub children: Vec<children::sql::CrossChild>,
     /// For each child: its parent node, and which of the parent's `refs` it refers to.
     pub links: Vec<(usize, usize)>,
+    /// For each child: whether its rows carry `files` (`--files-from`).
+    pub files: Vec<bool>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -101,6 +104,7 @@ pub fn build(
         ),
         children: children::sql::cross(kids, mode),
         links,
+        files: kids.iter().map(|c| !c.files.is_empty()).collect(),
     }
 }
 
@@ -119,6 +123,8 @@ pub struct Prepared {
     pub delete: Statement,
     pub children: Vec<ChildStmts>,
     pub links: Vec<(usize, usize)>,
+    /// For each child: whether its rows carry `files` (`--files-from`).
+    pub files: Vec<bool>,
 }
 
 pub async fn prepare(src: &Client, dst: &Client, c: CrossSql) -> Result<Prepared, tokio_postgres::Error> {
@@ -137,6 +143,7 @@ pub async fn prepare(src: &Client, dst: &Client, c: CrossSql) -> Result<Prepared
         delete: src.prepare(&c.delete).await?,
         children: kids,
         links: c.links,
+        files: c.files,
     })
 }
 
@@ -168,7 +175,20 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// One cross-database batch. `src` must have no open transaction.
+/// The files of the children's rows that carry them (`--files-from`).
+fn files(p: &Prepared, kid_rows: &[Vec<Row>]) -> Result<Vec<String>, BatchError> {
+    let mut out = Vec::new();
+    for (krows, _) in kid_rows.iter().zip(&p.files).filter(|(_, f)| **f) {
+        for r in krows {
+            out.extend(r.col::<Vec<String>>("files")?);
+        }
+    }
+    Ok(out)
+}
+
+/// One cross-database batch. `src` must have no open transaction. With a files manifest, the
+/// source's deleting transaction takes the place of the same-database batch's in
+/// manifest.rs: its xid goes in the pending list and it commits synchronously.
 pub async fn execute(
     src: &mut Client,
     dst: &mut Client,
@@ -176,6 +196,7 @@ pub async fn execute(
     first: bool,
     params: &[String],
     mode: Mode,
+    manifest: Option<&Manifest>,
 ) -> Result<Outcome, BatchError> {
     let tx = src.transaction().await?;
     let select = if first { &p.select_first } else { &p.select_next };
@@ -242,7 +263,22 @@ pub async fn execute(
         let deleted = tx.execute(&p.delete, &[&present]).await?;
         moved = i64::try_from(deleted).unwrap_or(i64::MAX);
     }
+    let listed = match (manifest, mode) {
+        (Some(m), Mode::Move) => Some((m, files(p, &kid_rows)?)).filter(|(_, f)| !f.is_empty()),
+        _ => None,
+    };
+    if let Some((m, files)) = &listed {
+        tx.batch_execute("SET LOCAL synchronous_commit = on").await?;
+        let xid: String = tx
+            .query_one(include_str!("../../../queries/archive_xid.sql"), &[])
+            .await?
+            .col("xid")?;
+        m.prepare(&xid, files).map_err(|e| BatchError::Files(e.to_string()))?;
+    }
     tx.commit().await?;
+    if let Some((m, files)) = &listed {
+        m.committed(files).map_err(|e| BatchError::Files(e.to_string()))?;
+    }
     Ok(Outcome {
         rows: moved,
         selected,

@@ -198,9 +198,6 @@ impl ArchiveJob {
         if self.files_manifest.is_some() && self.no_delete {
             return bad("--files-manifest lists files of rows that left the database; with --no-delete none leave");
         }
-        if self.files_manifest.is_some() && self.dest_dsn.is_some() {
-            return bad("--files-manifest is not supported with --dest-dsn yet; archive within the database, or list the files from the archive");
-        }
         if self.purge && (self.dest.is_some() || self.dest_dsn.is_some()) {
             return bad("--purge keeps no copy, so --dest and --dest-dsn make no sense with it");
         }

@@ -260,7 +260,10 @@ impl<'a> Runner<'a> {
                     }
                 }
                 Stmts::Cross(p) => match &mut self.dst {
-                    Some(dst) => cross_db::execute(&mut self.src, dst, p, first, &params, self.mode).await,
+                    Some(dst) => {
+                        cross_db::execute(&mut self.src, dst, p, first, &params, self.mode, self.manifest.as_ref())
+                            .await
+                    }
                     None => return Err("internal error: cross-database run without a destination".into()),
                 },
             };

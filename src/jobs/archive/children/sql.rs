@@ -140,9 +140,10 @@ pub fn cross(children: &[Child], mode: Mode) -> Vec<CrossChild> {
             };
             CrossChild {
                 select: format!(
-                    "/* dbtool archive */ SELECT c.ctid::text AS tid, to_jsonb(c)::text AS row, {} FROM {table} c \
+                    "/* dbtool archive */ SELECT c.ctid::text AS tid, to_jsonb(c)::text AS row, {}{} FROM {table} c \
                      WHERE c.{} = ANY ($1::text[]::{}[]){lock}",
                     refs_select(children, i + 1, "c"),
+                    file_paths(c),
                     quote_ident(&c.column),
                     c.column_type()
                 ),
@@ -154,6 +155,19 @@ pub fn cross(children: &[Child], mode: Mode) -> Vec<CrossChild> {
             }
         })
         .collect()
+}
+
+/// `, … AS files`: the non-empty paths in a cross-database child row's `--files-from`
+/// columns (the same paths the same-database statement lists), or nothing.
+fn file_paths(c: &Child) -> String {
+    if c.files.is_empty() {
+        return String::new();
+    }
+    let values: Vec<String> = c.files.iter().map(|f| format!("c.{}::text", quote_ident(f))).collect();
+    format!(
+        ", array_remove(array_remove(ARRAY[{}], ''), NULL) AS files",
+        values.join(", ")
+    )
 }
 
 /// Counts child i's rows that still refer to a row older than the cutoff (through its parents).
