@@ -173,7 +173,7 @@ async fn the_server_refuses_a_batch_that_would_touch_a_row_past_the_cutoff() {
     }
     let sql = cross_db::build(&source, &[], dest, Walk::Key, &widened, &guard, 1000, Mode::Move);
     let prepared = cross_db::prepare(&c, &cc, sql).await.expect("prepare");
-    let e = cross_db::execute(&mut c, &mut cc, &prepared, true, &[], Mode::Move)
+    let e = cross_db::execute(&mut c, &mut cc, &prepared, true, &[], Mode::Move, None)
         .await
         .expect_err("cross-database batch must fail");
     let e = chain(&e);
