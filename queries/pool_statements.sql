@@ -3,7 +3,8 @@
 -- their calls so far, per user, database, queryid and feature. pool-advise reads this at both
 -- ends of its window and judges only the calls made in between, by the pooled users on the
 -- pooled databases: a pg_dump or a migration that ran before the window leaves no trace.
--- Left out: dbtool's own statements (every one starts with a /* dbtool comment), SET LOCAL,
+-- Left out: dbtool's own statements (by their /* dbtool comment: the ones with a session
+-- feature carry it inside the statement too, as PostgreSQL 18 drops a leading one), SET LOCAL,
 -- and the SETs PgBouncer itself sends to sync the parameters it tracks per client
 -- (application_name, client_encoding, DateStyle, TimeZone, standard_conforming_strings,
 -- IntervalStyle), which are safe.
