@@ -175,7 +175,20 @@ pub trait Check: Sync {
     fn expected_failure(&self, _failure: &QueryFailure) -> bool {
         false
     }
+    /// A query built from the rows of the others (the texts of the top statements only), run
+    /// on the main session after them; its outcome is under `FollowUp::name` for `evaluate`.
+    fn follow_up(&self, _outcomes: &BTreeMap<&'static str, QueryOutcome>, _plan: &plan::Plan) -> Option<FollowUp> {
+        None
+    }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError>;
+}
+
+/// A query a check asks for once the planned ones have answered. Its failures are the check's to
+/// read: the runner does not report them.
+#[derive(Debug, PartialEq)]
+pub struct FollowUp {
+    pub name: &'static str,
+    pub sql: String,
 }
 
 /// Every check, in report order: the single source for `--check`/`--skip`, config sections,
