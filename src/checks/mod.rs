@@ -13,6 +13,7 @@ pub mod query;
 pub mod runner;
 pub mod shared;
 pub mod state;
+mod state_settings;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -111,6 +112,8 @@ pub struct CheckOutput {
     pub summary: String,
     pub findings: Vec<Finding>,
     pub samples: Vec<Sample>,
+    /// Settings for `--state` to compare run to run (see `CheckReport::settings`).
+    pub settings: BTreeMap<String, String>,
 }
 
 /// A check whose rows did not have the expected shape: the check reports UNKNOWN.

@@ -181,6 +181,7 @@ pub fn evaluate(
         duration: Duration::ZERO,
         findings: Vec::new(),
         samples: Vec::new(),
+        settings: Default::default(),
         limits: check.main_threshold().map(|main| Limits {
             main,
             warning: thresholds.0.get(main.warning).copied().unwrap_or(0.0),
@@ -200,6 +201,7 @@ pub fn evaluate(
                 report.summary = out.summary;
                 report.findings = out.findings;
                 report.samples = out.samples;
+                report.settings = out.settings;
             }
             Err(e) => findings.push(Finding::new(
                 Severity::Unknown,
