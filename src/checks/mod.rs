@@ -33,6 +33,7 @@ pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
+pub mod maintenance;
 pub mod pgbouncer_clients;
 pub mod pgbouncer_databases;
 pub mod pgbouncer_pools;
@@ -203,6 +204,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
     &xmin_horizon::XminHorizon,
+    &maintenance::Maintenance,
     &cache_hit::CacheHit,
     &server::Server,
     &hygiene::Hygiene,
