@@ -1,10 +1,15 @@
 //! Maintenance in progress made for real: a CREATE INDEX CONCURRENTLY held in its "waiting for
 //! writers" phase by an open transaction is listed with its table and phase, and counted, as a
-//! `pg_monitor` role sees it; autovacuum workers against autovacuum_max_workers.
+//! `pg_monitor` role sees it; autovacuum workers against autovacuum_max_workers; an
+//! anti-wraparound autovacuum, made by consuming transaction IDs past a low
+//! autovacuum_freeze_max_age, waiting for a lock on its table.
 
 mod common;
 
-use common::{check_of, findings, fresh_db, health_report, metric, wait_until};
+use std::time::{Duration, Instant};
+
+use common::{check_of, findings, fresh_db, fresh_db_on, health_report, metric, own_cluster, wait_until};
+use tempcluster::ClusterOptions;
 
 #[tokio::test]
 async fn a_create_index_held_by_an_open_transaction_is_listed_with_its_phase() {
@@ -75,4 +80,67 @@ async fn a_create_index_held_by_an_open_transaction_is_listed_with_its_phase() {
         .await
         .expect("join")
         .expect("the index builds once the writer is done");
+}
+
+#[tokio::test]
+async fn an_anti_wraparound_autovacuum_waiting_for_a_lock_warns() {
+    let cluster = own_cluster(ClusterOptions {
+        conf: vec![
+            "autovacuum_freeze_max_age = 100000".into(),
+            "autovacuum_naptime = 1".into(),
+        ],
+        ..Default::default()
+    });
+    let db = fresh_db_on(&cluster, "wrap").await;
+    let admin = db.client().await;
+    admin
+        .batch_execute(
+            "CREATE ROLE dbtool_wrap_monitor LOGIN IN ROLE pg_monitor; \
+             CREATE TABLE ledger (id int); INSERT INTO ledger SELECT generate_series(1, 100)",
+        )
+        .await
+        .expect("setup");
+    // The lock anti-wraparound autovacuum needs (it does not skip a locked table, unlike others).
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE ledger IN SHARE UPDATE EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    // Past autovacuum_freeze_max_age: one transaction ID per committed loop iteration.
+    admin
+        .batch_execute("DO $$ BEGIN FOR i IN 1..110000 LOOP PERFORM txid_current(); COMMIT; END LOOP; END $$")
+        .await
+        .expect("consume transaction IDs");
+    let waiting = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' \
+                   AND query LIKE '%ledger%(to prevent wraparound)%' AND wait_event_type = 'Lock')";
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = admin.query_one(waiting, &[]).await.expect("pg_stat_activity");
+        if row.get::<_, bool>(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no anti-wraparound autovacuum of ledger waited within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let monitor = format!("{} user=dbtool_wrap_monitor", db.dsn());
+    let (code, report) = health_report(&monitor, &["--check", "maintenance"]).await;
+    let m = check_of(&report, "maintenance");
+    assert_eq!((code, m["status"].as_str()), (1, Some("WARNING")), "{m:#}");
+    let object = format!("database {}", db.name());
+    assert!(
+        findings(m).iter().any(|(s, o, msg)| s == "WARNING"
+            && *o == object
+            && msg.contains("ledger (to prevent wraparound)")
+            && msg.contains("waits for a lock")),
+        "{m:#}"
+    );
+    assert!(
+        metric(m, "dbtool_autovacuum_wraparound_workers", &[]).is_some_and(|n| n >= 1.0),
+        "{m:#}"
+    );
+    holder.batch_execute("COMMIT").await.expect("unlock");
 }

@@ -1,7 +1,8 @@
 //! Maintenance in progress: VACUUM, ANALYZE, CREATE INDEX, CLUSTER and VACUUM FULL from the
 //! progress views (table, phase, share done, running time), anti-wraparound autovacuums, and
 //! autovacuum workers at work against `autovacuum_max_workers`. Informational: a snapshot of
-//! work in progress is no fault; all workers busy for long is (the shipped rule waits 30m).
+//! work in progress is no fault; all workers busy for long is (the shipped rule waits 30m), and
+//! an anti-wraparound autovacuum waiting for its table's lock is a WARNING.
 
 use std::collections::BTreeMap;
 
@@ -82,12 +83,69 @@ fn progress(ctx: &EvalContext<'_>, out: &mut CheckOutput) -> Result<BTreeMap<Str
     Ok(running)
 }
 
+/// Autovacuum workers: the samples, a note when all are busy, and anti-wraparound workers the
+/// progress views do not show (waiting for their table's lock: WARNING, nothing freezes it
+/// meanwhile). Returns (busy, autovacuum_max_workers).
+fn autovacuum(ctx: &EvalContext<'_>, out: &mut CheckOutput) -> Result<(usize, Option<f64>), EvalError> {
+    let q = &AUTOVACUUM;
+    let rows = ctx.rows(q);
+    let Some(first) = rows.first() else {
+        return Ok((0, None));
+    };
+    let max = first.f64("max_workers").in_query(q)?;
+    let (mut busy, mut wraparound) = (0, 0);
+    for r in rows {
+        let Some(pid) = r.opt_str("pid").in_query(q)? else {
+            continue;
+        };
+        busy += 1;
+        if !r.bool("wraparound").in_query(q)? {
+            continue;
+        }
+        wraparound += 1;
+        if r.opt_str("wait_event_type").in_query(q)? != Some("Lock") {
+            continue;
+        }
+        let ran = r
+            .opt_f64("running_seconds")
+            .in_query(q)?
+            .map_or_else(|| "unknown time".to_string(), human_secs);
+        out.findings.push(Finding::new(
+            Severity::Warning,
+            format!("database {}", r.opt_str("datname").in_query(q)?.unwrap_or("?")),
+            format!(
+                "{} (pid {pid}) waits for a lock ({}) since {ran}: the table cannot be frozen meanwhile; \
+                 find the holder with dbtool health --check locks and end its transaction",
+                r.opt_str("query")
+                    .in_query(q)?
+                    .unwrap_or("autovacuum to prevent wraparound"),
+                r.opt_str("wait_event").in_query(q)?.unwrap_or("?"),
+            ),
+        ));
+    }
+    out.samples.push(Sample::new(&WORKERS, busy as f64));
+    out.samples.push(Sample::new(&MAX_WORKERS, max));
+    out.samples.push(Sample::new(&WRAPAROUND, f64::from(wraparound)));
+    if busy as f64 >= max && max > 0.0 {
+        out.findings.push(Finding::new(
+            Severity::Ok,
+            "autovacuum",
+            format!(
+                "all {busy} autovacuum workers are busy: tables waiting for vacuum wait longer; if this lasts, \
+                 vacuum cannot keep up (raise autovacuum_max_workers, lower autovacuum_vacuum_cost_delay, or \
+                 look at the biggest tables)"
+            ),
+        ));
+    }
+    Ok((busy, Some(max)))
+}
+
 impl Check for Maintenance {
     fn name(&self) -> &'static str {
         "maintenance"
     }
     fn description(&self) -> &'static str {
-        "Maintenance in progress (vacuum, analyze, create index, cluster) and autovacuum workers busy"
+        "Maintenance in progress (vacuum, analyze, create index, cluster), autovacuum workers busy, anti-wraparound autovacuum blocked (WARNING)"
     }
     fn queries(&self) -> &'static [&'static Query] {
         static L: &[&Query] = &[&PROGRESS, &AUTOVACUUM];
@@ -105,27 +163,9 @@ impl Check for Maintenance {
             out.samples
                 .push(Sample::new(&RUNNING, f64::from(n)).label("command", *command));
         }
-        let q = &AUTOVACUUM;
-        let workers = match ctx.rows(q).first() {
-            Some(r) => {
-                let (busy, max) = (r.f64("busy").in_query(q)?, r.f64("max_workers").in_query(q)?);
-                out.samples.push(Sample::new(&WORKERS, busy));
-                out.samples.push(Sample::new(&MAX_WORKERS, max));
-                out.samples
-                    .push(Sample::new(&WRAPAROUND, r.f64("wraparound").in_query(q)?));
-                if busy >= max && max > 0.0 {
-                    out.findings.push(Finding::new(
-                        Severity::Ok,
-                        "autovacuum",
-                        format!(
-                            "all {busy} autovacuum workers are busy: tables waiting for vacuum wait longer; \
-                             if this lasts, vacuum cannot keep up (raise autovacuum_max_workers, lower \
-                             autovacuum_vacuum_cost_delay, or look at the biggest tables)"
-                        ),
-                    ));
-                }
-                format!("{busy} of {max} autovacuum workers busy")
-            }
+        let (busy, max) = autovacuum(ctx, &mut out)?;
+        let workers = match max {
+            Some(max) => format!("{busy} of {max} autovacuum workers busy"),
             None => "autovacuum workers not read".to_string(),
         };
         let total: u32 = running.values().sum();
@@ -153,11 +193,19 @@ mod tests {
         ])
     }
 
-    fn workers(busy: &str, max: &str) -> Row {
+    fn worker(pid: Option<&str>, wraparound: &str, wait: Option<&str>) -> Row {
         Row::from_pairs(&[
-            ("busy", Some(busy)),
-            ("wraparound", Some("1")),
-            ("max_workers", Some(max)),
+            ("max_workers", Some("3")),
+            ("pid", pid),
+            ("datname", Some("shop")),
+            (
+                "query",
+                Some("autovacuum: VACUUM public.ledger (to prevent wraparound)"),
+            ),
+            ("wait_event_type", wait),
+            ("wait_event", wait.map(|_| "relation")),
+            ("running_seconds", Some("120")),
+            ("wraparound", Some(wraparound)),
         ])
     }
 
@@ -170,7 +218,7 @@ mod tests {
                     &PROGRESS,
                     vec![row("autovacuum", Some("42.5"), "t"), row("create_index", None, "f")],
                 ),
-                outcome(&AUTOVACUUM, vec![workers("1", "3")]),
+                outcome(&AUTOVACUUM, vec![worker(Some("7"), "f", None)]),
             ],
         );
         assert_eq!(out.findings.len(), 2);
@@ -197,15 +245,48 @@ mod tests {
     }
 
     #[test]
-    fn all_autovacuum_workers_busy_is_noted() {
+    fn all_autovacuum_workers_busy_is_noted_and_a_wraparound_one_waiting_on_a_lock_warns() {
         let out = eval(
             &Maintenance,
             vec![
                 outcome(&PROGRESS, vec![]),
-                outcome(&AUTOVACUUM, vec![workers("3", "3")]),
+                outcome(
+                    &AUTOVACUUM,
+                    vec![
+                        worker(Some("7"), "t", Some("Lock")),
+                        worker(Some("8"), "t", None),
+                        worker(Some("9"), "f", Some("Lock")),
+                    ],
+                ),
             ],
         );
-        assert_eq!(out.findings[0].object, "autovacuum");
-        assert!(out.findings[0].message.starts_with("all 3 autovacuum workers are busy"));
+        let f: Vec<(Severity, &str)> = out.findings.iter().map(|f| (f.severity, f.object.as_str())).collect();
+        assert_eq!(f, [(Severity::Warning, "database shop"), (Severity::Ok, "autovacuum")]);
+        assert!(
+            out.findings[0].message.starts_with(
+                "autovacuum: VACUUM public.ledger (to prevent wraparound) (pid 7) waits for a lock (relation) since 2m00s"
+            ),
+            "{}",
+            out.findings[0].message
+        );
+        assert!(out.findings[1].message.starts_with("all 3 autovacuum workers are busy"));
+        let wraparound = out.samples.iter().find(|s| std::ptr::eq(s.family, &WRAPAROUND));
+        assert_eq!(wraparound.map(|s| s.value), Some(2.0));
+    }
+
+    #[test]
+    fn no_worker_is_a_row_of_nulls_and_zero_busy() {
+        let out = eval(
+            &Maintenance,
+            vec![
+                outcome(&PROGRESS, vec![]),
+                outcome(&AUTOVACUUM, vec![worker(None, "f", None)]),
+            ],
+        );
+        assert!(out.findings.is_empty());
+        assert_eq!(
+            out.summary,
+            "0 maintenance command(s) running; 0 of 3 autovacuum workers busy"
+        );
     }
 }
