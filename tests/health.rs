@@ -428,6 +428,7 @@ async fn json_report_pins_its_field_names() {
             "long_transactions",
             "vacuum",
             "xmin_horizon",
+            "maintenance",
             "cache_hit",
             "server",
             "hygiene",

@@ -206,6 +206,26 @@ async fn checkpoints_are_read_from_the_right_views_for_this_version() {
     panic!("CHECKPOINT never counted as requested: {requested:?}");
 }
 
+/// A role of the test's own in pg_monitor, as dbtool should connect (cluster-wide, so named per test).
+async fn monitor_role(c: &tokio_postgres::Client, role: &str) {
+    c.batch_execute(&format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN IN ROLE pg_monitor; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+    ))
+    .await
+    .expect("monitor role");
+}
+
+/// How many statements of `role` pg_stat_statements holds whose text contains `needle`.
+async fn statements_of(c: &tokio_postgres::Client, role: &str, needle: &str) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_statements WHERE userid = $1::text::regrole AND query LIKE '%' || $2 || '%'",
+        &[&role, &needle],
+    )
+    .await
+    .expect("pg_stat_statements")
+    .get(0)
+}
+
 #[tokio::test]
 async fn top_queries_from_pg_stat_statements_never_label_metrics_with_query_text() {
     let db = fresh_db("topq").await;
@@ -215,6 +235,9 @@ async fn top_queries_from_pg_stat_statements_never_label_metrics_with_query_text
         .unwrap_or_else(|e| {
             panic!("pg_stat_statements must be available (postgresql-contrib; the harness preloads it): {e}")
         });
+    let (table_role, prom_role) = ("dbtool_topq_report", "dbtool_topq_prom");
+    monitor_role(&c, table_role).await;
+    monitor_role(&c, prom_role).await;
     for _ in 0..5 {
         // An alias, not a literal: pg_stat_statements replaces constants with $1.
         c.batch_execute("SELECT count(*) AS dbtool_marker_q FROM generate_series(1, 2000)")
@@ -222,17 +245,34 @@ async fn top_queries_from_pg_stat_statements_never_label_metrics_with_query_text
             .expect("query");
     }
     // pg_stat_statements is cluster-wide: other tests' statements compete for the top places.
-    let (_, report) = health_report(&db.dsn(), &["--check", "top_queries", "--top", "100"]).await;
+    // Twice, so that the first run's own statements are there to be left out by the second.
+    let as_report = format!("{} user={table_role}", db.dsn());
+    health_report(&as_report, &["--check", "top_queries", "--top", "100"]).await;
+    let (_, report) = health_report(&as_report, &["--check", "top_queries", "--top", "100"]).await;
     let top = check_of(&report, "top_queries");
     assert_eq!(top["status"], "OK", "{top}");
+    let f = findings(top);
     assert!(
-        findings(top)
-            .iter()
+        f.iter()
             .any(|(_, _, m)| m.contains("dbtool_marker_q") && m.contains("5 calls")),
         "{top}"
     );
+    // dbtool's own statements are left out by the role it connects as, not by their text.
+    assert!(
+        !f.iter().any(|(_, _, m)| m.contains(&format!("user {table_role}"))),
+        "{top}"
+    );
+    assert!(
+        top["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("role {table_role} (dbtool's own) not counted"))),
+        "{top}"
+    );
     assert!(metric(top, "dbtool_statements_calls_total", &[]).is_some_and(|v| v >= 5.0));
+    // By the SQL's text, not its leading comment: PostgreSQL 18 stores statements without it.
+    assert!(statements_of(&c, table_role, "queryid = ANY(").await >= 1);
 
+    let as_prom = format!("{} user={prom_role}", db.dsn());
     let (_, prom, err) = run_dbtool(strings(&[
         "health",
         "--format",
@@ -240,13 +280,21 @@ async fn top_queries_from_pg_stat_statements_never_label_metrics_with_query_text
         "--check",
         "top_queries",
         "--dsn",
-        &db.dsn(),
+        &as_prom,
     ]))
     .await;
     assert!(prom.contains("dbtool_statements_calls_total{"), "{prom}{err}");
+    assert!(prom.contains("dbtool_statement_top_exec_seconds_total{"), "{prom}{err}");
     assert!(
         !prom.contains("dbtool_marker_q"),
         "query text leaked into metrics: {prom}"
+    );
+    // The Prometheus run ranked the statements without ever asking for a text.
+    assert!(statements_of(&c, prom_role, "LEFT JOIN LATERAL").await >= 1);
+    assert_eq!(
+        statements_of(&c, prom_role, "queryid = ANY(").await,
+        0,
+        "a Prometheus run read pg_stat_statements' query texts"
     );
 
     // Another database of the same cluster, without the extension: a note, not an error.

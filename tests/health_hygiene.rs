@@ -125,3 +125,68 @@ async fn a_corrupt_page_is_a_critical_checksum_failure() {
     let n = metric(h, "dbtool_database_checksum_failures_total", &[("database", db.name())]);
     assert!(n.is_some_and(|n| n >= 1.0), "{h:#}");
 }
+
+/// Issue 16 item 5: with --state, the configured settings changed since the previous run are a
+/// WARNING naming old and new values, once; a secret's value is neither shown nor stored.
+#[tokio::test]
+async fn settings_changed_since_the_previous_run_warn_once_without_showing_secrets() {
+    let cluster = own_cluster(ClusterOptions::default());
+    let db = fresh_db_on(&cluster, "changed").await;
+    let admin = db.client().await;
+    admin
+        .batch_execute("CREATE ROLE dbtool_settings_monitor LOGIN IN ROLE pg_monitor")
+        .await
+        .expect("role");
+    let monitor = format!("{} user=dbtool_settings_monitor", db.dsn());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let state_arg = state.display().to_string();
+    let args = ["--check", "hygiene", "--state", &state_arg];
+
+    // The first run has nothing to compare with.
+    let (code, report) = health_report(&monitor, &args).await;
+    let h = check_of(&report, "hygiene");
+    assert_eq!((code, h["status"].as_str()), (0, Some("OK")), "{h:#}");
+    assert_eq!(metric(h, "dbtool_settings_changed", &[]), None, "{h:#}");
+
+    // primary_conninfo is reloadable since PostgreSQL 13 and may carry a password.
+    for sql in [
+        "ALTER SYSTEM SET work_mem = '7MB'",
+        "ALTER SYSTEM SET primary_conninfo = 'host=nowhere password=hunter2-secret'",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin.batch_execute(sql).await.expect(sql);
+    }
+    wait_until(
+        &admin,
+        "SELECT setting = '7168' FROM pg_settings WHERE name = 'work_mem'",
+    )
+    .await;
+    let (code, report) = health_report(&monitor, &args).await;
+    let h = check_of(&report, "hygiene");
+    assert_eq!((code, h["status"].as_str()), (1, Some("WARNING")), "{h:#}");
+    let changed: Vec<_> = findings(h).into_iter().filter(|(_, o, _)| o == "settings").collect();
+    assert_eq!(changed.len(), 1, "{h:#}");
+    let message = &changed[0].2;
+    assert!(
+        message.starts_with("2 setting(s) changed since the previous run"),
+        "{message}"
+    );
+    assert!(message.contains("work_mem (default) → 7168 kB"), "{message}");
+    assert!(
+        message.contains("primary_conninfo (default) → fingerprint "),
+        "{message}"
+    );
+    assert_eq!(metric(h, "dbtool_settings_changed", &[]), Some(2.0), "{h:#}");
+    let stored = std::fs::read_to_string(&state).expect("state file");
+    assert!(stored.contains("\"work_mem\""), "{stored}");
+    for text in [report.to_string(), stored] {
+        assert!(!text.contains("hunter2"), "a secret setting's value leaked: {text}");
+    }
+
+    // A change is reported once: the next run compares with the new values.
+    let (code, report) = health_report(&monitor, &args).await;
+    let h = check_of(&report, "hygiene");
+    assert_eq!((code, h["status"].as_str()), (0, Some("OK")), "{h:#}");
+    assert_eq!(metric(h, "dbtool_settings_changed", &[]), Some(0.0), "{h:#}");
+}

@@ -1,6 +1,7 @@
 //! Server hygiene: data checksum failures (CRITICAL: storage is returning corrupt pages) and
 //! settings that were changed and reloaded but wait for a restart (WARNING: the running
-//! server is not what its configuration says).
+//! server is not what its configuration says). It also hands the configured settings to
+//! `--state`, which reports those changed since the previous run (`state_settings.rs`).
 
 use super::shared::ROLE;
 use super::{human_secs, Check, CheckOutput, EvalContext, EvalError, Query, RowContext};
@@ -9,6 +10,7 @@ use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity
 
 query!(CHECKSUM_FAILURES, "checksum_failures", Cluster, [0 => "checksum_failures.sql"]);
 query!(PENDING_RESTART, "pending_restart", Cluster, [0 => "pending_restart.sql"]);
+query!(SETTINGS_CONFIGURED, "settings_configured", Cluster, [0 => "settings_configured.sql"]);
 
 pub struct Hygiene;
 
@@ -21,6 +23,11 @@ pub static CHECKSUM_FAILED: MetricFamily = MetricFamily {
 pub static PENDING: MetricFamily = MetricFamily {
     name: "dbtool_settings_pending_restart",
     help: "Settings changed and reloaded that take effect only when the server restarts.",
+    kind: MetricKind::Gauge,
+};
+pub static CHANGED: MetricFamily = MetricFamily {
+    name: "dbtool_settings_changed",
+    help: "Configured server settings changed since the previous run (with --state only).",
     kind: MetricKind::Gauge,
 };
 
@@ -91,14 +98,14 @@ impl Check for Hygiene {
         "hygiene"
     }
     fn description(&self) -> &'static str {
-        "Data checksum failures (CRITICAL) and settings waiting for a restart (WARNING)"
+        "Data checksum failures (CRITICAL), settings waiting for a restart (WARNING) and, with --state, settings changed since the previous run (WARNING)"
     }
     fn queries(&self) -> &'static [&'static Query] {
-        static L: &[&Query] = &[&CHECKSUM_FAILURES, &PENDING_RESTART, &ROLE];
+        static L: &[&Query] = &[&CHECKSUM_FAILURES, &PENDING_RESTART, &SETTINGS_CONFIGURED, &ROLE];
         L
     }
     fn metrics(&self) -> &'static [&'static MetricFamily] {
-        static L: &[&MetricFamily] = &[&CHECKSUM_FAILED, &PENDING];
+        static L: &[&MetricFamily] = &[&CHECKSUM_FAILED, &PENDING, &CHANGED];
         L
     }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
@@ -111,6 +118,12 @@ impl Check for Hygiene {
             format!("{failures} checksum failure(s)")
         };
         out.summary = format!("{sums}; {pending} setting(s) pending restart");
+        let q = &SETTINGS_CONFIGURED;
+        for r in ctx.rows(q) {
+            let value = r.opt_str("value").in_query(q)?.unwrap_or("(null)");
+            out.settings
+                .insert(r.str("name").in_query(q)?.to_string(), value.to_string());
+        }
         if let Some(r) = ctx.rows(&ROLE).first() {
             if !r.bool("read_all_settings").in_query(&ROLE)? {
                 let role = r.str("role_name").in_query(&ROLE)?;

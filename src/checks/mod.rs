@@ -13,6 +13,7 @@ pub mod query;
 pub mod runner;
 pub mod shared;
 pub mod state;
+mod state_settings;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub mod hygiene;
 pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
+pub mod maintenance;
 pub mod pgbouncer_clients;
 pub mod pgbouncer_databases;
 pub mod pgbouncer_pools;
@@ -111,6 +113,8 @@ pub struct CheckOutput {
     pub summary: String,
     pub findings: Vec<Finding>,
     pub samples: Vec<Sample>,
+    /// Settings for `--state` to compare run to run (see `CheckReport::settings`).
+    pub settings: BTreeMap<String, String>,
 }
 
 /// A check whose rows did not have the expected shape: the check reports UNKNOWN.
@@ -175,7 +179,20 @@ pub trait Check: Sync {
     fn expected_failure(&self, _failure: &QueryFailure) -> bool {
         false
     }
+    /// A query built from the rows of the others (the texts of the top statements only), run
+    /// on the main session after them; its outcome is under `FollowUp::name` for `evaluate`.
+    fn follow_up(&self, _outcomes: &BTreeMap<&'static str, QueryOutcome>, _plan: &plan::Plan) -> Option<FollowUp> {
+        None
+    }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError>;
+}
+
+/// A query a check asks for once the planned ones have answered. Its failures are the check's to
+/// read: the runner does not report them.
+#[derive(Debug, PartialEq)]
+pub struct FollowUp {
+    pub name: &'static str,
+    pub sql: String,
 }
 
 /// Every check, in report order: the single source for `--check`/`--skip`, config sections,
@@ -187,6 +204,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &long_transactions::LongTransactions,
     &vacuum::Vacuum,
     &xmin_horizon::XminHorizon,
+    &maintenance::Maintenance,
     &cache_hit::CacheHit,
     &server::Server,
     &hygiene::Hygiene,

@@ -118,5 +118,6 @@ fn unfinished(name: &'static str, why: &str) -> CheckReport {
         findings: Vec::new(),
         samples: Vec::new(),
         limits: None,
+        settings: Default::default(),
     }
 }

@@ -10,6 +10,9 @@ pub struct Plan {
     /// Per-database queries only in these databases (None: all that accept connections).
     pub databases: Option<Vec<String>>,
     pub top_n: usize,
+    /// Whether findings may carry statement texts: a table or JSON report. Prometheus and Nagios
+    /// output, scheduled runs and probes never read pg_stat_statements' query-text file.
+    pub query_texts: bool,
     /// Connections per target, the main one included.
     pub max_connections: usize,
     pub session: SessionSettings,

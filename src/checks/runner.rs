@@ -181,6 +181,7 @@ pub fn evaluate(
         duration: Duration::ZERO,
         findings: Vec::new(),
         samples: Vec::new(),
+        settings: Default::default(),
         limits: check.main_threshold().map(|main| Limits {
             main,
             warning: thresholds.0.get(main.warning).copied().unwrap_or(0.0),
@@ -200,6 +201,7 @@ pub fn evaluate(
                 report.summary = out.summary;
                 report.findings = out.findings;
                 report.samples = out.samples;
+                report.settings = out.settings;
             }
             Err(e) => findings.push(Finding::new(
                 Severity::Unknown,
@@ -251,7 +253,8 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
         Err(e) => return answered_but(target, format!("connected, but {e}"), started),
     };
     match gather(&client, run, version.num).await {
-        Ok(outcomes) => {
+        Ok(mut outcomes) => {
+            follow_ups(&client, plan, &mut outcomes).await;
             let checks = plan
                 .checks_of(TargetKind::Postgres)
                 .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
@@ -273,6 +276,23 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
             format!("connected, but the server stopped answering: {e}"),
             started,
         ),
+    }
+}
+
+/// Runs the queries checks build from the gathered rows, one after another on the main session.
+async fn follow_ups(client: &Session, plan: &Plan, outcomes: &mut Outcomes) {
+    let asked: Vec<_> = plan
+        .checks_of(TargetKind::Postgres)
+        .filter_map(|(c, _)| c.follow_up(outcomes, plan))
+        .collect();
+    for f in asked {
+        let started = Instant::now();
+        let result = client
+            .simple_query(&f.sql)
+            .await
+            .map(rows_from_messages)
+            .map_err(|e| super::lanes::failure(None, &e));
+        merge(outcomes, vec![(f.name, result, started.elapsed())]);
     }
 }
 

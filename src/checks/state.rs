@@ -29,6 +29,10 @@ pub struct TargetState {
     pub taken_at: DateTime<Utc>,
     /// `family{label="value",...}` → value.
     pub counters: BTreeMap<String, f64>,
+    /// Configured server settings, name → value (secrets as fingerprints); absent in files
+    /// written before dbtool kept them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +139,15 @@ pub fn apply(report: &mut Report, previous: &State) -> State {
     for t in report.targets.iter_mut().filter(|t| t.up && !t.checks.is_empty()) {
         let before = previous.targets.get(&t.name);
         let mut counters = BTreeMap::new();
+        let mut settings = BTreeMap::new();
+        let ago = before.map_or(0.0, |b| {
+            (report.generated_at - b.taken_at).num_milliseconds() as f64 / 1000.0
+        });
         for c in &mut t.checks {
+            if !c.settings.is_empty() {
+                super::state_settings::compare(c, before.map(|b| &b.settings), ago);
+                settings.append(&mut c.settings.clone());
+            }
             let mut found = Vec::new();
             let mut replaced = false;
             for s in c.samples.iter_mut().filter(|s| s.family.kind == MetricKind::Counter) {
@@ -174,6 +186,12 @@ pub fn apply(report: &mut Report, previous: &State) -> State {
             TargetState {
                 taken_at: report.generated_at,
                 counters,
+                // A run without the check that reads them keeps the previous run's.
+                settings: if settings.is_empty() {
+                    before.map(|b| b.settings.clone()).unwrap_or_default()
+                } else {
+                    settings
+                },
             },
         );
         if let Some(b) = before {
@@ -223,6 +241,7 @@ mod tests {
             duration: Duration::ZERO,
             findings: vec![],
             limits: None,
+            settings: Default::default(),
             samples: vec![
                 Sample::new(&DEADLOCKS, deadlocks).label("database", "app"),
                 Sample::new(&COMMITS, commits).label("database", "app"),

@@ -1,14 +1,21 @@
 //! The statements with the most total execution time, from pg_stat_statements when it is
-//! installed in the connected database. Query text goes to the table and JSON only: it is
-//! never a metric label (unbounded cardinality); Prometheus gets aggregate counters.
+//! installed in the connected database. The ranking and the totals never read query texts
+//! (`showtext := false`); a table or JSON report then fetches the texts of the top statements
+//! only. Text is never a metric label (unbounded cardinality): Prometheus gets aggregate
+//! counters and the top statements' time by queryid.
 
-use super::{Check, CheckOutput, EvalContext, EvalError, Query, QueryFailure, RowContext};
+use std::collections::{BTreeMap, HashMap};
+
+use super::plan::Plan;
+use super::{Check, CheckOutput, EvalContext, EvalError, FollowUp, Query, QueryFailure, QueryOutcome, RowContext};
 
 use crate::query;
 use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
 
 query!(EXTENSIONS, "extensions", Cluster, [0 => "extensions.sql"]);
 query!(TOP_QUERIES, "top_queries", Cluster, [0 => "top_queries.sql"]);
+// Not among `queries()`: a follow-up, with the top statements' queryids filled in.
+query!(TOP_QUERY_TEXTS, "top_query_texts", Cluster, [0 => "top_query_texts.sql"]);
 
 pub struct TopQueries;
 
@@ -27,15 +34,47 @@ pub static ROWS: MetricFamily = MetricFamily {
     help: "Rows returned or affected by all statements tracked by pg_stat_statements.",
     kind: MetricKind::Counter,
 };
+pub static TOP_EXEC_SECONDS: MetricFamily = MetricFamily {
+    name: "dbtool_statement_top_exec_seconds_total",
+    help: "Execution time of each of the top statements (--top), by queryid; no query text.",
+    kind: MetricKind::Counter,
+};
 pub static TRACKED: MetricFamily = MetricFamily {
     name: "dbtool_statements_tracked",
     help: "Distinct statements pg_stat_statements currently tracks.",
     kind: MetricKind::Gauge,
 };
 
-/// The extension is missing (undefined_table) or not preloaded (object_not_in_prerequisite_state).
+/// The extension is missing (undefined_function, undefined_table) or not preloaded
+/// (object_not_in_prerequisite_state).
 fn is_missing_extension(f: &QueryFailure) -> bool {
-    matches!(f.sqlstate.as_deref(), Some("42P01") | Some("55000")) && f.message.contains("pg_stat_statements")
+    matches!(f.sqlstate.as_deref(), Some("42883") | Some("42P01") | Some("55000"))
+        && f.message.contains("pg_stat_statements")
+}
+
+/// The queryids of the `top_n` statements, as the server gave them (bigint), for the text query.
+fn top_queryids(rows: &[crate::db::row::Row], top_n: usize) -> Vec<i64> {
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.opt_i64("queryid").ok().flatten())
+        .take(top_n)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The top statements' texts by queryid, and why there are none when the text query failed.
+fn texts<'a>(ctx: &'a EvalContext<'_>) -> (HashMap<&'a str, &'a str>, Option<&'a str>) {
+    let Some(o) = ctx.outcomes.get(TOP_QUERY_TEXTS.name) else {
+        return (HashMap::new(), None);
+    };
+    let by_id = o
+        .rows
+        .iter()
+        .filter_map(|r| Some((r.opt_str("queryid").ok()??, r.opt_str("query").ok()??)))
+        .collect();
+    (by_id, o.failures.first().map(|f| f.message.as_str()))
 }
 
 /// Why there is nothing to show, when pg_stat_statements cannot be read.
@@ -74,7 +113,7 @@ impl Check for TopQueries {
         L
     }
     fn metrics(&self) -> &'static [&'static MetricFamily] {
-        static L: &[&MetricFamily] = &[&CALLS, &EXEC_SECONDS, &ROWS, &TRACKED];
+        static L: &[&MetricFamily] = &[&CALLS, &EXEC_SECONDS, &ROWS, &TRACKED, &TOP_EXEC_SECONDS];
         L
     }
     fn privilege(&self) -> &'static str {
@@ -82,6 +121,24 @@ impl Check for TopQueries {
     }
     fn expected_failure(&self, failure: &QueryFailure) -> bool {
         is_missing_extension(failure)
+    }
+    fn follow_up(&self, outcomes: &BTreeMap<&'static str, QueryOutcome>, plan: &Plan) -> Option<FollowUp> {
+        if !plan.query_texts {
+            return None;
+        }
+        let ids = top_queryids(&outcomes.get(TOP_QUERIES.name)?.rows, plan.top_n);
+        if ids.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let sql = TOP_QUERY_TEXTS
+            .sql_for(0)
+            .ok()?
+            .replace(":queryids", &format!("{{{}}}", list.join(",")));
+        Some(FollowUp {
+            name: TOP_QUERY_TEXTS.name,
+            sql,
+        })
     }
     fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<CheckOutput, EvalError> {
         let mut out = CheckOutput::default();
@@ -105,6 +162,7 @@ impl Check for TopQueries {
                 }
             }
         }
+        let (texts, texts_failed) = texts(ctx);
         let mut shown = 0;
         for r in rows.iter().take(ctx.top_n) {
             // The totals row of an empty pg_stat_statements has no statement.
@@ -112,34 +170,61 @@ impl Check for TopQueries {
                 continue;
             };
             shown += 1;
+            let queryid = r.opt_str("queryid").in_query(q)?.unwrap_or("?");
+            let (db, user) = (
+                r.opt_str("datname").in_query(q)?.unwrap_or("?"),
+                r.opt_str("rolname").in_query(q)?.unwrap_or("?"),
+            );
+            out.samples.push(
+                Sample::new(&TOP_EXEC_SECONDS, total)
+                    .label("queryid", queryid)
+                    .label("database", db)
+                    .label("user", user),
+            );
+            let text = texts.get(queryid).map_or(String::new(), |t| format!(": {t}"));
             out.findings.push(
                 Finding::new(
                     Severity::Ok,
-                    format!("queryid {}", r.opt_str("queryid").in_query(q)?.unwrap_or("?")),
+                    format!("queryid {queryid}"),
                     format!(
-                        "{total:.3}s total, {} calls, {} ms mean, {} rows; db {}, user {}: {}",
+                        "{total:.3}s total, {} calls, {} ms mean, {} rows; db {db}, user {user}{text}",
                         figure(r.opt_f64("calls").in_query(q)?, 0),
                         // NULL when calls is 0: there is no mean, not a mean of 0.
                         figure(r.opt_f64("mean_ms").in_query(q)?, 3),
                         figure(r.opt_f64("rows").in_query(q)?, 0),
-                        r.opt_str("datname").in_query(q)?.unwrap_or("?"),
-                        r.opt_str("rolname").in_query(q)?.unwrap_or("?"),
-                        r.opt_str("query").in_query(q)?.unwrap_or("")
                     ),
                 )
                 .with_value(total),
             );
         }
-        let tracked = match rows.first() {
-            Some(r) => r.opt_f64("all_exec_seconds").in_query(q)?,
-            None => None,
-        };
-        out.summary = format!(
-            "{shown} top statement(s) shown; {}s execution time tracked",
-            figure(tracked, 1)
-        );
+        out.summary = summary(rows.first(), shown, texts_failed).in_query(q)?;
         Ok(out)
     }
+}
+
+/// The summary line: what was shown, the time tracked, whose statements were left out.
+fn summary(
+    first: Option<&crate::db::row::Row>,
+    shown: usize,
+    texts_failed: Option<&str>,
+) -> Result<String, crate::db::row::RowError> {
+    let mut line = format!("{shown} top statement(s) shown");
+    let Some(r) = first else { return Ok(line) };
+    line += &format!(
+        "; {}s execution time tracked",
+        figure(r.opt_f64("all_exec_seconds")?, 1)
+    );
+    let role = r.opt_str("own_role")?.unwrap_or("?");
+    line += &match r.opt_bool("own_excluded")? {
+        Some(true) => format!("; statements of role {role} (dbtool's own) not counted"),
+        _ => format!(
+            "; dbtool's own statements are counted: it connects as superuser {role} (give it a pg_monitor role of its own)"
+        ),
+    };
+    if let Some(why) = texts_failed {
+        line += &format!("; texts not read: {why}");
+    }
+    Ok(line)
 }
 
 /// A figure with `digits` decimals, or "?" when the server did not give one.
@@ -148,95 +233,5 @@ fn figure(value: Option<f64>, digits: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checks::testing::{eval, outcome};
-    use crate::checks::QueryOutcome;
-    use crate::db::row::Row;
-
-    fn top(queryid: Option<&str>, total: Option<&str>) -> Row {
-        Row::from_pairs(&[
-            ("statements", Some("2")),
-            ("all_calls", Some("10")),
-            ("all_exec_seconds", Some("1.5")),
-            ("all_rows", Some("7")),
-            ("queryid", queryid),
-            ("rolname", None),
-            ("datname", Some("app")),
-            ("calls", Some("4")),
-            ("total_seconds", total),
-            ("mean_ms", None),
-            ("rows", Some("1")),
-            ("query", Some("SELECT $1")),
-        ])
-    }
-
-    #[test]
-    fn top_statements_and_counters_without_query_labels() {
-        let out = eval(
-            &TopQueries,
-            vec![
-                outcome(&EXTENSIONS, vec![]),
-                outcome(&TOP_QUERIES, vec![top(Some("42"), Some("1.2"))]),
-            ],
-        );
-        assert_eq!(out.findings.len(), 1);
-        assert!(out.findings[0].message.contains("SELECT $1"));
-        assert!(out.samples.iter().all(|s| s.labels.is_empty()));
-        assert_eq!(out.samples.len(), 4);
-    }
-
-    #[test]
-    fn a_statement_without_a_mean_says_so_instead_of_0_ms() {
-        // Regression: mean_ms is NULL for a statement with 0 calls and showed as "0.000 ms mean".
-        let out = eval(
-            &TopQueries,
-            vec![
-                outcome(&EXTENSIONS, vec![]),
-                outcome(&TOP_QUERIES, vec![top(Some("42"), Some("1.2"))]),
-            ],
-        );
-        let message = &out.findings[0].message;
-        assert!(message.contains("? ms mean"), "{message}");
-        assert!(!message.contains("0.000 ms mean"), "{message}");
-    }
-
-    #[test]
-    fn empty_pg_stat_statements_shows_nothing() {
-        let out = eval(
-            &TopQueries,
-            vec![
-                outcome(&EXTENSIONS, vec![]),
-                outcome(&TOP_QUERIES, vec![top(None, None)]),
-            ],
-        );
-        assert!(out.findings.is_empty());
-    }
-
-    #[test]
-    fn missing_extension_is_a_note_not_an_error() {
-        let failed = QueryOutcome {
-            failures: vec![QueryFailure {
-                database: None,
-                message: "relation \"pg_stat_statements\" does not exist".into(),
-                sqlstate: Some("42P01".into()),
-                needs_version: None,
-                not_visited: false,
-            }],
-            ..Default::default()
-        };
-        let out = eval(
-            &TopQueries,
-            vec![outcome(&EXTENSIONS, vec![]), (TOP_QUERIES.name, failed)],
-        );
-        assert_eq!(out.findings[0].severity, Severity::Ok);
-        assert!(out.findings[0].message.contains("not installed"));
-        assert!(TopQueries.expected_failure(&QueryFailure {
-            database: None,
-            message: "relation \"pg_stat_statements\" does not exist".into(),
-            sqlstate: Some("42P01".into()),
-            needs_version: None,
-            not_visited: false,
-        }));
-    }
-}
+#[path = "top_queries_tests.rs"]
+mod tests;

@@ -57,6 +57,9 @@ pub struct CheckReport {
     pub samples: Vec<Sample>,
     /// The main threshold in force, for Nagios perfdata; None when the check has none.
     pub limits: Option<Limits>,
+    /// Server settings (name → value) for `--state` to compare with the previous run's; never
+    /// rendered. Secrets arrive as fingerprints.
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl TargetReport {

@@ -34,6 +34,7 @@ fn report(findings: Vec<Finding>) -> Report {
         findings,
         samples: vec![],
         limits: None,
+        settings: Default::default(),
     };
     let mut t = TargetReport::down("main".into(), String::new(), Duration::ZERO);
     (t.up, t.error, t.checks) = (true, None, vec![check]);

@@ -72,6 +72,7 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
             .collect(),
         databases: options.databases.clone(),
         top_n: options.top.unwrap_or(HealthOptions::DEFAULT_TOP),
+        query_texts: false,
         max_connections: options
             .max_connections
             .unwrap_or(HealthOptions::DEFAULT_MAX_CONNECTIONS)
@@ -128,11 +129,14 @@ pub fn resolve(
 ) -> anyhow::Result<HealthSettings> {
     let o = flags.over(&settings.file.health);
     let session = super::targets::session(conn, settings, true);
+    // [health] output is not a key: the section says nothing about where a run writes.
+    let format = o.format.unwrap_or_else(|| default_format(flags.output.as_deref()));
+    let mut plan = plan(&o, settings, session)?;
+    plan.query_texts = matches!(format, Format::Table | Format::Json);
     Ok(HealthSettings {
-        plan: plan(&o, settings, session)?,
+        plan,
         targets: super::targets::resolve_tier(conn, tier, settings, env)?,
-        // [health] output is not a key: the section says nothing about where a run writes.
-        format: o.format.unwrap_or_else(|| default_format(flags.output.as_deref())),
+        format,
         output: flags.output.clone(),
         timeout: o.timeout.map_or(HealthOptions::DEFAULT_TIMEOUT, |d| d.0),
         concurrency: o.concurrency.unwrap_or(HealthOptions::DEFAULT_CONCURRENCY).max(1),

@@ -96,6 +96,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "top_queries",
     "server",
     "xmin_horizon",
+    "maintenance",
     "wal",
     "waits",
     "hygiene",
