@@ -45,7 +45,7 @@ FROM (
           FROM pg_index x
           JOIN pg_class ci ON ci.oid = x.indexrelid
           JOIN pg_am am ON am.oid = ci.relam AND am.amname = 'btree'
-          WHERE ci.relpages::bigint * current_setting('block_size')::bigint >= 1048576
+          WHERE ci.relpages >= (SELECT 1048576 / current_setting('block_size')::int)  -- once, not per row
           -- OFFSET 0 here and below: the size filter runs first and the few indexes left
           -- find their table by oid, instead of a hash over all of pg_class (the planner
           -- cannot estimate the relpages filter).

@@ -45,7 +45,7 @@ FROM (
                c.relrowsecurity, c.reltoastrelid
         FROM pg_class c
         WHERE c.relkind IN ('r', 'm')
-          AND c.relpages::bigint * current_setting('block_size')::bigint >= 1048576
+          AND c.relpages >= (SELECT 1048576 / current_setting('block_size')::int)  -- once, not per row
         OFFSET 0
       ) tbl
       JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
