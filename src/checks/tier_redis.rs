@@ -87,7 +87,7 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
     };
     connected.store(true, Ordering::Relaxed);
     let checks: Vec<_> = plan.checks_of(TargetKind::Redis).collect();
-    let mut queries: Vec<&'static Query> = vec![&super::redis_memory::INFO];
+    let mut queries: Vec<&'static Query> = vec![&super::redis_info::INFO];
     for q in checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
             queries.push(q);
@@ -101,13 +101,11 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
     .await;
     let mut outcomes = Outcomes::new();
     merge(&mut outcomes, results);
-    let info = outcomes
-        .get(super::redis_memory::INFO.name)
-        .and_then(|o| o.rows.first());
+    let info = outcomes.get(super::redis_info::INFO.name).and_then(|o| o.rows.first());
     let version = info.and_then(|r| r.opt_str("redis_version").ok().flatten().map(str::to_string));
     if version.is_none() {
         let why = outcomes
-            .get(super::redis_memory::INFO.name)
+            .get(super::redis_info::INFO.name)
             .and_then(|o| o.failures.first())
             .map_or_else(|| "no redis_version in INFO".to_string(), |f| f.message.clone());
         let mut r = TargetReport::down(target.name.clone(), format!("connected, but {why}"), started.elapsed());
