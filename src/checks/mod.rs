@@ -45,6 +45,7 @@ pub mod indexes;
 pub mod locks;
 pub mod long_transactions;
 pub mod pgbouncer_clients;
+pub mod pgbouncer_connections;
 pub mod pgbouncer_databases;
 pub mod pgbouncer_pools;
 pub mod pgbouncer_stats;
@@ -213,6 +214,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &bloat::Bloat,
     &top_queries::TopQueries,
     &pgbouncer_pools::PgbouncerPools,
+    &pgbouncer_connections::PgbouncerConnections,
     &pgbouncer_clients::PgbouncerClients,
     &pgbouncer_databases::PgbouncerDatabases,
     &pgbouncer_stats::PgbouncerStats,
