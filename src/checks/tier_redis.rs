@@ -78,7 +78,7 @@ async fn exec(conn: &mut redis::aio::MultiplexedConnection, target: &RedisConn, 
 
 pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     let started = Instant::now();
-    let Some(redis) = target.redis.as_ref() else {
+    let Some(redis) = target.redis_conn() else {
         return TargetReport::down(target.name.clone(), "no Redis URL".into(), Duration::ZERO);
     };
     let conn = match redis.connect(plan.session.statement_timeout).await {
@@ -124,7 +124,7 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
         duration: started.elapsed(),
         checks: checks
             .iter()
-            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, "default"))
+            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, redis.user()))
             .collect(),
         previous_run: None,
     }

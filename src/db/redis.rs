@@ -57,6 +57,11 @@ impl RedisConn {
             .map_err(|e| self.error(&e))
     }
 
+    /// The ACL user it logs in as (`default` when the URL names none).
+    pub fn user(&self) -> &str {
+        self.info.redis_settings().username().unwrap_or("default")
+    }
+
     /// A failed command's message, without the password.
     pub fn error(&self, e: &redis::RedisError) -> String {
         redact(&e.to_string(), self.info.redis_settings().password())
