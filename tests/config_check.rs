@@ -386,3 +386,70 @@ fn generated_dsns_never_panic_and_never_echo_the_password() {
         );
     }
 }
+
+/// Issue 15: a job that needs PostgreSQL (backup, archive, pool-advise) is refused when its
+/// target is a PgBouncer or a Redis, with the job, the target and the fix on one line; a
+/// health job on the same targets is fine.
+#[test]
+fn jobs_that_need_postgres_are_refused_on_a_pgbouncer_or_redis_target() {
+    let targets = "[[targets]]\nname = \"db\"\ndsn = \"host=/tmp dbname=app\"\n\n\
+                   [[targets]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\ndsn = \"host=127.0.0.1 port=6432 user=stats\"\n\n\
+                   [[targets]]\nname = \"cache\"\nkind = \"redis\"\ndsn = \"redis://127.0.0.1:6379\"\n\n";
+    let job = |kind: &str, target: &str, keys: &str| {
+        format!("{targets}[[jobs]]\nname = \"nightly\"\nkind = \"{kind}\"\nschedule = \"0 3 * * *\"\ntarget = \"{target}\"\n{keys}")
+    };
+    let backup = "dest = \"/var/backups/dbtool\"\n";
+    let archive = "table = \"public.posts\"\ncolumn = \"create_at\"\nolder_than = \"2y\"\n";
+    // The job's target line is line 19.
+    refused(
+        &job("backup", "cache", backup),
+        "19:10",
+        &[
+            "job 'nightly'",
+            "target 'cache' is a redis target",
+            "backup job needs a PostgreSQL server",
+            "kind = \"postgres\"",
+        ],
+    );
+    refused(
+        &job("archive", "bouncer", archive),
+        "19:10",
+        &[
+            "job 'nightly'",
+            "target 'bouncer' is a pgbouncer target",
+            "archive job",
+            "kind = \"postgres\"",
+        ],
+    );
+    refused(
+        &job("pool-advise", "bouncer", ""),
+        "19:10",
+        &[
+            "job 'nightly'",
+            "target 'bouncer' is a pgbouncer target",
+            "pool-advise job",
+            "pgbouncer = \"URL\"",
+        ],
+    );
+    let (code, err) = check(&job("backup", "cache", backup));
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(code, Some(1));
+    // "*" with no PostgreSQL target among them would never run.
+    let only_tier = "[[targets]]\nname = \"cache\"\nkind = \"redis\"\ndsn = \"redis://127.0.0.1:6379\"\n\n\
+                     [[jobs]]\nname = \"nightly\"\nkind = \"backup\"\nschedule = \"0 3 * * *\"\ntarget = \"*\"\ndest = \"/b\"\n";
+    refused(
+        only_tier,
+        "10:10",
+        &["job 'nightly'", "target \"*\" has no PostgreSQL server"],
+    );
+    // The same targets are fine for health, and for a backup of the PostgreSQL one.
+    for ok in [
+        job("health", "cache", ""),
+        job("health", "bouncer", ""),
+        job("backup", "db", backup),
+        job("pool-advise", "db", ""),
+    ] {
+        let (code, err) = check(&ok);
+        assert_eq!(code, Some(0), "{ok}\n{err}");
+    }
+}

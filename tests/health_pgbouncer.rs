@@ -135,6 +135,37 @@ async fn clients_waiting_for_a_pool_of_one_are_reported_with_their_wait() {
         "dbtool_build_info names the kind: {prom}"
     );
 
+    // SHOW SERVERS and SHOW CLIENTS, one by one: the held server, the three waiting clients
+    // and how long the first of them has waited.
+    let series = |family: &str, extra: &str| {
+        format!(
+            "{family}{{target=\"127.0.0.1:{}/pgbouncer\",database=\"{}\",user=\"postgres\"{extra}}} ",
+            bouncer.port(),
+            db.name()
+        )
+    };
+    let value = |head: &str| -> f64 {
+        prom.lines()
+            .find_map(|l| l.strip_prefix(head))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {head} in\n{prom}"))
+    };
+    assert_eq!(value(&series("dbtool_pgbouncer_servers", ",state=\"active\"")), 1.0);
+    assert_eq!(value(&series("dbtool_pgbouncer_clients", ",state=\"waiting\"")), 3.0);
+    assert_eq!(value(&series("dbtool_pgbouncer_clients", ",state=\"active\"")), 1.0);
+    let longest = value(&series("dbtool_pgbouncer_client_longest_wait_seconds", ""));
+    assert!((1.0..60.0).contains(&longest), "longest wait {longest}");
+    let oldest = value(&series("dbtool_pgbouncer_server_oldest_connection_seconds", ""));
+    assert!((1.0..120.0).contains(&oldest), "oldest server connection {oldest}");
+    let connections = check(t, "pgbouncer_connections");
+    assert_eq!(connections["status"], "OK", "{connections}");
+    assert!(
+        connections["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("1 server connection(s)") && s.contains("4 client(s), 3 waiting")),
+        "{connections}"
+    );
+
     holder.batch_execute("COMMIT").await.expect("release the server");
     for w in waiters {
         w.await.expect("waiter");

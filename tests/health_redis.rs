@@ -231,3 +231,60 @@ async fn a_password_from_rediscli_auth_is_used_and_never_shown() {
         "password shown: {out}\n{err}"
     );
 }
+
+/// Issue 15: rediss:// against a Redis serving TLS with a certificate from the suite's test
+/// CA: trusted with `?sslrootcert=` naming that CA, refused (CRITICAL, down, naming the
+/// certificate problem) with another CA or with the system's roots.
+#[tokio::test(flavor = "multi_thread")]
+async fn rediss_is_trusted_with_the_ca_given_and_refused_with_another() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path().join("tls");
+    common::tls::make_ca_and_localhost(&dir);
+    common::tls::make_unrelated_ca(&dir, "other");
+    let tls_port = free_port().to_string();
+    let file = |name: &str| dir.join(name).display().to_string();
+    // The plain port stays for the harness' own readiness check; dbtool gets the TLS one.
+    let r = Redis::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &file("server.crt"),
+        "--tls-key-file",
+        &file("server.key"),
+        "--tls-ca-cert-file",
+        &file("ca.crt"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = |ca: Option<&str>| {
+        let base = format!("rediss://localhost:{tls_port}");
+        ca.map_or(base.clone(), |c| format!("{base}?sslrootcert={}", file(c)))
+    };
+
+    let (code, report, err) = json(&["--redis", &url(Some("ca.crt")), "--check", "redis_memory"], &[]).await;
+    let t = &report["targets"][0];
+    assert_eq!(t["up"], true, "{report}\n{err}\n{}", r.log_text());
+    assert!(
+        t["server_version"].as_str().is_some_and(|v| v.starts_with("Redis ")),
+        "{t}"
+    );
+    assert_eq!(t["target"], format!("localhost:{tls_port}/0"), "{t}");
+    assert!(code < 2, "{report}\n{err}");
+
+    for untrusted in [url(Some("other.crt")), url(None)] {
+        let (code, report, err) = json(&["--redis", &untrusted, "--check", "redis_memory"], &[]).await;
+        let t = &report["targets"][0];
+        assert_eq!(t["up"], false, "{untrusted}: {report}");
+        assert_eq!(code, 2, "{untrusted}: {report}\n{err}");
+        let error = t["error"].as_str().unwrap_or_default();
+        assert!(error.contains("certificate"), "{untrusted}: {error}");
+        assert!(error.contains("sslrootcert"), "the fix is named: {error}");
+        assert_eq!(error.lines().count(), 1, "{error}");
+    }
+
+    // A file that is not there is refused before any connection, naming it.
+    let missing = format!("rediss://localhost:{tls_port}?sslrootcert=/nonexistent/ca.crt");
+    let (code, _, err) = health(&["--redis", &missing], &[]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("sslrootcert /nonexistent/ca.crt:"), "{err}");
+}

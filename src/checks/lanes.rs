@@ -67,7 +67,7 @@ impl Run<'_> {
     /// pooled session closed to make room leave the server.
     pub async fn open(&self, db: &str, main: Option<&Session>) -> Result<Held, ConnectError> {
         match self.sessions {
-            Sessions::Fresh => connect_session(&self.target.params.with_dbname(db), &self.plan.session)
+            Sessions::Fresh => connect_session(&self.target.params()?.with_dbname(db), &self.plan.session)
                 .await
                 .map(Held::Own),
             Sessions::Warm(pool) => pool.get(db, main).await.map(|l| Held::Lent(Lent(l))),

@@ -4,6 +4,18 @@
 //! families; the runner executes each distinct query once and hands the rows to `evaluate`,
 //! which turns rows into findings and samples. Checks never print: renderers do.
 
+/// A check's statically declared metric family: `family!(IDENT, Gauge, "name", "help")`.
+/// Defined before the check modules so every one of them uses this one definition.
+macro_rules! family {
+    ($ident:ident, $kind:ident, $name:literal, $help:literal) => {
+        pub static $ident: $crate::report::finding::MetricFamily = $crate::report::finding::MetricFamily {
+            name: $name,
+            help: $help,
+            kind: $crate::report::finding::MetricKind::$kind,
+        };
+    };
+}
+
 mod lanes;
 pub mod limits;
 pub mod options;
@@ -35,11 +47,13 @@ pub mod locks;
 pub mod long_transactions;
 pub mod maintenance;
 pub mod pgbouncer_clients;
+pub mod pgbouncer_connections;
 pub mod pgbouncer_databases;
 pub mod pgbouncer_pools;
 pub mod pgbouncer_stats;
 pub mod redis_clients;
 pub mod redis_commands;
+pub mod redis_info;
 pub mod redis_memory;
 pub mod redis_persistence;
 pub mod redis_replication;
@@ -218,6 +232,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &bloat::Bloat,
     &top_queries::TopQueries,
     &pgbouncer_pools::PgbouncerPools,
+    &pgbouncer_connections::PgbouncerConnections,
     &pgbouncer_clients::PgbouncerClients,
     &pgbouncer_databases::PgbouncerDatabases,
     &pgbouncer_stats::PgbouncerStats,
@@ -230,6 +245,11 @@ pub static REGISTRY: &[&dyn Check] = &[
 
 pub fn find(name: &str) -> Option<&'static dyn Check> {
     REGISTRY.iter().copied().find(|c| c.name() == name)
+}
+
+/// A yes/no state as a sample value: 1 or 0.
+pub fn flag(yes: bool) -> f64 {
+    f64::from(u8::from(yes))
 }
 
 /// Formats a share (0..1) as a percentage for messages.

@@ -88,7 +88,7 @@ pub async fn run_target_until(target: &Target, plan: &Plan, deadline: Duration, 
                 Scope::EachDatabase | Scope::Databases(_) => dbs_done,
             });
             if done {
-                evaluate(*c, t, &outcomes, plan.top_n, *num, target.params.user())
+                evaluate(*c, t, &outcomes, plan.top_n, *num, target.user())
             } else {
                 unfinished(c.name(), &why)
             }

@@ -3,31 +3,35 @@
 
 use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample, Severity};
 
 crate::query!(LISTS, "pgbouncer_lists", Cluster, [0 => "pgbouncer_lists.sql"]);
 crate::query!(CONFIG, "pgbouncer_config", Cluster, [0 => "pgbouncer_config.sql"]);
 
-pub static CLIENTS: MetricFamily = MetricFamily {
-    name: "dbtool_pgbouncer_client_connections",
-    help: "Client connections PgBouncer holds, all pools and the admin console (SHOW LISTS used_clients).",
-    kind: MetricKind::Gauge,
-};
-pub static MAX_CLIENTS: MetricFamily = MetricFamily {
-    name: "dbtool_pgbouncer_max_client_connections",
-    help: "The max_client_conn setting.",
-    kind: MetricKind::Gauge,
-};
-pub static USAGE: MetricFamily = MetricFamily {
-    name: "dbtool_pgbouncer_client_connections_usage_ratio",
-    help: "Client connections as a share of max_client_conn.",
-    kind: MetricKind::Gauge,
-};
-pub static LIST_ITEMS: MetricFamily = MetricFamily {
-    name: "dbtool_pgbouncer_list_items",
-    help: "Items of PgBouncer's internal lists (SHOW LISTS): databases, users, pools, clients and servers by state.",
-    kind: MetricKind::Gauge,
-};
+family!(
+    CLIENTS,
+    Gauge,
+    "dbtool_pgbouncer_client_connections",
+    "Client connections PgBouncer holds, all pools and the admin console (SHOW LISTS used_clients)."
+);
+family!(
+    MAX_CLIENTS,
+    Gauge,
+    "dbtool_pgbouncer_max_client_connections",
+    "The max_client_conn setting."
+);
+family!(
+    USAGE,
+    Gauge,
+    "dbtool_pgbouncer_client_connections_usage_ratio",
+    "Client connections as a share of max_client_conn."
+);
+family!(
+    LIST_ITEMS,
+    Gauge,
+    "dbtool_pgbouncer_list_items",
+    "Items of PgBouncer's internal lists (SHOW LISTS): databases, users, pools, clients and servers by state."
+);
 
 pub struct PgbouncerClients;
 

@@ -4,45 +4,41 @@
 use super::pgbouncer_pools::{ADMIN_DB, DATABASES};
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MetricFamily, Sample, Severity};
 
-macro_rules! gauge {
-    ($ident:ident, $name:literal, $help:literal) => {
-        pub static $ident: MetricFamily = MetricFamily {
-            name: $name,
-            help: $help,
-            kind: MetricKind::Gauge,
-        };
-    };
-}
-
-gauge!(
+family!(
     POOL_SIZE,
+    Gauge,
     "dbtool_pgbouncer_database_pool_size",
     "The database's pool_size."
 );
-gauge!(
+family!(
     RESERVE_POOL,
+    Gauge,
     "dbtool_pgbouncer_database_reserve_pool",
     "The database's reserve_pool."
 );
-gauge!(
+family!(
     MAX_CONNECTIONS,
+    Gauge,
     "dbtool_pgbouncer_database_max_connections",
     "The database's max_db_connections (0: no limit)."
 );
-gauge!(
+family!(
     CURRENT_CONNECTIONS,
+    Gauge,
     "dbtool_pgbouncer_database_current_connections",
     "Server connections open to the database, all its pools."
 );
-gauge!(
+family!(
     PAUSED,
+    Gauge,
     "dbtool_pgbouncer_database_paused",
     "1 when the database is paused (PAUSE)."
 );
-gauge!(
+family!(
     DISABLED,
+    Gauge,
     "dbtool_pgbouncer_database_disabled",
     "1 when the database is disabled (DISABLE)."
 );
@@ -127,8 +123,8 @@ impl Check for PgbouncerDatabases {
             ));
             out.samples.push(gauge(&MAX_CONNECTIONS, max as f64));
             out.samples.push(gauge(&CURRENT_CONNECTIONS, current as f64));
-            out.samples.push(gauge(&PAUSED, f64::from(u8::from(paused))));
-            out.samples.push(gauge(&DISABLED, f64::from(u8::from(disabled))));
+            out.samples.push(gauge(&PAUSED, super::flag(paused)));
+            out.samples.push(gauge(&DISABLED, super::flag(disabled)));
             for (on, what, undo) in [(paused, "paused", "RESUME"), (disabled, "disabled", "ENABLE")] {
                 if on {
                     stopped += 1;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample, Severity};
 
 crate::query!(POOLS, "pgbouncer_pools", Cluster, [0 => "pgbouncer_pools.sql"]);
 crate::query!(DATABASES, "pgbouncer_databases", Cluster, [0 => "pgbouncer_databases.sql"]);
@@ -13,38 +13,33 @@ crate::query!(DATABASES, "pgbouncer_databases", Cluster, [0 => "pgbouncer_databa
 /// The admin console's own pseudo-database: no server behind it, nothing to saturate.
 pub const ADMIN_DB: &str = "pgbouncer";
 
-macro_rules! gauge {
-    ($ident:ident, $name:literal, $help:literal) => {
-        pub static $ident: MetricFamily = MetricFamily {
-            name: $name,
-            help: $help,
-            kind: MetricKind::Gauge,
-        };
-    };
-}
-
-gauge!(
+family!(
     CLIENTS,
+    Gauge,
     "dbtool_pgbouncer_pool_client_connections",
     "Client connections per pool (database, user) by state: active, waiting (SHOW POOLS cl_*)."
 );
-gauge!(
+family!(
     SERVERS,
+    Gauge,
     "dbtool_pgbouncer_pool_server_connections",
     "Server connections per pool by state: active, idle, used, tested, login (SHOW POOLS sv_*)."
 );
-gauge!(
+family!(
     MAXWAIT,
+    Gauge,
     "dbtool_pgbouncer_pool_maxwait_seconds",
     "How long the oldest waiting client of the pool has waited for a server (maxwait + maxwait_us)."
 );
-gauge!(
+family!(
     SATURATION,
+    Gauge,
     "dbtool_pgbouncer_pool_saturation_ratio",
     "Server connections linked to a client (sv_active) as a share of the database's pool_size."
 );
-gauge!(
+family!(
     RESERVE,
+    Gauge,
     "dbtool_pgbouncer_pool_reserve_in_use",
     "Server connections of the pool beyond pool_size, that is taken from the reserve pool."
 );

@@ -4,19 +4,9 @@
 
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MetricFamily, Sample, Severity};
 
 crate::query!(STATS, "pgbouncer_stats", Cluster, [0 => "pgbouncer_stats.sql"]);
-
-macro_rules! family {
-    ($ident:ident, $kind:ident, $name:literal, $help:literal) => {
-        pub static $ident: MetricFamily = MetricFamily {
-            name: $name,
-            help: $help,
-            kind: MetricKind::$kind,
-        };
-    };
-}
 
 family!(
     XACTS,

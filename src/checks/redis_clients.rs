@@ -1,10 +1,10 @@
 //! Redis clients (INFO clients and stats, CONFIG GET maxclients): connected and blocked
 //! clients, bounds on their number, and connections rejected at maxclients.
 
-use super::redis_memory::{config, family, info, CONFIG, INFO};
+use super::redis_info::{config, info, CONFIG, INFO};
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample, Severity};
 
 family!(
     CONNECTED,

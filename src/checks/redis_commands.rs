@@ -1,10 +1,10 @@
 //! Redis commands (INFO stats and commandstats): commands processed, keyspace hits and misses,
 //! and per-command calls and time for the top N commands by calls (bounded cardinality).
 
-use super::redis_memory::{family, info, INFO};
+use super::redis_info::{info, number, INFO};
 use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, Scope, Variant};
 use crate::db::TargetKind;
-use crate::report::finding::{MetricFamily, MetricKind, Sample};
+use crate::report::finding::{MetricFamily, Sample};
 
 pub static COMMANDSTATS: Query = Query {
     name: "redis_commandstats",
@@ -57,14 +57,7 @@ pub struct RedisCommands;
 
 /// `calls=2,usec=10,usec_per_call=5.00,…` → (calls, usec).
 fn calls_usec(value: &str) -> Option<(f64, f64)> {
-    let get = |k: &str| {
-        value
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(key, _)| *key == k)
-            .and_then(|(_, v)| v.parse::<f64>().ok())
-    };
-    Some((get("calls")?, get("usec")?))
+    Some((number(value, "calls")?, number(value, "usec")?))
 }
 
 impl Check for RedisCommands {

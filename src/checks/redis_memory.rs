@@ -1,56 +1,11 @@
 //! Redis memory (INFO memory, CONFIG GET maxmemory): used memory against maxmemory, or against
 //! the host's memory when maxmemory is 0 (saying so); RSS, fragmentation, evictions.
 
-use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, Scope, ThresholdSpec, Variant};
-use crate::db::row::Row;
+use super::{pct, Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MainThreshold, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MainThreshold, MetricFamily, Sample, Severity};
 
-/// Every section INFO gives without arguments (server, clients, memory, persistence, stats,
-/// replication, keyspace …), once per run for every Redis check.
-pub static INFO: Query = Query {
-    name: "redis_info",
-    scope: Scope::Cluster,
-    variants: &[Variant {
-        min_version: 0,
-        sql: "INFO",
-    }],
-    snapshot_stats: false,
-};
-/// The limits as configured; a user without CONFIG permission gets INFO's figures instead.
-pub static CONFIG: Query = Query {
-    name: "redis_config",
-    scope: Scope::Cluster,
-    variants: &[Variant {
-        min_version: 0,
-        sql: "CONFIG GET maxmemory; CONFIG GET maxclients",
-    }],
-    snapshot_stats: false,
-};
-
-/// The one row of INFO.
-pub fn info<'a>(ctx: &'a EvalContext<'_>) -> Result<&'a Row, EvalError> {
-    ctx.rows(&INFO).first().ok_or(EvalError::Setting {
-        query: INFO.name,
-        name: "INFO",
-    })
-}
-
-/// A CONFIG GET value, None when CONFIG was refused (a user without +config|get).
-pub fn config(ctx: &EvalContext<'_>, key: &str) -> Option<f64> {
-    ctx.rows(&CONFIG).first().and_then(|r| r.opt_f64(key).ok().flatten())
-}
-
-macro_rules! family {
-    ($ident:ident, $kind:ident, $name:literal, $help:literal) => {
-        pub static $ident: MetricFamily = MetricFamily {
-            name: $name,
-            help: $help,
-            kind: MetricKind::$kind,
-        };
-    };
-}
-pub(crate) use family;
+use super::redis_info::{config, info, CONFIG, INFO};
 
 family!(
     USED,

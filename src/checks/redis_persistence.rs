@@ -1,10 +1,11 @@
 //! Redis persistence (INFO persistence): the last RDB save and AOF write failed or not, and
 //! changes not yet saved.
 
-use super::redis_memory::{family, info, INFO};
+use super::flag;
+use super::redis_info::{info, INFO};
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MetricFamily, Sample, Severity};
 
 family!(
     CHANGES,
@@ -78,10 +79,9 @@ impl Check for RedisPersistence {
         out.samples.push(Sample::new(&CHANGES, changes));
         out.samples
             .push(Sample::new(&LAST_SAVE, r.f64("rdb_last_save_time").in_query(q)?));
-        out.samples.push(Sample::new(&RDB_OK, f64::from(u8::from(rdb_ok))));
-        out.samples
-            .push(Sample::new(&AOF_ENABLED, f64::from(u8::from(aof_enabled))));
-        out.samples.push(Sample::new(&AOF_OK, f64::from(u8::from(aof_ok))));
+        out.samples.push(Sample::new(&RDB_OK, flag(rdb_ok)));
+        out.samples.push(Sample::new(&AOF_ENABLED, flag(aof_enabled)));
+        out.samples.push(Sample::new(&AOF_OK, flag(aof_ok)));
         if !rdb_ok {
             out.findings.push(Finding::new(
                 Severity::Critical,

@@ -1,10 +1,11 @@
 //! Redis replication (INFO replication): the role; on a primary, its replicas and how far
 //! behind each is; on a replica, the link to its primary (`master_link_status`).
 
-use super::redis_memory::{family, info, INFO};
+use super::flag;
+use super::redis_info::{field, info, number, INFO};
 use super::{Check, CheckOutput, EvalContext, EvalError, Query, RowContext, ThresholdSpec};
 use crate::db::TargetKind;
-use crate::report::finding::{Finding, MetricFamily, MetricKind, Sample, Severity};
+use crate::report::finding::{Finding, MetricFamily, Sample, Severity};
 
 family!(
     IS_REPLICA,
@@ -44,11 +45,6 @@ family!(
 );
 
 pub struct RedisReplication;
-
-/// `slave0:ip=127.0.0.1,port=6380,state=online,offset=42,lag=0` → its fields.
-fn fields(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    value.split(',').filter_map(|kv| kv.split_once('='))
-}
 
 impl Check for RedisReplication {
     fn name(&self) -> &'static str {
@@ -99,8 +95,7 @@ impl Check for RedisReplication {
         let role = r.str("role").in_query(q)?;
         let offset = r.f64("master_repl_offset").in_query(q)?;
         let mut out = CheckOutput::default();
-        out.samples
-            .push(Sample::new(&IS_REPLICA, f64::from(u8::from(role == "slave"))));
+        out.samples.push(Sample::new(&IS_REPLICA, flag(role == "slave")));
         out.samples.push(Sample::new(&OFFSET, offset));
         if role == "slave" {
             let link = r.str("master_link_status").in_query(q)?;
@@ -109,8 +104,7 @@ impl Check for RedisReplication {
                 r.str("master_host").in_query(q)?,
                 r.str("master_port").in_query(q)?
             );
-            out.samples
-                .push(Sample::new(&LINK_UP, f64::from(u8::from(link == "up"))));
+            out.samples.push(Sample::new(&LINK_UP, flag(link == "up")));
             out.summary = format!("replica of {primary}, link {link}");
             if link != "up" {
                 let down_for = r.opt_f64("master_link_down_since_seconds").unwrap_or(None);
@@ -132,10 +126,14 @@ impl Check for RedisReplication {
             .filter(|c| c.starts_with("slave") && c[5..].parse::<u32>().is_ok())
         {
             let value = r.str(column).in_query(q)?;
-            let get = |k: &str| fields(value).find(|(key, _)| *key == k).map(|(_, v)| v);
-            let name = format!("{}:{}", get("ip").unwrap_or("?"), get("port").unwrap_or("?"));
-            let acked = get("offset").and_then(|v| v.parse::<f64>().ok()).unwrap_or(offset);
-            let lag = get("lag").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            // `slave0:ip=127.0.0.1,port=6380,state=online,offset=42,lag=0`
+            let name = format!(
+                "{}:{}",
+                field(value, "ip").unwrap_or("?"),
+                field(value, "port").unwrap_or("?")
+            );
+            let acked = number(value, "offset").unwrap_or(offset);
+            let lag = number(value, "lag").unwrap_or(0.0);
             worst = worst.max(lag);
             out.samples
                 .push(Sample::new(&REPLICA_LAG_BYTES, (offset - acked).max(0.0)).label("replica", name.as_str()));

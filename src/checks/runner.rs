@@ -39,8 +39,14 @@ pub(super) fn merge(outcomes: &mut Outcomes, results: Vec<Executed>) {
     }
 }
 
-/// Runs every planned query on a server of `version`; returns the outcomes.
-async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcomes, tokio_postgres::Error> {
+/// Runs every planned query on a server of `version` whose main database is `main_db`;
+/// returns the outcomes.
+async fn gather(
+    client: &Session,
+    run: &Run<'_>,
+    main_db: &str,
+    version: u32,
+) -> Result<Outcomes, tokio_postgres::Error> {
     let plan = run.plan;
     let mut queries: Vec<&'static Query> = Vec::new();
     let postgres = plan.checks_of(TargetKind::Postgres);
@@ -51,7 +57,6 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
     }
     let cluster: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope == Scope::Cluster).collect();
     let per_db: Vec<&'static Query> = queries.iter().copied().filter(|q| q.scope != Scope::Cluster).collect();
-    let main_db = run.target.params.dbname().to_string();
 
     let cluster_side = futures_util::future::join_all(cluster.iter().map(|q| async move {
         let e = exec(client, q, version, None).await;
@@ -66,7 +71,7 @@ async fn gather(client: &Session, run: &Run<'_>, version: u32) -> Result<Outcome
         }
         let listed = client.simple_query(LIST_DATABASES).await.map(rows_from_messages);
         let (visits, missing) = super::visits::plan(listed, &plan.databases, &per_db);
-        let results = in_databases(client, run, &main_db, visits, version).await;
+        let results = in_databases(client, run, main_db, visits, version).await;
         if let Some(f) = run.finished {
             results.iter().for_each(|e| f.note(e));
             f.databases_done();
@@ -238,7 +243,11 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
         return super::tier::run(target, plan, connected).await;
     }
     let started = Instant::now();
-    let client = match run.open(target.params.dbname(), None).await {
+    let main_db = match target.params() {
+        Ok(p) => p.dbname(),
+        Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
+    };
+    let client = match run.open(main_db, None).await {
         Ok(c) => c,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
@@ -252,12 +261,12 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
         }
         Err(e) => return answered_but(target, format!("connected, but {e}"), started),
     };
-    match gather(&client, run, version.num).await {
+    match gather(&client, run, main_db, version.num).await {
         Ok(mut outcomes) => {
             follow_ups(&client, plan, &mut outcomes).await;
             let checks = plan
                 .checks_of(TargetKind::Postgres)
-                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.params.user()))
+                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.user()))
                 .collect();
             TargetReport {
                 name: target.name.clone(),

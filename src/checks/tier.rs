@@ -51,7 +51,11 @@ async fn pgbouncer(target: &Target, plan: &Plan, connected: &AtomicBool) -> Targ
         admin_console: true,
         ..plan.session.clone()
     };
-    let session = match connect_session(&target.params, &admin).await {
+    let params = match target.params() {
+        Ok(p) => p,
+        Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
+    };
+    let session = match connect_session(params, &admin).await {
         Ok(s) => s,
         Err(e) => return TargetReport::down(target.name.clone(), e.to_string(), started.elapsed()),
     };
@@ -83,7 +87,7 @@ async fn pgbouncer(target: &Target, plan: &Plan, connected: &AtomicBool) -> Targ
         duration: started.elapsed(),
         checks: checks
             .iter()
-            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, target.params.user()))
+            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, target.user()))
             .collect(),
         previous_run: None,
     }

@@ -78,7 +78,7 @@ async fn exec(conn: &mut redis::aio::MultiplexedConnection, target: &RedisConn, 
 
 pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) -> TargetReport {
     let started = Instant::now();
-    let Some(redis) = target.redis.as_ref() else {
+    let Some(redis) = target.redis_conn() else {
         return TargetReport::down(target.name.clone(), "no Redis URL".into(), Duration::ZERO);
     };
     let conn = match redis.connect(plan.session.statement_timeout).await {
@@ -87,7 +87,7 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
     };
     connected.store(true, Ordering::Relaxed);
     let checks: Vec<_> = plan.checks_of(TargetKind::Redis).collect();
-    let mut queries: Vec<&'static Query> = vec![&super::redis_memory::INFO];
+    let mut queries: Vec<&'static Query> = vec![&super::redis_info::INFO];
     for q in checks.iter().flat_map(|(c, _)| c.queries().iter().copied()) {
         if !queries.iter().any(|x| x.name == q.name) {
             queries.push(q);
@@ -101,13 +101,11 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
     .await;
     let mut outcomes = Outcomes::new();
     merge(&mut outcomes, results);
-    let info = outcomes
-        .get(super::redis_memory::INFO.name)
-        .and_then(|o| o.rows.first());
+    let info = outcomes.get(super::redis_info::INFO.name).and_then(|o| o.rows.first());
     let version = info.and_then(|r| r.opt_str("redis_version").ok().flatten().map(str::to_string));
     if version.is_none() {
         let why = outcomes
-            .get(super::redis_memory::INFO.name)
+            .get(super::redis_info::INFO.name)
             .and_then(|o| o.failures.first())
             .map_or_else(|| "no redis_version in INFO".to_string(), |f| f.message.clone());
         let mut r = TargetReport::down(target.name.clone(), format!("connected, but {why}"), started.elapsed());
@@ -126,7 +124,7 @@ pub(super) async fn run(target: &Target, plan: &Plan, connected: &AtomicBool) ->
         duration: started.elapsed(),
         checks: checks
             .iter()
-            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, "default"))
+            .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, num, redis.user()))
             .collect(),
         previous_run: None,
     }

@@ -99,7 +99,7 @@ pub async fn run(args: &ArchiveArgs, loaded: &Settings) -> anyhow::Result<u8> {
             &job.job_name(),
             "archive",
             &target.name,
-            target.params.dbname(),
+            target.params().map_or("", |p| p.dbname()),
             started,
             None,
             rows,

@@ -142,7 +142,12 @@ async fn tell(
                 Err(e) => event(&o.database, started, None, Err(e.to_string())),
             })
             .collect(),
-        Err(e) => vec![event(target.params.dbname(), started, None, Err(e.to_string()))],
+        Err(e) => vec![event(
+            target.params().map_or("", |p| p.dbname()),
+            started,
+            None,
+            Err(e.to_string()),
+        )],
     };
     let mut failed = Vec::new();
     for e in &events {

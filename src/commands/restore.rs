@@ -6,7 +6,7 @@ use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::cli::backup::RestoreArgs;
-use crate::db::{ConnParams, ProcessEnv};
+use crate::db::{ConnParams, ProcessEnv, Target};
 use crate::jobs::backup::{manifest, restore};
 use crate::report::printable::printable;
 use crate::settings::Settings;
@@ -24,8 +24,8 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         None => targets::resolve(&a.conn, loaded, &ProcessEnv)?
             .into_iter()
             .next()
-            .map(|t| t.params)
-            .context("no server to restore on: pass --to DSN")?,
+            .map(Target::into_params)
+            .context("no server to restore on: pass --to DSN")??,
     };
     let settings = targets::session(&a.conn, loaded, false);
     let extra = restore::PgRestoreArgs {

@@ -27,6 +27,9 @@ pub enum ConnectError {
         max: usize,
         waited: std::time::Duration,
     },
+    /// A Redis target where a PostgreSQL server is needed.
+    #[error(transparent)]
+    NotSql(#[from] super::target::NotSql),
 }
 
 impl ConnectError {
@@ -61,7 +64,7 @@ impl ConnectError {
         match self {
             ConnectError::Tls { .. } => &[],
             ConnectError::Failed { failures, .. } => failures,
-            ConnectError::PoolBusy { .. } => &[],
+            ConnectError::PoolBusy { .. } | ConnectError::NotSql(_) => &[],
         }
     }
 }

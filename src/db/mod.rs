@@ -23,5 +23,5 @@ pub use connect::{connect, connect_session, SessionSettings};
 pub use connect_error::ConnectError;
 pub use conninfo::{ConnInfoError, ConnParams, Env, MapEnv, ProcessEnv, SslMode};
 pub use session::{Pooler, Session};
-pub use target::{Target, TargetKind};
+pub use target::{Endpoint, NotSql, Target, TargetKind};
 pub use version::{server_version, ServerVersion, VersionError};

@@ -221,12 +221,15 @@ pub struct Pools {
 impl Pools {
     /// The pools of `target` under these limits and this bound, made on first use: two jobs
     /// watching one target with different limits do not share sessions.
-    pub fn of(&self, target: &Target, settings: &SessionSettings, max: usize) -> Arc<TargetPool> {
+    /// A Redis target has no sessions to keep: an error.
+    pub fn of(&self, target: &Target, settings: &SessionSettings, max: usize) -> Result<Arc<TargetPool>, ConnectError> {
+        let params = target.params()?;
         let key = (target.name.clone(), format!("{settings:?}"), max);
         let mut all = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        all.entry(key)
-            .or_insert_with(|| TargetPool::new(target.params.clone(), settings.clone(), max))
-            .clone()
+        Ok(all
+            .entry(key)
+            .or_insert_with(|| TargetPool::new(params.clone(), settings.clone(), max))
+            .clone())
     }
 
     /// Closes the sessions no run has used for `idle` (every idle session with `None`, at

@@ -26,8 +26,9 @@ pub async fn run(
         None => None,
     };
     let window = opts.window();
+    let postgres = target.params()?;
     let spec = SampleSpec {
-        postgres: &target.params,
+        postgres,
         session,
         pgbouncer: bouncer.as_ref(),
         window,
@@ -39,7 +40,7 @@ pub async fn run(
         .map_err(|e| match e {
             // A connect error already names the server (redacted); others need it added.
             SampleError::Connect { .. } => anyhow::Error::new(e),
-            e => anyhow::Error::new(e).context(format!("sampling {}", target.params.redacted())),
+            e => anyhow::Error::new(e).context(format!("sampling {}", postgres.redacted())),
         })?;
     let advice = model::advise(&measured, &assumptions);
     Ok((measured, advice))

@@ -72,7 +72,7 @@ pub(super) async fn tell(
         &job.name,
         job.kind.name(),
         &target.name,
-        target.params.dbname(),
+        target.params().map_or("", |p| p.dbname()),
         started,
         done.bytes.and_then(|b| u64::try_from(b).ok()),
         done.rows,

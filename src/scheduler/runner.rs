@@ -183,7 +183,8 @@ async fn job_loop(index: usize, gen: Arc<Generation>, shared: Arc<Shared>, stop:
 async fn missed_while_down(job: &Job, gen: &Generation, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let latest = job.schedule.latest_at_or_before(now(), tz)?;
     for target in targets_of(job, &gen.targets) {
-        let Ok(client) = crate::db::connect(&target.params, &targets::bookkeeping(&gen.loaded)).await else {
+        let Ok(params) = target.params() else { continue };
+        let Ok(client) = crate::db::connect(params, &targets::bookkeeping(&gen.loaded)).await else {
             continue;
         };
         return match super::history::last_scheduled(&client, &job.name).await {

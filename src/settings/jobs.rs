@@ -13,6 +13,7 @@ use super::schedule::TargetSel;
 use super::Settings;
 use crate::checks::options::HealthOptions;
 use crate::checks::plan::Plan;
+use crate::db::TargetKind;
 use crate::duration::HumanDuration;
 use crate::jobs::archive::ArchiveJob;
 use crate::jobs::backup::BackupOptions;
@@ -103,6 +104,13 @@ impl Kind {
     /// a `pg_monitor` role. The test-only sleep kind stands in for a backup's child process.
     pub fn claims(self) -> bool {
         matches!(self, Kind::Backup | Kind::Archive | Kind::Sleep)
+    }
+
+    /// Whether the job works on a PostgreSQL server itself: a backup or an archive needs one
+    /// to dump or move rows, pool-advise samples its pg_stat_database (PgBouncer's console is
+    /// its `pgbouncer` key). Only health runs on every kind of target.
+    pub fn needs_postgres(self) -> bool {
+        matches!(self, Kind::Backup | Kind::Archive | Kind::PoolAdvise)
     }
 
     pub fn name(self) -> &'static str {
@@ -263,3 +271,35 @@ fn archive(mut own: Table, head: &Head, settings: &Settings) -> Result<ArchiveJo
 #[cfg(test)]
 #[path = "jobs_tests.rs"]
 mod tests;
+
+/// Why a job of `kind` cannot run on the target it names: a PgBouncer or Redis target for a
+/// job that needs PostgreSQL, or `"*"` when no target is PostgreSQL (the scheduler gives such
+/// a job only the PostgreSQL targets, so it would never run). The fix is in the message.
+pub fn target_kind_error(kind: Kind, target: &TargetSel, settings: &Settings) -> Option<String> {
+    if !kind.needs_postgres() {
+        return None;
+    }
+    let targets = &settings.file.targets;
+    let fix = match kind {
+        Kind::PoolAdvise => "point target at the PostgreSQL server behind PgBouncer and give PgBouncer's admin console as pgbouncer = \"URL\"",
+        _ => "point target at a [[targets]] entry with kind = \"postgres\"",
+    };
+    match target {
+        TargetSel::Named(name) => {
+            let t = targets.iter().find(|t| &t.name == name)?;
+            (t.kind != TargetKind::Postgres).then(|| {
+                format!(
+                    "target '{name}' is a {} target, and a {} job needs a PostgreSQL server; {fix}",
+                    t.kind.as_str(),
+                    kind.name()
+                )
+            })
+        }
+        TargetSel::All => (!targets.is_empty() && targets.iter().all(|t| t.kind != TargetKind::Postgres)).then(|| {
+            format!(
+                "target \"*\" has no PostgreSQL server among the [[targets]], and a {} job needs one; {fix}",
+                kind.name()
+            )
+        }),
+    }
+}

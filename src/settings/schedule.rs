@@ -247,6 +247,12 @@ fn job(
                 .ok()
         });
     let target = r.target(targets);
+    if let (Some(k), Some(t)) = (kind, &target) {
+        if let Some(e) = jobs::target_kind_error(k, t, settings) {
+            let pos = table.get("target").map_or(start, |v| v.span().start);
+            r.err(pos, e);
+        }
+    }
     let output = r.string("output").map(|(o, _)| PathBuf::from(o));
     let timeout = r.string("timeout").and_then(|(t, pos)| {
         crate::duration::parse_duration(&t)

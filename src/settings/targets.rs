@@ -75,22 +75,10 @@ fn from_file(t: &crate::settings::file::TargetConfig, env: &dyn Env) -> anyhow::
     let context = || format!("[[targets]] '{}'", t.name);
     if t.kind == TargetKind::Redis {
         let conn = RedisConn::resolve(&t.dsn, env).with_context(context)?;
-        return Ok(redis_target(t.name.clone(), conn));
+        return Ok(Target::redis(t.name.clone(), conn));
     }
     let params = ConnParams::resolve(Some(&t.dsn), env).with_context(context)?;
     Ok(Target::postgres(t.name.clone(), t.kind, for_kind(t.kind, params)))
-}
-
-/// A Redis target; its `params` are never used to connect.
-fn redis_target(name: String, conn: RedisConn) -> Target {
-    let params = ConnParams::resolve(Some("dbname=redis"), &crate::db::MapEnv(Default::default()))
-        .expect("a fixed conninfo parses");
-    Target {
-        name,
-        kind: TargetKind::Redis,
-        params,
-        redis: Some(conn),
-    }
 }
 
 fn for_kind(kind: TargetKind, params: ConnParams) -> ConnParams {
@@ -141,7 +129,7 @@ pub fn resolve_tier(
     for (i, url) in tier.redis.iter().enumerate() {
         let conn = RedisConn::resolve(url, env).with_context(|| format!("--redis number {}", i + 1))?;
         let name = unique(&targets, &conn.label);
-        targets.push(redis_target(name, conn));
+        targets.push(Target::redis(name, conn));
     }
     Ok(targets)
 }

@@ -45,6 +45,16 @@ pub fn enable(cluster: &TempCluster, client_ca: bool) -> PathBuf {
 /// Creates `dir` with ca.crt/ca.key and server.crt/server.key for DNS:localhost; the server key
 /// belongs to the owner of `data_dir`.
 fn make_ca_and_server(dir: &Path, data_dir: &Path) {
+    make_ca_and_localhost(dir);
+    let key = dir.join("server.key");
+    let owner = fs::metadata(data_dir).expect("data directory");
+    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
+}
+
+/// Creates `dir` with ca.crt/ca.key and server.crt/server.key for DNS:localhost, owned by us
+/// (for a server the test runs itself, such as Redis).
+pub fn make_ca_and_localhost(dir: &Path) {
     fs::create_dir(dir).expect("create the TLS directory");
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod the TLS directory");
     openssl(dir, &format!("req -x509 {EC} -keyout ca.key -out ca.crt -subj /CN=testca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"));
@@ -54,10 +64,6 @@ fn make_ca_and_server(dir: &Path, data_dir: &Path) {
         "localhost",
         "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
     );
-    let key = dir.join("server.key");
-    let owner = fs::metadata(data_dir).expect("data directory");
-    std::os::unix::fs::chown(&key, Some(owner.uid()), Some(owner.gid())).expect("chown server.key");
-    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod server.key");
 }
 
 /// NAME.crt/NAME.key for common name `cn`, a client certificate signed by the CA in `dir`.

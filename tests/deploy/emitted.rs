@@ -101,6 +101,7 @@ pub const KNOWN_CHECKS: &[&str] = &[
     "waits",
     "hygiene",
     "pgbouncer_pools",
+    "pgbouncer_connections",
     "pgbouncer_clients",
     "pgbouncer_databases",
     "pgbouncer_stats",

@@ -14,7 +14,13 @@ pub async fn problems(target: &Target, checks: &[&'static dyn Check], session: &
     for check in checks {
         for q in check.queries() {
             let Ok(sql) = q.sql_for(u32::MAX) else { continue };
-            let main = target.params.dbname().to_string();
+            let main = match target.params() {
+                Ok(p) => p.dbname().to_string(),
+                Err(e) => {
+                    out.push(format!("custom check {} on target {}: {e}", check.name(), target.name));
+                    continue;
+                }
+            };
             let dbs: Vec<String> = match q.scope {
                 Scope::Cluster | Scope::EachDatabase => vec![main],
                 Scope::Databases(named) => named.iter().map(|d| d.to_string()).collect(),
@@ -34,7 +40,8 @@ pub async fn problems(target: &Target, checks: &[&'static dyn Check], session: &
 }
 
 async fn explain(target: &Target, db: &str, sql: &str, session: &SessionSettings) -> Result<(), String> {
-    let s = connect_session(&target.params.with_dbname(db), session)
+    let params = target.params().map_err(|e| e.to_string())?;
+    let s = connect_session(&params.with_dbname(db), session)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let text = format!("EXPLAIN (COSTS OFF) {sql}");
@@ -44,7 +51,7 @@ async fn explain(target: &Target, db: &str, sql: &str, session: &SessionSettings
         .map(|_| ())
         .map_err(|e| match e.as_db_error() {
             Some(d) if d.code().code() == "42501" => {
-                format!("{}; grant SELECT on it to {}", d.message(), target.params.user())
+                format!("{}; grant SELECT on it to {}", d.message(), params.user())
             }
             Some(d) => d.message().to_string(),
             None => e.to_string(),

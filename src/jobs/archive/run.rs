@@ -205,7 +205,10 @@ async fn remaining(
     report: &mut ArchiveReport,
 ) {
     let fresh = match src.is_closed() {
-        true => db::connect(&target.params, &setup::session(job)).await.ok(),
+        true => match target.params() {
+            Ok(p) => db::connect(p, &setup::session(job)).await.ok(),
+            Err(_) => None,
+        },
         false => None,
     };
     let client = fresh.as_ref().unwrap_or(src);

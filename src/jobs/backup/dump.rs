@@ -11,8 +11,8 @@ use indicatif::ProgressBar;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::ConnParams;
 use crate::db::SessionSettings;
-use crate::db::Target;
 
 use super::child::{self, libpq_command};
 use super::compress;
@@ -65,7 +65,8 @@ fn free_id(dest: &Path, database: &str, at: chrono::DateTime<Utc>) -> String {
 pub struct Job<'a> {
     pub opts: &'a BackupOptions,
     pub dest: &'a Path,
-    pub target: &'a Target,
+    /// The server's libpq parameters (a backup's target is PostgreSQL).
+    pub params: &'a ConnParams,
     pub session: &'a SessionSettings,
     pub cancel: &'a CancellationToken,
     pub progress: Option<&'a ProgressBar>,
@@ -77,7 +78,7 @@ pub struct Job<'a> {
 pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, BackupError> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let sess = session::open(&job.target.params, job.session, database).await?;
+    let sess = session::open(job.params, job.session, database).await?;
     // Every path from here releases the server lock, failures included.
     let result = backup_locked(job, database, &sess, started_at, clock).await;
     sess.release().await;
@@ -211,7 +212,7 @@ async fn write_contents(
 
 /// pg_dump with the run's options, writing to stdout unless a `--file` is added.
 pub(super) fn pg_dump_command(job: &Job<'_>, database: &str, bin: &PgBin, compress: Option<&str>) -> Command {
-    let env = job.target.params.with_dbname(database).libpq_env();
+    let env = job.params.with_dbname(database).libpq_env();
     let mut cmd = libpq_command(&bin.pg_dump(), &env);
     cmd.arg("--no-password").arg(match job.opts.format {
         DumpFormat::Custom => "--format=custom",
@@ -231,7 +232,7 @@ pub(super) fn pg_dump_command(job: &Job<'_>, database: &str, bin: &PgBin, compre
 
 /// pg_dumpall --globals-only, writing to stdout unless a `--file` is added.
 pub(super) fn pg_dumpall_command(job: &Job<'_>, database: &str, bin: &PgBin) -> Command {
-    let env = job.target.params.with_dbname(database).libpq_env();
+    let env = job.params.with_dbname(database).libpq_env();
     let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
     cmd.args(["--globals-only", "--no-password"]);
     cmd

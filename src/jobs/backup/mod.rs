@@ -115,7 +115,9 @@ pub async fn run_with_session(
             // Nothing was attempted; name the failure after the databases asked for, or the
             // target's own, so "last status 0" still reaches the alert.
             let names = if opts.databases.is_empty() {
-                vec![target.params.dbname().to_string()]
+                vec![target
+                    .params()
+                    .map_or_else(|_| target.name.clone(), |p| p.dbname().to_string())]
             } else {
                 opts.databases.clone()
             };
@@ -131,7 +133,7 @@ pub async fn run_with_session(
     let job = dump::Job {
         opts,
         dest,
-        target,
+        params: target.params()?,
         session,
         cancel: &cancel,
         progress: bar.as_ref(),
@@ -188,8 +190,8 @@ async fn select_databases(
 ) -> Result<Vec<String>, BackupError> {
     std::fs::create_dir_all(dest).map_err(BackupError::io("create the backup directory", dest))?;
     Ok(match (opts.all, opts.databases.is_empty()) {
-        (true, _) => session::list_databases(&target.params, session).await?,
-        (false, true) => vec![target.params.dbname().to_string()],
+        (true, _) => session::list_databases(target.params()?, session).await?,
+        (false, true) => vec![target.params()?.dbname().to_string()],
         (false, false) => opts.databases.clone(),
     })
 }

@@ -22,10 +22,11 @@ pub(super) async fn run(
     // function is called directly rather than `health::execute`'s multi-target stream.
     let started = std::time::Instant::now();
     let generated_at = chrono::Utc::now();
-    // Warm sessions kept across runs: no backend start-up, caches already filled.
-    let pool = pools.of(target, &h.plan.session, h.plan.max_connections);
+    // Warm sessions kept across runs: no backend start-up, caches already filled. A Redis
+    // target has none (`of` refuses it), and its run needs none.
+    let pool = pools.of(target, &h.plan.session, h.plan.max_connections).ok();
     let t = tokio::select! {
-        r = run_target_with_timeout(target, &h.plan, h.timeout, Some(&pool)) => r,
+        r = run_target_with_timeout(target, &h.plan, h.timeout, pool.as_deref()) => r,
         () = cancel.cancelled() => bail!("cancelled"),
     };
     let report = Report {

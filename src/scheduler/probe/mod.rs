@@ -178,12 +178,7 @@ impl Prober {
         };
         let _in_flight = self.stats.start();
         let left = deadline.saturating_sub(started.elapsed());
-        let pool = view.pools.of(
-            &Target::postgres(resolved.pool_key.clone(), resolved.kind, resolved.target.params.clone()),
-            &plan.session,
-            plan.max_connections,
-        );
-        let report = probe_kind(&resolved, &plan, left, &pool).await;
+        let report = probe_kind(&resolved, &plan, left, &view.pools).await;
         self.stats
             .observe(resolved.kind.as_str(), started.elapsed().as_secs_f64());
         render(report, req.format.unwrap_or(Format::Prometheus), started)
@@ -278,10 +273,18 @@ async fn probe_kind(
     r: &Resolved,
     plan: &crate::checks::plan::Plan,
     left: Duration,
-    pool: &crate::db::pool::TargetPool,
+    pools: &crate::db::pool::Pools,
 ) -> TargetReport {
     match r.kind {
-        TargetKind::Postgres => run_target_until(&r.target, plan, left, pool).await,
+        TargetKind::Postgres => {
+            // Warm sessions are kept per pool key: a [[targets]] name, or address and auth.
+            let mut keyed = r.target.clone();
+            keyed.name.clone_from(&r.pool_key);
+            match pools.of(&keyed, &plan.session, plan.max_connections) {
+                Ok(pool) => run_target_until(&r.target, plan, left, &pool).await,
+                Err(e) => TargetReport::down(r.target.name.clone(), e.to_string(), Duration::ZERO),
+            }
+        }
         // PgBouncer's console and Redis answer in one round trip per run: the whole run is
         // bounded by the deadline, with nothing to keep warm.
         TargetKind::Pgbouncer | TargetKind::Redis => {
