@@ -116,7 +116,7 @@ pub async fn run_with_session(
 ) -> Result<BackupReport, BackupError> {
     check_options(opts)?;
     let recipients = opts.recipients()?;
-    let place = remote::place::Place::open(opts)?;
+    let place = remote::place::Place::open(opts).await?;
     let dest = place.local();
     let databases = match select_databases(opts, target, session, dest).await {
         Ok(list) => list,

@@ -20,10 +20,13 @@ use super::Remote;
 /// A 0700 directory under `$TMPDIR`, removed with everything in it when dropped.
 pub struct Scratch(PathBuf);
 
+const SCRATCH: &str = "dbtool-s3-";
+
 impl Scratch {
     pub fn new() -> Result<Scratch, BackupError> {
+        sweep(&std::env::temp_dir());
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let path = std::env::temp_dir().join(format!("dbtool-s3-{}-{nanos}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("{SCRATCH}{}-{nanos}", std::process::id()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
@@ -40,6 +43,23 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             tracing::warn!(path = %self.0.display(), error = %e, "could not remove the local working directory");
+        }
+    }
+}
+
+/// Removes the working directories of dbtool processes that are gone (killed: a staged
+/// dump of a `--dest s3://…` run is a whole copy of a database, not to be left in /tmp).
+fn sweep(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(SCRATCH).and_then(|r| r.split('-').next()) else { continue };
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        if !super::super::lock::pid_alive(pid) && e.path().is_dir() {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => tracing::info!(path = %e.path().display(), "removed the working directory of a killed run"),
+                Err(err) => tracing::warn!(path = %e.path().display(), error = %err, "could not remove the working directory of a killed run"),
+            }
         }
     }
 }

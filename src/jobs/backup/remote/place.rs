@@ -61,7 +61,7 @@ pub struct Place {
 
 impl Place {
     /// Resolves `dest` and `copy_to`; checks both URLs before anything runs.
-    pub fn open(opts: &BackupOptions) -> Result<Place, BackupError> {
+    pub async fn open(opts: &BackupOptions) -> Result<Place, BackupError> {
         let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
         let copy = match &opts.copy_to {
             Some(c) if !is_remote(c) => {
@@ -86,6 +86,13 @@ impl Place {
         if is_remote(dest) {
             let remote = Remote::parse(dest)?;
             let staging = Scratch::new()?;
+            // The remote's ids as empty directories: a new id never takes an existing one's
+            // name (two backups within a second get "-2", as in a directory).
+            for id in mirror::list(&remote).await?.keys() {
+                if crate::jobs::backup::manifest::inside(id).is_ok() && !id.contains('/') {
+                    let _ = std::fs::create_dir(staging.path().join(id));
+                }
+            }
             return Ok(Place {
                 local: staging.path().to_path_buf(),
                 shipping: Some(shipping(remote, false)),
