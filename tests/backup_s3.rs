@@ -38,7 +38,10 @@ async fn contents(dsn: &str) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     for t in ["posts", "\"odd \"\"name\""] {
         let sql = format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
-        let row = client.query_one(&sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         out.push((row.get(0), row.get(1)));
     }
     out
@@ -70,12 +73,19 @@ fn listed(s3: &S3, tmp: &Path, url: &str) -> serde_json::Value {
 
 fn ids(list: &serde_json::Value) -> Vec<String> {
     let backups = list["backups"].as_array().expect("backups");
-    backups.iter().map(|b| b["id"].as_str().expect("id").to_string()).collect()
+    backups
+        .iter()
+        .map(|b| b["id"].as_str().expect("id").to_string())
+        .collect()
 }
 
 fn staged(tmp: &Path) -> Vec<String> {
     std::fs::read_dir(tmp)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -104,15 +114,29 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
     let keys = s3.keys("prod/app/");
     assert!(keys.contains(&format!("prod/app/{id}/manifest.json")), "{keys:?}");
     let dump_key = format!("prod/app/{id}/{}", list["backups"][0]["dump"].as_str().expect("dump"));
-    let manifest: serde_json::Value = serde_json::from_slice(&s3.get(&format!("prod/app/{id}/manifest.json"))).expect("manifest");
-    assert_eq!(s3.get(&dump_key).len() as u64, manifest["bytes"].as_u64().expect("bytes"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&s3.get(&format!("prod/app/{id}/manifest.json"))).expect("manifest");
+    assert_eq!(
+        s3.get(&dump_key).len() as u64,
+        manifest["bytes"].as_u64().expect("bytes")
+    );
 
-    let out = run_s3(&s3, dbs3(&s3, &work).args(["backups", "verify", "--full", "--dest", &url]));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, &work).args(["backups", "verify", "--full", "--dest", &url]),
+    );
     assert_exit(&out, 0);
-    assert!(text(&out.stdout).contains(&format!("ok      {id}")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("ok      {id}")),
+        "{}",
+        text(&out.stdout)
+    );
 
     let into = fresh_db_on(backup_cluster(), "s3_restored").await;
-    let out = run_s3(&s3, dbs3(&s3, &work).args(["restore", "--dest", &url, id, "--to", &into.dsn()]));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, &work).args(["restore", "--dest", &url, id, "--to", &into.dsn()]),
+    );
     assert_exit(&out, 0);
     assert_eq!(contents(&into.dsn()).await, contents(&db.dsn()).await);
     assert!(staged(&work).is_empty(), "mirror left behind: {:?}", staged(&work));
@@ -125,7 +149,10 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
             .unwrap_or_else(|| panic!("{name} missing: {prom}"))
     };
     assert!(value("dbtool_backup_last_success_timestamp_seconds") > 0.0, "{prom}");
-    assert_eq!(value("dbtool_backup_last_upload_bytes"), manifest["bytes"].as_f64().expect("bytes"));
+    assert_eq!(
+        value("dbtool_backup_last_upload_bytes"),
+        manifest["bytes"].as_f64().expect("bytes")
+    );
     assert!(value("dbtool_backup_last_upload_duration_seconds") > 0.0, "{prom}");
     assert_eq!(value("dbtool_backups_verified"), 1.0);
 
@@ -136,7 +163,10 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
         .args(["backups", "list", "--dest", &url]));
     assert_exit(&out, 3);
     let err = text(&out.stderr);
-    assert!(err.contains("s3://dbtool-test/prod/app") && !err.contains(wrong), "{err}");
+    assert!(
+        err.contains("s3://dbtool-test/prod/app") && !err.contains(wrong),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +198,11 @@ async fn copy_to_keeps_the_local_backup_and_uploads_the_same_one() {
         .arg(&dest)
         .args(["--copy-to", "/tmp/elsewhere"]));
     assert_exit(&out, 3);
-    assert!(text(&out.stderr).contains("s3://BUCKET/PREFIX"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("s3://BUCKET/PREFIX"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -178,7 +212,13 @@ async fn a_tampered_object_fails_verify_and_restore_refuses_it() {
     seed(&db, 5_000).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let url = s3.url("tamper");
-    assert_exit(&run_s3(&s3, dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url])), 0);
+    assert_exit(
+        &run_s3(
+            &s3,
+            dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url]),
+        ),
+        0,
+    );
     let list = listed(&s3, tmp.path(), &url);
     let id = ids(&list).remove(0);
     let key = format!("tamper/{id}/{}", list["backups"][0]["dump"].as_str().expect("dump"));
@@ -191,7 +231,10 @@ async fn a_tampered_object_fails_verify_and_restore_refuses_it() {
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("sha256"), "{}", text(&out.stderr));
     let into = fresh_db_on(backup_cluster(), "s3_tamper_into").await;
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &into.dsn()]));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &into.dsn()]),
+    );
     assert_exit(&out, 2);
     let tables: i64 = connect(&into.dsn())
         .await
@@ -221,22 +264,38 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
     let _ = child.wait();
     assert!(uploading, "no multipart upload was seen before the kill");
     // Until a dbtool run sweeps it (any run that reads object storage does).
-    assert!(!staged(tmp.path()).is_empty(), "the killed run's staging directory should still be there");
+    assert!(
+        !staged(tmp.path()).is_empty(),
+        "the killed run's staging directory should still be there"
+    );
     let list = listed(&s3, tmp.path(), &url);
     assert!(ids(&list).is_empty(), "a killed upload lists as a backup: {list}");
-    assert!(staged(tmp.path()).is_empty(), "the killed run's staging directory was not swept: {:?}", staged(tmp.path()));
+    assert!(
+        staged(tmp.path()).is_empty(),
+        "the killed run's staging directory was not swept: {:?}",
+        staged(tmp.path())
+    );
     // What a run killed between two files leaves: a complete object and no manifest.
     let orphan = format!("killed/{}_20200101T000000Z/{}.dump", db.name(), db.name());
     s3.put(&orphan, b"half a backup");
     let list = listed(&s3, tmp.path(), &url);
     assert!(ids(&list).is_empty(), "{list}");
     assert_eq!(list["unverified"].as_array().map(Vec::len), Some(1), "{list}");
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &db.dsn()]));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &db.dsn()]),
+    );
     assert_exit(&out, 3);
 
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--compress", "0"]));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--compress", "0"]),
+    );
     assert_exit(&out, 0);
-    assert!(!s3.keys("killed/").contains(&orphan), "the orphaned object was not removed");
+    assert!(
+        !s3.keys("killed/").contains(&orphan),
+        "the orphaned object was not removed"
+    );
     assert_eq!(ids(&listed(&s3, tmp.path(), &url)).len(), 1);
 }
 
@@ -248,23 +307,53 @@ async fn retention_applies_to_the_remote() {
     let tmp = tempfile::tempdir().expect("tmp");
     let url = s3.url("prune");
     for _ in 0..3 {
-        let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--no-prune"]));
+        let out = run_s3(
+            &s3,
+            dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--no-prune"]),
+        );
         assert_exit(&out, 0);
     }
     let all = ids(&listed(&s3, tmp.path(), &url));
     assert_eq!(all.len(), 3, "three distinct ids, even within one second: {all:?}");
-    let keep = ["--keep-last", "1", "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0"];
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url, "--dry-run"]).args(keep));
+    let keep = [
+        "--keep-last",
+        "1",
+        "--keep-daily",
+        "0",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "0",
+    ];
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path())
+            .args(["backups", "prune", "--dest", &url, "--dry-run"])
+            .args(keep),
+    );
     assert_exit(&out, 0);
     assert_eq!(ids(&listed(&s3, tmp.path(), &url)).len(), 3, "a dry run deleted");
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url]).args(keep));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path())
+            .args(["backups", "prune", "--dest", &url])
+            .args(keep),
+    );
     assert_exit(&out, 0);
     assert_eq!(ids(&listed(&s3, tmp.path(), &url)), vec![all[2].clone()]);
     for gone in &all[..2] {
-        assert!(!s3.keys("prune/").iter().any(|k| k.contains(gone.as_str())), "{gone} left objects");
+        assert!(
+            !s3.keys("prune/").iter().any(|k| k.contains(gone.as_str())),
+            "{gone} left objects"
+        );
     }
     // After a backup, the run's own retention prunes the remote too.
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url]).args(keep));
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path())
+            .args(["backup", "--dsn", &db.dsn(), "--dest", &url])
+            .args(keep),
+    );
     assert_exit(&out, 0);
     let left = ids(&listed(&s3, tmp.path(), &url));
     assert_eq!(left.len(), 1);

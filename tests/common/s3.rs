@@ -59,7 +59,10 @@ impl S3 {
             "{} is missing: `scripts/test --deps-only` installs moto's S3 server there (or set DBTOOL_TEST_MOTO_DIR)",
             server.display()
         );
-        let dir = tempfile::Builder::new().prefix("dbtool-moto").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("dbtool-moto")
+            .tempdir()
+            .expect("temp dir");
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();

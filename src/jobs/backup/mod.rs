@@ -191,7 +191,9 @@ pub async fn run_with_session(
             }
             if let Some(p) = place.prune_remote(opts.retention(), &done, Utc::now()).await? {
                 let ids = p.deleted.into_iter().map(|d| d.id);
-                report.pruned.extend(ids.filter(|id| !report.pruned.contains(id)).collect::<Vec<_>>());
+                report
+                    .pruned
+                    .extend(ids.filter(|id| !report.pruned.contains(id)).collect::<Vec<_>>());
             }
         }
     }

@@ -53,12 +53,16 @@ fn sweep(tmp: &Path) {
     let Ok(entries) = std::fs::read_dir(tmp) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(SCRATCH).and_then(|r| r.split('-').next()) else { continue };
+        let Some(pid) = name.strip_prefix(SCRATCH).and_then(|r| r.split('-').next()) else {
+            continue;
+        };
         let Ok(pid) = pid.parse::<i32>() else { continue };
         if !super::super::lock::pid_alive(pid) && e.path().is_dir() {
             match std::fs::remove_dir_all(e.path()) {
                 Ok(()) => tracing::info!(path = %e.path().display(), "removed the working directory of a killed run"),
-                Err(err) => tracing::warn!(path = %e.path().display(), error = %err, "could not remove the working directory of a killed run"),
+                Err(err) => {
+                    tracing::warn!(path = %e.path().display(), error = %err, "could not remove the working directory of a killed run")
+                }
             }
         }
     }
@@ -80,8 +84,12 @@ pub async fn list(remote: &Remote) -> Result<BTreeMap<String, Objects>, BackupEr
     let mut stream = remote.store.list(root.as_ref());
     while let Some(meta) = stream.next().await {
         let meta = meta.map_err(|e| remote.err("list the objects", e))?;
-        let Some(rest) = meta.location.as_ref().strip_prefix(strip.as_str()) else { continue };
-        let Some((id, rel)) = rest.split_once('/') else { continue };
+        let Some(rest) = meta.location.as_ref().strip_prefix(strip.as_str()) else {
+            continue;
+        };
+        let Some((id, rel)) = rest.split_once('/') else {
+            continue;
+        };
         let o = out.entry(id.to_string()).or_default();
         o.has_manifest |= rel == MANIFEST;
         o.newest = o.newest.max(Some(meta.last_modified));
@@ -139,8 +147,14 @@ fn mkdir(path: &Path) -> Result<(), BackupError> {
 
 /// Streams one object to a new file (chunks as they arrive: bounded memory).
 async fn download(remote: &Remote, key: &Key, to: &Path) -> Result<(), BackupError> {
-    let got = remote.store.get(key).await.map_err(|e| remote.err(&format!("read {key}"), e))?;
-    let mut file = tokio::fs::File::create(to).await.map_err(BackupError::io("create", to))?;
+    let got = remote
+        .store
+        .get(key)
+        .await
+        .map_err(|e| remote.err(&format!("read {key}"), e))?;
+    let mut file = tokio::fs::File::create(to)
+        .await
+        .map_err(BackupError::io("create", to))?;
     let mut stream = got.into_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| remote.err(&format!("read {key}"), e))?;
@@ -154,10 +168,18 @@ async fn download(remote: &Remote, key: &Key, to: &Path) -> Result<(), BackupErr
 pub async fn delete(remote: &Remote, id: &str, objects: &Objects) -> Result<(), BackupError> {
     let manifest = remote.key(id, MANIFEST);
     if objects.has_manifest {
-        remote.store.delete(&manifest).await.map_err(|e| remote.err(&format!("delete {manifest}"), e))?;
+        remote
+            .store
+            .delete(&manifest)
+            .await
+            .map_err(|e| remote.err(&format!("delete {manifest}"), e))?;
     }
     for key in objects.keys.iter().filter(|k| **k != manifest) {
-        remote.store.delete(key).await.map_err(|e| remote.err(&format!("delete {key}"), e))?;
+        remote
+            .store
+            .delete(key)
+            .await
+            .map_err(|e| remote.err(&format!("delete {key}"), e))?;
     }
     Ok(())
 }

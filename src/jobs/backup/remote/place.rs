@@ -135,6 +135,8 @@ impl Place {
         now: DateTime<Utc>,
     ) -> Result<Option<PruneReport>, BackupError> {
         let Some(s) = &self.shipping else { return Ok(None) };
-        super::retain::prune(&s.remote, r, Some(databases), false, now).await.map(Some)
+        super::retain::prune(&s.remote, r, Some(databases), false, now)
+            .await
+            .map(Some)
     }
 }

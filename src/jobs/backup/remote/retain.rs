@@ -43,7 +43,10 @@ pub async fn prune(
         .collect();
     report.foreign = (report.foreign.into_iter())
         .map(|(p, why)| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (format!("{}/{name}", remote.url()).into(), why)
         })
         .collect();

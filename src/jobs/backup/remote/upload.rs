@@ -31,7 +31,12 @@ pub struct Uploaded {
 /// Uploads backup `m` from `dir` (the sealed `DEST/ID`). Objects of a failed upload are
 /// removed (best effort: what a killed process leaves is cleaned by the next run, see
 /// `mirror::clean_unfinished`).
-pub async fn upload(remote: &Remote, dir: &Path, m: &Manifest, cancel: &CancellationToken) -> Result<Uploaded, BackupError> {
+pub async fn upload(
+    remote: &Remote,
+    dir: &Path,
+    m: &Manifest,
+    cancel: &CancellationToken,
+) -> Result<Uploaded, BackupError> {
     let clock = Instant::now();
     let mut done = Vec::new();
     let result = upload_all(remote, dir, m, cancel, &mut done).await;
@@ -72,7 +77,11 @@ async fn upload_all(
                 ),
             });
         }
-        let head = remote.store.head(&key).await.map_err(|e| remote.err(&format!("read back {key}"), e))?;
+        let head = remote
+            .store
+            .head(&key)
+            .await
+            .map_err(|e| remote.err(&format!("read back {key}"), e))?;
         if head.size != bytes {
             return Err(BackupError::Remote {
                 url: remote.url(),
@@ -100,7 +109,9 @@ async fn put_file(
     key: &object_store::path::Path,
     cancel: &CancellationToken,
 ) -> Result<(u64, String), BackupError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(BackupError::io("open", path))?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(BackupError::io("open", path))?;
     let upload = remote
         .store
         .put_multipart(key)
@@ -134,7 +145,9 @@ async fn put_file(
         }
         return Err(e);
     }
-    w.finish().await.map_err(|e| remote.err(&format!("complete the upload of {key}"), e))?;
+    w.finish()
+        .await
+        .map_err(|e| remote.err(&format!("complete the upload of {key}"), e))?;
     Ok((bytes, hex(&hash.finalize())))
 }
 
