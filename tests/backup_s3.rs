@@ -359,3 +359,56 @@ async fn retention_applies_to_the_remote() {
     assert_eq!(left.len(), 1);
     assert_ne!(left[0], all[2]);
 }
+
+#[tokio::test]
+async fn an_encrypted_backup_reaches_the_store_encrypted_only() {
+    let s3 = S3::start();
+    let db = fresh_db_on(backup_cluster(), "s3_sealed").await;
+    seed(&db, 1_000).await;
+    exec(
+        &db.dsn(),
+        "CREATE TABLE marker (m text); INSERT INTO marker VALUES ('PLAINTEXT-MARKER-7f3a');",
+    )
+    .await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = tmp.path().join("key.txt");
+    let made = Command::new("age-keygen").arg("-o").arg(&key).output();
+    assert!(
+        made.as_ref().is_ok_and(|o| o.status.success()),
+        "age-keygen failed or is missing: install the Debian package age (scripts/test --deps-only does)"
+    );
+    let public = run(Command::new("age-keygen").arg("-y").arg(&key));
+    let recipient = text(&public.stdout).trim().to_string();
+    let url = s3.url("sealed");
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path()).args([
+            "backup",
+            "--dsn",
+            &db.dsn(),
+            "--globals",
+            "--dest",
+            &url,
+            "--encrypt-to",
+            &recipient,
+        ]),
+    );
+    assert_exit(&out, 0);
+    let keys = s3.keys("sealed/");
+    for k in keys.iter().filter(|k| !k.ends_with("/manifest.json")) {
+        assert!(k.ends_with(".age"), "{k} is not encrypted");
+        let body = s3.get(k);
+        assert!(
+            !body.windows(21).any(|w| w == b"PLAINTEXT-MARKER-7f3a"),
+            "{k} holds plaintext"
+        );
+    }
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path())
+            .args(["backups", "verify", "--dest", &url, "--identity"])
+            .arg(&key),
+    );
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("decrypted sha256"), "{}", text(&out.stdout));
+}

@@ -108,7 +108,10 @@ impl Remote {
     pub fn err(&self, what: &str, e: object_store::Error) -> BackupError {
         BackupError::Remote {
             url: self.url(),
-            message: format!("{what}: {}", redact(&e.to_string())),
+            message: format!(
+                "{what}: {}; check the bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL",
+                redact(&e.to_string())
+            ),
         }
     }
 }
