@@ -51,8 +51,9 @@ Exit codes:
 /// The backup directory, shared by every command that reads or writes backups.
 #[derive(Debug, Args, Clone, Default)]
 pub struct DestArgs {
-    /// Backup directory [default: `dest` in the config file's [backup] section]
-    #[arg(long, env = "DBTOOL_BACKUP_DEST", value_name = "DIR")]
+    /// Backup directory, or object storage as s3://BUCKET/PREFIX (credentials, region and
+    /// endpoint from the AWS_* environment) [default: `dest` in the config file's [backup] section]
+    #[arg(long, env = "DBTOOL_BACKUP_DEST", value_name = "DIR|s3://BUCKET/PREFIX")]
     pub dest: Option<PathBuf>,
 }
 
@@ -111,6 +112,10 @@ pub struct BackupArgs {
     /// pg_dump gives up instead of waiting longer than this for a table lock [default: wait]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub lock_wait_timeout: Option<std::time::Duration>,
+    /// Also upload each verified backup to s3://BUCKET/PREFIX, keeping the local one; the
+    /// copy is retained with the same --keep-* rules
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub copy_to: Option<PathBuf>,
     #[command(flatten)]
     pub keep: KeepArgs,
     /// Do not apply retention after a successful backup

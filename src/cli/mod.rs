@@ -96,7 +96,7 @@ pub enum Command {
     Archive(Box<archive::ArchiveArgs>),
     /// Back up databases with pg_dump: verified, checksummed, retained, with metrics
     #[command(after_help = backup::BACKUP_EXIT_CODES)]
-    Backup(backup::BackupArgs),
+    Backup(Box<backup::BackupArgs>),
     /// List, verify and prune the backups in a destination
     #[command(
         subcommand,

@@ -30,6 +30,7 @@ pub fn apply_keep(opts: &mut BackupOptions, keep: &KeepArgs) {
 pub fn resolve(args: &BackupArgs, loaded: &Settings) -> BackupOptions {
     let mut o = loaded.file.backup.clone();
     o.dest = args.dest.dest.clone().or(o.dest);
+    o.copy_to = args.copy_to.clone().or(o.copy_to);
     if !args.databases.is_empty() {
         o.databases = args.databases.clone();
     }
@@ -153,9 +154,11 @@ async fn tell(
     for e in &events {
         failed.extend(notify::notify(notify, e).await);
     }
-    if let (false, Some(dest)) = (failed.is_empty(), opts.dest.as_deref()) {
+    // An object storage destination keeps no state file: the failures are in the log only.
+    let local = opts.dest.as_deref().filter(|d| !backup::remote::is_remote(d));
+    if let (false, Some(dest)) = (failed.is_empty(), local) {
         let state = backup::metrics::record_notify_failures(dest, &failed);
-        if let Err(e) = backup::write_metrics(opts, dest, target, Some(state)) {
+        if let Err(e) = backup::write_metrics(opts, dest, target, Some(state), None) {
             tracing::warn!(error = %e, "could not rewrite the metrics file with the notification failures");
         }
     }

@@ -9,6 +9,7 @@ use indicatif::HumanBytes;
 
 use crate::cli::backup::{BackupsCommand, DestArgs, IdentityArgs, ListArgs, PruneArgs, VerifyArgs};
 use crate::jobs::backup::crypt::Identities;
+use crate::jobs::backup::remote::{self, source::Source};
 use crate::jobs::backup::{manifest, pgbin, prune, retention, verify, BackupError, Manifest, VerifyLevel};
 use crate::report::printable::printable;
 use crate::settings::Settings;
@@ -35,15 +36,24 @@ pub fn identities(a: &IdentityArgs) -> Result<Option<Identities>, Failure> {
 
 pub async fn run(cmd: &BackupsCommand, loaded: &Settings) -> anyhow::Result<u8> {
     match cmd {
-        BackupsCommand::List(a) => list(a, loaded),
+        BackupsCommand::List(a) => list(a, loaded).await,
         BackupsCommand::Verify(a) => verify_cmd(a, loaded).await,
-        BackupsCommand::Prune(a) => prune_cmd(a, loaded),
+        BackupsCommand::Prune(a) => prune_cmd(a, loaded).await,
     }
 }
 
-fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
+/// The destination, mirrored when it is object storage (unreadable: exit 3).
+pub async fn source(dest: &std::path::Path) -> Result<Source, Failure> {
+    Source::open(dest).await.map_err(|e| Failure {
+        code: 3,
+        message: e.to_string(),
+    })
+}
+
+async fn list(a: &ListArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
-    let (backups, leftovers) = manifest::scan(&dest).map_err(|e| Failure {
+    let src = source(&dest).await?;
+    let (backups, leftovers) = src.scan().map_err(|e| Failure {
         code: 3,
         message: e.to_string(),
     })?;
@@ -121,15 +131,16 @@ fn short_keys(keys: &[String]) -> String {
 
 async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
+    let src = source(&dest).await?;
     let mut bad = Vec::new();
     let mut out = std::io::stdout().lock();
     let json = a.output.json();
     // With --format json: one entry per backup (and per directory that cannot be one).
     let mut results: Vec<serde_json::Value> = Vec::new();
     let selected: Vec<Manifest> = if a.id.is_some() || a.latest {
-        vec![manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?]
+        vec![manifest::find(src.dir(), a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?]
     } else {
-        let (all, leftovers) = manifest::scan(&dest).map_err(|e| failure(&e))?;
+        let (all, leftovers) = src.scan().map_err(|e| failure(&e))?;
         // A directory whose manifest is unreadable or garbled is a backup that cannot be
         // trusted: a cron job must see it fail, not pass over it. (Hidden `.partial`
         // directories are backups being written, listed by `backups list`.)
@@ -167,7 +178,7 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
             code: 2,
             message: format!(
                 "no backup{of} in {}: nothing to verify; check --dest and that `dbtool backup` runs",
-                dest.display()
+                src.display()
             ),
         }
         .into());
@@ -179,7 +190,11 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
         // pg_restore reads archives of its own and older pg_dump versions.
         let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
         let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
-        let result = verify::verify_backup(&dest, m, &bin, level, keys.as_ref(), &cancel).await;
+        let result = match src.fetch(m).await {
+            Ok(()) => verify::verify_backup(src.dir(), m, &bin, level, keys.as_ref(), &cancel).await,
+            Err(e) => Err(e),
+        };
+        src.forget(m);
         let read = if a.full { "full read" } else { "--list" };
         match (&result, json) {
             (_, true) => results.push(serde_json::json!({
@@ -222,12 +237,19 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
     .into())
 }
 
-fn prune_cmd(a: &PruneArgs, loaded: &Settings) -> anyhow::Result<u8> {
+async fn prune_cmd(a: &PruneArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
     let mut opts = loaded.file.backup.clone();
     apply_keep(&mut opts, &a.keep);
     let only = a.database.clone().map(|d| vec![d]);
-    let r = prune::prune(&dest, opts.retention(), only.as_deref(), a.dry_run, chrono::Utc::now())
+    let now = chrono::Utc::now();
+    let r = if remote::is_remote(&dest) {
+        let r = remote::Remote::parse(&dest).map_err(|e| failure(&e))?;
+        remote::retain::prune(&r, opts.retention(), only.as_deref(), a.dry_run, now).await
+    } else {
+        prune::prune(&dest, opts.retention(), only.as_deref(), a.dry_run, now)
+    };
+    let r = r
         .map_err(|e| Failure {
             code: 2,
             message: e.to_string(),

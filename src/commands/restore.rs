@@ -18,7 +18,8 @@ use crate::settings::targets;
 
 pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
     let dest = dest(&a.dest, loaded)?;
-    let m = manifest::find(&dest, a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?;
+    let src = super::backups::source(&dest).await?;
+    let m = manifest::find(src.dir(), a.id.as_deref(), a.database.as_deref()).map_err(|e| failure(&e))?;
     let server = match &a.to {
         Some(dsn) => ConnParams::resolve(Some(dsn), &ProcessEnv).context("--to")?,
         None => targets::resolve(&a.conn, loaded, &ProcessEnv)?
@@ -34,9 +35,11 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         identities: identities(&a.identity)?,
     };
     let cancel = cancel_on_signal();
+    // An object storage backup is downloaded first; `pin` checks it before pg_restore reads it.
+    src.fetch(&m).await.map_err(|e| failure(&e))?;
     let mut out = std::io::stdout().lock();
     if !a.check {
-        restore::restore(&dest, &m, &server, server.dbname(), &settings, &extra, &cancel)
+        restore::restore(src.dir(), &m, &server, server.dbname(), &settings, &extra, &cancel)
             .await
             .map_err(|e| failure(&e))?;
         if a.output.json() {
@@ -55,7 +58,7 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let report = restore::check(&dest, &m, &server, &settings, &extra, &cancel)
+    let report = restore::check(src.dir(), &m, &server, &settings, &extra, &cancel)
         .await
         .map_err(|e| failure(&e))?;
     let tables = &report.tables;

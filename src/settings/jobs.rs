@@ -232,7 +232,7 @@ fn backup(own: Table, head: &Head, settings: &Settings) -> Result<BackupOptions,
     table.extend(own);
     let mut o: BackupOptions = typed(table)?;
     if o.dest.is_none() {
-        return Err("missing key 'dest' (the backup directory), here or in [backup]".into());
+        return Err("missing key 'dest' (a backup directory or s3://BUCKET/PREFIX), here or in [backup]".into());
     }
     // A scheduled job has no terminal to draw progress on.
     o.progress = false;

@@ -40,6 +40,8 @@ mod watchdog;
 pub mod tls;
 // The same connection inputs through psql and through dbtool's library.
 pub mod parity;
+// A real S3-protocol server (moto) with signature checking.
+pub mod s3;
 // A real HTTP receiver that records notifications and answers from a script.
 pub mod receiver;
 

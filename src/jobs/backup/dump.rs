@@ -72,6 +72,8 @@ pub struct Job<'a> {
     pub progress: Option<&'a ProgressBar>,
     /// Empty: the backup is not encrypted.
     pub recipients: &'a Recipients,
+    /// The copy to object storage (`--copy-to`, `--dest s3://…`), uploaded under the lock.
+    pub shipping: Option<&'a super::remote::place::Shipping>,
 }
 
 /// Backs up one database; Ok only once its verified manifest is in place.
@@ -80,7 +82,12 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     let clock = Instant::now();
     let sess = session::open(job.params, job.session, database).await?;
     // Every path from here releases the server lock, failures included.
-    let result = backup_locked(job, database, &sess, started_at, clock).await;
+    let mut result = backup_locked(job, database, &sess, started_at, clock).await;
+    if let (Ok(m), Some(s)) = (&result, job.shipping) {
+        if let Err(e) = s.ship(job.dest, m, job.cancel).await {
+            result = Err(e);
+        }
+    }
     sess.release().await;
     result
 }

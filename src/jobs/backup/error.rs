@@ -6,7 +6,7 @@ use crate::db::ConnectError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    #[error("no backup destination: pass --dest DIR or set dest in the [backup] section of the config file")]
+    #[error("no backup destination: pass --dest DIR (or s3://BUCKET/PREFIX) or set dest in the [backup] section of the config file")]
     NoDest,
     #[error("{0}")]
     Options(String),
@@ -56,6 +56,9 @@ pub enum BackupError {
     NeedsKey { id: String, recipients: String },
     #[error("no backup {0} in the destination; `dbtool backups list` shows the ids")]
     NotFound(String),
+    /// Object storage refused or failed a request (after retries).
+    #[error("{url}: {message}")]
+    Remote { url: String, message: String },
     #[error("cancelled")]
     Cancelled,
 }

@@ -21,7 +21,7 @@ pub struct LockFile {
     path: PathBuf,
 }
 
-fn pid_alive(pid: i32) -> bool {
+pub(super) fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

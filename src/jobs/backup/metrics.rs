@@ -57,6 +57,17 @@ pub static ENCRYPTED: MetricFamily = MetricFamily {
     kind: MetricKind::Gauge,
 };
 
+pub static UPLOAD_DURATION: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_upload_duration_seconds",
+    help: "Wall time of the last successful upload of the database's backup to object storage.",
+    kind: MetricKind::Gauge,
+};
+pub static UPLOAD_SIZE: MetricFamily = MetricFamily {
+    name: "dbtool_backup_last_upload_bytes",
+    help: "Bytes of the last successful upload of the database's backup to object storage.",
+    kind: MetricKind::Gauge,
+};
+
 pub static FAMILIES: &[&MetricFamily] = &[
     &LAST_SUCCESS,
     &LAST_DURATION,
@@ -66,6 +77,8 @@ pub static FAMILIES: &[&MetricFamily] = &[
     &COUNT,
     &FAILURES,
     &ENCRYPTED,
+    &UPLOAD_DURATION,
+    &UPLOAD_SIZE,
 ];
 
 pub const STATE_FILE: &str = ".dbtool-backup-state.json";
@@ -78,6 +91,11 @@ pub struct DbState {
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub last_duration_seconds: f64,
     pub last_error: Option<String>,
+    /// The last successful upload to object storage (`--copy-to`, `--dest s3://…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_upload_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_upload_bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -115,6 +133,15 @@ pub fn record(dest: &Path, database: &str, at: DateTime<Utc>, seconds: f64, erro
     db.last_attempt_at = Some(at);
     db.last_duration_seconds = seconds;
     db.last_error = error;
+    save(dest, state)
+}
+
+/// Records a successful upload of the database's backup.
+pub fn record_upload(dest: &Path, database: &str, seconds: f64, bytes: u64) -> State {
+    let mut state = load_state(dest);
+    let db = state.databases.entry(database.to_string()).or_default();
+    db.last_upload_seconds = Some(seconds);
+    db.last_upload_bytes = Some(bytes);
     save(dest, state)
 }
 
@@ -166,6 +193,12 @@ pub fn samples(state: &State, backups: &[Manifest], now: DateTime<Utc>) -> Vec<S
         out.push(s(&LAST_STATUS, if ok { 1.0 } else { 0.0 }));
         out.push(s(&COUNT, mine.len() as f64));
         out.push(s(&FAILURES, st.map_or(0, |s| s.failures_total) as f64));
+        if let Some(st) = st {
+            if let (Some(secs), Some(bytes)) = (st.last_upload_seconds, st.last_upload_bytes) {
+                out.push(s(&UPLOAD_DURATION, secs));
+                out.push(s(&UPLOAD_SIZE, bytes as f64));
+            }
+        }
     }
     out.extend(crate::notify::send::samples(&state.notify_failures_total));
     out

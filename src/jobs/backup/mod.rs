@@ -20,6 +20,7 @@ pub mod pin;
 pub mod pipe;
 pub mod prune;
 pub mod record;
+pub mod remote;
 pub mod restore;
 mod restore_age;
 pub mod retention;
@@ -90,10 +91,16 @@ pub async fn run(
 }
 
 /// The options a run cannot start without (a destination, a consistent format, a writable
-/// --metrics path); the destination. Checked before anything is dumped or recorded.
+/// --metrics path, object storage URLs that parse); the destination. Checked before anything
+/// is dumped or recorded.
 pub fn check_options(opts: &BackupOptions) -> Result<&Path, BackupError> {
     let dest = opts.dest.as_deref().ok_or(BackupError::NoDest)?;
     dump::validate(opts)?;
+    for url in [Some(dest), opts.copy_to.as_deref()].into_iter().flatten() {
+        if remote::is_remote(url) {
+            remote::Remote::parse(url)?;
+        }
+    }
     opts.recipients()?;
     if let Some(path) = &opts.metrics {
         crate::report::atomic::check(path).map_err(|e| BackupError::Options(format!("--metrics: {e}")))?;
@@ -107,8 +114,10 @@ pub async fn run_with_session(
     session: &SessionSettings,
     cancel: CancellationToken,
 ) -> Result<BackupReport, BackupError> {
-    let dest = check_options(opts)?;
+    check_options(opts)?;
     let recipients = opts.recipients()?;
+    let place = remote::place::Place::open(opts).await?;
+    let dest = place.local();
     let databases = match select_databases(opts, target, session, dest).await {
         Ok(list) => list,
         Err(e) => {
@@ -125,7 +134,8 @@ pub async fn run_with_session(
             for db in names {
                 state = Some(metrics::record(dest, &db, Utc::now(), 0.0, Some(e.to_string())));
             }
-            write_metrics(opts, dest, target, state)?;
+            let remote = place.remote_backups().await;
+            write_metrics(opts, dest, target, state, remote)?;
             return Err(e);
         }
     };
@@ -138,6 +148,7 @@ pub async fn run_with_session(
         cancel: &cancel,
         progress: bar.as_ref(),
         recipients: &recipients,
+        shipping: place.shipping.as_ref(),
     };
     let mut report = BackupReport::default();
     let mut state = None;
@@ -160,6 +171,9 @@ pub async fn run_with_session(
                 error,
             ));
         }
+        if let Some(up) = place.shipping.as_ref().and_then(|s| s.uploaded(&database)) {
+            state = Some(metrics::record_upload(dest, &database, up.seconds, up.bytes));
+        }
         report.outcomes.push(DbOutcome { database, result });
     }
     if let Some(bar) = bar {
@@ -173,11 +187,20 @@ pub async fn run_with_session(
             .map(|o| o.database.clone())
             .collect();
         if !done.is_empty() {
-            let p = prune::prune(dest, opts.retention(), Some(&done), false, Utc::now())?;
-            report.pruned = p.deleted.into_iter().map(|d| d.id).collect();
+            if place.keeps_local() {
+                let p = prune::prune(dest, opts.retention(), Some(&done), false, Utc::now())?;
+                report.pruned = p.deleted.into_iter().map(|d| d.id).collect();
+            }
+            if let Some(p) = place.prune_remote(opts.retention(), &done, Utc::now()).await? {
+                let ids = p.deleted.into_iter().map(|d| d.id);
+                report
+                    .pruned
+                    .extend(ids.filter(|id| !report.pruned.contains(id)).collect::<Vec<_>>());
+            }
         }
     }
-    report.samples = write_metrics(opts, dest, target, state)?;
+    let remote = place.remote_backups().await;
+    report.samples = write_metrics(opts, dest, target, state, remote)?;
     Ok(report)
 }
 
@@ -196,15 +219,17 @@ async fn select_databases(
     })
 }
 
-/// The samples for everything in `dest` (with this run's `state` when it has one, in case it
-/// could not be saved), written to `opts.metrics` when set.
+/// The samples for everything in `dest` (or `remote`, the backups of an object storage
+/// destination; with this run's `state` when it has one, in case it could not be saved),
+/// written to `opts.metrics` when set.
 pub fn write_metrics(
     opts: &BackupOptions,
     dest: &Path,
     target: &Target,
     state: Option<metrics::State>,
+    remote: Option<Vec<Manifest>>,
 ) -> Result<Vec<Sample>, BackupError> {
-    let backups = manifest::scan(dest).map(|(b, _)| b).unwrap_or_default();
+    let backups = remote.unwrap_or_else(|| manifest::scan(dest).map(|(b, _)| b).unwrap_or_default());
     let state = state.unwrap_or_else(|| metrics::load_state(dest));
     let samples = metrics::samples(&state, &backups, Utc::now());
     if let Some(path) = &opts.metrics {

@@ -58,8 +58,11 @@ impl Default for Retention {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupOptions {
-    /// Destination directory (required).
+    /// Destination: a directory, or object storage as `s3://BUCKET/PREFIX` (required).
     pub dest: Option<PathBuf>,
+    /// Also upload each verified backup to `s3://BUCKET/PREFIX`, keeping the local one
+    /// (default none).
+    pub copy_to: Option<PathBuf>,
     /// Databases to dump (default: the target's own database).
     #[serde(default)]
     pub databases: Vec<String>,

@@ -1,0 +1,168 @@
+//! S3-compatible destinations (`s3://bucket/prefix`): the same layout as a backup directory,
+//! `PREFIX/ID/FILE…` with `PREFIX/ID/manifest.json` written last, so a backup lists only once
+//! every object of it is in place and checked.
+//!
+//! Reading commands (`backups list|verify|prune`, `restore`) work on a private local mirror
+//! (`mirror.rs`): the manifests, or one backup's objects, downloaded into a 0700 temporary
+//! directory and read by the same code as a backup directory (checksums, pg_restore).
+//! Writing: `upload.rs` streams each file of a sealed local backup with multipart upload.
+
+pub mod mirror;
+pub mod place;
+pub mod retain;
+pub mod source;
+pub mod upload;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+
+use super::error::BackupError;
+
+pub const SCHEME: &str = "s3://";
+
+/// An `s3://bucket/prefix` destination and its client, built from the standard AWS
+/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`).
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub store: Arc<AmazonS3>,
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+/// Whether a `--dest`/`--copy-to` value names object storage rather than a directory.
+pub fn is_remote(dest: &Path) -> bool {
+    dest.to_str().is_some_and(|s| s.starts_with(SCHEME))
+}
+
+impl Remote {
+    /// Parses `s3://bucket/prefix` and builds the client; a bad URL or setting is one line
+    /// naming the fix (never a credential: only the URL and the setting's name are shown).
+    pub fn parse(dest: &Path) -> Result<Remote, BackupError> {
+        let url = dest.to_str().unwrap_or_default();
+        let rest = url.strip_prefix(SCHEME).unwrap_or_default();
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BackupError::Options(format!(
+                "--dest {url}: no bucket; write s3://BUCKET/PREFIX"
+            )));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
+            return Err(BackupError::Options(format!(
+                "--dest {url}: the prefix has an empty, `.` or `..` segment; write s3://BUCKET/a/b"
+            )));
+        }
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry())
+            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(120)));
+        // An explicit http:// endpoint (MinIO, a test server) is what the user asked for.
+        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"))
+            || std::env::var("AWS_ENDPOINT").is_ok_and(|e| e.starts_with("http://"))
+        {
+            b = b.with_allow_http(true);
+        }
+        let store = b.build().map_err(|e| BackupError::Options(format!(
+            "--dest {url}: {}; check AWS_REGION, AWS_ENDPOINT_URL and the AWS_* settings (docs: backup.md, Object storage)",
+            redact(&e.to_string())
+        )))?;
+        Ok(Remote {
+            store: Arc::new(store),
+            bucket: bucket.to_string(),
+            prefix,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        match self.prefix.is_empty() {
+            true => format!("{SCHEME}{}", self.bucket),
+            false => format!("{SCHEME}{}/{}", self.bucket, self.prefix),
+        }
+    }
+
+    /// The object key of `rel` (a manifest path, checked by `manifest::inside`) in backup `id`.
+    pub fn key(&self, id: &str, rel: &str) -> Key {
+        Key::from(self.join(&format!("{id}/{rel}")))
+    }
+
+    /// The prefix every object of this destination starts with.
+    pub fn root(&self) -> Option<Key> {
+        (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()))
+    }
+
+    fn join(&self, rest: &str) -> String {
+        match self.prefix.is_empty() {
+            true => rest.to_string(),
+            false => format!("{}/{rest}", self.prefix),
+        }
+    }
+
+    /// A failed store call as a backup error naming the object and the destination.
+    pub fn err(&self, what: &str, e: object_store::Error) -> BackupError {
+        BackupError::Remote {
+            url: self.url(),
+            message: format!(
+                "{what}: {}; check the bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL",
+                redact(&e.to_string())
+            ),
+        }
+    }
+}
+
+/// 5xx, timeouts and connection errors are retried with exponential backoff (object_store's
+/// rules: only idempotent requests, and multipart parts, which are); 4xx are not.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: 6,
+        retry_timeout: Duration::from_secs(180),
+    }
+}
+
+/// Error texts of the client may quote a request; no secret of the environment survives.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(v) = std::env::var(var) {
+            if v.len() >= 4 {
+                out = out.replace(&v, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bucket_and_prefix() {
+        let r = Remote::parse(Path::new("s3://b/x/y/")).expect("parse");
+        assert_eq!((r.bucket.as_str(), r.prefix.as_str()), ("b", "x/y"));
+        assert_eq!(r.key("app_1", "app.dump").as_ref(), "x/y/app_1/app.dump");
+        assert_eq!(r.url(), "s3://b/x/y");
+        let r = Remote::parse(Path::new("s3://b")).expect("parse");
+        assert_eq!(r.key("i", "m.json").as_ref(), "i/m.json");
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        for bad in ["s3://", "s3:///p", "s3://b/../p", "s3://b/a//c"] {
+            let e = Remote::parse(Path::new(bad)).expect_err(bad).to_string();
+            assert!(e.contains("s3://"), "{e}");
+        }
+        assert!(is_remote(Path::new("s3://b/p")) && !is_remote(Path::new("/var/s3:")));
+    }
+}
