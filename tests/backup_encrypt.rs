@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::backup::{assert_exit, backup_cluster, backup_ids, client, client_major, dbt, run, server_major, text};
-use common::{connect, fresh_db_on, TestDb};
+use common::backup::{
+    assert_exit, backup_cluster, backup_ids, client, client_major, contents, dbt, exec, run, seed, server_major, text,
+};
+use common::{connect, fresh_db_on};
 use sha2::{Digest, Sha256};
 
 fn age_tool(name: &str) -> Command {
@@ -31,42 +33,6 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn exec(dsn: &str, sql: &str) {
-    connect(dsn)
-        .await
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// Every row of the seeded tables, hashed per table: what a restore must reproduce.
-async fn contents(dsn: &str) -> Vec<(String, i64, String)> {
-    let client = connect(dsn).await;
-    let mut out = Vec::new();
-    for t in ["posts", "\"odd \"\"name\""] {
-        let sql = format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
-        let row = client
-            .query_one(&sql, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        out.push((t.to_string(), row.get(0), row.get(1)));
-    }
-    out
-}
-
-/// Big enough that the dump takes a moment, so the directory is looked at while it runs.
-async fn seed(db: &TestDb) {
-    exec(
-        &db.dsn(),
-        "CREATE TABLE posts (id int PRIMARY KEY, body text);
-         INSERT INTO posts SELECT g, md5(g::text) || repeat(md5((g * 7)::text), 4) FROM generate_series(1, 300000) g;
-         CREATE TABLE \"odd \"\"name\" (k text);
-         INSERT INTO \"odd \"\"name\" VALUES ('a'), ('b\\c'), (NULL);
-         ANALYZE;",
-    )
-    .await;
 }
 
 /// Files under `dir` that are neither encrypted (`.age`) nor dbtool's own bookkeeping.
@@ -96,7 +62,8 @@ fn manifest(dest: &Path, id: &str) -> serde_json::Value {
 async fn encrypted_backup_to_two_recipients_reads_back_with_age_and_restores() {
     let c = backup_cluster();
     let db = fresh_db_on(c, "backup encrypted").await;
-    seed(&db).await;
+    // Big enough that the dump takes a moment, so the directory is looked at while it runs.
+    seed(&db, 300_000).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dest = dir.path().join("backups");
     let (key1, pub1) = keygen(dir.path(), "key1.txt");

@@ -9,43 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::backup::{assert_exit, backup_cluster, backup_ids, dbt, run, text};
+use common::backup::{assert_exit, backup_cluster, backup_ids, contents, dbt, exec, run, seed, text};
 use common::s3::S3;
-use common::{connect, fresh_db_on, TestDb};
-
-async fn exec(dsn: &str, sql: &str) {
-    connect(dsn)
-        .await
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn seed(db: &TestDb, rows: u32) {
-    let sql = format!(
-        "CREATE TABLE posts (id int PRIMARY KEY, body text);
-         INSERT INTO posts SELECT g, md5(g::text) || repeat(md5((g * 7)::text), 4) FROM generate_series(1, {rows}) g;
-         CREATE TABLE \"odd \"\"name\" (k text);
-         INSERT INTO \"odd \"\"name\" VALUES ('a'), ('b\\c'), (NULL);
-         ANALYZE;"
-    );
-    exec(&db.dsn(), &sql).await;
-}
-
-/// Row counts and a hash of every row, per table: what a restore must reproduce.
-async fn contents(dsn: &str) -> Vec<(i64, String)> {
-    let client = connect(dsn).await;
-    let mut out = Vec::new();
-    for t in ["posts", "\"odd \"\"name\""] {
-        let sql = format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
-        let row = client
-            .query_one(&sql, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        out.push((row.get(0), row.get(1)));
-    }
-    out
-}
+use common::{connect, fresh_db_on};
 
 /// dbtool with the server's AWS settings and its own TMPDIR (where a staged dump lives).
 fn dbs3(s3: &S3, tmp: &Path) -> Command {

@@ -162,3 +162,40 @@ pub fn hidden_leftovers(dest: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Runs `sql` (one or more statements) on `dsn`, panicking with the statement on failure.
+pub async fn exec(dsn: &str, sql: &str) {
+    super::connect(dsn)
+        .await
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `posts` with `rows` rows of ~160 bytes and a table with a hostile name, quotes and a
+/// backslash and a NULL in it: what the backup tests dump and restore.
+pub async fn seed(db: &TestDb, rows: u32) {
+    let sql = format!(
+        "CREATE TABLE posts (id int PRIMARY KEY, body text);
+         INSERT INTO posts SELECT g, md5(g::text) || repeat(md5((g * 7)::text), 4) FROM generate_series(1, {rows}) g;
+         CREATE TABLE \"odd \"\"name\" (k text);
+         INSERT INTO \"odd \"\"name\" VALUES ('a'), ('b\\c'), (NULL);
+         ANALYZE;"
+    );
+    exec(&db.dsn(), &sql).await;
+}
+
+/// Every row of the seeded tables, hashed per table: what a restore must reproduce.
+pub async fn contents(dsn: &str) -> Vec<(String, i64, String)> {
+    let client = super::connect(dsn).await;
+    let mut out = Vec::new();
+    for t in ["posts", "\"odd \"\"name\""] {
+        let sql = format!("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x");
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        out.push((t.to_string(), row.get(0), row.get(1)));
+    }
+    out
+}
