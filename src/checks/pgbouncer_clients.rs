@@ -50,7 +50,7 @@ impl Check for PgbouncerClients {
         L
     }
     fn privilege(&self) -> &'static str {
-        "a place in stats_users or admin_users of pgbouncer.ini"
+        super::pgbouncer_pools::PRIVILEGE
     }
     fn main_threshold(&self) -> Option<&'static MainThreshold> {
         static MAIN: MainThreshold = MainThreshold {

@@ -105,7 +105,7 @@ impl Check for PgbouncerConnections {
         L
     }
     fn privilege(&self) -> &'static str {
-        "a place in stats_users or admin_users of pgbouncer.ini"
+        super::pgbouncer_pools::PRIVILEGE
     }
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&SERVER_STATES, &CLIENT_STATES, &OLDEST_SERVER, &LONGEST_WAIT];

@@ -12,6 +12,8 @@ crate::query!(DATABASES, "pgbouncer_databases", Cluster, [0 => "pgbouncer_databa
 
 /// The admin console's own pseudo-database: no server behind it, nothing to saturate.
 pub const ADMIN_DB: &str = "pgbouncer";
+/// What every PgBouncer check needs to read the admin console's SHOW commands.
+pub const PRIVILEGE: &str = "a place in stats_users or admin_users of pgbouncer.ini";
 
 family!(
     CLIENTS,
@@ -63,7 +65,7 @@ impl Check for PgbouncerPools {
         L
     }
     fn privilege(&self) -> &'static str {
-        "a place in stats_users or admin_users of pgbouncer.ini"
+        PRIVILEGE
     }
     fn main_threshold(&self) -> Option<&'static MainThreshold> {
         static MAIN: MainThreshold = MainThreshold {

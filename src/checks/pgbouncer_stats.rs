@@ -100,7 +100,7 @@ impl Check for PgbouncerStats {
         L
     }
     fn privilege(&self) -> &'static str {
-        "a place in stats_users or admin_users of pgbouncer.ini"
+        super::pgbouncer_pools::PRIVILEGE
     }
     fn thresholds(&self) -> &'static [ThresholdSpec] {
         &[

@@ -142,11 +142,7 @@ pub async fn schedule(dir: PathBuf) -> Names {
         let text = std::fs::read_to_string(&metrics).unwrap_or_default();
         if text.contains("dbtool_job_last_success_timestamp_seconds{") {
             let mut names = linted("schedule's metrics_file", &text);
-            let served = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/metrics"))
-                .await
-                .expect("join")
-                .unwrap_or_else(|| panic!("dbtool schedule does not answer on 127.0.0.1:{port}/metrics"));
-            names.extend(linted("schedule's /metrics", &served));
+            names.extend(served_metrics("schedule", port).await);
             return names;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -155,6 +151,15 @@ pub async fn schedule(dir: PathBuf) -> Names {
         "dbtool schedule wrote no successful run into {} within 20 s",
         metrics.display()
     );
+}
+
+/// The daemon's /metrics on 127.0.0.1:`port`, linted.
+async fn served_metrics(daemon: &str, port: u16) -> Names {
+    let served = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/metrics"))
+        .await
+        .expect("join")
+        .unwrap_or_else(|| panic!("dbtool {daemon} does not answer on 127.0.0.1:{port}/metrics"));
+    linted(&format!("{daemon}'s /metrics"), &served)
 }
 
 /// `dbtool serve`: its /metrics (the probe self-metrics) after one /probe of a `[[targets]]`
@@ -185,11 +190,7 @@ pub async fn serve(dir: PathBuf) -> Names {
             .expect("join");
         if let Some(probed) = probed.filter(|p| p.contains("dbtool_up{")) {
             let mut names = linted("serve's /probe", &probed);
-            let served = tokio::task::spawn_blocking(move || crate::common::http_get(port, "/metrics"))
-                .await
-                .expect("join")
-                .unwrap_or_else(|| panic!("dbtool serve does not answer on 127.0.0.1:{port}/metrics"));
-            names.extend(linted("serve's /metrics", &served));
+            names.extend(served_metrics("serve", port).await);
             return names;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
