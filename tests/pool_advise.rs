@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use serde_json::Value;
 /// Clients of the load; each runs `SELECT pg_sleep(SLEEP)` transactions back to back.
 const CLIENTS: usize = 24;
 const SLEEP: &str = "0.02";
-/// How long each load runs: longer than the sample window plus connecting.
-const LOAD: Duration = Duration::from_secs(9);
+/// The longest a load runs if nobody stops it (a test that panicked mid-window).
+const LOAD_AT_MOST: Duration = Duration::from_secs(120);
 const SAMPLE: &str = "5s";
 
 fn advise_args(dsn: &str, bouncer: &PgBouncer, format: &str, sample: &str) -> Vec<String> {
@@ -42,21 +42,21 @@ fn advise_args(dsn: &str, bouncer: &PgBouncer, format: &str, sample: &str) -> Ve
     .collect()
 }
 
-/// CLIENTS concurrent connections through PgBouncer running short transactions until LOAD
-/// has passed; returns the number of transactions completed.
-fn start_load(dsn: String) -> tokio::task::JoinHandle<u64> {
+/// CLIENTS concurrent connections through PgBouncer running short transactions until `stop`
+/// is set; returns the number of transactions completed.
+fn start_load(dsn: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         let done = Arc::new(AtomicU64::new(0));
-        let deadline = tokio::time::Instant::now() + LOAD;
+        let deadline = tokio::time::Instant::now() + LOAD_AT_MOST;
         let mut tasks = Vec::new();
         for _ in 0..CLIENTS {
-            let (dsn, done) = (dsn.clone(), done.clone());
+            let (dsn, done, stop) = (dsn.clone(), done.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
                 let (client, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
                     .await
                     .unwrap_or_else(|e| panic!("load client through PgBouncer: {e}"));
                 tokio::spawn(conn);
-                while tokio::time::Instant::now() < deadline {
+                while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
                     client
                         .simple_query(&format!("SELECT pg_sleep({SLEEP})"))
                         .await
@@ -82,14 +82,19 @@ struct Loaded {
 }
 
 /// Runs pool-advise twice at once (JSON and ini) while the load runs.
-async fn advise_under_load(dsn: &str, bouncer: &PgBouncer, db: &str) -> Loaded {
-    let load = start_load(bouncer.dsn(db));
-    // The window opens once every client is in (active or waiting), however slow connecting is.
-    clients_connected(bouncer, db).await;
+async fn advise_under_load(dsn: &str, bouncer: &PgBouncer, db: &str, pool_size: usize) -> Loaded {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(bouncer.dsn(db), stop.clone());
+    // The window opens once every client is in (active or waiting) and PgBouncer has opened the
+    // pool's server connections, however slow connecting is: PgBouncer logs in one server
+    // connection at a time, so on a loaded machine a larger pool's first seconds would measure
+    // its logins, not its size. The load runs until both samples are taken.
+    pool_warm(bouncer, db, pool_size.min(CLIENTS)).await;
     let ((code, out, err), (ini_code, ini, ini_err)) = tokio::join!(
         run(advise_args(dsn, bouncer, "json", SAMPLE)),
         run(advise_args(dsn, bouncer, "ini", SAMPLE))
     );
+    stop.store(true, Ordering::Relaxed);
     let done = load.await.expect("load");
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
     assert_eq!(ini_code, code, "ini run: {ini_err}");
@@ -101,29 +106,36 @@ async fn advise_under_load(dsn: &str, bouncer: &PgBouncer, db: &str) -> Loaded {
     }
 }
 
-/// Polls SHOW POOLS until all CLIENTS of the load are active or waiting on `db`'s pool.
-async fn clients_connected(bouncer: &PgBouncer, db: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+/// Polls SHOW POOLS until all CLIENTS of the load are active or waiting on `db`'s pool and at
+/// least `servers` server connections are logged in (active, idle or used).
+async fn pool_warm(bouncer: &PgBouncer, db: &str, servers: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let pools = bouncer.admin("SHOW POOLS").await;
-        let clients: usize = pools
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) if r.get("database") == Some(db) => Some(
-                    ["cl_active", "cl_waiting"]
-                        .iter()
-                        .filter_map(|c| r.get(*c)?.parse::<usize>().ok())
-                        .sum::<usize>(),
-                ),
-                _ => None,
-            })
-            .sum();
-        if clients >= CLIENTS {
+        let sum = |columns: &[&str]| -> usize {
+            pools
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) if r.get("database") == Some(db) => Some(
+                        columns
+                            .iter()
+                            .filter_map(|c| r.get(*c)?.parse::<usize>().ok())
+                            .sum::<usize>(),
+                    ),
+                    _ => None,
+                })
+                .sum()
+        };
+        let (clients, logged_in) = (
+            sum(&["cl_active", "cl_waiting"]),
+            sum(&["sv_active", "sv_idle", "sv_used"]),
+        );
+        if clients >= CLIENTS && logged_in >= servers {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {clients} of {CLIENTS} load clients connected within 30 s: {}",
+            "within 60 s only {clients} of {CLIENTS} load clients connected and {logged_in} of {servers} server connections logged in: {}",
             bouncer.log_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -167,7 +179,7 @@ async fn too_small_pool_is_found_and_the_recommendation_removes_the_wait() {
     );
 
     // 1. Two servers for 24 busy clients: clients wait, and a larger pool is recommended.
-    let first = advise_under_load(&db.dsn(), &bouncer, db.name()).await;
+    let first = advise_under_load(&db.dsn(), &bouncer, db.name(), 2).await;
     let (before, done_before) = (&first.report, first.done);
     assert_eq!(first.code, 1, "WARNING expected: {before:#}");
     let findings = before["advice"]["findings"].as_array().expect("findings");
@@ -204,7 +216,7 @@ async fn too_small_pool_is_found_and_the_recommendation_removes_the_wait() {
         bouncer.log_text()
     );
 
-    let second = advise_under_load(&db.dsn(), &bouncer, db.name()).await;
+    let second = advise_under_load(&db.dsn(), &bouncer, db.name(), size as usize).await;
     let (after, done_after) = (&second.report, second.done);
     let (s1, p1) = (stats(after, db.name()), pool(after, db.name()));
     eprintln!(
