@@ -64,7 +64,6 @@ impl Remote {
         let store = builder(aws)
             .with_bucket_name(bucket)
             .with_retry(retry())
-            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(120)))
             .build()
 .map_err(|e| BackupError::Options(format!(
             "--dest {url}: {}; check the region, the endpoint URL and the other AWS settings (docs: backup.md, Object storage)",
@@ -118,7 +117,8 @@ impl Remote {
 /// server) is what the user asked for.
 fn builder(aws: profile::Aws) -> AmazonS3Builder {
     use object_store::aws::AmazonS3ConfigKey as K;
-    let mut b = AmazonS3Builder::new();
+    // Client options first: the AWS_* variables may adjust them, not replace them.
+    let mut b = AmazonS3Builder::new().with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(120)));
     for (key, value) in std::env::vars_os() {
         let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
             continue;
