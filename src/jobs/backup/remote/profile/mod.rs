@@ -132,7 +132,7 @@ impl Files {
         let var = |k: &str| env.var(k).filter(|v| !v.is_empty());
         let home = var("HOME")
             .map(PathBuf::from)
-            .or_else(|| crate::db::conninfo::os_user_home());
+            .or_else(crate::db::conninfo::os_user_home);
         let path = |var_name: &str, default: &str| match var(var_name) {
             Some(p) => Some(expand(&p, home.as_deref())),
             None => home.as_ref().map(|h| h.join(".aws").join(default)),
