@@ -198,7 +198,11 @@ impl Files {
         };
         let token = get("aws_session_token").map(|(t, _)| t.clone());
         if let Ok(mut known) = SECRETS.lock() {
-            known.extend([Some(&secret), token.as_ref()].into_iter().flatten().cloned());
+            for s in [Some(&secret), token.as_ref()].into_iter().flatten() {
+                if !known.contains(s) {
+                    known.push(s.clone());
+                }
+            }
         }
         Ok(Some(Keys { id, secret, token }))
     }

@@ -128,6 +128,12 @@ fn the_environment_wins_and_its_credentials_as_a_whole() {
     assert_eq!(aws.region.as_deref(), Some("ap-south-1"));
     assert_eq!(aws.endpoint.as_deref(), Some("https://s3.example"));
     assert_eq!(aws.virtual_hosted.as_deref(), Some("false"));
+    // Nor does the environment's token join the profile's keys.
+    let (_home, env) = setup(Some(CREDS), None, &[("AWS_SESSION_TOKEN", "envToken")]);
+    assert_eq!(
+        resolve(&env).expect("resolve").keys,
+        keys("AKIDEFAULT", "sec#ret", None)
+    );
     let (_home, env) = setup(None, None, &[("AWS_ACCESS_KEY_ID", "AKIENV")]);
     let e = resolve(&env).expect_err("half").to_string();
     assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
