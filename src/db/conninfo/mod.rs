@@ -24,6 +24,12 @@ use resolve::{current_os_user, Resolver};
 pub use transport::{ChannelBinding, Keepalives, SslNegotiation};
 pub use types::*;
 
+/// The effective OS user's home directory (from the password database, not HOME): where a
+/// program run by cron or systemd without HOME finds its dotfiles.
+pub fn os_user_home() -> Option<PathBuf> {
+    current_os_user().map(|(_, home)| home)
+}
+
 /// Debian's libpq DEFAULT_PGSOCKET_DIR (upstream builds use /tmp; dbtool targets Debian-style installs).
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 pub const DEFAULT_PORT: u16 = 5432;

@@ -9,6 +9,7 @@
 
 pub mod mirror;
 pub mod place;
+pub mod profile;
 pub mod retain;
 pub mod source;
 pub mod upload;
@@ -25,9 +26,8 @@ use super::error::BackupError;
 
 pub const SCHEME: &str = "s3://";
 
-/// An `s3://bucket/prefix` destination and its client, built from the standard AWS
-/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`).
+/// An `s3://bucket/prefix` destination and its client, built from the standard AWS settings:
+/// the environment, then the shared credentials and config files (`profile.rs`).
 #[derive(Clone, Debug)]
 pub struct Remote {
     pub store: Arc<AmazonS3>,
@@ -59,18 +59,14 @@ impl Remote {
                 "--dest {url}: the prefix has an empty, `.` or `..` segment; write s3://BUCKET/a/b"
             )));
         }
-        let mut b = AmazonS3Builder::from_env()
+        let aws =
+            profile::resolve(&crate::db::ProcessEnv).map_err(|e| BackupError::Options(format!("--dest {url}: {e}")))?;
+        let store = builder(aws)
             .with_bucket_name(bucket)
             .with_retry(retry())
-            .with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(120)));
-        // An explicit http:// endpoint (MinIO, a test server) is what the user asked for.
-        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://"))
-            || std::env::var("AWS_ENDPOINT").is_ok_and(|e| e.starts_with("http://"))
-        {
-            b = b.with_allow_http(true);
-        }
-        let store = b.build().map_err(|e| BackupError::Options(format!(
-            "--dest {url}: {}; check AWS_REGION, AWS_ENDPOINT_URL and the AWS_* settings (docs: backup.md, Object storage)",
+            .build()
+.map_err(|e| BackupError::Options(format!(
+            "--dest {url}: {}; check the region, the endpoint URL and the other AWS settings (docs: backup.md, Object storage)",
             redact(&e.to_string())
         )))?;
         Ok(Remote {
@@ -109,11 +105,48 @@ impl Remote {
         BackupError::Remote {
             url: self.url(),
             message: format!(
-                "{what}: {}; check the bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL",
+                "{what}: {}; check the bucket, the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the AWS profile), the region and the endpoint URL",
                 redact(&e.to_string())
             ),
         }
     }
+}
+
+/// object_store's `from_env` without the settings `profile::resolve` decides (credentials,
+/// region, endpoint, addressing), then those; an explicit http:// endpoint (MinIO, a test
+/// server) is what the user asked for.
+fn builder(aws: profile::Aws) -> AmazonS3Builder {
+    use object_store::aws::AmazonS3ConfigKey as K;
+    // Client options first: the AWS_* variables may adjust them, not replace them.
+    let mut b = AmazonS3Builder::new().with_client_options(ClientOptions::new().with_timeout(Duration::from_secs(120)));
+    for (key, value) in std::env::vars_os() {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+            continue;
+        };
+        let Some(name) = key.strip_prefix("AWS_") else { continue };
+        match format!("aws_{}", name.to_ascii_lowercase()).parse::<K>() {
+            Ok(K::AccessKeyId | K::SecretAccessKey | K::Token | K::Region | K::DefaultRegion)
+            | Ok(K::Endpoint | K::VirtualHostedStyleRequest)
+            | Err(_) => {}
+            Ok(k) => b = b.with_config(k, value),
+        }
+    }
+    if let Some(k) = aws.keys {
+        b = b.with_access_key_id(k.id).with_secret_access_key(k.secret);
+        if let Some(t) = k.token {
+            b = b.with_token(t);
+        }
+    }
+    if let Some(r) = aws.region {
+        b = b.with_region(r);
+    }
+    if let Some(v) = aws.virtual_hosted {
+        b = b.with_config(K::VirtualHostedStyleRequest, v);
+    }
+    if let Some(e) = aws.endpoint {
+        b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
+    }
+    b
 }
 
 /// 5xx, timeouts and connection errors are retried with exponential backoff (object_store's
@@ -133,11 +166,10 @@ fn retry() -> RetryConfig {
 /// Error texts of the client may quote a request; no secret of the environment survives.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
-    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-        if let Ok(v) = std::env::var(var) {
-            if v.len() >= 4 {
-                out = out.replace(&v, "[redacted]");
-            }
+    let env = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].map(|v| std::env::var(v).ok());
+    for secret in env.into_iter().flatten().chain(profile::file_secrets()) {
+        if secret.len() >= 4 {
+            out = out.replace(&secret, "[redacted]");
         }
     }
     out
