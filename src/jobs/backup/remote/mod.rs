@@ -61,14 +61,13 @@ impl Remote {
         }
         let aws =
             profile::resolve(&crate::db::ProcessEnv).map_err(|e| BackupError::Options(format!("--dest {url}: {e}")))?;
-        let store = builder(aws)
-            .with_bucket_name(bucket)
-            .with_retry(retry())
-            .build()
-.map_err(|e| BackupError::Options(format!(
-            "--dest {url}: {}; check the region, the endpoint URL and the other AWS settings (docs: backup.md, Object storage)",
-            redact(&e.to_string())
-        )))?;
+        let built = builder(aws).with_bucket_name(bucket).with_retry(retry()).build();
+        let store = built.map_err(|e| {
+            BackupError::Options(format!(
+                "--dest {url}: {}; check the region, the endpoint URL and the other AWS settings (docs: backup.md, Object storage)",
+                redact(&e.to_string())
+            ))
+        })?;
         Ok(Remote {
             store: Arc::new(store),
             bucket: bucket.to_string(),
