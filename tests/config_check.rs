@@ -453,3 +453,53 @@ fn jobs_that_need_postgres_are_refused_on_a_pgbouncer_or_redis_target() {
         assert_eq!(code, Some(0), "{ok}\n{err}");
     }
 }
+
+/// The same rule on the command line: a command that needs PostgreSQL itself refuses a
+/// PgBouncer target (its admin console) by name before connecting anywhere, with the fix.
+#[test]
+fn commands_that_need_postgres_refuse_a_pgbouncer_target_up_front() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("dbtool.toml");
+    // Port 1: nothing listens there, so a connection attempt would fail differently.
+    let text = "[[targets]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\ndsn = \"host=127.0.0.1 port=1 user=stats\"\n";
+    std::fs::write(&file, text).expect("write config");
+    let config = file.to_str().expect("utf-8 path");
+    let backups = dir.path().join("backups");
+    let backups = backups.to_str().expect("utf-8 path");
+    let commands: [&[&str]; 5] = [
+        &["backup", "--dest", backups],
+        &[
+            "archive",
+            "--table",
+            "posts",
+            "--column",
+            "create_at",
+            "--older-than",
+            "2y",
+        ],
+        &["migrate"],
+        &["history"],
+        &["pool-advise", "--sample", "1s"],
+    ];
+    for command in commands {
+        let mut args = vec!["--config", config];
+        args.extend_from_slice(command);
+        args.extend(["--target", "bouncer"]);
+        let out = dbtool(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(2 | 3)),
+            "{command:?}: exit {:?}\n{err}",
+            out.status.code()
+        );
+        assert!(
+            err.contains("target 'bouncer' is a pgbouncer server, and this needs PostgreSQL")
+                && err.contains("kind = \"postgres\""),
+            "{command:?}: {err}"
+        );
+        assert!(
+            !err.contains("port 1") && !err.contains("Connection refused"),
+            "{command:?} connected: {err}"
+        );
+    }
+}

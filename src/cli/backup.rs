@@ -52,7 +52,8 @@ Exit codes:
 #[derive(Debug, Args, Clone, Default)]
 pub struct DestArgs {
     /// Backup directory, or object storage as s3://BUCKET/PREFIX (credentials, region and
-    /// endpoint from the AWS_* environment) [default: `dest` in the config file's [backup] section]
+    /// endpoint from the AWS_* environment, else the AWS profile) [default: `dest` in the config
+    /// file's [backup] section]
     #[arg(long, env = "DBTOOL_BACKUP_DEST", value_name = "DIR|s3://BUCKET/PREFIX")]
     pub dest: Option<PathBuf>,
 }

@@ -22,7 +22,7 @@ pub async fn run(args: &MigrateArgs, loaded: &Settings) -> anyhow::Result<u8> {
     // Locked stdout, errors returned: a closed pipe ends the command quietly in main.
     let mut out = std::io::stdout().lock();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
-        let mut client = db::connect(t.params()?, &settings).await?;
+        let mut client = db::connect(t.postgres_params()?, &settings).await?;
         if args.status {
             let st = migrate::status(&client).await?;
             if json {
@@ -70,7 +70,7 @@ pub async fn history(args: &HistoryArgs, loaded: &Settings) -> anyhow::Result<u8
     let settings = targets::session(&args.conn, loaded, true);
     let mut all = Vec::new();
     for t in targets::resolve(&args.conn, loaded, &ProcessEnv)? {
-        let client = db::connect(t.params()?, &settings).await?;
+        let client = db::connect(t.postgres_params()?, &settings).await?;
         migrate::require_current(&client)
             .await
             .with_context(|| t.name.clone())?;

@@ -25,7 +25,7 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         None => targets::resolve(&a.conn, loaded, &ProcessEnv)?
             .into_iter()
             .next()
-            .map(Target::into_params)
+            .map(Target::into_postgres_params)
             .context("no server to restore on: pass --to DSN")??,
     };
     let settings = targets::session(&a.conn, loaded, false);

@@ -99,12 +99,22 @@ impl Target {
         }
     }
 
-    /// [`params`](Self::params), by value.
-    pub fn into_params(self) -> Result<ConnParams, NotSql> {
+    /// The libpq parameters of a PostgreSQL target. Backup, archive, migrate and the server
+    /// side of pool-advise need PostgreSQL itself: a PgBouncer target is its admin console,
+    /// which dumps, stores and archives nothing, so it is named as the wrong kind up front.
+    pub fn postgres_params(&self) -> Result<&ConnParams, ConnectError> {
+        match (&self.endpoint, self.kind) {
+            (Endpoint::Sql(p), TargetKind::Postgres) => Ok(p),
+            _ => Err(ConnectError::NotSql(self.not_sql())),
+        }
+    }
+
+    /// [`postgres_params`](Self::postgres_params), by value.
+    pub fn into_postgres_params(self) -> Result<ConnParams, NotSql> {
         let err = self.not_sql();
-        match self.endpoint {
-            Endpoint::Sql(p) => Ok(p),
-            Endpoint::Redis(_) => Err(err),
+        match (self.endpoint, self.kind) {
+            (Endpoint::Sql(p), TargetKind::Postgres) => Ok(p),
+            _ => Err(err),
         }
     }
 

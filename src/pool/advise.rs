@@ -26,7 +26,7 @@ pub async fn run(
         None => None,
     };
     let window = opts.window();
-    let postgres = target.params()?;
+    let postgres = target.postgres_params()?;
     let spec = SampleSpec {
         postgres,
         session,

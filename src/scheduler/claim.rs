@@ -49,7 +49,7 @@ pub async fn claim(
     kind: &str,
     scheduled_at: DateTime<Utc>,
 ) -> Result<Claim, ClaimError> {
-    let client = connect(target.params()?, session).await?;
+    let client = connect(target.postgres_params()?, session).await?;
     let key = lock_key(job);
     let got = crate::db::lock::try_lock(&client, key)
         .await

@@ -55,7 +55,7 @@ pub async fn check(
                 target.name
             )
         };
-        let client = match async { crate::db::connect(target.params()?, session).await }.await {
+        let client = match async { crate::db::connect(target.postgres_params()?, session).await }.await {
             Ok(c) => c,
             Err(e) => {
                 problems.push(Problem {

@@ -205,7 +205,7 @@ async fn remaining(
     report: &mut ArchiveReport,
 ) {
     let fresh = match src.is_closed() {
-        true => match target.params() {
+        true => match target.postgres_params() {
             Ok(p) => db::connect(p, &setup::session(job)).await.ok(),
             Err(_) => None,
         },

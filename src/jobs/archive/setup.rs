@@ -32,7 +32,7 @@ pub struct Setup {
 
 pub async fn setup(job: &ArchiveJob, target: &Target) -> Result<Setup, ArchiveError> {
     let settings = session(job);
-    let src = db::connect(target.params()?, &settings).await?;
+    let src = db::connect(target.postgres_params()?, &settings).await?;
     // Saves a WAL flush per batch, and is safe for the rows: a batch's DELETE and INSERT
     // commit together, so a crash that loses a recent commit loses both halves and the rows
     // are still in the source. It is not safe for what the run reports: before it says how

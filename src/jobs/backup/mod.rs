@@ -143,7 +143,7 @@ pub async fn run_with_session(
     let job = dump::Job {
         opts,
         dest,
-        params: target.params()?,
+        params: target.postgres_params()?,
         session,
         cancel: &cancel,
         progress: bar.as_ref(),
@@ -213,8 +213,8 @@ async fn select_databases(
 ) -> Result<Vec<String>, BackupError> {
     std::fs::create_dir_all(dest).map_err(BackupError::io("create the backup directory", dest))?;
     Ok(match (opts.all, opts.databases.is_empty()) {
-        (true, _) => session::list_databases(target.params()?, session).await?,
-        (false, true) => vec![target.params()?.dbname().to_string()],
+        (true, _) => session::list_databases(target.postgres_params()?, session).await?,
+        (false, true) => vec![target.postgres_params()?.dbname().to_string()],
         (false, false) => opts.databases.clone(),
     })
 }

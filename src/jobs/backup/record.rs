@@ -21,7 +21,7 @@ pub struct Recorded {
 /// Records the start on the target's database; None (saying why) when it cannot.
 pub async fn start(target: &Target, settings: &SessionSettings) -> Option<Recorded> {
     let started = async {
-        let client = match async { crate::db::connect(target.params()?, settings).await }.await {
+        let client = match async { crate::db::connect(target.postgres_params()?, settings).await }.await {
             Ok(client) => client,
             Err(e) => {
                 // The backup connects next and reports the same problem, once.
