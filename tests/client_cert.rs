@@ -45,12 +45,23 @@ async fn start() -> CertCluster {
     CertCluster { cluster, tls_dir }
 }
 
-/// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, and a
-/// copy of the key at 0644 (world-readable).
+/// The password of `enc.key`; no output of dbtool may hold it.
+const KEY_PASSWORD: &str = "Kp4wQz9Rv";
+
+/// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, a copy
+/// of the key at 0644 (world-readable), the key encrypted as `openssl pkcs8 -topk8 -v2
+/// aes-256-cbc` writes it (`enc.key`, 0600), and a service file giving its sslpassword.
 fn make_client_certificates(dir: &Path) {
     common::tls::make_client(dir, "client", CERT_USER);
     fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
     fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");
+    common::tls::openssl(
+        dir,
+        &format!("pkcs8 -topk8 -v2 aes-256-cbc -in client.key -passout pass:{KEY_PASSWORD} -out enc.key"),
+    );
+    fs::set_permissions(dir.join("enc.key"), fs::Permissions::from_mode(0o600)).expect("chmod enc.key");
+    let service = format!("[certkey]\nsslpassword={KEY_PASSWORD}\n");
+    fs::write(dir.join("pg_service.conf"), service).expect("pg_service.conf");
 }
 
 /// One input: a DSN, extra environment, and whether ~/.postgresql holds the client certificate.
@@ -78,20 +89,21 @@ fn home(c: &CertCluster, with_cert: bool) -> tempfile::TempDir {
 }
 
 /// `dbtool health --check connections` with the same inputs, through the process environment:
-/// Ok when it connected (exit 0 or 1), else its output.
-fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<(), String> {
+/// Ok when it connected (exit 0 or 1), else Err; with its whole output either way.
+fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
     let mut cmd = common::dbtool();
     cmd.env("HOME", home)
         .args(["health", "--check", "connections", "--format", "json", "--dsn", dsn]);
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let out = cmd.output().expect("run dbtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     match out.status.code() {
-        Some(0 | 1) => Ok(()),
-        _ => Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
+        Some(0 | 1) => Ok(text),
+        _ => Err(text),
     }
 }
 
@@ -103,6 +115,7 @@ async fn client_certificates_connect_and_refuse_like_psql() {
         c.cluster.port()
     );
     let (crt, key, open) = (c.file("client.crt"), c.file("client.key"), c.file("open.key"));
+    let enc = c.file("enc.key");
     let cases = vec![
         Case {
             name: "sslcert and sslkey in the DSN",
@@ -153,6 +166,40 @@ async fn client_certificates_connect_and_refuse_like_psql() {
             error: "has group or world access",
         },
         Case {
+            name: "an encrypted PKCS#8 key with its sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc} sslpassword={KEY_PASSWORD}"),
+            env: vec![],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "an encrypted key's sslpassword from the service file",
+            dsn: format!("{base} service=certkey sslcert={crt} sslkey={enc}"),
+            env: vec![("PGSERVICEFILE", c.file("pg_service.conf"))],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "an encrypted key with a wrong sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc} sslpassword=wrong{KEY_PASSWORD}"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "could not load private key file",
+        },
+        Case {
+            // psql (OpenSSL) prompts "Enter PEM pass phrase:"; with no terminal and stdin closed,
+            // as from cron, it fails ("could not load private key file ...: processing error").
+            name: "an encrypted key and no sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc}"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "is encrypted and no sslpassword was given",
+        },
+        Case {
             name: "a certificate without its key",
             dsn: format!("{base} sslcert={crt} sslkey=/nonexistent/client.key"),
             env: vec![],
@@ -165,13 +212,25 @@ async fn client_certificates_connect_and_refuse_like_psql() {
         let home = home(c, case.home_cert);
         let psql = common::parity::psql_answer(&case.dsn, home.path(), &case.env, "SELECT current_user");
         let (psql_ok, psql_err) = (psql.is_ok(), psql.err().unwrap_or_default());
+        eprintln!(
+            "{}: psql {}",
+            case.name,
+            if psql_ok { "connected" } else { psql_err.trim() }
+        );
         assert_eq!(
             psql_ok, case.connects,
             "{}: psql (libpq) disagrees with the table: {psql_err}",
             case.name
         );
         match dbtool_cli(&case.dsn, home.path(), &case.env) {
-            Ok(()) => assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name),
+            Ok(out) => {
+                assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name);
+                assert!(
+                    !out.contains(KEY_PASSWORD),
+                    "{}: the CLI showed sslpassword: {out}",
+                    case.name
+                );
+            }
             Err(e) => {
                 assert!(
                     !case.connects,
@@ -179,6 +238,11 @@ async fn client_certificates_connect_and_refuse_like_psql() {
                     case.name
                 );
                 assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
+                assert!(
+                    !e.contains(KEY_PASSWORD),
+                    "{}: the CLI showed sslpassword: {e}",
+                    case.name
+                );
             }
         }
         match common::parity::library_answer(&case.dsn, home.path(), &case.env, "SELECT current_user::text").await {
@@ -194,6 +258,11 @@ async fn client_certificates_connect_and_refuse_like_psql() {
                 );
                 assert!(e.contains(case.error), "{}: {e}", case.name);
                 assert!(!e.contains("pg_hba.conf admits"), "{}: blames pg_hba: {e}", case.name);
+                assert!(
+                    !e.contains(KEY_PASSWORD),
+                    "{}: the error shows sslpassword: {e}",
+                    case.name
+                );
             }
         }
     }
