@@ -50,7 +50,8 @@ const KEY_PASSWORD: &str = "Kp4wQz9Rv";
 
 /// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, a copy
 /// of the key at 0644 (world-readable), the key encrypted as `openssl pkcs8 -topk8 -v2
-/// aes-256-cbc` writes it (`enc.key`, 0600), and a service file giving its sslpassword.
+/// aes-256-cbc` writes it (`enc.key`, 0600), the same encrypted the legacy OpenSSL way
+/// (`legacy.key`, Proc-Type/DEK-Info headers), and a service file giving the sslpassword.
 fn make_client_certificates(dir: &Path) {
     common::tls::make_client(dir, "client", CERT_USER);
     fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
@@ -60,6 +61,11 @@ fn make_client_certificates(dir: &Path) {
         &format!("pkcs8 -topk8 -v2 aes-256-cbc -in client.key -passout pass:{KEY_PASSWORD} -out enc.key"),
     );
     fs::set_permissions(dir.join("enc.key"), fs::Permissions::from_mode(0o600)).expect("chmod enc.key");
+    common::tls::openssl(
+        dir,
+        &format!("ec -in client.key -aes256 -passout pass:{KEY_PASSWORD} -out legacy.key"),
+    );
+    fs::set_permissions(dir.join("legacy.key"), fs::Permissions::from_mode(0o600)).expect("chmod legacy.key");
     let service = format!("[certkey]\nsslpassword={KEY_PASSWORD}\n");
     fs::write(dir.join("pg_service.conf"), service).expect("pg_service.conf");
 }
@@ -342,4 +348,42 @@ async fn a_non_root_owners_key_must_be_0600_like_psql() {
             );
         }
     }
+}
+
+/// The one known difference: a key with OpenSSL's legacy PEM encryption, which psql reads and
+/// dbtool refuses, naming the openssl command that converts it; after that command (run here
+/// as the error words it) dbtool connects with the converted key.
+#[tokio::test]
+async fn a_legacy_encrypted_key_is_refused_with_the_command_that_converts_it() {
+    let c = cert_cluster().await;
+    let dir = tempfile::tempdir().expect("a directory for the converted key");
+    let legacy = c.file("legacy.key");
+    let dsn = |key: &str| {
+        format!(
+            "host=127.0.0.1 port={} user={CERT_USER} dbname=postgres sslmode=require sslcert={} sslkey={key} sslpassword={KEY_PASSWORD}",
+            c.cluster.port(),
+            c.file("client.crt")
+        )
+    };
+    let sql = "SELECT current_user::text";
+    let psql = common::parity::psql_answer(&dsn(&legacy), dir.path(), &[], "SELECT current_user");
+    assert_eq!(psql.as_deref(), Ok(CERT_USER), "psql reads the legacy key");
+    let err = common::parity::library_answer(&dsn(&legacy), dir.path(), &[], sql)
+        .await
+        .expect_err("dbtool refuses the legacy key");
+    assert!(!err.contains(KEY_PASSWORD), "{err}");
+    let command = err
+        .split_once("convert it to PKCS#8 with: ")
+        .map(|(_, c)| c.trim().to_string())
+        .unwrap_or_else(|| panic!("no command in: {err}"));
+    let converted = dir.path().join("converted.key");
+    let command = command.replace("NEW.key", &converted.display().to_string());
+    let args = format!(
+        "{} -passin pass:{KEY_PASSWORD} -passout pass:{KEY_PASSWORD}",
+        command.trim_start_matches("openssl ")
+    );
+    common::tls::openssl(dir.path(), &args);
+    fs::set_permissions(&converted, fs::Permissions::from_mode(0o600)).expect("chmod the converted key");
+    let user = common::parity::library_answer(&dsn(&converted.display().to_string()), dir.path(), &[], sql).await;
+    assert_eq!(user.as_deref(), Ok(CERT_USER), "the converted key");
 }
