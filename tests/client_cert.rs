@@ -1,74 +1,15 @@
 //! Client certificates against a real server with `hostssl ... cert`: dbtool takes sslcert and
 //! sslkey from the DSN, from PGSSLCERT/PGSSLKEY and from ~/.postgresql as libpq does, and each
-//! case is run through Debian's psql too, so the outcome is measured against libpq itself.
+//! case is run through Debian's psql too, so the outcome is measured against libpq itself;
+//! encrypted keys with and without sslpassword among them (tests/client_key.rs has the rest).
 
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
-use tempcluster::{ClusterOptions, TempCluster};
-use tokio::sync::OnceCell;
-
-/// The role the client certificate is issued for (its CN); it may log in by certificate only.
-const CERT_USER: &str = "cert_user";
-
-struct CertCluster {
-    cluster: TempCluster,
-    tls_dir: PathBuf,
-}
-
-impl CertCluster {
-    fn file(&self, name: &str) -> String {
-        self.tls_dir.join(name).display().to_string()
-    }
-}
-
-async fn cert_cluster() -> &'static CertCluster {
-    static CLUSTER: OnceCell<CertCluster> = OnceCell::const_new();
-    CLUSTER.get_or_init(start).await
-}
-
-async fn start() -> CertCluster {
-    let cluster = common::own_cluster(ClusterOptions {
-        hba_prepend: vec![format!("hostssl all {CERT_USER} 127.0.0.1/32 cert")],
-        ..Default::default()
-    });
-    let tls_dir = common::tls::enable(&cluster, true);
-    make_client_certificates(&tls_dir);
-    let admin = common::connect(&cluster.dsn("postgres")).await;
-    admin
-        .batch_execute(&format!("CREATE ROLE {CERT_USER} LOGIN"))
-        .await
-        .expect("create the certificate role");
-    CertCluster { cluster, tls_dir }
-}
-
-/// The password of `enc.key`; no output of dbtool may hold it.
-const KEY_PASSWORD: &str = "Kp4wQz9Rv";
-
-/// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, a copy
-/// of the key at 0644 (world-readable), the key encrypted as `openssl pkcs8 -topk8 -v2
-/// aes-256-cbc` writes it (`enc.key`, 0600), the same encrypted the legacy OpenSSL way
-/// (`legacy.key`, Proc-Type/DEK-Info headers), and a service file giving the sslpassword.
-fn make_client_certificates(dir: &Path) {
-    common::tls::make_client(dir, "client", CERT_USER);
-    fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
-    fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");
-    common::tls::openssl(
-        dir,
-        &format!("pkcs8 -topk8 -v2 aes-256-cbc -in client.key -passout pass:{KEY_PASSWORD} -out enc.key"),
-    );
-    fs::set_permissions(dir.join("enc.key"), fs::Permissions::from_mode(0o600)).expect("chmod enc.key");
-    common::tls::openssl(
-        dir,
-        &format!("ec -in client.key -aes256 -passout pass:{KEY_PASSWORD} -out legacy.key"),
-    );
-    fs::set_permissions(dir.join("legacy.key"), fs::Permissions::from_mode(0o600)).expect("chmod legacy.key");
-    let service = format!("[certkey]\nsslpassword={KEY_PASSWORD}\n");
-    fs::write(dir.join("pg_service.conf"), service).expect("pg_service.conf");
-}
+use common::cert_cluster::{cert_cluster, CertCluster, CERT_USER, KEY_PASSWORD};
 
 /// One input: a DSN, extra environment, and whether ~/.postgresql holds the client certificate.
 struct Case {
@@ -272,118 +213,4 @@ async fn client_certificates_connect_and_refuse_like_psql() {
             }
         }
     }
-}
-
-/// libpq's key-file rule for a key whose owner is not root (fe-secure-openssl.c): no group or
-/// world bits at all, so 0640 is refused and 0600 accepted. The suite runs as root, so psql and
-/// dbtool run here as the `postgres` OS user (through runuser), with the key that user owns;
-/// run as anyone else, they run as that user with the key they own. As root, the same key at
-/// 0640 handed to root (group still postgres) is then accepted: root's keys may be u=rw,g=r.
-#[tokio::test]
-async fn a_non_root_owners_key_must_be_0600_like_psql() {
-    let c = cert_cluster().await;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let user = root.then_some("postgres");
-    let owner = fs::metadata(c.cluster.data_dir()).expect("the data directory");
-    let dir = tempfile::tempdir().expect("a directory for the key");
-    let give = |path: &Path| {
-        if root {
-            std::os::unix::fs::chown(path, Some(owner.uid()), Some(owner.gid())).expect("chown to postgres");
-        }
-    };
-    give(dir.path());
-    let (crt, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
-    fs::copy(c.file("client.crt"), &crt).expect("copy client.crt");
-    fs::copy(c.file("client.key"), &key).expect("copy client.key");
-    give(&crt);
-    give(&key);
-    let dsn = format!(
-        "host=127.0.0.1 port={} user={CERT_USER} dbname=postgres sslmode=require sslcert={} sslkey={}",
-        c.cluster.port(),
-        crt.display(),
-        key.display()
-    );
-    let dbtool = Path::new(env!("CARGO_BIN_EXE_dbtool"));
-    let health = [
-        "health",
-        "--check",
-        "connections",
-        "--format",
-        "json",
-        "--dsn",
-        dsn.as_str(),
-    ];
-    let mut steps = vec![(0o640, false), (0o600, true)];
-    if root {
-        steps.push((0o640, true));
-    }
-    for (n, (mode, connects)) in steps.into_iter().enumerate() {
-        if n == 2 {
-            std::os::unix::fs::chown(&key, Some(0), None).expect("chown the key to root");
-        }
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o100000 | mode)).expect("chmod the key");
-        let psql = common::parity::psql_answer_as(user, &dsn, dir.path(), &[], "SELECT current_user");
-        assert_eq!(
-            psql.is_ok(),
-            connects,
-            "psql (libpq), step {n}, key at {mode:o}: {psql:?}"
-        );
-        if let Err(e) = &psql {
-            assert!(e.contains("has group or world access"), "psql: {e}");
-        }
-        let out = common::parity::run_clean(user, dbtool, &health, dir.path(), &[])
-            .unwrap_or_else(|e| panic!("{} not runnable as {user:?}: {e}", dbtool.display()));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ok = matches!(out.status.code(), Some(0 | 1));
-        assert_eq!(ok, connects, "dbtool, step {n}, key at {mode:o}: {text}");
-        if !connects {
-            assert!(
-                text.contains("has group or world access") && text.contains(&key.display().to_string()),
-                "dbtool: {text}"
-            );
-        }
-    }
-}
-
-/// The one known difference: a key with OpenSSL's legacy PEM encryption, which psql reads and
-/// dbtool refuses, naming the openssl command that converts it; after that command (run here
-/// as the error words it) dbtool connects with the converted key.
-#[tokio::test]
-async fn a_legacy_encrypted_key_is_refused_with_the_command_that_converts_it() {
-    let c = cert_cluster().await;
-    let dir = tempfile::tempdir().expect("a directory for the converted key");
-    let legacy = c.file("legacy.key");
-    let dsn = |key: &str| {
-        format!(
-            "host=127.0.0.1 port={} user={CERT_USER} dbname=postgres sslmode=require sslcert={} sslkey={key} sslpassword={KEY_PASSWORD}",
-            c.cluster.port(),
-            c.file("client.crt")
-        )
-    };
-    let sql = "SELECT current_user::text";
-    let psql = common::parity::psql_answer(&dsn(&legacy), dir.path(), &[], "SELECT current_user");
-    assert_eq!(psql.as_deref(), Ok(CERT_USER), "psql reads the legacy key");
-    let err = common::parity::library_answer(&dsn(&legacy), dir.path(), &[], sql)
-        .await
-        .expect_err("dbtool refuses the legacy key");
-    assert!(!err.contains(KEY_PASSWORD), "{err}");
-    let command = err
-        .split_once("convert it to PKCS#8 with: ")
-        .map(|(_, c)| c.trim().to_string())
-        .unwrap_or_else(|| panic!("no command in: {err}"));
-    let converted = dir.path().join("converted.key");
-    let command = command.replace("NEW.key", &converted.display().to_string());
-    let args = format!(
-        "{} -passin pass:{KEY_PASSWORD} -passout pass:{KEY_PASSWORD}",
-        command.trim_start_matches("openssl ")
-    );
-    common::tls::openssl(dir.path(), &args);
-    fs::set_permissions(&converted, fs::Permissions::from_mode(0o600)).expect("chmod the converted key");
-    let user = common::parity::library_answer(&dsn(&converted.display().to_string()), dir.path(), &[], sql).await;
-    assert_eq!(user.as_deref(), Ok(CERT_USER), "the converted key");
 }
