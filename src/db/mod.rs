@@ -1,5 +1,6 @@
 //! Talking to PostgreSQL: libpq-compatible connection parameters, TLS, session settings, rows.
 
+pub mod child_service;
 pub mod client_cert;
 mod client_key;
 pub mod column;
