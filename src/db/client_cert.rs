@@ -26,9 +26,9 @@ pub enum ClientCertError {
         "private key file {path} has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root (chmod 600 {path})"
     )]
     KeyPermissions { path: String },
-    #[error("private key file {path} is encrypted and no sslpassword was given; dbtool never prompts for it: add sslpassword= to --dsn or to the service's entry in pg_service.conf (libpq has no environment variable for it)")]
+    #[error("private key file {path} is encrypted and no sslpassword was given; dbtool never prompts for it: add sslpassword= to --dsn or to the service's entry in pg_service.conf (libpq has no environment variable for it), or sslpassword_file to a probe's [auth.NAME] section")]
     KeyNeedsPassword { path: String },
-    #[error("could not load private key file {path}: bad decrypt; check sslpassword= in --dsn or the service file")]
+    #[error("could not load private key file {path}: bad decrypt; check sslpassword= in --dsn or the service file, or a probe's [auth.NAME] sslpassword_file")]
     KeyBadPassword { path: String },
     #[error("private key file {path} uses OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which dbtool cannot read; convert it to PKCS#8 with: {convert}")]
     KeyLegacyEncrypted { path: String, convert: String },
