@@ -95,20 +95,30 @@ async fn backup_verify_and_restore_with_an_encrypted_key_and_its_sslpassword() {
         outs.push(out);
         let into = format!("{}_r{n}", db.name());
         let mut restore = dbtool();
-        restore.args(["restore", "--latest", "--to", &dsn(&into), "--dest"]).arg(dest.path());
+        restore
+            .args(["restore", "--latest", "--to", &dsn(&into), "--dest"])
+            .arg(dest.path());
         if n == 1 {
             restore.args(["--jobs", "2"]);
         }
         let out = run(&mut restore);
         assert_exit(&out, 0);
         outs.push(out);
-        assert_eq!(contents(&db.dsn()).await, contents(&c.cluster.dsn(&into)).await, "{extra:?}");
+        assert_eq!(
+            contents(&db.dsn()).await,
+            contents(&c.cluster.dsn(&into)).await,
+            "{extra:?}"
+        );
         for out in &outs {
             let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
             assert!(!all.contains(MARK), "{extra:?}: {all}");
         }
         assert_eq!(files_with_mark(dest.path()), Vec::<String>::new(), "{extra:?}");
         assert_eq!(files_with_mark(tmp.path()), Vec::<String>::new(), "{extra:?}");
-        exec(&c.cluster.dsn("postgres"), &format!("DROP DATABASE \"{into}\" WITH (FORCE)")).await;
+        exec(
+            &c.cluster.dsn("postgres"),
+            &format!("DROP DATABASE \"{into}\" WITH (FORCE)"),
+        )
+        .await;
     }
 }

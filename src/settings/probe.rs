@@ -120,7 +120,10 @@ pub fn validate(settings: &super::Settings) -> Vec<super::ConfigError> {
     let auth_at = text.find("[auth.").unwrap_or(0);
     for (name, auth) in &settings.file.auth {
         let here = text.find(&format!("[auth.{name}]")).unwrap_or(auth_at);
-        let files = [("password_file", &auth.password_file), ("sslpassword_file", &auth.sslpassword_file)];
+        let files = [
+            ("password_file", &auth.password_file),
+            ("sslpassword_file", &auth.sslpassword_file),
+        ];
         for (key, file) in files {
             if let Some(Err(why)) = file.as_deref().map(|f| read_secret(key, f)) {
                 errors.push(settings.at(here, format!("[auth.{name}] {why}")));

@@ -80,7 +80,11 @@ fn sslpassword_file_is_private_and_an_encrypted_key_needs_it() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let (key, pw) = (dir.path().join("enc.key"), dir.path().join("keypw"));
-    std::fs::write(&key, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n").unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
     std::fs::write(&pw, "key-secret-in-file\nsecond line\n").unwrap();
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
     let parse = |extra: &str| {
@@ -107,7 +111,10 @@ fn sslpassword_file_is_private_and_an_encrypted_key_needs_it() {
     );
     assert!(!open.contains("key-secret-in-file"), "{open}");
     let inline = parse("sslpassword = \"key-secret-inline\"\n");
-    assert!(inline.contains("sslpassword"), "an inline password is refused: {inline}");
+    assert!(
+        inline.contains("sslpassword"),
+        "an inline password is refused: {inline}"
+    );
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(parse(&format!("sslpassword_file = \"{}\"\n", pw.display())), "");
     let auth = AuthConfig {
@@ -122,7 +129,10 @@ fn sslpassword_file_is_private_and_an_encrypted_key_needs_it() {
     let params = params_for(&auth, "db-1", 5432, "app").unwrap();
     assert_eq!(params.sslpassword(), Some("key-secret-in-file"));
     assert!(!format!("{params:?}").contains("key-secret") && !params.redacted().contains("key-secret"));
-    let without = AuthConfig { sslpassword_file: None, ..auth };
+    let without = AuthConfig {
+        sslpassword_file: None,
+        ..auth
+    };
     let err = params_for(&without, "db-1", 5432, "app").unwrap_err();
     assert!(err.contains("sslpassword_file"), "{err}");
 }
