@@ -17,8 +17,9 @@ use std::sync::Arc;
 /// The service the child's PGSERVICE names.
 pub const SECTION: &str = "dbtool-child";
 
-/// libpq 13 reads service-file lines into a 256-byte buffer and refuses a longer line; 14 and
-/// later have no limit. "sslpassword=" and the newline take 13.
+/// libpq reads a service-file line into a fixed buffer and refuses a longer line (256 bytes in
+/// older releases, 1024 in later ones): the smaller one holds "sslpassword=", 240 bytes and the
+/// newline.
 pub const MAX_LEN: usize = 240;
 
 /// Why an sslpassword cannot reach a child, or the memory file could not be made.
@@ -26,7 +27,7 @@ pub const MAX_LEN: usize = 240;
 pub enum ChildServiceError {
     #[error("sslpassword cannot be passed to pg_dump/pg_restore/psql: libpq's service file takes a value to the end of its line and drops trailing whitespace, so a password holding a line break or NUL, or ending in whitespace, cannot be carried; re-encrypt the key (openssl pkcs8 -topk8) with a password without them")]
     Unrepresentable,
-    #[error("sslpassword is longer than {MAX_LEN} bytes, which libpq 13's service file cannot carry to pg_dump/pg_restore/psql; re-encrypt the key (openssl pkcs8 -topk8) with a shorter password")]
+    #[error("sslpassword is longer than {MAX_LEN} bytes, which the service-file line of older libpq releases cannot carry to pg_dump/pg_restore/psql; re-encrypt the key (openssl pkcs8 -topk8) with a shorter password")]
     TooLong,
     #[error("could not make the in-memory service file that passes sslpassword to the child: {0}")]
     Memfd(#[source] io::Error),
