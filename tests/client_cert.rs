@@ -1,57 +1,15 @@
 //! Client certificates against a real server with `hostssl ... cert`: dbtool takes sslcert and
 //! sslkey from the DSN, from PGSSLCERT/PGSSLKEY and from ~/.postgresql as libpq does, and each
-//! case is run through Debian's psql too, so the outcome is measured against libpq itself.
+//! case is run through Debian's psql too, so the outcome is measured against libpq itself;
+//! encrypted keys with and without sslpassword among them (tests/client_key.rs has the rest).
 
 mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tempcluster::{ClusterOptions, TempCluster};
-use tokio::sync::OnceCell;
-
-/// The role the client certificate is issued for (its CN); it may log in by certificate only.
-const CERT_USER: &str = "cert_user";
-
-struct CertCluster {
-    cluster: TempCluster,
-    tls_dir: PathBuf,
-}
-
-impl CertCluster {
-    fn file(&self, name: &str) -> String {
-        self.tls_dir.join(name).display().to_string()
-    }
-}
-
-async fn cert_cluster() -> &'static CertCluster {
-    static CLUSTER: OnceCell<CertCluster> = OnceCell::const_new();
-    CLUSTER.get_or_init(start).await
-}
-
-async fn start() -> CertCluster {
-    let cluster = common::own_cluster(ClusterOptions {
-        hba_prepend: vec![format!("hostssl all {CERT_USER} 127.0.0.1/32 cert")],
-        ..Default::default()
-    });
-    let tls_dir = common::tls::enable(&cluster, true);
-    make_client_certificates(&tls_dir);
-    let admin = common::connect(&cluster.dsn("postgres")).await;
-    admin
-        .batch_execute(&format!("CREATE ROLE {CERT_USER} LOGIN"))
-        .await
-        .expect("create the certificate role");
-    CertCluster { cluster, tls_dir }
-}
-
-/// A client certificate for CERT_USER signed by the cluster's CA, its key at mode 0600, and a
-/// copy of the key at 0644 (world-readable).
-fn make_client_certificates(dir: &Path) {
-    common::tls::make_client(dir, "client", CERT_USER);
-    fs::copy(dir.join("client.key"), dir.join("open.key")).expect("copy client.key");
-    fs::set_permissions(dir.join("open.key"), fs::Permissions::from_mode(0o644)).expect("chmod open.key");
-}
+use common::cert_cluster::{cert_cluster, CertCluster, CERT_USER, KEY_PASSWORD};
 
 /// One input: a DSN, extra environment, and whether ~/.postgresql holds the client certificate.
 struct Case {
@@ -78,20 +36,21 @@ fn home(c: &CertCluster, with_cert: bool) -> tempfile::TempDir {
 }
 
 /// `dbtool health --check connections` with the same inputs, through the process environment:
-/// Ok when it connected (exit 0 or 1), else its output.
-fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<(), String> {
+/// Ok when it connected (exit 0 or 1), else Err; with its whole output either way.
+fn dbtool_cli(dsn: &str, home: &Path, env: &[(&str, String)]) -> Result<String, String> {
     let mut cmd = common::dbtool();
     cmd.env("HOME", home)
         .args(["health", "--check", "connections", "--format", "json", "--dsn", dsn]);
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let out = cmd.output().expect("run dbtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     match out.status.code() {
-        Some(0 | 1) => Ok(()),
-        _ => Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
+        Some(0 | 1) => Ok(text),
+        _ => Err(text),
     }
 }
 
@@ -103,6 +62,7 @@ async fn client_certificates_connect_and_refuse_like_psql() {
         c.cluster.port()
     );
     let (crt, key, open) = (c.file("client.crt"), c.file("client.key"), c.file("open.key"));
+    let enc = c.file("enc.key");
     let cases = vec![
         Case {
             name: "sslcert and sslkey in the DSN",
@@ -153,6 +113,40 @@ async fn client_certificates_connect_and_refuse_like_psql() {
             error: "has group or world access",
         },
         Case {
+            name: "an encrypted PKCS#8 key with its sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc} sslpassword={KEY_PASSWORD}"),
+            env: vec![],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "an encrypted key's sslpassword from the service file",
+            dsn: format!("{base} service=certkey sslcert={crt} sslkey={enc}"),
+            env: vec![("PGSERVICEFILE", c.file("pg_service.conf"))],
+            home_cert: false,
+            connects: true,
+            error: "",
+        },
+        Case {
+            name: "an encrypted key with a wrong sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc} sslpassword=wrong{KEY_PASSWORD}"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "could not load private key file",
+        },
+        Case {
+            // psql (OpenSSL) prompts "Enter PEM pass phrase:"; with no terminal and stdin closed,
+            // as from cron, it fails ("could not load private key file ...: processing error").
+            name: "an encrypted key and no sslpassword",
+            dsn: format!("{base} sslcert={crt} sslkey={enc}"),
+            env: vec![],
+            home_cert: false,
+            connects: false,
+            error: "is encrypted and no sslpassword was given",
+        },
+        Case {
             name: "a certificate without its key",
             dsn: format!("{base} sslcert={crt} sslkey=/nonexistent/client.key"),
             env: vec![],
@@ -165,13 +159,25 @@ async fn client_certificates_connect_and_refuse_like_psql() {
         let home = home(c, case.home_cert);
         let psql = common::parity::psql_answer(&case.dsn, home.path(), &case.env, "SELECT current_user");
         let (psql_ok, psql_err) = (psql.is_ok(), psql.err().unwrap_or_default());
+        eprintln!(
+            "{}: psql {}",
+            case.name,
+            if psql_ok { "connected" } else { psql_err.trim() }
+        );
         assert_eq!(
             psql_ok, case.connects,
             "{}: psql (libpq) disagrees with the table: {psql_err}",
             case.name
         );
         match dbtool_cli(&case.dsn, home.path(), &case.env) {
-            Ok(()) => assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name),
+            Ok(out) => {
+                assert!(case.connects, "{}: the CLI connected where libpq refuses", case.name);
+                assert!(
+                    !out.contains(KEY_PASSWORD),
+                    "{}: the CLI showed sslpassword: {out}",
+                    case.name
+                );
+            }
             Err(e) => {
                 assert!(
                     !case.connects,
@@ -179,6 +185,11 @@ async fn client_certificates_connect_and_refuse_like_psql() {
                     case.name
                 );
                 assert!(e.contains(case.error), "{}: the CLI said {e}", case.name);
+                assert!(
+                    !e.contains(KEY_PASSWORD),
+                    "{}: the CLI showed sslpassword: {e}",
+                    case.name
+                );
             }
         }
         match common::parity::library_answer(&case.dsn, home.path(), &case.env, "SELECT current_user::text").await {
@@ -194,6 +205,11 @@ async fn client_certificates_connect_and_refuse_like_psql() {
                 );
                 assert!(e.contains(case.error), "{}: {e}", case.name);
                 assert!(!e.contains("pg_hba.conf admits"), "{}: blames pg_hba: {e}", case.name);
+                assert!(
+                    !e.contains(KEY_PASSWORD),
+                    "{}: the error shows sslpassword: {e}",
+                    case.name
+                );
             }
         }
     }

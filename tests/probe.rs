@@ -388,3 +388,59 @@ fn shipped_scrape_configs_are_valid() {
         );
     }
 }
+
+/// An address target whose `[auth]` logs in by client certificate with an encrypted PKCS#8
+/// key: `sslpassword_file` decrypts it and the probe answers dbtool_up 1; without it the
+/// configuration is refused at the section's line, naming sslpassword_file. The key's password
+/// shows in no answer and no log.
+#[tokio::test]
+async fn an_auth_with_an_encrypted_key_and_its_sslpassword_file_probes_up() {
+    use common::cert_cluster::{cert_cluster, CERT_USER, KEY_PASSWORD};
+    use std::os::unix::fs::PermissionsExt;
+    let c = cert_cluster().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("key.password");
+    std::fs::write(&pw, format!("{KEY_PASSWORD}\n")).expect("key password file");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let auth = format!(
+        "[probe]\nallow_hosts = [\"127.0.0.1:*\"]\n\n[auth.certs]\nuser = \"{CERT_USER}\"\nsslmode = \"require\"\n\
+         sslcert = {}\nsslkey = {}\n",
+        toml_str(&c.file("client.crt")),
+        toml_str(&c.file("enc.key"))
+    );
+    let without = dir.path().join("without.toml");
+    std::fs::write(&without, &auth).expect("write config");
+    let check = dbtool()
+        .arg("--config")
+        .arg(&without)
+        .args(["config", "check"])
+        .output()
+        .expect("config check");
+    let said = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(!check.status.success(), "{said}");
+    assert!(
+        said.contains("without.toml:4:") && said.contains("[auth.certs] sslkey") && said.contains("sslpassword_file"),
+        "{said}"
+    );
+    let config = format!("{auth}sslpassword_file = {}\n", toml_str(&pw.to_string_lossy()));
+    let (_dbtool, port) = serve(dir.path(), &config);
+    let path = format!(
+        "/probe?target=127.0.0.1:{}/postgres&auth=certs&check=connections",
+        c.cluster.port()
+    );
+    let (status, body, _) = get(port, &path, Some("10"));
+    assert_eq!(status, 200, "{body}");
+    let up = body.lines().find_map(|l| {
+        l.strip_prefix("dbtool_up{")?
+            .split_once("} ")?
+            .1
+            .trim()
+            .parse::<f64>()
+            .ok()
+    });
+    assert_eq!(up, Some(1.0), "{body}");
+    let log = std::fs::read_to_string(dir.path().join("dbtool.log")).unwrap_or_default();
+    for text in [&body, &log, &said] {
+        assert!(!text.contains(KEY_PASSWORD), "the key's password shows: {text}");
+    }
+}

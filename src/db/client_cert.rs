@@ -1,5 +1,6 @@
 //! libpq's client certificate: sslcert/sslkey (PGSSLCERT/PGSSLKEY), defaulting to
-//! ~/.postgresql/postgresql.crt and postgresql.key, sent only when the certificate file exists.
+//! ~/.postgresql/postgresql.crt and postgresql.key, sent only when the certificate file exists;
+//! the key's permissions checked as libpq does, its PEM read by [`super::client_key`].
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,20 @@ pub enum ClientCertError {
         "private key file {path} has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root (chmod 600 {path})"
     )]
     KeyPermissions { path: String },
-    #[error("private key file {path} is encrypted; dbtool does not support sslpassword: decrypt it (openssl pkey -in {path} -out NEW.key) and keep it at mode 0600")]
-    KeyEncrypted { path: String },
+    #[error("private key file {path} is encrypted and no sslpassword was given; dbtool never prompts for it: add sslpassword= to --dsn or to the service's entry in pg_service.conf (libpq has no environment variable for it), or sslpassword_file to a probe's [auth.NAME] section")]
+    KeyNeedsPassword { path: String },
+    #[error("could not load private key file {path}: bad decrypt; check sslpassword= in --dsn or the service file, or a probe's [auth.NAME] sslpassword_file")]
+    KeyBadPassword { path: String },
+    #[error("private key file {path} uses OpenSSL's legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which dbtool cannot read; convert it to PKCS#8 with: {convert}")]
+    KeyLegacyEncrypted { path: String, convert: String },
+    #[error("private key file {path} is encrypted with a scheme dbtool cannot decrypt ({scheme}; dbtool reads PBES2 with AES-CBC and PBKDF2-HMAC-SHA-2 or scrypt); re-encrypt it with: {convert}")]
+    KeyScheme {
+        path: String,
+        scheme: String,
+        convert: String,
+    },
+    #[error("private key file {path} holds a malformed ENCRYPTED PRIVATE KEY block ({cause}); check sslkey= in --dsn or PGSSLKEY")]
+    KeyMalformed { path: String, cause: String },
     #[error("private key file {path} holds no PEM private key; it must hold a -----BEGIN PRIVATE KEY----- (or RSA/EC) block")]
     NoKey { path: String },
 }
@@ -50,8 +63,13 @@ pub fn files(sslcert: Option<&Path>, sslkey: Option<&Path>, home: Option<&Path>)
 }
 
 /// Loads the client certificate as libpq does: none when the certificate file does not exist
-/// (given or default), else its key, which must exist and be private.
-pub fn load(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<ClientCert>, ClientCertError> {
+/// (given or default), else its key, which must exist and be private; an encrypted key is
+/// decrypted with `password` (sslpassword).
+pub fn load(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    password: Option<&str>,
+) -> Result<Option<ClientCert>, ClientCertError> {
     let Some(cert) = cert else { return Ok(None) };
     let shown = cert.display().to_string();
     let pem = match std::fs::read(cert) {
@@ -71,11 +89,11 @@ pub fn load(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<ClientCert
     };
     Ok(Some(ClientCert {
         chain,
-        key: load_key(key)?,
+        key: load_key(key, password)?,
     }))
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ClientCertError> {
+fn load_key(path: &Path, password: Option<&str>) -> Result<PrivateKeyDer<'static>, ClientCertError> {
     let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -94,11 +112,7 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ClientCertError> {
         path: shown.clone(),
         cause,
     })?;
-    let text = String::from_utf8_lossy(&pem);
-    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(ClientCertError::KeyEncrypted { path: shown });
-    }
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|_| ClientCertError::NoKey { path: shown })
+    super::client_key::parse(&pem, &shown, password)
 }
 
 /// libpq's rule (fe-secure-openssl.c): a root-owned key may be u=rw,g=r (0640); any other
@@ -137,7 +151,7 @@ mod tests {
         let (cert, key) = files(None, None, Some(home.path()));
         assert_eq!(cert, Some(home.path().join(".postgresql/postgresql.crt")));
         assert_eq!(key, Some(home.path().join(".postgresql/postgresql.key")));
-        assert!(load(cert.as_deref(), key.as_deref()).expect("no cert").is_none());
+        assert!(load(cert.as_deref(), key.as_deref(), None).expect("no cert").is_none());
     }
 
     #[test]
@@ -151,10 +165,10 @@ mod tests {
         )
         .expect("write");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let err = load_key(&key).expect_err("encrypted");
-        assert!(err.to_string().contains("sslpassword"), "{err}");
+        let err = load_key(&key, None).expect_err("encrypted");
+        assert!(err.to_string().contains("no sslpassword was given"), "{err}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let err = load_key(&key).expect_err("world readable");
+        let err = load_key(&key, Some("pw")).expect_err("world readable");
         assert!(err.to_string().contains("has group or world access"), "{err}");
     }
 }

@@ -123,7 +123,7 @@ async fn connect_any(params: &ConnParams, settings: &SessionSettings, allow: All
         _ if !any_tcp => None,
         mode => {
             let (cert, key) = params.client_cert_files();
-            let tls = client_cert::load(cert.as_deref(), key.as_deref())
+            let tls = client_cert::load(cert.as_deref(), key.as_deref(), params.sslpassword())
                 .map_err(tls::TlsError::from)
                 .and_then(|client| {
                     let roots = tls::Roots {

@@ -1,6 +1,8 @@
 //! Talking to PostgreSQL: libpq-compatible connection parameters, TLS, session settings, rows.
 
+pub mod child_service;
 pub mod client_cert;
+mod client_key;
 pub mod column;
 pub mod connect;
 pub mod connect_error;

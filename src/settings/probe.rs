@@ -53,23 +53,46 @@ pub struct AuthConfig {
     pub sslrootcert: Option<PathBuf>,
     pub sslcert: Option<PathBuf>,
     pub sslkey: Option<PathBuf>,
+    /// A file holding the password of an encrypted (PKCS#8) `sslkey` on its first line, private
+    /// to dbtool's user like `password_file`. Never inline: the TOML holds no secret.
+    pub sslpassword_file: Option<PathBuf>,
 }
 
-/// Why a password file cannot be used; names the file and the fix, never its content.
-pub fn read_password(path: &std::path::Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
+/// The first line of a secret file (`key`: password_file or sslpassword_file); why it cannot be
+/// used names the key, the file and the fix, never its content.
+pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
     if !meta.is_file() {
-        return Err(format!("password_file {} is not a plain file", path.display()));
+        return Err(format!("{key} {} is not a plain file", path.display()));
     }
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(
-            "password_file {} has group or world access; fix with: chmod 0600 {}",
+            "{key} {} has group or world access; fix with: chmod 0600 {}",
             path.display(),
             path.display()
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
     Ok(text.lines().next().unwrap_or("").to_string())
+}
+
+/// An encrypted `sslkey` with no `sslpassword_file`, found before a scrape needs it. A key
+/// that cannot be read now is left to the connection, which names it.
+fn key_needs_password(auth: &AuthConfig) -> Result<(), String> {
+    let (Some(key), None) = (&auth.sslkey, &auth.sslpassword_file) else {
+        return Ok(());
+    };
+    let Ok(pem) = std::fs::read(key) else {
+        return Ok(());
+    };
+    let pem = String::from_utf8_lossy(&pem);
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || pem.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(format!(
+            "sslkey {} is encrypted and no sslpassword_file is given; add sslpassword_file = \"FILE\", a file (mode 0600) holding the key's password on its first line",
+            key.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `[probe]` and `[auth.*]`: every pattern parses, every bound is at least 1, every password
@@ -97,10 +120,17 @@ pub fn validate(settings: &super::Settings) -> Vec<super::ConfigError> {
     let auth_at = text.find("[auth.").unwrap_or(0);
     for (name, auth) in &settings.file.auth {
         let here = text.find(&format!("[auth.{name}]")).unwrap_or(auth_at);
-        if let Some(file) = &auth.password_file {
-            if let Err(why) = read_password(file) {
+        let files = [
+            ("password_file", &auth.password_file),
+            ("sslpassword_file", &auth.sslpassword_file),
+        ];
+        for (key, file) in files {
+            if let Some(Err(why)) = file.as_deref().map(|f| read_secret(key, f)) {
                 errors.push(settings.at(here, format!("[auth.{name}] {why}")));
             }
+        }
+        if let Err(why) = key_needs_password(auth) {
+            errors.push(settings.at(here, format!("[auth.{name}] {why}")));
         }
         if let Some(mode) = &auth.sslmode {
             if crate::db::SslMode::parse(mode).is_none() {
@@ -129,7 +159,12 @@ pub fn params_for(auth: &AuthConfig, host: &str, port: u16, dbname: &str) -> Res
         quoted(&auth.user)
     );
     if let Some(file) = &auth.password_file {
-        conninfo.push_str(&format!(" password={}", quoted(&read_password(file)?)));
+        conninfo.push_str(&format!(" password={}", quoted(&read_secret("password_file", file)?)));
+    }
+    key_needs_password(auth)?;
+    if let Some(file) = &auth.sslpassword_file {
+        let password = read_secret("sslpassword_file", file)?;
+        conninfo.push_str(&format!(" sslpassword={}", quoted(&password)));
     }
     let mode = auth.sslmode.as_deref().unwrap_or("prefer");
     conninfo.push_str(&format!(" sslmode={}", quoted(mode)));
@@ -237,74 +272,5 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_and_blocks_match_host_and_port() {
-        let g = AllowHost::parse("db-*.prod.internal").unwrap();
-        assert!(g.allows("DB-7.prod.internal", 5432));
-        assert!(!g.allows("db-7.prod.internal", 6432));
-        assert!(!g.allows("db-7.prod.internal.evil.com", 5432));
-        assert!(AllowHost::parse("db-?:*").unwrap().allows("db-1", 6432));
-        let c = AllowHost::parse("10.0.0.0/8").unwrap();
-        assert!(c.allows("10.1.2.3", 5432));
-        assert!(!c.allows("11.1.2.3", 5432));
-        // Names are not resolved to match a block.
-        assert!(!c.allows("localhost", 5432));
-        let v6 = AllowHost::parse("[fd00::/8]:6432").unwrap();
-        assert!(v6.allows("fd12::1", 6432));
-        assert!(!v6.allows("fe80::1", 6432));
-        assert!(AllowHost::parse("10.0.0.0/33").is_err());
-        assert!(AllowHost::parse("db host").is_err());
-        assert!(AllowHost::parse("db:port").is_err());
-    }
-
-    #[test]
-    fn config_errors_name_their_line_and_the_fix() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let pw = dir.path().join("pw");
-        std::fs::write(&pw, "secret-in-file\n").unwrap();
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let text = format!(
-            "[probe]\nallow_hosts = [\"10.0.0.0/40\"]\nmax_in_flight = 0\n\n[auth.mon]\nuser = \"m\"\npassword_file = \"{}\"\nsslmode = \"sometimes\"\n",
-            pw.display()
-        );
-        let errors = crate::settings::Settings::parse(text, std::path::Path::new("d.toml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            errors.contains("d.toml:2:") && errors.contains("bad prefix length"),
-            "{errors}"
-        );
-        assert!(
-            errors.contains("d.toml:3:") && errors.contains("max_in_flight: 0"),
-            "{errors}"
-        );
-        assert!(
-            errors.contains("d.toml:5:") && errors.contains("chmod 0600"),
-            "{errors}"
-        );
-        assert!(errors.contains("sslmode: 'sometimes'"), "{errors}");
-        assert!(!errors.contains("secret-in-file"), "{errors}");
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let auth = AuthConfig {
-            user: "m".into(),
-            password_file: Some(pw),
-            sslmode: None,
-            sslrootcert: None,
-            sslcert: None,
-            sslkey: None,
-        };
-        let params = params_for(&auth, "db-1", 5432, "app").unwrap();
-        assert!(params.has_password() && !params.redacted().contains("secret-in-file"));
-        assert_eq!((params.user(), params.dbname()), ("m", "app"));
-    }
-
-    #[test]
-    fn a_password_with_quotes_is_quoted() {
-        assert_eq!(quoted(r"a'b\c"), r"'a\'b\\c'");
-    }
-}
+#[path = "probe_tests.rs"]
+mod tests;

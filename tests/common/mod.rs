@@ -38,6 +38,8 @@ pub use smallfs::*;
 mod watchdog;
 // Certificates for the TLS tests (openssl CLI).
 pub mod tls;
+// The client-certificate tests' cluster (hostssl ... cert) and keys.
+pub mod cert_cluster;
 // The same connection inputs through psql and through dbtool's library.
 pub mod parity;
 // A real S3-protocol server (moto) with signature checking.

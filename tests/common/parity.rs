@@ -3,8 +3,10 @@
 //! libpq's documentation.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use dbtool::db::{connect, ConnParams, MapEnv, SessionSettings};
 
@@ -25,22 +27,70 @@ pub fn psql_answer_with(
     env: &[(&str, String)],
     sql: &str,
 ) -> Result<String, String> {
-    let mut cmd = Command::new(PSQL);
-    cmd.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .args(["-X", "-At", "-c", sql, dsn]);
+    let mut env = env.to_vec();
     if let Some(dir) = libpq_dir {
-        cmd.env("LD_LIBRARY_PATH", dir);
+        env.push(("LD_LIBRARY_PATH", dir.display().to_string()));
     }
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    let out = cmd
-        .output()
+    psql_answer_as(None, dsn, home, &env, sql)
+}
+
+/// [`psql_answer`] as OS user `user` (through runuser; we are root) when given, e.g. to apply
+/// libpq's key-file rule for a key owner other than root.
+pub fn psql_answer_as(
+    user: Option<&str>,
+    dsn: &str,
+    home: &Path,
+    env: &[(&str, String)],
+    sql: &str,
+) -> Result<String, String> {
+    let args = ["-X", "-At", "-c", sql, dsn];
+    let out = run_clean(user, Path::new(PSQL), &args, home, env)
         .unwrap_or_else(|e| panic!("{PSQL} not runnable ({e}): apt-get install postgresql-client"));
     match out.status.success() {
         true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
         false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
     }
+}
+
+/// Runs `program ARGS` as cron would: only `env` with HOME = `home` and a minimal PATH, stdin
+/// closed and no controlling terminal (so libpq's OpenSSL cannot prompt for a key's password on
+/// /dev/tty); as OS user `user` through runuser when given.
+pub fn run_clean(
+    user: Option<&str>,
+    program: &Path,
+    args: &[&str],
+    home: &Path,
+    env: &[(&str, String)],
+) -> std::io::Result<Output> {
+    let mut vars = vec![
+        ("PATH", "/usr/bin:/bin".to_string()),
+        ("HOME", home.display().to_string()),
+    ];
+    vars.extend(env.iter().cloned());
+    let mut cmd = match user {
+        // runuser would reset HOME and keep root's environment: env -i sets exactly ours.
+        Some(user) => {
+            let mut cmd = Command::new("/usr/sbin/runuser");
+            cmd.args(["-u", user, "--", "/usr/bin/env", "-i"]);
+            cmd.args(vars.iter().map(|(k, v)| OsString::from(format!("{k}={v}"))));
+            cmd.arg(program);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(program);
+            cmd.env_clear().envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+            cmd
+        }
+    };
+    cmd.args(args).stdin(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe; a new session has no controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.output()
 }
 
 /// dbtool's library with the same inputs (`db::connect` on parameters resolved from the DSN and

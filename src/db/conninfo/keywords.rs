@@ -16,6 +16,7 @@ const KEYS: &[&str] = &[
     "sslrootcert",
     "sslcert",
     "sslkey",
+    "sslpassword",
     "connect_timeout",
     "application_name",
     "fallback_application_name",
@@ -37,7 +38,6 @@ const KEYS: &[&str] = &[
 ];
 /// libpq keywords dbtool knows but does not implement: named as unsupported rather than unknown.
 const UNSUPPORTED: &[&str] = &[
-    "sslpassword",
     "sslsni",
     "sslcompression",
     "sslcertmode",

@@ -56,6 +56,9 @@ pub struct ConnParams {
     sslrootcert: Option<PathBuf>,
     sslcert: Option<PathBuf>,
     sslkey: Option<PathBuf>,
+    /// The encrypted key's password: from the DSN or a service file only (libpq has no
+    /// environment variable for it); never shown.
+    sslpassword: Option<String>,
     sslcrl: Option<PathBuf>,
     sslcrldir: Option<PathBuf>,
     ssl_negotiation: SslNegotiation,
@@ -119,6 +122,7 @@ impl ConnParams {
             sslrootcert: r.get("sslrootcert", "PGSSLROOTCERT").map(|p| PathBuf::from(p.0)),
             sslcert: r.get("sslcert", "PGSSLCERT").map(|p| PathBuf::from(p.0)),
             sslkey: r.get("sslkey", "PGSSLKEY").map(|p| PathBuf::from(p.0)),
+            sslpassword: r.get("sslpassword", "").map(|p| p.0),
             sslcrl: r.get("sslcrl", "PGSSLCRL").map(|p| PathBuf::from(p.0)),
             sslcrldir: r.get("sslcrldir", "PGSSLCRLDIR").map(|p| PathBuf::from(p.0)),
             ssl_negotiation: r.ssl_negotiation(sslmode)?,
@@ -191,6 +195,10 @@ impl ConnParams {
     /// The client certificate and key files libpq would use (given, else ~/.postgresql/postgresql.*).
     pub fn client_cert_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {
         super::client_cert::files(self.sslcert.as_deref(), self.sslkey.as_deref(), self.home.as_deref())
+    }
+    /// The password of an encrypted client key; crate-private so it cannot leak into reports.
+    pub(crate) fn sslpassword(&self) -> Option<&str> {
+        self.sslpassword.as_deref()
     }
     /// The CRL file and directory libpq would use (given, else ~/.postgresql/root.crl when neither is).
     pub fn crl_files(&self) -> (Option<PathBuf>, Option<PathBuf>) {

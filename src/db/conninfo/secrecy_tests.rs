@@ -111,3 +111,36 @@ fn no_error_label_or_redacted_form_holds_a_piece_of_the_password() {
         }
     }
 }
+
+#[test]
+fn sslpassword_is_read_from_the_dsn_and_never_shown() {
+    let env = MapEnv(std::collections::HashMap::from([("PGUSER".into(), "u".into())]));
+    for dsn in [
+        format!("host=h sslpassword='{MARKER} x'"),
+        format!("postgres://h/db?sslpassword={MARKER}"),
+    ] {
+        let p = ConnParams::resolve(Some(&dsn), &env).expect("resolves");
+        assert!(p.sslpassword().is_some_and(|pw| pw.starts_with(MARKER)), "{dsn}");
+        let env_text = format!("{:?}", p.libpq_env());
+        for text in [p.target_label(), p.redacted(), format!("{p:?}"), env_text] {
+            assert!(leaked(&text).is_none(), "{dsn:?} -> {text}");
+        }
+        let bad = format!("{dsn} port=x");
+        if let Err(e) = ConnParams::resolve(Some(&bad), &env) {
+            assert!(leaked(&e.to_string()).is_none(), "{e}");
+        }
+    }
+    // From a service file too; libpq has no environment variable for it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pg_service.conf");
+    std::fs::write(&file, format!("[app]\nhost=h\nsslpassword={MARKER}\n")).expect("write");
+    let env = MapEnv(std::collections::HashMap::from([
+        ("PGSSLPASSWORD".into(), "from-env".into()),
+        ("PGSERVICEFILE".into(), file.display().to_string()),
+        ("HOME".into(), dir.path().display().to_string()),
+    ]));
+    let p = ConnParams::resolve(Some("service=app user=u"), &env).expect("resolves");
+    assert_eq!(p.sslpassword(), Some(MARKER));
+    let p = ConnParams::resolve(Some("host=h user=u"), &env).expect("resolves");
+    assert!(p.sslpassword().is_none());
+}

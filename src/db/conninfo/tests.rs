@@ -204,7 +204,7 @@ fn invalid_values_name_position_and_fix() {
     assert!(msg("postgres://h/d?foo=1").contains("at character 16"));
     assert!(msg("host=h databse=d").contains("did you mean 'dbname'?"));
     assert!(msg("postgres://h/d?username=u").contains("did you mean 'user'?"));
-    assert!(msg("sslpassword=/x").contains("'sslpassword' at character 1 of --dsn is not supported by dbtool"));
+    assert!(msg("sslsni=0").contains("'sslsni' at character 1 of --dsn is not supported by dbtool"));
     let m = msg("sslmode=sometimes");
     assert!(
         m.contains("invalid sslmode at character 9") && m.contains("verify-full"),

@@ -11,6 +11,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::error::BackupError;
+use crate::db::{child_service, ConnParams};
 
 /// Lines of the child's stderr kept in an error message.
 const STDERR_LINES: usize = 3;
@@ -22,8 +23,11 @@ pub struct Finished {
     pub code: Option<i32>,
 }
 
-/// A libpq child: our connection settings only, never a password on the command line.
-pub fn libpq_command(program: &Path, env: &[(String, String)]) -> Command {
+/// A libpq child reaching the server `params` name (None: no server at all): our connection
+/// settings only, never a password on the command line. An encrypted key's sslpassword, which
+/// libpq takes from no environment variable, goes in an in-memory service file
+/// (`db::child_service`).
+pub fn libpq_command(program: &Path, params: Option<&ConnParams>) -> Result<Command, BackupError> {
     let mut cmd = Command::new(program);
     // why: a PGSERVICE or PGOPTIONS of the invoking shell must not redirect the child
     // to a server other than the one dbtool resolved and locked.
@@ -32,8 +36,14 @@ pub fn libpq_command(program: &Path, env: &[(String, String)]) -> Command {
             cmd.env_remove(&key);
         }
     }
-    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    cmd
+    let Some(params) = params else {
+        return Ok(cmd);
+    };
+    cmd.envs(params.libpq_env());
+    if let Some(password) = params.sslpassword() {
+        child_service::attach(&mut cmd, password)?;
+    }
+    Ok(cmd)
 }
 
 /// Runs `cmd` to the end. `ok_codes` are exit codes that count as success (tar's 1 means
@@ -144,4 +154,42 @@ pub fn size_of(path: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::MapEnv;
+
+    /// The child sees the sslpassword only through the service file: not in its argv or
+    /// environment, and the file reads whole at every open (pg_dump --jobs opens it per worker).
+    #[tokio::test]
+    async fn sslpassword_reaches_the_child_in_the_service_file_only() {
+        const MARKER: &str = " Zq7#pass=word'\"\\x";
+        let env = MapEnv(std::collections::HashMap::from([("PGUSER".into(), "u".into())]));
+        let dsn = "host=h sslpassword=' Zq7#pass=word\\'\"\\\\x'";
+        let params = ConnParams::resolve(Some(dsn), &env).expect("resolves");
+        assert_eq!(params.sslpassword(), Some(MARKER));
+        let script = r#"tr '\0' '\n' < /proc/$$/cmdline; tr '\0' '\n' < /proc/$$/environ; echo ---; cat "$PGSERVICEFILE"; cat "$PGSERVICEFILE""#;
+        let mut cmd = libpq_command(Path::new("/bin/sh"), Some(&params)).expect("command");
+        cmd.args(["-c", script]);
+        let out = cmd.output().await.expect("run sh");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (seen, file) = text.split_once("---\n").expect("both parts");
+        assert!(!seen.contains("Zq7"), "argv or environment: {seen}");
+        assert!(seen.contains("PGSERVICE=dbtool-child"), "{seen}");
+        let section = format!("[dbtool-child]\nsslpassword={MARKER}\n");
+        assert_eq!(file, format!("{section}{section}"));
+        // No other child inherits the descriptor: it stays close-on-exec in dbtool.
+        let path = seen
+            .lines()
+            .find_map(|l| l.strip_prefix("PGSERVICEFILE="))
+            .expect("PGSERVICEFILE");
+        let other = Command::new("/bin/sh")
+            .args(["-c", &format!("cat {path}")])
+            .output()
+            .await
+            .expect("run sh");
+        assert!(!other.status.success(), "another child read {path}");
+    }
 }

@@ -95,7 +95,10 @@ async fn supports(bin: &PgBin, method: &str) -> bool {
     if let Some(known) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
         return known;
     }
-    let out = super::child::libpq_command(&bin.pg_dump(), &[])
+    let Ok(mut cmd) = super::child::libpq_command(&bin.pg_dump(), None) else {
+        return true;
+    };
+    let out = cmd
         .args(["--no-password", "--file=/dev/null", "--schema-only"])
         .arg(format!("--compress={method}"))
         .arg("--dbname=host=/nonexistent/dbtool-compression-probe connect_timeout=1")

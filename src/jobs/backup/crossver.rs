@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::child;
 use super::error::BackupError;
 use super::pgbin::PgBin;
+use crate::db::ConnParams;
 
 /// Drops top-level `SET name = …;` lines whose setting the server does not know.
 #[derive(Debug, Default)]
@@ -86,7 +87,7 @@ pub async fn rejected_settings(
 /// `pg_restore -f - ARCHIVE | filter | psql`: returns the lines that were dropped.
 pub async fn restore_as_script(
     bin: &PgBin,
-    env: &[(String, String)],
+    params: &ConnParams,
     dbname_conninfo: &str,
     pg_restore_args: &[String],
     archive: &Path,
@@ -101,7 +102,7 @@ pub async fn restore_as_script(
             psql.display()
         )));
     }
-    let mut restore = child::libpq_command(&bin.pg_restore(), env);
+    let mut restore = child::libpq_command(&bin.pg_restore(), Some(params))?;
     restore
         .args(["--file=-"])
         .args(pg_restore_args)
@@ -110,7 +111,7 @@ pub async fn restore_as_script(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut sql = child::libpq_command(&psql, env);
+    let mut sql = child::libpq_command(&psql, Some(params))?;
     sql.args(["--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1"])
         .arg(format!("--dbname={dbname_conninfo}"))
         .stdin(Stdio::piped())

@@ -196,7 +196,7 @@ async fn write_contents(
     dump: &str,
 ) -> Result<(), BackupError> {
     let out = partial.join(dump);
-    let mut cmd = pg_dump_command(job, database, bin, compress);
+    let mut cmd = pg_dump_command(job, database, bin, compress)?;
     cmd.arg(format!("--file={}", out.display()));
     if let Some(bar) = job.progress {
         bar.set_prefix(database.to_string());
@@ -207,7 +207,7 @@ async fn write_contents(
         bar.set_prefix(format!("{database} (dumped; verifying)"));
     }
     if job.opts.globals {
-        let mut cmd = pg_dumpall_command(job, database, bin);
+        let mut cmd = pg_dumpall_command(job, database, bin)?;
         cmd.arg(format!("--file={}", partial.join(GLOBALS).display()));
         child::run(cmd, job.cancel, &[], None).await?;
     }
@@ -218,9 +218,13 @@ async fn write_contents(
 }
 
 /// pg_dump with the run's options, writing to stdout unless a `--file` is added.
-pub(super) fn pg_dump_command(job: &Job<'_>, database: &str, bin: &PgBin, compress: Option<&str>) -> Command {
-    let env = job.params.with_dbname(database).libpq_env();
-    let mut cmd = libpq_command(&bin.pg_dump(), &env);
+pub(super) fn pg_dump_command(
+    job: &Job<'_>,
+    database: &str,
+    bin: &PgBin,
+    compress: Option<&str>,
+) -> Result<Command, BackupError> {
+    let mut cmd = libpq_command(&bin.pg_dump(), Some(&job.params.with_dbname(database)))?;
     cmd.arg("--no-password").arg(match job.opts.format {
         DumpFormat::Custom => "--format=custom",
         DumpFormat::Directory => "--format=directory",
@@ -234,15 +238,14 @@ pub(super) fn pg_dump_command(job: &Job<'_>, database: &str, bin: &PgBin, compre
     if let Some(t) = job.opts.lock_wait_timeout {
         cmd.arg(format!("--lock-wait-timeout={}", t.0.as_millis().max(1)));
     }
-    cmd
+    Ok(cmd)
 }
 
 /// pg_dumpall --globals-only, writing to stdout unless a `--file` is added.
-pub(super) fn pg_dumpall_command(job: &Job<'_>, database: &str, bin: &PgBin) -> Command {
-    let env = job.params.with_dbname(database).libpq_env();
-    let mut cmd = libpq_command(&bin.pg_dumpall(), &env);
+pub(super) fn pg_dumpall_command(job: &Job<'_>, database: &str, bin: &PgBin) -> Result<Command, BackupError> {
+    let mut cmd = libpq_command(&bin.pg_dumpall(), Some(&job.params.with_dbname(database)))?;
     cmd.args(["--globals-only", "--no-password"]);
-    cmd
+    Ok(cmd)
 }
 
 /// `tar -czf`: the application's files beside the dump. Exit 1 ("file changed as we read

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::db::child_service::ChildServiceError;
 use crate::db::ConnectError;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub enum BackupError {
     /// Object storage refused or failed a request (after retries).
     #[error("{url}: {message}")]
     Remote { url: String, message: String },
+    /// The encrypted key's sslpassword cannot reach pg_dump/pg_restore/psql.
+    #[error(transparent)]
+    ChildService(#[from] crate::db::child_service::ChildServiceError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -78,6 +82,7 @@ impl BackupError {
                 | BackupError::NotFound(_)
                 | BackupError::WrongKey { .. }
                 | BackupError::NeedsKey { .. }
+                | BackupError::ChildService(ChildServiceError::Unrepresentable | ChildServiceError::TooLong)
         )
     }
 }

@@ -149,14 +149,14 @@ async fn restore_pinned(
     };
     drop(probe);
     prepare_target(server, &s, into).await?;
-    let env = server.with_dbname(into).libpq_env();
+    let child_params = server.with_dbname(into);
     if newer {
         // One session: --jobs needs pg_restore's own connections, which the script path has not.
         let mut script_args = args.clone();
         script_args.jobs = None;
         let dropped = crossver::restore_as_script(
             &bin,
-            &env,
+            &child_params,
             &dbname_conninfo(into),
             &script_args.args(),
             &archive,
@@ -181,7 +181,7 @@ async fn restore_pinned(
         );
         return Ok(());
     }
-    let mut cmd = libpq_command(&bin.pg_restore(), &env);
+    let mut cmd = libpq_command(&bin.pg_restore(), Some(&child_params))?;
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
         .args(args.args())

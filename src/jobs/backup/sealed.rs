@@ -62,11 +62,11 @@ pub async fn write_contents(
         bar.set_prefix(format!("{database} (encrypted)"));
         bar.set_position(0);
     }
-    let cmd = dump::pg_dump_command(job, database, bin, compress);
+    let cmd = dump::pg_dump_command(job, database, bin, compress)?;
     let test_read = verify::read_command(bin, job.opts.verify, None);
     let plain = encrypt_into(job, cmd, &[], Some(test_read), &partial.join(dump_file)).await?;
     if job.opts.globals {
-        let cmd = dump::pg_dumpall_command(job, database, bin);
+        let cmd = dump::pg_dumpall_command(job, database, bin)?;
         encrypt_into(job, cmd, &[], None, &partial.join(format!("{GLOBALS}.age"))).await?;
     }
     if !job.opts.files.is_empty() {
