@@ -25,6 +25,11 @@ pub static CHECK_DURATION: MetricFamily = MetricFamily {
     help: "Time spent in each check's queries and evaluation.",
     kind: MetricKind::Gauge,
 };
+pub static CHECK_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_check_result_age_seconds",
+    help: "Scheduled health jobs only: age of each check's result; above 0 the check's last rows were reused (refresh) and no query ran for it.",
+    kind: MetricKind::Gauge,
+};
 pub static SCRAPE_DURATION: MetricFamily = MetricFamily {
     name: "dbtool_scrape_duration_seconds",
     help: "Wall time of the whole health run for the target, connecting included.",
@@ -46,6 +51,7 @@ pub static REPORT_FAMILIES: &[&MetricFamily] = &[
     &UP,
     &CHECK_STATUS,
     &CHECK_DURATION,
+    &CHECK_AGE,
     &SCRAPE_DURATION,
     &SERVER_VERSION,
     &BUILD_INFO,
@@ -160,11 +166,21 @@ pub fn add_report<'a>(exp: &mut Exposition<'a>, report: &'a Report) {
                 vec![("target", &t.name), ("check", c.name)],
                 f64::from(c.status.code()),
             );
-            exp.push(
-                &CHECK_DURATION,
-                vec![("target", &t.name), ("check", c.name)],
-                c.duration.as_secs_f64(),
-            );
+            // A reused result has no duration: nothing ran for it this time.
+            if !c.freshness.as_ref().is_some_and(|f| f.reused) {
+                exp.push(
+                    &CHECK_DURATION,
+                    vec![("target", &t.name), ("check", c.name)],
+                    c.duration.as_secs_f64(),
+                );
+            }
+            if let Some(f) = &c.freshness {
+                exp.push(
+                    &CHECK_AGE,
+                    vec![("target", &t.name), ("check", c.name)],
+                    f.age.as_secs_f64(),
+                );
+            }
         }
     }
     for t in &report.targets {
