@@ -69,7 +69,7 @@ pub struct HealthOptions {
     pub concurrency: Option<usize>,
     /// Scheduled health jobs only: per check, how long its last result is reused before it
     /// is queried again, e.g. { bloat = "15m", vacuum = "0s" } ("0s": every run) [default:
-    /// each check's own, `dbtool checks` lists them]; a one-shot run keeps nothing
+    /// each check's own, listed in the manual's schedule page]; a one-shot run keeps nothing
     #[arg(skip)]
     #[serde(default)]
     pub refresh: BTreeMap<String, HumanDuration>,

@@ -120,7 +120,14 @@ fn a_refresh_naming_no_check_or_no_duration_is_refused_with_its_line() {
         .err()
         .unwrap_or_default();
     assert!(
-        err.contains("job 'h': refresh: unknown check 'bloats'; known checks:"),
+        err.contains("c.toml:9:11: job 'h': refresh: unknown check 'bloats'; known checks:"),
+        "{err}"
+    );
+    let err = load(&format!("{TARGET}[health]\nrefresh = {{ bloats = \"15m\" }}\n"))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("c.toml:6:11: [health] refresh: unknown check 'bloats'"),
         "{err}"
     );
     let err = load(&format!("{TARGET}{job}refresh = {{ bloat = \"soon\" }}\n"))
