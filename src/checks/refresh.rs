@@ -4,7 +4,7 @@
 //! they are older than its interval. A one-shot `dbtool health` keeps nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -45,10 +45,11 @@ fn young(age: Duration, interval: Duration) -> bool {
     age + GRACE < interval
 }
 
-/// The rows one check was evaluated from, and when they were measured.
+/// The rows one check was evaluated from, and when they were measured; shared, so a run that
+/// reuses them does not copy thousands of rows.
 #[derive(Clone)]
 pub struct Entry {
-    pub outcomes: Outcomes,
+    pub outcomes: Arc<Outcomes>,
     pub measured_at: DateTime<Utc>,
     at: Instant,
 }
@@ -162,7 +163,7 @@ impl Refresh {
             t.entries.insert(
                 name,
                 Entry {
-                    outcomes: own,
+                    outcomes: Arc::new(own),
                     measured_at: now.0,
                     at: now.1,
                 },
