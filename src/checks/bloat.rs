@@ -115,6 +115,11 @@ impl Check for Bloat {
             },
         ]
     }
+    // The estimates change only when ANALYZE or VACUUM rewrites the statistics they read.
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(15 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&BLOAT_BYTES, &BLOAT_RATIO, &DB_BLOAT];
         L

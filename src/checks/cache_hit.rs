@@ -118,6 +118,11 @@ impl Check for CacheHit {
     fn lower_is_worse(&self) -> bool {
         true
     }
+    // Hit ratios are judged over whole counters; a few minutes' delay changes no verdict.
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&DB_RATIO, &DB_HIT, &DB_READ, &TABLE_RATIO];
         L

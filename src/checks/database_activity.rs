@@ -172,6 +172,11 @@ impl Check for DatabaseActivity {
         static L: &[&Query] = &[&DATABASES, &TABLES, &DATABASE_SIZE];
         L
     }
+    // Its counters feed rates over 10 minutes or more (the deadlock rule's `increase(..[10m])`).
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[
             &COMMITS,

@@ -66,6 +66,11 @@ impl Check for Indexes {
             help: "report never-scanned indexes at least this big (MB; 1 at the least)",
         }]
     }
+    // Invalid, unused and duplicate indexes change with DDL and slow usage counters.
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&INVALID, &UNUSED_BYTES, &DUPLICATE];
         L

@@ -34,6 +34,8 @@ pub struct Run<'a> {
     pub sessions: Sessions<'a>,
     /// Where a run that may be cut off notes what it finished (a probe's deadline).
     pub finished: Option<&'a super::partial::Finished>,
+    /// A scheduled job's kept results and intervals (`refresh`); None keeps nothing.
+    pub refresh: Option<&'a super::refresh::Refresh>,
 }
 
 /// A session of a run: its own, or lent by a pool.

@@ -16,12 +16,14 @@ macro_rules! family {
     };
 }
 
+mod evaluate;
 mod lanes;
 pub mod limits;
 pub mod options;
 pub mod partial;
 pub mod plan;
 pub mod query;
+pub mod refresh;
 pub mod runner;
 pub mod shared;
 pub mod state;
@@ -183,6 +185,12 @@ pub trait Check: Sync {
         false
     }
     fn metrics(&self) -> &'static [&'static MetricFamily];
+    /// How long a scheduled job may reuse this check's last rows (`refresh`); zero, the
+    /// default, runs it every time. Set for checks whose inputs change slowly and whose
+    /// alerts wait minutes anyway (docs/src/configuration.md gives each reason).
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// The privilege a role needs for this check, named in UNKNOWN findings on permission errors.
     fn privilege(&self) -> &'static str {
         "pg_monitor"

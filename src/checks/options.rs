@@ -2,6 +2,7 @@
 //! one type so the three cannot drift apart. Flags and job keys are laid over the section
 //! with `over`; the defaults are the constants below.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,6 +67,12 @@ pub struct HealthOptions {
     /// Targets checked at once [default: 8]; config file only
     #[arg(skip)]
     pub concurrency: Option<usize>,
+    /// Scheduled health jobs only: per check, how long its last result is reused before it
+    /// is queried again, e.g. { bloat = "15m", vacuum = "0s" } ("0s": every run) [default:
+    /// each check's own, listed in the manual's schedule page]; a one-shot run keeps nothing
+    #[arg(skip)]
+    #[serde(default)]
+    pub refresh: BTreeMap<String, HumanDuration>,
 }
 
 impl HealthOptions {
@@ -99,6 +106,13 @@ impl HealthOptions {
             warning: self.warning.or(base.warning),
             critical: self.critical.or(base.critical),
             concurrency: self.concurrency.or(base.concurrency),
+            // Per check: the job's interval for a check wins over the section's.
+            refresh: base
+                .refresh
+                .iter()
+                .chain(&self.refresh)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         }
     }
 }

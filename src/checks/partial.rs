@@ -53,6 +53,7 @@ pub async fn run_target_until(target: &Target, plan: &Plan, deadline: Duration, 
         plan,
         sessions: Sessions::Warm(pool),
         finished: Some(&finished),
+        refresh: None,
     };
     if let Ok(report) = tokio::time::timeout(deadline, run_target_noting_connect(&run, &connected)).await {
         return report;
@@ -119,5 +120,6 @@ fn unfinished(name: &'static str, why: &str) -> CheckReport {
         samples: Vec::new(),
         limits: None,
         settings: Default::default(),
+        freshness: None,
     }
 }

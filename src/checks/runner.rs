@@ -9,15 +9,16 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+pub use super::evaluate::evaluate;
 use super::lanes::{exec, in_databases, Executed, Run, Sessions};
 use super::plan::Plan;
-use super::query::version_name;
-use super::{Check, EvalContext, Query, QueryFailure, QueryOutcome, Scope, Thresholds};
+use super::refresh::{self, Refresh};
+use super::{Query, QueryFailure, QueryOutcome, Scope};
 use crate::db::pool::TargetPool;
 use crate::db::row::rows_from_messages;
 use crate::db::{Session, Target, TargetKind};
-use crate::report::finding::{Finding, Limits, Severity};
-use crate::report::{CheckReport, TargetReport};
+use crate::report::finding::Severity;
+use crate::report::{CheckReport, Freshness, TargetReport};
 
 pub(super) type Outcomes = BTreeMap<&'static str, QueryOutcome>;
 
@@ -120,109 +121,6 @@ fn retain_existing(failures: &mut Vec<QueryFailure>, existing: &[&str]) {
     failures.retain(|f| f.database.as_deref().is_none_or(|d| existing.contains(&d)));
 }
 
-fn failure_finding(check: &dyn Check, q: &Query, f: &QueryFailure, user: &str) -> Finding {
-    let object = f
-        .database
-        .as_ref()
-        .map_or_else(|| check.name().to_string(), |d| format!("database {d}"));
-    let message = if let Some(v) = f.needs_version {
-        format!("{} needs {}+", check.name(), version_name(v))
-    } else if f.not_visited {
-        return Finding::new(Severity::Ok, object, f.message.clone());
-    } else if f.is_benign() {
-        return Finding::new(
-            Severity::Ok,
-            object,
-            format!(
-                "not checked this run: the server ended dbtool's session there ({}); dropped or being dropped?",
-                f.message
-            ),
-        );
-    } else if f.sqlstate.as_deref() == Some("42501") {
-        format!(
-            "permission denied ({}); grant {} to {user}",
-            f.message,
-            check.privilege()
-        )
-    } else {
-        format!("query {} failed: {}", q.name, f.message)
-    };
-    Finding::new(Severity::Unknown, object, message)
-}
-
-/// Evaluates one check over the gathered outcomes.
-pub fn evaluate(
-    check: &dyn Check,
-    thresholds: &Thresholds,
-    outcomes: &Outcomes,
-    plan_top: usize,
-    version: u32,
-    user: &str,
-) -> CheckReport {
-    let started = Instant::now();
-    let mut findings = Vec::new();
-    let mut runnable = true;
-    let mut query_time = Duration::ZERO;
-    for q in check.queries() {
-        let Some(o) = outcomes.get(q.name) else { continue };
-        query_time += o.duration;
-        let unexpected: Vec<&QueryFailure> = o.failures.iter().filter(|f| !check.expected_failure(f)).collect();
-        findings.extend(unexpected.iter().map(|f| failure_finding(check, q, f, user)));
-        if o.succeeded == 0 && !unexpected.is_empty() {
-            runnable = false;
-        }
-    }
-    let threshold = thresholds
-        .0
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut report = CheckReport {
-        name: check.name(),
-        status: Severity::Ok,
-        summary: String::new(),
-        threshold,
-        duration: Duration::ZERO,
-        findings: Vec::new(),
-        samples: Vec::new(),
-        settings: Default::default(),
-        limits: check.main_threshold().map(|main| Limits {
-            main,
-            warning: thresholds.0.get(main.warning).copied().unwrap_or(0.0),
-            critical: thresholds.0.get(main.critical).copied().unwrap_or(0.0),
-            lower_is_worse: check.lower_is_worse(),
-        }),
-    };
-    if runnable {
-        let ctx = EvalContext {
-            outcomes,
-            thresholds,
-            top_n: plan_top,
-            server_version_num: version,
-        };
-        match check.evaluate(&ctx) {
-            Ok(out) => {
-                report.summary = out.summary;
-                report.findings = out.findings;
-                report.samples = out.samples;
-                report.settings = out.settings;
-            }
-            Err(e) => findings.push(Finding::new(
-                Severity::Unknown,
-                check.name(),
-                format!("unexpected query result: {e}"),
-            )),
-        }
-    } else {
-        report.summary = findings.first().map(|f| f.message.clone()).unwrap_or_default();
-    }
-    report.findings.extend(findings);
-    report.status = report.findings.iter().fold(Severity::Ok, |w, f| w.worst(f.severity));
-    report.duration = query_time + started.elapsed();
-    report
-}
-
 /// Connects, runs every planned check and returns the target's report; never fails.
 pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
     let run = Run {
@@ -230,6 +128,7 @@ pub async fn run_target(target: &Target, plan: &Plan) -> TargetReport {
         plan,
         sessions: Sessions::Fresh,
         finished: None,
+        refresh: None,
     };
     let mut r = run_target_noting_connect(&run, &AtomicBool::new(false)).await;
     r.kind = target.kind;
@@ -261,13 +160,21 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
         }
         Err(e) => return answered_but(target, format!("connected, but {e}"), started),
     };
-    match gather(&client, run, main_db, version.num).await {
+    let reused = match run.refresh {
+        Some(r) => r.reusable(&client, &target.name, plan).await,
+        None => BTreeMap::new(),
+    };
+    let fewer;
+    let now = if reused.is_empty() {
+        *run
+    } else {
+        fewer = refresh::without(plan, &reused);
+        Run { plan: &fewer, ..*run }
+    };
+    match gather(&client, &now, main_db, version.num).await {
         Ok(mut outcomes) => {
-            follow_ups(&client, plan, &mut outcomes).await;
-            let checks = plan
-                .checks_of(TargetKind::Postgres)
-                .map(|(c, t)| evaluate(*c, t, &outcomes, plan.top_n, version.num, target.user()))
-                .collect();
+            let asked = follow_ups(&client, now.plan, &mut outcomes).await;
+            let checks = evaluate_checks(run, &reused, &outcomes, &asked, version.num);
             TargetReport {
                 name: target.name.clone(),
                 kind: target.kind,
@@ -288,13 +195,57 @@ pub(super) async fn run_target_noting_connect(run: &Run<'_>, connected: &AtomicB
     }
 }
 
-/// Runs the queries checks build from the gathered rows, one after another on the main session.
-async fn follow_ups(client: &Session, plan: &Plan, outcomes: &mut Outcomes) {
+/// Evaluates the plan's checks: from this run's rows, or from the kept rows of a check that
+/// `reused` (no duration: no query ran for it); then keeps what the job's refresh asks for.
+fn evaluate_checks(
+    run: &Run<'_>,
+    reused: &BTreeMap<&'static str, refresh::Entry>,
+    outcomes: &Outcomes,
+    asked: &[(&'static str, &'static str)],
+    version: u32,
+) -> Vec<CheckReport> {
+    let (plan, user) = (run.plan, run.target.user());
+    let now = chrono::Utc::now();
+    let mut measured = Vec::new();
+    let mut checks = Vec::new();
+    for (c, t) in plan.checks_of(TargetKind::Postgres) {
+        let mut r;
+        if let Some(e) = reused.get(c.name()) {
+            r = evaluate(*c, t, &e.outcomes, plan.top_n, version, user);
+            r.duration = Duration::ZERO;
+            r.freshness = Some(Freshness {
+                measured_at: e.measured_at,
+                age: e.age(),
+                reused: true,
+            });
+        } else {
+            r = evaluate(*c, t, outcomes, plan.top_n, version, user);
+            if run.refresh.is_some() {
+                measured.push((*c, r.status != Severity::Unknown));
+                r.freshness = Some(Freshness {
+                    measured_at: now,
+                    age: Duration::ZERO,
+                    reused: false,
+                });
+            }
+        }
+        checks.push(r);
+    }
+    if let Some(refresh) = run.refresh {
+        refresh.keep(&run.target.name, &measured, outcomes, asked);
+    }
+    checks
+}
+
+/// Runs the queries checks build from the gathered rows, one after another on the main
+/// session; returns which check asked for which.
+async fn follow_ups(client: &Session, plan: &Plan, outcomes: &mut Outcomes) -> Vec<(&'static str, &'static str)> {
     let asked: Vec<_> = plan
         .checks_of(TargetKind::Postgres)
-        .filter_map(|(c, _)| c.follow_up(outcomes, plan))
+        .filter_map(|(c, _)| c.follow_up(outcomes, plan).map(|f| (c.name(), f)))
         .collect();
-    for f in asked {
+    let mut names = Vec::new();
+    for (check, f) in asked {
         let started = Instant::now();
         let result = client
             .simple_query(&f.sql)
@@ -302,7 +253,9 @@ async fn follow_ups(client: &Session, plan: &Plan, outcomes: &mut Outcomes) {
             .map(rows_from_messages)
             .map_err(|e| super::lanes::failure(None, &e));
         merge(outcomes, vec![(f.name, result, started.elapsed())]);
+        names.push((check, f.name));
     }
+    names
 }
 
 /// A target that accepted the connection (up) but could not be checked.
@@ -313,12 +266,15 @@ pub(super) fn answered_but(target: &Target, message: String, started: Instant) -
 }
 
 /// `run_target` bounded by a timeout; a target that runs out of time reports UNKNOWN. With
-/// `pool` (the daemon) its sessions come from and go back to the target's warm pool.
+/// `pool` (the daemon) its sessions come from and go back to the target's warm pool; with
+/// `refresh` (a scheduled job) slow checks reuse their kept rows, and a target that is down
+/// or out of time loses them.
 pub async fn run_target_with_timeout(
     target: &Target,
     plan: &Plan,
     timeout: Duration,
     pool: Option<&TargetPool>,
+    refresh: Option<&Refresh>,
 ) -> TargetReport {
     let started = Instant::now();
     let connected = AtomicBool::new(false);
@@ -327,6 +283,7 @@ pub async fn run_target_with_timeout(
         plan,
         sessions: pool.map_or(Sessions::Fresh, Sessions::Warm),
         finished: None,
+        refresh,
     };
     let mut report = match tokio::time::timeout(timeout, run_target_noting_connect(&run, &connected)).await {
         Ok(r) => r,
@@ -348,6 +305,9 @@ pub async fn run_target_with_timeout(
         }
     };
     report.kind = target.kind;
+    if let (Some(r), false) = (refresh, report.up && report.error.is_none()) {
+        r.forget(&target.name);
+    }
     report
 }
 

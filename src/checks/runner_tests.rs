@@ -1,6 +1,7 @@
 //! The runner's evaluation of failed and vanished queries.
 
 use super::*;
+use crate::checks::{Check, Thresholds};
 use crate::db::row::Row;
 
 fn failed_in(db: Option<&str>) -> QueryFailure {

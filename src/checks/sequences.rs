@@ -148,6 +148,11 @@ impl Check for Sequences {
             },
         ]
     }
+    // A sequence nears its end over days, not minutes.
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[&USED, &MAX_USED, &HIDDEN];
         L

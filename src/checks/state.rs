@@ -242,6 +242,7 @@ mod tests {
             findings: vec![],
             limits: None,
             settings: Default::default(),
+            freshness: None,
             samples: vec![
                 Sample::new(&DEADLOCKS, deadlocks).label("database", "app"),
                 Sample::new(&COMMITS, commits).label("database", "app"),

@@ -75,6 +75,7 @@ mod tests {
             samples: vec![],
             limits: None,
             settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            freshness: None,
         }
     }
 

@@ -177,6 +177,11 @@ impl Check for Vacuum {
             },
         ]
     }
+    // Overdue vacuums and XID age move over hours; autovacuum's own naptime is a minute.
+    fn default_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5 * 60)
+    }
+
     fn metrics(&self) -> &'static [&'static MetricFamily] {
         static L: &[&MetricFamily] = &[
             &DB_XID_AGE,

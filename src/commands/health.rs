@@ -20,7 +20,7 @@ pub async fn execute(s: &HealthSettings) -> Report {
     let started = Instant::now();
     let generated_at = chrono::Utc::now();
     let mut targets: Vec<_> = stream::iter(s.targets.iter().enumerate())
-        .map(|(i, t)| async move { (i, run_target_with_timeout(t, &s.plan, s.timeout, None).await) })
+        .map(|(i, t)| async move { (i, run_target_with_timeout(t, &s.plan, s.timeout, None, None).await) })
         .buffer_unordered(s.concurrency)
         .collect()
         .await;

@@ -44,6 +44,14 @@ struct WireCheck<'a> {
     summary: &'a str,
     threshold: &'a str,
     duration_seconds: f64,
+    /// In a scheduled job that keeps results (`refresh`): when the check's rows were read,
+    /// their age at this run, and whether this run reused them (no query, duration 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measured_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reused: Option<bool>,
     findings: &'a [Finding],
     metrics: Vec<WireMetric<'a>>,
 }
@@ -92,6 +100,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                         summary: &c.summary,
                         threshold: &c.threshold,
                         duration_seconds: c.duration.as_secs_f64(),
+                        measured_at: c
+                            .freshness
+                            .as_ref()
+                            .map(|f| f.measured_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                        age_seconds: c.freshness.as_ref().map(|f| f.age.as_secs_f64()),
+                        reused: c.freshness.as_ref().map(|f| f.reused),
                         findings: &c.findings,
                         metrics: c
                             .samples

@@ -60,6 +60,18 @@ pub struct CheckReport {
     /// Server settings (name → value) for `--state` to compare with the previous run's; never
     /// rendered. Secrets arrive as fingerprints.
     pub settings: std::collections::BTreeMap<String, String>,
+    /// Set by a scheduled job that keeps results (`refresh`): when the check's rows were
+    /// measured and whether this run reused them. None in a one-shot run.
+    pub freshness: Option<Freshness>,
+}
+
+/// How old a check's result is, in a run that may reuse kept results.
+#[derive(Clone, Debug)]
+pub struct Freshness {
+    pub measured_at: DateTime<Utc>,
+    pub age: Duration,
+    /// Evaluated from kept rows: no query ran for it this time.
+    pub reused: bool,
 }
 
 impl TargetReport {

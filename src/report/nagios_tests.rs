@@ -35,6 +35,7 @@ fn report(findings: Vec<Finding>) -> Report {
         samples: vec![],
         limits: None,
         settings: Default::default(),
+        freshness: None,
     };
     let mut t = TargetReport::down("main".into(), String::new(), Duration::ZERO);
     (t.up, t.error, t.checks) = (true, None, vec![check]);

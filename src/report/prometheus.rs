@@ -25,6 +25,11 @@ pub static CHECK_DURATION: MetricFamily = MetricFamily {
     help: "Time spent in each check's queries and evaluation.",
     kind: MetricKind::Gauge,
 };
+pub static CHECK_AGE: MetricFamily = MetricFamily {
+    name: "dbtool_check_result_age_seconds",
+    help: "Scheduled health jobs only: age of each check's result; above 0 the check's last rows were reused (refresh) and no query ran for it.",
+    kind: MetricKind::Gauge,
+};
 pub static SCRAPE_DURATION: MetricFamily = MetricFamily {
     name: "dbtool_scrape_duration_seconds",
     help: "Wall time of the whole health run for the target, connecting included.",
@@ -46,6 +51,7 @@ pub static REPORT_FAMILIES: &[&MetricFamily] = &[
     &UP,
     &CHECK_STATUS,
     &CHECK_DURATION,
+    &CHECK_AGE,
     &SCRAPE_DURATION,
     &SERVER_VERSION,
     &BUILD_INFO,
@@ -160,11 +166,21 @@ pub fn add_report<'a>(exp: &mut Exposition<'a>, report: &'a Report) {
                 vec![("target", &t.name), ("check", c.name)],
                 f64::from(c.status.code()),
             );
-            exp.push(
-                &CHECK_DURATION,
-                vec![("target", &t.name), ("check", c.name)],
-                c.duration.as_secs_f64(),
-            );
+            // A reused result has no duration: nothing ran for it this time.
+            if !c.freshness.as_ref().is_some_and(|f| f.reused) {
+                exp.push(
+                    &CHECK_DURATION,
+                    vec![("target", &t.name), ("check", c.name)],
+                    c.duration.as_secs_f64(),
+                );
+            }
+            if let Some(f) = &c.freshness {
+                exp.push(
+                    &CHECK_AGE,
+                    vec![("target", &t.name), ("check", c.name)],
+                    f.age.as_secs_f64(),
+                );
+            }
         }
     }
     for t in &report.targets {
@@ -205,5 +221,59 @@ mod tests {
         assert!(text.contains("dbtool_up{target=\"b\"} 0\n"));
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(1.3e9), "1300000000");
+    }
+
+    fn one_check(freshness: Option<super::super::Freshness>) -> String {
+        use std::time::Duration;
+        let check = super::super::CheckReport {
+            name: "bloat",
+            status: crate::report::finding::Severity::Ok,
+            summary: String::new(),
+            threshold: String::new(),
+            duration: Duration::from_millis(40),
+            findings: vec![],
+            samples: vec![],
+            limits: None,
+            settings: Default::default(),
+            freshness,
+        };
+        let mut t = super::super::TargetReport::down("main".into(), String::new(), Duration::ZERO);
+        (t.up, t.error, t.checks) = (true, None, vec![check]);
+        let report = Report {
+            generated_at: chrono::Utc::now(),
+            duration: Duration::ZERO,
+            targets: vec![t],
+        };
+        let mut buf = Vec::new();
+        assert!(render(&report, &mut buf).is_ok());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[test]
+    fn a_reused_result_has_its_age_and_no_duration() {
+        let fresh = |age: u64, reused| super::super::Freshness {
+            measured_at: chrono::Utc::now(),
+            age: std::time::Duration::from_secs(age),
+            reused,
+        };
+        let reused = one_check(Some(fresh(42, true)));
+        assert!(
+            reused.contains("dbtool_check_result_age_seconds{target=\"main\",check=\"bloat\"} 42\n"),
+            "{reused}"
+        );
+        assert!(!reused.contains("dbtool_check_duration_seconds{"), "{reused}");
+        let measured = one_check(Some(fresh(0, false)));
+        assert!(
+            measured.contains("dbtool_check_result_age_seconds{target=\"main\",check=\"bloat\"} 0\n"),
+            "{measured}"
+        );
+        assert!(
+            measured.contains("dbtool_check_duration_seconds{target=\"main\",check=\"bloat\"} 0.04\n"),
+            "{measured}"
+        );
+        // A one-shot run keeps nothing and says nothing about ages.
+        let one_shot = one_check(None);
+        assert!(!one_shot.contains("dbtool_check_result_age_seconds"), "{one_shot}");
+        assert!(one_shot.contains("dbtool_check_duration_seconds{"), "{one_shot}");
     }
 }

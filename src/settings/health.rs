@@ -39,6 +39,14 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
             bail!("unknown check '{name}'; known checks: {}", settings.check_names());
         }
     }
+    for name in options.refresh.keys() {
+        if settings.find_check(name).is_none() {
+            bail!(
+                "refresh: unknown check '{name}'; known checks: {}",
+                settings.check_names()
+            );
+        }
+    }
     let all = settings.all_checks();
     let mut thresholds: BTreeMap<&'static str, Thresholds> =
         all.iter().map(|c| (c.name(), settings.thresholds(*c))).collect();
@@ -79,6 +87,19 @@ pub fn plan(options: &HealthOptions, settings: &Settings, session: SessionSettin
             .max(1),
         session,
     })
+}
+
+/// A scheduled job's refresh intervals: each planned check's own default, or what `refresh`
+/// says for it (names already checked by `plan`); the checks that run every time left out.
+pub fn refresh(options: &HealthOptions, plan: &Plan) -> BTreeMap<&'static str, Duration> {
+    plan.checks
+        .iter()
+        .map(|(c, _)| {
+            let own = options.refresh.get(c.name()).map(|d| d.0);
+            (c.name(), own.unwrap_or_else(|| c.default_refresh()))
+        })
+        .filter(|(_, d)| !d.is_zero())
+        .collect()
 }
 
 /// `--warning`/`--critical` as the `--set` of the one selected check's main threshold.

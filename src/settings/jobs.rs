@@ -13,6 +13,7 @@ use super::schedule::TargetSel;
 use super::Settings;
 use crate::checks::options::HealthOptions;
 use crate::checks::plan::Plan;
+use crate::checks::refresh::Refresh;
 use crate::db::TargetKind;
 use crate::duration::HumanDuration;
 use crate::jobs::archive::ArchiveJob;
@@ -53,6 +54,9 @@ pub struct HealthJob {
     pub format: Format,
     /// Bound on Nagios output (`format = "nagios"`), in bytes.
     pub max_output: usize,
+    /// The checks' refresh intervals and the results kept between runs, for this
+    /// configuration load only: a reload starts from nothing.
+    pub refresh: std::sync::Arc<Refresh>,
 }
 
 impl std::fmt::Debug for HealthJob {
@@ -201,7 +205,9 @@ fn health(own: HealthOptions, head: &Head, settings: &Settings) -> Result<Health
     let options = own.over(&settings.file.health);
     let session = super::targets::session(&Default::default(), settings, true);
     let plan = super::health::plan(&options, settings, session).map_err(|e| e.to_string())?;
+    let refresh = super::health::refresh(&options, &plan);
     Ok(HealthJob {
+        refresh: std::sync::Arc::new(Refresh::new(refresh)),
         plan,
         timeout: options.timeout.map_or(HealthOptions::DEFAULT_TIMEOUT, |d| d.0),
         // A job writes for the textfile collector unless told otherwise; [health] format is

@@ -82,3 +82,63 @@ fn a_health_job_may_write_nagios_output_with_its_bound() {
         ]
     );
 }
+
+fn health_job(s: &Settings) -> &crate::settings::jobs::HealthJob {
+    match s.schedule.jobs.first().map(|j| &j.options) {
+        Some(JobOptions::Health(h)) => h,
+        other => panic!("no health job: {other:?}"),
+    }
+}
+
+#[test]
+fn a_health_jobs_refresh_is_each_checks_default_under_the_section_under_the_job() {
+    let text = format!(
+        "{TARGET}[health]\nrefresh = {{ vacuum = \"2m\", indexes = \"1h\" }}\n\n\
+         [[jobs]]\nname = \"h\"\nkind = \"health\"\nschedule = \"* * * * *\"\n\
+         checks = [\"connections\", \"vacuum\", \"indexes\", \"bloat\", \"sequences\"]\n\
+         refresh = {{ indexes = \"0s\", connections = \"30s\" }}\n"
+    );
+    let s = load(&text).expect("valid");
+    let got: Vec<(&str, Duration)> = health_job(&s).refresh.intervals.iter().map(|(k, v)| (*k, *v)).collect();
+    let min = |m: u64| Duration::from_secs(m * 60);
+    assert_eq!(
+        got,
+        vec![
+            ("bloat", min(15)),
+            ("connections", Duration::from_secs(30)),
+            ("sequences", min(5)),
+            ("vacuum", min(2)),
+        ],
+        "indexes = \"0s\" runs every time"
+    );
+}
+
+#[test]
+fn a_refresh_naming_no_check_or_no_duration_is_refused_with_its_line() {
+    let job = "[[jobs]]\nname = \"h\"\nkind = \"health\"\nschedule = \"* * * * *\"\n";
+    let err = load(&format!("{TARGET}{job}refresh = {{ bloats = \"15m\" }}\n"))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("c.toml:9:11: job 'h': refresh: unknown check 'bloats'; known checks:"),
+        "{err}"
+    );
+    let err = load(&format!("{TARGET}[health]\nrefresh = {{ bloats = \"15m\" }}\n"))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("c.toml:6:11: [health] refresh: unknown check 'bloats'"),
+        "{err}"
+    );
+    let err = load(&format!("{TARGET}{job}refresh = {{ bloat = \"soon\" }}\n"))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("c.toml:9:") && err.contains("'soon' is not a duration"),
+        "{err}"
+    );
+    let err = load(&format!("{TARGET}[health]\nrefresh = {{ bloat = 15 }}\n"))
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("c.toml:6:11: [health] refresh:"), "{err}");
+}

@@ -199,6 +199,14 @@ impl Settings {
                 errors.push(self.at(pos, format!("[checks.{name}] {key}: {why}")));
             }
         }
+        if let Some(name) = self.file.health.refresh.keys().find(|n| self.find_check(n).is_none()) {
+            let pos = read::table_key_offset(&self.text, "health", "refresh").unwrap_or(0);
+            let known = self.check_names();
+            errors.push(self.at(
+                pos,
+                format!("[health] refresh: unknown check '{name}'; known checks: {known}"),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         let name_at = read::key_offsets(&self.text, "targets", "name");
         let dsn_at = read::key_offsets(&self.text, "targets", "dsn");

@@ -185,7 +185,7 @@ impl Reader<'_> {
     }
 
     /// The kind-specific keys: known to the kind and of the right type, each checked alone.
-    fn options(&mut self, kind: Kind) -> toml::Table {
+    fn options(&mut self, kind: Kind, settings: &Settings) -> toml::Table {
         let mut options = toml::Table::new();
         let keys = kind.keys();
         let table = self.table;
@@ -200,6 +200,12 @@ impl Reader<'_> {
             }
             if let Err(e) = kind.check_key(key, value.get_ref()) {
                 self.err(pos, format!("{key}: {e}"));
+            } else if let (Kind::Health, "refresh", Some(named)) = (kind, key.as_str(), value.get_ref().as_table()) {
+                // Check names here, where the key's line is known (custom checks included).
+                if let Some(name) = named.keys().find(|n| settings.find_check(n).is_none()) {
+                    let known = settings.check_names();
+                    self.err(pos, format!("refresh: unknown check '{name}'; known checks: {known}"));
+                }
             }
             options.insert(key.clone(), value.get_ref().clone());
         }
@@ -267,7 +273,7 @@ fn job(
             true
         }
     };
-    let table = kind.map(|k| r.options(k)).unwrap_or_default();
+    let table = kind.map(|k| r.options(k, settings)).unwrap_or_default();
     match (kind, schedule, target) {
         (Some(kind), Some(schedule), Some(target)) if r.errors.is_empty() => {
             let head = jobs::Head {

@@ -26,7 +26,7 @@ pub(super) async fn run(
     // target has none (`of` refuses it), and its run needs none.
     let pool = pools.of(target, &h.plan.session, h.plan.max_connections).ok();
     let t = tokio::select! {
-        r = run_target_with_timeout(target, &h.plan, h.timeout, pool.as_deref()) => r,
+        r = run_target_with_timeout(target, &h.plan, h.timeout, pool.as_deref(), Some(&h.refresh)) => r,
         () = cancel.cancelled() => bail!("cancelled"),
     };
     let report = Report {

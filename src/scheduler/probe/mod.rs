@@ -288,7 +288,7 @@ async fn probe_kind(
         // PgBouncer's console and Redis answer in one round trip per run: the whole run is
         // bounded by the deadline, with nothing to keep warm.
         TargetKind::Pgbouncer | TargetKind::Redis => {
-            crate::checks::runner::run_target_with_timeout(&r.target, plan, left, None).await
+            crate::checks::runner::run_target_with_timeout(&r.target, plan, left, None, None).await
         }
     }
 }
