@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::backup::{assert_exit, backup_cluster, backup_ids, contents, dbt, exec, run, seed, text};
+use common::backup::{
+    assert_exit, backup_cluster, backup_ids, client, client_major, contents, dbt, exec, run, seed, server_major, text,
+};
 use common::s3::S3;
 use common::{connect, fresh_db_on, SmallFs};
 
@@ -403,6 +405,37 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
             .expect("plaintext_bytes")
     );
     assert!(plain.stdout.starts_with(b"PGDMP"), "not a custom-format archive");
+
+    // Read back from the store without a local copy either: a full test-read with the key,
+    // and a restore (pg_restore 17+ cannot restore an encrypted dump into an older server).
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp)
+            .args(["backups", "verify", "--full", "--dest", &url, "--identity"])
+            .arg(&key),
+    );
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("decrypted sha256"), "{}", text(&out.stdout));
+    assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    let into = fresh_db_on(backup_cluster(), "s3_stream_into").await;
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp)
+            .args(["restore", "--dest", &url, id, "--to", &into.dsn(), "--identity"])
+            .arg(&key),
+    );
+    if client_major(&client()) >= 17 && server_major() < 17 {
+        assert_exit(&out, 3);
+        assert!(
+            text(&out.stderr).contains("transaction_timeout"),
+            "{}",
+            text(&out.stderr)
+        );
+    } else {
+        assert_exit(&out, 0);
+        assert_eq!(contents(&into.dsn()).await, contents(&db.dsn()).await);
+        assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    }
 }
 
 #[tokio::test]

@@ -209,24 +209,32 @@ pub fn open_encrypted(
     m: &Manifest,
     keys: &Identities,
 ) -> Result<age::stream::StreamReader<std::io::BufReader<std::fs::File>>, BackupError> {
+    let file = std::fs::File::open(path).map_err(BackupError::io("read", path))?;
+    open_reader(std::io::BufReader::with_capacity(CHUNK, file), m, keys)
+}
+
+/// `open_encrypted` over any reader (an object storage stream).
+pub fn open_reader<R: Read>(
+    input: R,
+    m: &Manifest,
+    keys: &Identities,
+) -> Result<age::stream::StreamReader<R>, BackupError> {
     let recipients = m
         .encryption
         .as_ref()
         .map(|e| e.recipients.join(", "))
         .unwrap_or_default();
-    let file = std::fs::File::open(path).map_err(BackupError::io("read", path))?;
-    keys.open(std::io::BufReader::with_capacity(CHUNK, file))
-        .map_err(|why| match why {
-            None => BackupError::WrongKey {
-                id: m.id.clone(),
-                recipients: recipients.clone(),
-                identity: keys.path().display().to_string(),
-            },
-            Some(why) => BackupError::Corrupt {
-                id: m.id.clone(),
-                message: why,
-            },
-        })
+    keys.open(input).map_err(|why| match why {
+        None => BackupError::WrongKey {
+            id: m.id.clone(),
+            recipients: recipients.clone(),
+            identity: keys.path().display().to_string(),
+        },
+        Some(why) => BackupError::Corrupt {
+            id: m.id.clone(),
+            message: why,
+        },
+    })
 }
 
 /// The decrypted stream against the manifest's plaintext hash.

@@ -12,6 +12,8 @@
 pub mod mirror;
 pub mod multipart;
 pub mod place;
+pub mod read;
+pub mod restore;
 pub mod retain;
 pub mod source;
 pub mod stream;
