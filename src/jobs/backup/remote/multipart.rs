@@ -269,3 +269,17 @@ async fn abort_recorded(remote: &Remote, marker: &Key, record: Option<Marker>) -
         .await
         .map_err(|e| remote.err(&format!("delete {marker}"), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Marker;
+
+    #[test]
+    fn a_marker_without_a_start_time_still_parses() {
+        let m: Marker = serde_json::from_str(r#"{"key":"p/app_1/app.dump","upload_id":"u1"}"#).expect("marker");
+        assert_eq!(
+            (m.key.as_str(), m.upload_id.as_str(), m.started_at),
+            ("p/app_1/app.dump", "u1", None)
+        );
+    }
+}

@@ -240,3 +240,28 @@ impl Read for ChannelRead {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_of_chunks_reads_as_one_stream() {
+        let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+        for part in [&b"PGD"[..], b"", b"MP-1234"] {
+            tx.try_send(Bytes::copy_from_slice(part)).expect("queue");
+        }
+        drop(tx);
+        let mut r = ChannelRead { rx, cur: Bytes::new() };
+        let mut out = Vec::new();
+        let mut small = [0u8; 4];
+        loop {
+            let n = r.read(&mut small).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(out, b"PGDMP-1234");
+    }
+}
