@@ -9,9 +9,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::backup::{assert_exit, backup_cluster, backup_ids, contents, dbt, exec, run, seed, text};
+use common::backup::{
+    assert_exit, backup_cluster, backup_ids, client, client_major, contents, dbt, exec, run, seed, server_major, text,
+};
 use common::s3::S3;
-use common::{connect, fresh_db_on};
+use common::{connect, fresh_db_on, SmallFs};
 
 /// dbtool with the server's AWS settings and its own TMPDIR (where a staged dump lives).
 fn dbs3(s3: &S3, tmp: &Path) -> Command {
@@ -229,6 +231,11 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
     child.kill().expect("kill -9");
     let _ = child.wait();
     assert!(uploading, "no multipart upload was seen before the kill");
+    // Its parts are on the server, billable, until the upload is aborted.
+    assert!(
+        s3.open_uploads("killed/") >= 1,
+        "no open multipart upload after the kill"
+    );
     // Until a dbtool run sweeps it (any run that reads object storage does).
     assert!(
         !staged(tmp.path()).is_empty(),
@@ -262,7 +269,173 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
         !s3.keys("killed/").contains(&orphan),
         "the orphaned object was not removed"
     );
+    assert_eq!(
+        s3.open_uploads("killed/"),
+        0,
+        "the killed run's multipart upload was not aborted"
+    );
+    assert!(
+        !s3.keys("killed/").iter().any(|k| k.contains("/.dbtool-pending/")),
+        "an upload marker was left: {:?}",
+        s3.keys("killed/")
+    );
     assert_eq!(ids(&listed(&s3, tmp.path(), &url)).len(), 1);
+}
+
+/// `backups prune` aborts the recorded uploads of runs killed more than a day ago (a younger
+/// one may be a run still uploading) and removes their markers.
+#[tokio::test]
+async fn prune_aborts_an_old_killed_upload() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = s3.url("stale");
+    // What runs killed left: an open upload with a part and its marker, one begun in 2020
+    // and one begun now (which may still be uploading).
+    let script = r#"
+import json
+for name, began in (("app_20200101T000000Z", "2020-01-01T00:00:00Z"), ("app_29990101T000000Z", None)):
+    k = "stale/%s/app.dump" % name
+    u = s3.create_multipart_upload(Bucket=B, Key=k)["UploadId"]
+    s3.upload_part(Bucket=B, Key=k, UploadId=u, PartNumber=1, Body=b"x" * 1024)
+    m = {"key": k, "upload_id": u}
+    if began:
+        m["started_at"] = began
+    s3.put_object(Bucket=B, Key="stale/.dbtool-pending/%s/app.dump" % name, Body=json.dumps(m).encode())
+"#;
+    s3.py(script, &[]);
+    assert_eq!(s3.open_uploads("stale/"), 2);
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url, "--dry-run"]),
+    );
+    assert_exit(&out, 0);
+    assert_eq!(s3.open_uploads("stale/"), 2, "a dry run aborted an upload");
+    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url]));
+    assert_exit(&out, 0);
+    assert_eq!(s3.open_uploads("stale/"), 1, "prune must abort the old upload only");
+    assert_eq!(
+        s3.keys("stale/"),
+        vec!["stale/.dbtool-pending/app_29990101T000000Z/app.dump".to_string()],
+        "the old upload's marker is left, or the young one's is gone"
+    );
+}
+
+/// `--dest s3://…` streams the dump into the store: nothing of it is written under $TMPDIR,
+/// here a 1 MiB tmpfs smaller than the dump, encrypted or not.
+#[tokio::test]
+async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
+    let s3 = S3::start();
+    let db = fresh_db_on(backup_cluster(), "s3_stream").await;
+    // About 4.5 MB uncompressed.
+    seed(&db, 20_000).await;
+    let small = SmallFs::mount();
+    let tmp = small.dir.path();
+    let url = s3.url("stream");
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp).args([
+            "backup",
+            "--dsn",
+            &db.dsn(),
+            "--dest",
+            &url,
+            "--compress",
+            "0",
+            "--globals",
+        ]),
+    );
+    assert_exit(&out, 0);
+    assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    let list = listed(&s3, tmp, &url);
+    let bytes = list["backups"][0]["bytes"].as_u64().expect("bytes");
+    assert!(
+        bytes > 2 << 20,
+        "the dump ({bytes} bytes) should not fit the 1 MiB TMPDIR"
+    );
+
+    let key = tempfile::tempdir().expect("key dir");
+    let key = key.path().join("key.txt");
+    let made = Command::new("age-keygen").arg("-o").arg(&key).output();
+    assert!(
+        made.as_ref().is_ok_and(|o| o.status.success()),
+        "age-keygen failed or is missing: install the Debian package age (scripts/test --deps-only does)"
+    );
+    let recipient = text(&run(Command::new("age-keygen").arg("-y").arg(&key)).stdout)
+        .trim()
+        .to_string();
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp).args([
+            "backup",
+            "--dsn",
+            &db.dsn(),
+            "--dest",
+            &url,
+            "--compress",
+            "0",
+            "--no-prune",
+            "--encrypt-to",
+            &recipient,
+        ]),
+    );
+    assert_exit(&out, 0);
+    assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    let list = listed(&s3, tmp, &url);
+    assert_eq!(ids(&list).len(), 2, "{list}");
+    // The streamed encrypted object decrypts with the age CLI to what the manifest records.
+    let sealed = list["backups"]
+        .as_array()
+        .and_then(|b| {
+            b.iter()
+                .find(|b| b["dump"].as_str().is_some_and(|d| d.ends_with(".age")))
+        })
+        .expect("the encrypted backup");
+    let id = sealed["id"].as_str().expect("id");
+    let body = s3.get(&format!("stream/{id}/{}", sealed["dump"].as_str().expect("dump")));
+    let enc = tempfile::NamedTempFile::new().expect("tmp file");
+    std::fs::write(enc.path(), &body).expect("write");
+    let plain = run(Command::new("age").arg("-d").arg("-i").arg(&key).arg(enc.path()));
+    assert!(plain.status.success(), "age -d: {}", text(&plain.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&s3.get(&format!("stream/{id}/manifest.json"))).expect("manifest");
+    assert_eq!(
+        plain.stdout.len() as u64,
+        manifest["encryption"]["plaintext_bytes"]
+            .as_u64()
+            .expect("plaintext_bytes")
+    );
+    assert!(plain.stdout.starts_with(b"PGDMP"), "not a custom-format archive");
+
+    // Read back from the store without a local copy either: a full test-read with the key,
+    // and a restore (pg_restore 17+ cannot restore an encrypted dump into an older server).
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp)
+            .args(["backups", "verify", "--full", "--dest", &url, "--identity"])
+            .arg(&key),
+    );
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("decrypted sha256"), "{}", text(&out.stdout));
+    assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    let into = fresh_db_on(backup_cluster(), "s3_stream_into").await;
+    let out = run_s3(
+        &s3,
+        dbs3(&s3, tmp)
+            .args(["restore", "--dest", &url, id, "--to", &into.dsn(), "--identity"])
+            .arg(&key),
+    );
+    if client_major(&client()) >= 17 && server_major() < 17 {
+        assert_exit(&out, 3);
+        assert!(
+            text(&out.stderr).contains("transaction_timeout"),
+            "{}",
+            text(&out.stderr)
+        );
+    } else {
+        assert_exit(&out, 0);
+        assert_eq!(contents(&into.dsn()).await, contents(&db.dsn()).await);
+        assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
+    }
 }
 
 #[tokio::test]

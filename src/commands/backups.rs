@@ -190,11 +190,7 @@ async fn verify_cmd(a: &VerifyArgs, loaded: &Settings) -> anyhow::Result<u8> {
         // pg_restore reads archives of its own and older pg_dump versions.
         let major = pgbin::major_of(&m.pg_dump_version).unwrap_or(0);
         let bin = pgbin::find(major).await.map_err(|e| failure(&BackupError::from(e)))?;
-        let result = match src.fetch(m).await {
-            Ok(()) => verify::verify_backup(src.dir(), m, &bin, level, keys.as_ref(), &cancel).await,
-            Err(e) => Err(e),
-        };
-        src.forget(m);
+        let result = src.verify(m, &bin, level, keys.as_ref(), &cancel).await;
         let read = if a.full { "full read" } else { "--list" };
         match (&result, json) {
             (_, true) => results.push(serde_json::json!({

@@ -35,11 +35,10 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         identities: identities(&a.identity)?,
     };
     let cancel = cancel_on_signal();
-    // An object storage backup is downloaded first; `pin` checks it before pg_restore reads it.
-    src.fetch(&m).await.map_err(|e| failure(&e))?;
     let mut out = std::io::stdout().lock();
     if !a.check {
-        restore::restore(src.dir(), &m, &server, server.dbname(), &settings, &extra, &cancel)
+        // From object storage: streamed, every object checked before the target is touched.
+        src.restore(&m, &server, server.dbname(), &settings, &extra, &cancel)
             .await
             .map_err(|e| failure(&e))?;
         if a.output.json() {
@@ -58,6 +57,8 @@ pub async fn run(a: &RestoreArgs, loaded: &Settings) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
+    // --check restores through a scratch database from a checked local copy (`pin`).
+    src.fetch(&m).await.map_err(|e| failure(&e))?;
     let report = restore::check(src.dir(), &m, &server, &settings, &extra, &cancel)
         .await
         .map_err(|e| failure(&e))?;

@@ -83,7 +83,7 @@ pub async fn backup_database(job: &Job<'_>, database: &str) -> Result<Manifest, 
     let sess = session::open(job.params, job.session, database).await?;
     // Every path from here releases the server lock, failures included.
     let mut result = backup_locked(job, database, &sess, started_at, clock).await;
-    if let (Ok(m), Some(s)) = (&result, job.shipping) {
+    if let (Ok(m), Some(s)) = (&result, job.shipping.filter(|s| !s.streams(job.opts.format))) {
         if let Err(e) = s.ship(job.dest, m, job.cancel).await {
             result = Err(e);
         }
@@ -113,6 +113,39 @@ async fn backup_locked(
     let compress = choice.spec;
     let _lock_file = LockFile::acquire(job.dest, database)?;
     let id = free_id(job.dest, database, started_at);
+    let encrypted = !job.recipients.is_empty();
+    let dump = dump_name(database, job.opts.format, encrypted);
+    let mut m = Manifest {
+        schema: SCHEMA,
+        id: id.clone(),
+        database: database.to_string(),
+        status: Status::Verified,
+        format: format!("{:?}", job.opts.format).to_lowercase(),
+        compression: compress.clone(),
+        server_version: sess.server_version.clone(),
+        pg_dump_version: bin.version.clone(),
+        dbtool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: started_at,
+        duration_seconds: 0.0,
+        bytes: 0,
+        sha256: String::new(),
+        dump: dump.clone(),
+        globals: job.opts.globals.then(|| aged(GLOBALS, encrypted)),
+        files_archive: (!job.opts.files.is_empty()).then(|| aged(FILES_ARCHIVE, encrypted)),
+        verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
+        files: Vec::new(),
+        tables: sess.tables.clone(),
+        objects: Some(objects),
+        encryption: None,
+    };
+    if let Some(s) = job.shipping.filter(|s| s.streams(job.opts.format)) {
+        // Straight to object storage: no local copy of the dump (test-read on the way).
+        s.prepare(database).await?;
+        let up = super::remote::stream::backup(job, &s.remote, &bin, compress.as_deref(), &mut m, clock).await?;
+        s.record(database, up);
+        return Ok(m);
+    }
     let partial = manifest::partial_dir(job.dest, &id);
     // 0700: a dump holds every row of the database, whatever the umask says.
     std::fs::DirBuilder::new()
@@ -121,44 +154,16 @@ async fn backup_locked(
         .map_err(BackupError::io("create", &partial))?;
     let mut guard = PartialGuard(Some(partial.clone()));
     let result = async {
-        let encrypted = !job.recipients.is_empty();
-        let dump = dump_name(database, job.opts.format, encrypted);
-        let plain = if encrypted {
-            Some(sealed::write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?)
-        } else {
-            write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
-            None
-        };
-        let mut m = Manifest {
-            schema: SCHEMA,
-            id: id.clone(),
-            database: database.to_string(),
-            status: Status::Verified,
-            format: format!("{:?}", job.opts.format).to_lowercase(),
-            compression: compress.clone(),
-            server_version: sess.server_version.clone(),
-            pg_dump_version: bin.version.clone(),
-            dbtool_version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at,
-            finished_at: started_at,
-            duration_seconds: 0.0,
-            bytes: 0,
-            sha256: String::new(),
-            dump: dump.clone(),
-            globals: job.opts.globals.then(|| aged(GLOBALS, encrypted)),
-            files_archive: (!job.opts.files.is_empty()).then(|| aged(FILES_ARCHIVE, encrypted)),
-            verified_with: format!("{:?}", job.opts.verify).to_lowercase(),
-            files: Vec::new(),
-            tables: sess.tables.clone(),
-            objects: Some(objects.clone()),
-            encryption: plain.map(|p| Encryption {
+        if encrypted {
+            let p = sealed::write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
+            m.encryption = Some(Encryption {
                 scheme: "age".into(),
                 recipients: job.recipients.names(),
                 plaintext_sha256: p.sha256,
                 plaintext_bytes: p.bytes,
-            }),
-        };
-        if !encrypted {
+            });
+        } else {
+            write_contents(job, database, &bin, compress.as_deref(), &partial, &dump).await?;
             // An encrypted dump was test-read from the stream it was encrypted from.
             verify::test_read(&bin, &partial.join(&dump), job.opts.verify, job.cancel).await?;
         }

@@ -22,7 +22,7 @@ pub mod prune;
 pub mod record;
 pub mod remote;
 pub mod restore;
-mod restore_age;
+pub(crate) mod restore_age;
 pub mod retention;
 pub mod sealed;
 pub mod session;

@@ -19,7 +19,7 @@ use super::crypt::{Encryption, Identities, Recipients};
 use super::error::BackupError;
 use super::manifest::Manifest;
 
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// Size and sha256 of a plaintext stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Plain {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -38,13 +38,13 @@ fn program_of(cmd: &Command) -> String {
 }
 
 /// A child with its stderr collected in the background.
-struct Running {
-    program: String,
-    child: Child,
+pub(super) struct Running {
+    pub(super) program: String,
+    pub(super) child: Child,
     stderr: tokio::task::JoinHandle<Vec<u8>>,
 }
 
-fn spawn(mut cmd: Command, stdin: Stdio, stdout: Stdio) -> Result<Running, BackupError> {
+pub(super) fn spawn(mut cmd: Command, stdin: Stdio, stdout: Stdio) -> Result<Running, BackupError> {
     let program = program_of(&cmd);
     cmd.stdin(stdin)
         .stdout(stdout)
@@ -65,7 +65,7 @@ fn spawn(mut cmd: Command, stdin: Stdio, stdout: Stdio) -> Result<Running, Backu
 impl Running {
     /// Waits for the exit (`ok_codes` count as success besides 0); a failure carries the
     /// last lines of stderr.
-    async fn finish(mut self, ok_codes: &[i32]) -> Result<(), BackupError> {
+    pub(super) async fn finish(mut self, ok_codes: &[i32]) -> Result<(), BackupError> {
         let status = (self.child.wait().await).map_err(BackupError::io("wait for", self.program.clone()))?;
         let stderr = String::from_utf8_lossy(&self.stderr.await.unwrap_or_default()).into_owned();
         if status.success() || status.code().is_some_and(|c| ok_codes.contains(&c)) {
@@ -84,7 +84,7 @@ impl Running {
 
 /// Writes `chunk` to a reader's stdin; a reader that has seen enough and closed its end
 /// (`pg_restore --list` stops after the table of contents) is let go, not an error.
-async fn feed(stdin: &mut Option<ChildStdin>, chunk: &[u8], what: &str) -> Result<(), BackupError> {
+pub(super) async fn feed(stdin: &mut Option<ChildStdin>, chunk: &[u8], what: &str) -> Result<(), BackupError> {
     if let Some(s) = stdin.as_mut() {
         match s.write_all(chunk).await {
             Ok(()) => {}
@@ -209,24 +209,32 @@ pub fn open_encrypted(
     m: &Manifest,
     keys: &Identities,
 ) -> Result<age::stream::StreamReader<std::io::BufReader<std::fs::File>>, BackupError> {
+    let file = std::fs::File::open(path).map_err(BackupError::io("read", path))?;
+    open_reader(std::io::BufReader::with_capacity(CHUNK, file), m, keys)
+}
+
+/// `open_encrypted` over any reader (an object storage stream).
+pub fn open_reader<R: Read>(
+    input: R,
+    m: &Manifest,
+    keys: &Identities,
+) -> Result<age::stream::StreamReader<R>, BackupError> {
     let recipients = m
         .encryption
         .as_ref()
         .map(|e| e.recipients.join(", "))
         .unwrap_or_default();
-    let file = std::fs::File::open(path).map_err(BackupError::io("read", path))?;
-    keys.open(std::io::BufReader::with_capacity(CHUNK, file))
-        .map_err(|why| match why {
-            None => BackupError::WrongKey {
-                id: m.id.clone(),
-                recipients: recipients.clone(),
-                identity: keys.path().display().to_string(),
-            },
-            Some(why) => BackupError::Corrupt {
-                id: m.id.clone(),
-                message: why,
-            },
-        })
+    keys.open(input).map_err(|why| match why {
+        None => BackupError::WrongKey {
+            id: m.id.clone(),
+            recipients: recipients.clone(),
+            identity: keys.path().display().to_string(),
+        },
+        Some(why) => BackupError::Corrupt {
+            id: m.id.clone(),
+            message: why,
+        },
+    })
 }
 
 /// The decrypted stream against the manifest's plaintext hash.

@@ -59,7 +59,7 @@ pub(super) fn dbname_conninfo(name: &str) -> String {
 }
 
 /// Restore and counting run long; they get a session without dbtool's short defaults.
-fn admin_session(base: &SessionSettings) -> SessionSettings {
+pub(super) fn admin_session(base: &SessionSettings) -> SessionSettings {
     SessionSettings {
         statement_timeout: Duration::from_secs(3600),
         read_only: false,

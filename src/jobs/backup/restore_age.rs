@@ -44,13 +44,8 @@ pub(super) async fn restore(
     }
     // The key first: a wrong identity is the answer whatever else would stand in the way.
     let plain = pipe::open_encrypted(archive, m, keys)?;
-    // pg_restore 17+ begins with `SET transaction_timeout`, which older servers refuse; the
-    // unencrypted path rewrites the script (crossver), a decrypting pipe cannot.
-    if bin.major >= 17 && major < 17 {
-        return Err(BackupError::Options(format!(
-            "backup {} is encrypted and pg_restore {} sets transaction_timeout, which the PostgreSQL {major} server lacks; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
-            m.id, bin.version
-        )));
+    if let Some(e) = refuse_newer(m, bin, major) {
+        return Err(e);
     }
     prepare_target(server, s, into).await?;
     let mut cmd = libpq_command(&bin.pg_restore(), Some(&server.with_dbname(into)))?;
@@ -59,4 +54,15 @@ pub(super) async fn restore(
         .args(args.args());
     let got = pipe::restore_from(plain, cmd, false, cancel).await?;
     pipe::check_plaintext(m, enc, &got)
+}
+
+/// pg_restore 17+ begins with `SET transaction_timeout`, which older servers refuse; the
+/// unencrypted path rewrites the script (crossver), a decrypting pipe cannot.
+pub(super) fn refuse_newer(m: &Manifest, bin: &pgbin::PgBin, major: u32) -> Option<BackupError> {
+    (bin.major >= 17 && major < 17).then(|| {
+        BackupError::Options(format!(
+            "backup {} is encrypted and pg_restore {} sets transaction_timeout, which the PostgreSQL {major} server lacks; install pg_restore {major}, or decrypt by hand (`age -d -i KEY FILE > dump`) and restore the dump",
+            m.id, bin.version
+        ))
+    })
 }

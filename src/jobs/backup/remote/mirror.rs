@@ -90,6 +90,10 @@ pub async fn list(remote: &Remote) -> Result<BTreeMap<String, Objects>, BackupEr
         let Some((id, rel)) = rest.split_once('/') else {
             continue;
         };
+        // The markers of open multipart uploads are not a backup (see multipart.rs).
+        if id == super::multipart::PENDING {
+            continue;
+        }
         let o = out.entry(id.to_string()).or_default();
         o.has_manifest |= rel == MANIFEST;
         o.newest = o.newest.max(Some(meta.last_modified));

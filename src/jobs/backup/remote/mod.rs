@@ -5,13 +5,19 @@
 //! Reading commands (`backups list|verify|prune`, `restore`) work on a private local mirror
 //! (`mirror.rs`): the manifests, or one backup's objects, downloaded into a 0700 temporary
 //! directory and read by the same code as a backup directory (checksums, pg_restore).
-//! Writing: `upload.rs` streams each file of a sealed local backup with multipart upload.
+//! Writing: `stream.rs` streams pg_dump's output (custom format) straight into the store;
+//! `upload.rs` ships each file of a sealed local backup (`--copy-to`, directory format); both
+//! through `multipart.rs`, whose markers let the next run abort what a killed one left.
 
 pub mod mirror;
+pub mod multipart;
 pub mod place;
 pub mod profile;
+pub mod read;
+pub mod restore;
 pub mod retain;
 pub mod source;
+pub mod stream;
 pub mod upload;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Where a backup run writes: a directory; a directory and a copy in object storage
-//! (`--copy-to`); or object storage alone (`--dest s3://…`), through a private local staging
-//! directory that holds one backup at a time and is removed after its upload.
+//! (`--copy-to`); or object storage alone (`--dest s3://…`): a custom-format dump streamed
+//! straight into the store, a directory-format one through a private local staging directory
+//! that holds one backup at a time and is removed after its upload. The run's small files
+//! (lock file, metrics state) live in that private directory either way.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::error::BackupError;
 use super::super::manifest::Manifest;
-use super::super::options::{BackupOptions, Retention};
+use super::super::options::{BackupOptions, DumpFormat, Retention};
 use super::super::prune::PruneReport;
 use super::mirror::{self, Scratch};
+use super::multipart;
 use super::upload::{self, Uploaded};
 use super::{is_remote, Remote};
 
@@ -26,13 +29,30 @@ pub struct Shipping {
 }
 
 impl Shipping {
-    /// Clears unfinished uploads of the database (the caller holds its lock), uploads `m`
-    /// from `dest/ID`, and removes the staged copy unless it is kept.
-    pub async fn ship(&self, dest: &Path, m: &Manifest, cancel: &CancellationToken) -> Result<Uploaded, BackupError> {
-        let cleaned = mirror::clean_unfinished(&self.remote, Some(&m.database), None, false).await?;
+    /// Before a database's upload (the caller holds its lock, so nothing of it is being
+    /// written): aborts the multipart uploads an earlier killed run left, then removes the
+    /// objects of its unfinished backups.
+    pub async fn prepare(&self, database: &str) -> Result<(), BackupError> {
+        let aborted = multipart::abort_pending(&self.remote, |id| mirror::is_id_of(id, database), None, false).await?;
+        if !aborted.is_empty() {
+            tracing::info!(ids = ?aborted, "aborted the multipart uploads of an earlier run");
+        }
+        let cleaned = mirror::clean_unfinished(&self.remote, Some(database), None, false).await?;
         if !cleaned.is_empty() {
             tracing::info!(ids = ?cleaned, "removed unfinished uploads of an earlier run");
         }
+        Ok(())
+    }
+
+    /// Whether a backup in `format` goes straight to the store (`stream.rs`): `--dest s3://…`
+    /// in custom format. A directory dump is staged, and `--copy-to` uploads the kept backup.
+    pub fn streams(&self, format: DumpFormat) -> bool {
+        !self.keep_local && format == DumpFormat::Custom
+    }
+
+    /// Uploads `m` from `dest/ID`, and removes the staged copy unless it is kept.
+    pub async fn ship(&self, dest: &Path, m: &Manifest, cancel: &CancellationToken) -> Result<Uploaded, BackupError> {
+        self.prepare(&m.database).await?;
         let dir = dest.join(&m.id);
         let result = upload::upload(&self.remote, &dir, m, cancel).await;
         if !self.keep_local {
@@ -41,10 +61,15 @@ impl Shipping {
             }
         }
         let up = result?;
-        if let Ok(mut map) = self.uploads.lock() {
-            map.insert(m.database.clone(), up);
-        }
+        self.record(&m.database, up);
         Ok(up)
+    }
+
+    /// What a database's upload took, for the metrics.
+    pub fn record(&self, database: &str, up: Uploaded) {
+        if let Ok(mut map) = self.uploads.lock() {
+            map.insert(database.to_string(), up);
+        }
     }
 
     pub fn uploaded(&self, database: &str) -> Option<Uploaded> {

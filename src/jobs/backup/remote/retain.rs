@@ -37,7 +37,15 @@ pub async fn prune(
         }
     }
     let cutoff = now - chrono::Duration::from_std(LEFTOVER_AGE).unwrap_or_default();
-    let cleaned = mirror::clean_unfinished(remote, None, Some(cutoff), dry_run).await?;
+    // Multipart uploads of killed runs first (their parts are billed), then the objects.
+    let aborted = super::multipart::abort_pending(remote, |_| true, Some(cutoff), dry_run).await?;
+    let mut cleaned = mirror::clean_unfinished(remote, None, Some(cutoff), dry_run).await?;
+    cleaned.extend(
+        aborted
+            .into_iter()
+            .filter(|id| !cleaned.contains(id))
+            .collect::<Vec<_>>(),
+    );
     report.leftovers = (cleaned.iter())
         .map(|id| format!("{}/.{id}.partial", remote.url()).into())
         .collect();

@@ -1,11 +1,21 @@
 //! A destination as the reading commands (`backups list|verify`, `restore`) see it: a
-//! directory, or a local mirror of an object storage destination's manifests, into which
-//! a backup's objects are downloaded before anything reads them.
+//! directory, or a local mirror of an object storage destination's manifests. A backup's
+//! objects are streamed from the store (`restore.rs`) or, where a reader needs a file,
+//! downloaded into the mirror and checked before anything reads them.
 
 use std::path::{Path, PathBuf};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{ConnParams, SessionSettings};
+
+use super::super::crypt::Identities;
 use super::super::error::BackupError;
 use super::super::manifest::{self, Leftover, Manifest};
+use super::super::options::VerifyLevel;
+use super::super::pgbin::PgBin;
+use super::super::restore::{self, PgRestoreArgs};
+use super::super::verify::{self, Verified};
 use super::mirror::{self, Scratch};
 use super::{is_remote, Remote};
 
@@ -85,5 +95,50 @@ impl Source {
                 }
             }
         }
+    }
+}
+
+impl Source {
+    /// `verify::verify_backup` of `m`: streamed from the store when it can be, else downloaded
+    /// into the mirror, verified there and removed.
+    pub async fn verify(
+        &self,
+        m: &Manifest,
+        bin: &PgBin,
+        level: VerifyLevel,
+        identities: Option<&Identities>,
+        cancel: &CancellationToken,
+    ) -> Result<Verified, BackupError> {
+        if let Source::Remote { remote, .. } = self {
+            if let Some(v) = super::restore::verify(remote, m, bin, level, identities, cancel).await? {
+                return Ok(v);
+            }
+        }
+        let result = match self.fetch(m).await {
+            Ok(()) => verify::verify_backup(self.dir(), m, bin, level, identities, cancel).await,
+            Err(e) => Err(e),
+        };
+        self.forget(m);
+        result
+    }
+
+    /// `restore::restore` of `m` into `into`: streamed from the store when it can be (every
+    /// object checked before the target is touched), else downloaded and checked first.
+    pub async fn restore(
+        &self,
+        m: &Manifest,
+        server: &ConnParams,
+        into: &str,
+        settings: &SessionSettings,
+        args: &PgRestoreArgs,
+        cancel: &CancellationToken,
+    ) -> Result<(), BackupError> {
+        if let Source::Remote { remote, .. } = self {
+            if super::restore::restore(remote, m, server, into, settings, args, cancel).await? {
+                return Ok(());
+            }
+        }
+        self.fetch(m).await?;
+        restore::restore(self.dir(), m, server, into, settings, args, cancel).await
     }
 }
