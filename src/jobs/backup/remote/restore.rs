@@ -127,8 +127,7 @@ pub async fn restore(
     let first = read::stream_dump(remote, m, keys, None, None, cancel).await?;
     check(m, &first)?;
     prepare_target(server, &s, into).await?;
-    let env = server.with_dbname(into).libpq_env();
-    let mut cmd = libpq_command(&bin.pg_restore(), &env);
+    let mut cmd = libpq_command(&bin.pg_restore(), Some(&server.with_dbname(into)))?;
     cmd.args(["--no-password", "--exit-on-error"])
         .arg(format!("--dbname={}", dbname_conninfo(into)))
         .args(args.args());

@@ -64,13 +64,13 @@ async fn send_all(
         bar.set_prefix(format!("{database} (to {})", remote.url()));
         bar.set_position(0);
     }
-    let cmd = dump::pg_dump_command(job, &database, bin, compress);
+    let cmd = dump::pg_dump_command(job, &database, bin, compress)?;
     let test_read = verify::read_command(bin, job.opts.verify, None);
     let dump = m.dump.clone();
     let (plain, sent) = send(job, remote, &m.id, &dump, cmd, &[], Some(test_read), done).await?;
     let mut files = vec![entry(&dump, &sent)];
     if let Some(name) = m.globals.clone() {
-        let cmd = dump::pg_dumpall_command(job, &database, bin);
+        let cmd = dump::pg_dumpall_command(job, &database, bin)?;
         let (_, sent) = send(job, remote, &m.id, &name, cmd, &[], None, done).await?;
         files.push(entry(&name, &sent));
     }
