@@ -95,6 +95,32 @@ pub(super) async fn feed(stdin: &mut Option<ChildStdin>, chunk: &[u8], what: &st
     Ok(())
 }
 
+/// The next chunk of `dumper`'s output (`out`, its stdout) into `buf`, 0 at its end; when
+/// `cancel` fires first, `dumper` and `reader` are killed and the run is `Cancelled`.
+pub(super) async fn next_chunk(
+    out: &mut Option<tokio::process::ChildStdout>,
+    buf: &mut [u8],
+    dumper: &mut Running,
+    reader: Option<&mut Running>,
+    cancel: &CancellationToken,
+) -> Result<usize, BackupError> {
+    tokio::select! {
+        n = async {
+            match out.as_mut() {
+                Some(s) => s.read(buf).await,
+                None => Ok(0),
+            }
+        } => n.map_err(BackupError::io("read the output of", dumper.program.clone())),
+        _ = cancel.cancelled() => {
+            let _ = dumper.child.kill().await;
+            if let Some(r) = reader {
+                let _ = r.child.kill().await;
+            }
+            Err(BackupError::Cancelled)
+        }
+    }
+}
+
 /// Runs `dump` (writing to stdout; `ok_codes` besides 0 accepted), encrypts the stream to
 /// `recipients` into `out`, and feeds the same plaintext to `test_read` (a pg_restore
 /// reading stdin) when given. Ok once the children succeeded and the age file is finished.
@@ -116,21 +142,7 @@ pub async fn dump_encrypted<W: Write>(
     let mut bytes = 0u64;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = tokio::select! {
-            n = async {
-                match source.as_mut() {
-                    Some(s) => s.read(&mut buf).await,
-                    None => Ok(0),
-                }
-            } => n.map_err(BackupError::io("read the output of", dumper.program.clone()))?,
-            _ = cancel.cancelled() => {
-                let _ = dumper.child.kill().await;
-                if let Some(r) = reader.as_mut() {
-                    let _ = r.child.kill().await;
-                }
-                return Err(BackupError::Cancelled);
-            }
-        };
+        let n = next_chunk(&mut source, &mut buf, &mut dumper, reader.as_mut(), cancel).await?;
         if n == 0 {
             break;
         }

@@ -109,6 +109,20 @@ pub async fn restore(
     restore_pinned(&pinned, m, server, into, settings, args, cancel).await
 }
 
+/// A session on the restore server's `postgres` database and the server's major.
+pub(super) async fn probe_server(
+    server: &ConnParams,
+    s: &SessionSettings,
+) -> Result<(tokio_postgres::Client, u32), BackupError> {
+    let probe = db::connect(&server.with_dbname("postgres"), s).await?;
+    let version = db::server_version(&probe).await.map_err(|e| BackupError::Query {
+        database: "postgres".into(),
+        what: "reading the server version",
+        message: e.to_string(),
+    })?;
+    Ok((probe, version.major()))
+}
+
 /// The restore itself, reading only the checked files of `pinned`.
 async fn restore_pinned(
     pinned: &Pinned,
@@ -120,15 +134,7 @@ async fn restore_pinned(
     cancel: &CancellationToken,
 ) -> Result<(), BackupError> {
     let s = admin_session(settings);
-    let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
-    let major = db::server_version(&probe)
-        .await
-        .map_err(|e| BackupError::Query {
-            database: "postgres".into(),
-            what: "reading the server version",
-            message: e.to_string(),
-        })?
-        .major();
+    let (probe, major) = probe_server(server, &s).await?;
     let bin = pgbin::find(major).await?;
     let archive = pinned.path(&m.dump);
     if m.encryption.is_some() {

@@ -7,7 +7,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{self, ConnParams, SessionSettings};
+use crate::db::{ConnParams, SessionSettings};
 
 use super::super::child::libpq_command;
 use super::super::crypt::Identities;
@@ -94,15 +94,7 @@ pub async fn restore(
         return Ok(false);
     }
     let s = admin_session(settings);
-    let probe = db::connect(&server.with_dbname("postgres"), &s).await?;
-    let major = db::server_version(&probe)
-        .await
-        .map_err(|e| BackupError::Query {
-            database: "postgres".into(),
-            what: "reading the server version",
-            message: e.to_string(),
-        })?
-        .major();
+    let (probe, major) = crate::jobs::backup::restore::probe_server(server, &s).await?;
     drop(probe);
     let bin = pgbin::find(major).await?;
     let keys = match &m.encryption {

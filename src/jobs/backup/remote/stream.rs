@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::super::crypt::Encryption;
@@ -185,21 +184,7 @@ async fn pump(
     let mut bytes = 0u64;
     let mut buf = vec![0u8; pipe::CHUNK];
     loop {
-        let n = tokio::select! {
-            n = async {
-                match out.as_mut() {
-                    Some(s) => s.read(&mut buf).await,
-                    None => Ok(0),
-                }
-            } => n.map_err(BackupError::io("read the output of", dumper.program.clone()))?,
-            _ = job.cancel.cancelled() => {
-                let _ = dumper.child.kill().await;
-                if let Some(r) = reader.as_mut() {
-                    let _ = r.child.kill().await;
-                }
-                return Err(BackupError::Cancelled);
-            }
-        };
+        let n = pipe::next_chunk(&mut out, &mut buf, &mut dumper, reader.as_mut(), job.cancel).await?;
         if n == 0 {
             break;
         }
