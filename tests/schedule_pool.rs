@@ -5,30 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
 use common::{connect, dbtool, fresh_db_on, own_cluster};
 use tempcluster::{ClusterOptions, TempCluster};
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start(dir: &Path, dsn: &str, output: &Path) -> Daemon {
     let cfg = dir.join("dbtool.toml");
@@ -39,17 +21,7 @@ fn start(dir: &Path, dsn: &str, output: &Path) -> Daemon {
         output.display()
     );
     std::fs::write(&cfg, config).expect("write config");
-    let log = dir.join("daemon.log");
-    let child = dbtool()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["schedule", "--metrics"])
-        .arg(dir.join("metrics.prom"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start dbtool schedule");
-    Daemon { child, log }
+    Daemon::start(&cfg, dir)
 }
 
 /// The sessions dbtool holds now, as (pid, "backend_start datname"); a health job claims

@@ -5,39 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{dbtool, fresh_db_on, own_cluster};
+use common::daemon::Daemon;
+use common::{fresh_db_on, own_cluster};
 use serde_json::Value;
 use tempcluster::ClusterOptions;
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn reload(&self) {
-        let ok = std::process::Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -HUP failed");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A health job every second with `connections` (no refresh) and `sequences` refreshed every
 /// `sequences` (a duration).
@@ -49,20 +23,6 @@ fn config(dsn: &str, output: &Path, sequences: &str) -> String {
          refresh = {{ sequences = \"{sequences}\" }}\n",
         output.display()
     )
-}
-
-fn start(cfg: &Path, dir: &Path) -> Daemon {
-    let log = dir.join("daemon.log");
-    let child = dbtool()
-        .arg("--config")
-        .arg(cfg)
-        .args(["schedule", "--metrics"])
-        .arg(dir.join("metrics.prom"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start dbtool schedule");
-    Daemon { child, log }
 }
 
 /// One check of one run as the job wrote it.
@@ -133,7 +93,7 @@ async fn a_refreshed_check_is_queried_once_and_reported_with_its_age() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cfg, output) = (dir.path().join("dbtool.toml"), dir.path().join("health.json"));
     std::fs::write(&cfg, config(&db.dsn(), &output, "1h")).expect("write config");
-    let d = start(&cfg, dir.path());
+    let d = Daemon::start(&cfg, dir.path());
 
     // The first run measures sequences; every later one reuses it, its age growing, while
     // connections is queried every time.

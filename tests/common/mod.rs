@@ -46,6 +46,8 @@ pub mod parity;
 pub mod s3;
 // A real HTTP receiver that records notifications and answers from a script.
 pub mod receiver;
+// A `dbtool schedule` daemon with its log.
+pub mod daemon;
 
 /// Longest a best-effort DROP DATABASE may hold up a test's end.
 const DROP_TIMEOUT: Duration = Duration::from_secs(10);
