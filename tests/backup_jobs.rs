@@ -138,6 +138,29 @@ async fn restore_jobs_beyond_the_free_connections_are_refused_before_the_target_
     accepts_connections(&db).await;
 }
 
+/// Waits until `hold`'s is the only client session on the server: the sessions of a previous
+/// run or of the setup may still be exiting, and each would count as in use.
+async fn only_session(hold: &tokio_postgres::Client) {
+    let sql = "SELECT count(*) FROM pg_catalog.pg_stat_activity \
+               WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let others: i64 = hold
+            .query_one(sql, &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if others == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{others} other sessions after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_suggested_jobs_fit_and_the_backup_is_taken() {
     let c = small_cluster(None);
@@ -148,9 +171,13 @@ async fn the_suggested_jobs_fit_and_the_backup_is_taken() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // One session held open across both runs, so the sessions in use are the same for both.
+    let hold = db.client().await;
+    only_session(&hold).await;
     let out = backup_db(&db, dir.path(), &["--format", "directory", "--jobs", "100"]);
     assert_exit(&out, 2);
     let jobs = suggested(&text(&out.stderr)).to_string();
+    only_session(&hold).await;
     let out = backup_db(&db, dir.path(), &["--format", "directory", "--jobs", &jobs]);
     assert_exit(&out, 0);
     assert_eq!(backup_ids(dir.path()).len(), 1);
