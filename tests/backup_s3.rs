@@ -24,13 +24,7 @@ fn dbs3(s3: &S3, tmp: &Path) -> Command {
 
 /// Runs it and checks that neither the secret key nor the key id is in its output or logs.
 fn run_s3(s3: &S3, cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    for stream in [&out.stdout, &out.stderr] {
-        let t = text(stream);
-        assert!(!t.contains(&s3.secret), "the secret key is in dbtool's output: {t}");
-        assert!(!t.contains(&s3.key_id), "the access key id is in dbtool's output: {t}");
-    }
-    out
+    s3.run_quiet(cmd, &[])
 }
 
 fn listed(s3: &S3, tmp: &Path, url: &str) -> serde_json::Value {

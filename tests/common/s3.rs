@@ -6,7 +6,7 @@
 //! virtualenv. Killed on drop; a missing server fails the test naming the fix.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::free_port;
@@ -97,6 +97,24 @@ impl S3 {
     }
 
     /// `s3://dbtool-test/PREFIX`.
+    /// Runs a dbtool command and checks that neither the secret key, nor the key id, nor any
+    /// of `also_secret` is in its output (its debug logs included when they are on).
+    pub fn run_quiet(&self, cmd: &mut Command, also_secret: &[&str]) -> Output {
+        let out = super::backup::run(cmd);
+        for stream in [&out.stdout, &out.stderr] {
+            let t = super::backup::text(stream);
+            assert!(!t.contains(&self.secret), "the secret key is in dbtool's output: {t}");
+            assert!(
+                !t.contains(&self.key_id),
+                "the access key id is in dbtool's output: {t}"
+            );
+            for secret in also_secret {
+                assert!(!t.contains(secret), "a secret ({secret}) is in dbtool's output: {t}");
+            }
+        }
+        out
+    }
+
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{BUCKET}/{prefix}")
     }
