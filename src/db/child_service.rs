@@ -78,13 +78,14 @@ pub enum ChildServiceError {
     Memfd(#[source] io::Error),
 }
 
-/// Set once the fallback to PGPASSWORD has been warned about: one line per run, not per child.
+/// Set once the fallback to PGPASSWORD has been warned about: one line per process (a command's
+/// run, or a `schedule` daemon's life), not one per child.
 static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Hands `cmd` the passwords `params` holds: in the memfd service section where they fit.
 ///
 /// A login password the section cannot carry ([`Unfit`]) goes in PGPASSWORD instead, with one
-/// warning per run naming why (never the password). Refusing would break a backup that worked
+/// warning per process naming why (never the password). Refusing would break a backup that worked
 /// before, and libpq itself accepts such a password from PGPASSWORD; the warning says how to
 /// keep it out of the environment. An sslpassword has no such fallback (libpq has no
 /// environment variable for it): it is refused, as before.
@@ -96,7 +97,7 @@ pub fn hand_over(cmd: &mut tokio::process::Command, params: &ConnParams) -> Resu
             Err(why) => {
                 if !WARNED.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        "the password cannot reach pg_dump/pg_restore/psql in dbtool's in-memory service file ({why}), so it goes in their PGPASSWORD, which /proc/PID/environ shows to the same user and root; to keep it out, choose a password without line breaks or trailing whitespace of at most {MAX_LEN} bytes, or keep it in a pgpass file"
+                        "the password cannot reach pg_dump/pg_restore/psql in dbtool's in-memory service file ({why}), so it goes in their PGPASSWORD, which /proc/PID/environ shows to the same user and root; to keep it out, choose a password of at most {MAX_LEN} bytes without line breaks or trailing whitespace, or keep it in a pgpass file"
                     );
                 }
                 cmd.env("PGPASSWORD", password);

@@ -201,14 +201,19 @@ mod tests {
         (seen.to_string(), file.to_string())
     }
 
-    /// The login password, from the DSN, a URL or PGPASSWORD, reaches the child in the service
-    /// file only: no PGPASSWORD in its environment (where /proc/PID/environ shows it), none in argv.
+    /// The login password, from the DSN, a URL, PGPASSWORD or the user's own service, reaches
+    /// the child in dbtool's service file only: no PGPASSWORD in its environment (where
+    /// /proc/PID/environ shows it), none in argv, and the user's service file is not the child's.
     #[tokio::test]
     async fn the_password_reaches_the_child_in_the_service_file_only() {
         const MARKER: &str = " Pw9#a=b'\"\\x";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let own = dir.path().join("pg_service.conf");
+        std::fs::write(&own, format!("[mine]\nhost=h\npassword={MARKER}\n")).expect("write service file");
         let env = |pw: Option<&str>| {
             let mut vars = std::collections::HashMap::from([("PGUSER".to_string(), "u".to_string())]);
             vars.extend(pw.map(|p| ("PGPASSWORD".to_string(), p.to_string())));
+            vars.insert("PGSERVICEFILE".into(), own.display().to_string());
             MapEnv(vars)
         };
         let cases = [
@@ -216,6 +221,7 @@ mod tests {
             ("postgres://u:%20Pw9%23a%3Db'%22%5Cx@h/db".to_string(), env(None)),
             ("host=h".to_string(), env(Some(MARKER))),
             ("host=h sslpassword=k3y".to_string(), env(Some(MARKER))),
+            ("service=mine".to_string(), env(Some("other"))),
         ];
         for (dsn, env) in cases {
             let params = ConnParams::resolve(Some(&dsn), &env).expect("resolves");
@@ -226,6 +232,10 @@ mod tests {
                 "{dsn}: {seen}"
             );
             assert!(seen.contains("PGSERVICE=dbtool-child"), "{dsn}: {seen}");
+            assert!(
+                !seen.contains("mine") && !seen.contains(&*own.to_string_lossy()),
+                "{dsn}: {seen}"
+            );
             let ssl = if dsn.contains("sslpassword") {
                 "sslpassword=k3y\n"
             } else {
