@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use tempcluster::{ClusterOptions, TempCluster};
 
@@ -198,4 +199,63 @@ pub async fn contents(dsn: &str) -> Vec<(String, i64, String)> {
         out.push((t.to_string(), row.get(0), row.get(1)));
     }
     out
+}
+
+/// Processes whose parent is `parent` and whose command name is `name` (from /proc).
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …"; comm may hold spaces, so split at the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+        let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Holds ACCESS EXCLUSIVE on `table` in an open transaction, so pg_dump (which takes ACCESS
+/// SHARE on every table it dumps) waits: a reliable way to catch it mid-run.
+pub async fn hold_lock(db: &TestDb, table: &str) -> tokio_postgres::Client {
+    let client = db.client().await;
+    client
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .unwrap_or_else(|e| panic!("lock {table}: {e}"));
+    client
+}
+
+/// Waits until a pg_dump session of `db` waits for a lock; panics after 30 s.
+pub async fn wait_for_blocked_dump(db: &TestDb) {
+    let watcher = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'",
+                &[],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if n > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pg_dump never started waiting for the held lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

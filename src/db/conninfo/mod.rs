@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::pgpass;
 
+mod child_env;
 mod keywords;
 mod parse;
 mod resolve;
@@ -237,6 +238,10 @@ impl ConnParams {
         self.connect_timeout
     }
 
+    /// The password given (DSN, PGPASSWORD, service file), not a pgpass file's; crate-private.
+    pub(crate) fn given_password(&self) -> Option<&str> {
+        self.password.as_ref().map(|(p, _)| p.as_str())
+    }
     /// The password to send to host `i`; crate-private so it cannot leak into reports.
     pub(crate) fn password_for(&self, i: usize) -> Option<&str> {
         match &self.password {
@@ -279,56 +284,6 @@ impl ConnParams {
             })
             .collect();
         format!("{}/{}", hosts.join(","), self.dbname)
-    }
-
-    /// libpq-style env for child processes (pg_dump etc.), so they reach the same server the same way.
-    pub fn libpq_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("PGHOST", self.hosts.join(",")),
-            ("PGPORT", self.port_list()),
-            ("PGUSER", self.user.clone()),
-            ("PGDATABASE", self.dbname.clone()),
-            ("PGSSLMODE", self.sslmode.to_string()),
-            ("PGAPPNAME", self.application_name.clone()),
-        ];
-        if self.hostaddrs.iter().any(Option::is_some) {
-            env.push(("PGHOSTADDR", self.hostaddr_list()));
-        }
-        if let Some(cert) = &self.sslrootcert {
-            env.push(("PGSSLROOTCERT", cert.display().to_string()));
-        }
-        if let Some(cert) = &self.sslcert {
-            env.push(("PGSSLCERT", cert.display().to_string()));
-        }
-        if let Some(key) = &self.sslkey {
-            env.push(("PGSSLKEY", key.display().to_string()));
-        }
-        let files = [("PGSSLCRL", &self.sslcrl), ("PGSSLCRLDIR", &self.sslcrldir)];
-        env.extend(
-            files
-                .iter()
-                .filter_map(|(var, p)| Some((*var, p.as_ref()?.display().to_string()))),
-        );
-        env.push(("PGCHANNELBINDING", self.channel_binding.as_str().to_string()));
-        if self.ssl_negotiation != SslNegotiation::Postgres {
-            env.push(("PGSSLNEGOTIATION", self.ssl_negotiation.as_str().to_string()));
-        }
-        match (&self.password, &self.passfile) {
-            (Some((p, _)), _) => env.push(("PGPASSWORD", p.clone())),
-            // why: the child then picks the right line per host itself, as we did.
-            (None, Some(file)) => env.push(("PGPASSFILE", file.display().to_string())),
-            (None, None) => {}
-        }
-        // The effective limit, so a child never waits longer than dbtool itself would.
-        let timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        env.push(("PGCONNECT_TIMEOUT", timeout.as_secs().to_string()));
-        if let Some(o) = &self.options {
-            env.push(("PGOPTIONS", o.clone()));
-        }
-        if self.target_session_attrs != TargetSessionAttrs::Any {
-            env.push(("PGTARGETSESSIONATTRS", self.target_session_attrs.as_str().to_string()));
-        }
-        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     fn port_list(&self) -> String {

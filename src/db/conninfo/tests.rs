@@ -185,10 +185,13 @@ fn libpq_env_for_children() {
         (env["PGSSLMODE"].as_str(), env["PGSSLROOTCERT"].as_str()),
         ("prefer", "/ca.pem")
     );
-    assert_eq!(
-        (env["PGPASSWORD"].as_str(), env["PGAPPNAME"].as_str()),
-        ("pw", "dbtool")
+    assert_eq!(env["PGAPPNAME"], "dbtool");
+    // The password goes in db::child_service's memfd, and no PGPASSFILE beside it.
+    assert!(
+        !env.contains_key("PGPASSWORD") && !env.contains_key("PGPASSFILE"),
+        "{env:?}"
     );
+    assert!(!env.values().any(|v| v.contains("pw@") || v == "pw"), "{env:?}");
     assert_eq!(env["PGOPTIONS"], "-c x=y");
     assert_eq!(env["PGCONNECT_TIMEOUT"], "10", "dbtool's default, not libpq's forever");
 }

@@ -24,9 +24,8 @@ pub struct Finished {
 }
 
 /// A libpq child reaching the server `params` name (None: no server at all): our connection
-/// settings only, never a password on the command line. An encrypted key's sslpassword, which
-/// libpq takes from no environment variable, goes in an in-memory service file
-/// (`db::child_service`).
+/// settings only, never a password on the command line. The password and an encrypted key's
+/// sslpassword go in an in-memory service file (`db::child_service`), not the environment.
 pub fn libpq_command(program: &Path, params: Option<&ConnParams>) -> Result<Command, BackupError> {
     let mut cmd = Command::new(program);
     // why: a PGSERVICE or PGOPTIONS of the invoking shell must not redirect the child
@@ -40,9 +39,7 @@ pub fn libpq_command(program: &Path, params: Option<&ConnParams>) -> Result<Comm
         return Ok(cmd);
     };
     cmd.envs(params.libpq_env());
-    if let Some(password) = params.sslpassword() {
-        child_service::attach(&mut cmd, password)?;
-    }
+    child_service::hand_over(&mut cmd, params)?;
     Ok(cmd)
 }
 
@@ -191,5 +188,82 @@ mod tests {
             .await
             .expect("run sh");
         assert!(!other.status.success(), "another child read {path}");
+    }
+
+    /// What a child sees of `params`: its argv and environment, then its service file.
+    async fn seen_by_child(params: &ConnParams) -> (String, String) {
+        let script = r#"tr '\0' '\n' < /proc/$$/cmdline; tr '\0' '\n' < /proc/$$/environ; echo ---; [ -n "$PGSERVICEFILE" ] && cat "$PGSERVICEFILE""#;
+        let mut cmd = libpq_command(Path::new("/bin/sh"), Some(params)).expect("command");
+        cmd.args(["-c", script]);
+        let out = cmd.output().await.expect("run sh");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (seen, file) = text.split_once("---\n").expect("both parts");
+        (seen.to_string(), file.to_string())
+    }
+
+    /// The login password, from the DSN, a URL, PGPASSWORD or the user's own service, reaches
+    /// the child in dbtool's service file only: no PGPASSWORD in its environment (where
+    /// /proc/PID/environ shows it), none in argv, and the user's service file is not the child's.
+    #[tokio::test]
+    async fn the_password_reaches_the_child_in_the_service_file_only() {
+        const MARKER: &str = " Pw9#a=b'\"\\x";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let own = dir.path().join("pg_service.conf");
+        std::fs::write(&own, format!("[mine]\nhost=h\npassword={MARKER}\n")).expect("write service file");
+        let env = |pw: Option<&str>| {
+            let mut vars = std::collections::HashMap::from([("PGUSER".to_string(), "u".to_string())]);
+            vars.extend(pw.map(|p| ("PGPASSWORD".to_string(), p.to_string())));
+            vars.insert("PGSERVICEFILE".into(), own.display().to_string());
+            MapEnv(vars)
+        };
+        let cases = [
+            ("host=h password=' Pw9#a=b\\'\"\\\\x'".to_string(), env(None)),
+            ("postgres://u:%20Pw9%23a%3Db'%22%5Cx@h/db".to_string(), env(None)),
+            ("host=h".to_string(), env(Some(MARKER))),
+            ("host=h sslpassword=k3y".to_string(), env(Some(MARKER))),
+            ("service=mine".to_string(), env(Some("other"))),
+        ];
+        for (dsn, env) in cases {
+            let params = ConnParams::resolve(Some(&dsn), &env).expect("resolves");
+            let (seen, file) = seen_by_child(&params).await;
+            assert!(!seen.contains("Pw9"), "{dsn}: argv or environment: {seen}");
+            assert!(
+                !seen.contains("PGPASSWORD") && !seen.contains("PGPASSFILE"),
+                "{dsn}: {seen}"
+            );
+            assert!(seen.contains("PGSERVICE=dbtool-child"), "{dsn}: {seen}");
+            assert!(
+                !seen.contains("mine") && !seen.contains(&*own.to_string_lossy()),
+                "{dsn}: {seen}"
+            );
+            let ssl = if dsn.contains("sslpassword") {
+                "sslpassword=k3y\n"
+            } else {
+                ""
+            };
+            assert_eq!(file, format!("[dbtool-child]\npassword={MARKER}\n{ssl}"), "{dsn}");
+        }
+    }
+
+    /// A password the service file cannot carry falls back to PGPASSWORD (libpq takes it there
+    /// as it is); a pgpass file still goes by its path; no password, no service file.
+    #[tokio::test]
+    async fn what_the_service_file_cannot_carry_goes_in_pgpassword() {
+        let env = MapEnv(std::collections::HashMap::from([("PGUSER".into(), "u".into())]));
+        let params = ConnParams::resolve(Some("host=h password='ends in space '"), &env).expect("resolves");
+        let (seen, file) = seen_by_child(&params).await;
+        assert!(seen.contains("PGPASSWORD=ends in space \n"), "{seen}");
+        assert!(!seen.contains("PGSERVICE="), "{seen}");
+        assert_eq!(file, "");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dsn = format!("host=h passfile={}/pgpass", dir.path().display());
+        let params = ConnParams::resolve(Some(&dsn), &env).expect("resolves");
+        let (seen, file) = seen_by_child(&params).await;
+        assert!(
+            seen.contains(&format!("PGPASSFILE={}/pgpass\n", dir.path().display())),
+            "{seen}"
+        );
+        assert!(!seen.contains("PGPASSWORD") && !seen.contains("PGSERVICE="), "{seen}");
+        assert_eq!(file, "");
     }
 }
