@@ -231,3 +231,21 @@ pub fn write_file(path: &Path, target: &str, samples: &[Sample]) -> Result<(), B
         source: e.source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_garbled_state_is_an_empty_one_and_recording_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(load_state(dir.path()).databases.is_empty());
+        std::fs::write(dir.path().join(STATE_FILE), "{not json").expect("write");
+        assert!(load_state(dir.path()).databases.is_empty());
+        let at = Utc::now();
+        record(dir.path(), "app", at, 1.0, Some("refused".into()));
+        let state = record(dir.path(), "app", at, 1.0, Some("refused".into()));
+        assert_eq!(state.databases["app"].failures_total, 2);
+        assert_eq!(load_state(dir.path()).databases["app"].failures_total, 2);
+    }
+}

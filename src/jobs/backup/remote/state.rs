@@ -80,3 +80,18 @@ pub async fn put(remote: &Remote, dir: &Path) {
         tracing::warn!(error = %e, "could not save the backup state in the destination; the failure counter may undercount");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_state_object_sits_at_the_top_of_the_prefix_outside_every_backup_id() {
+        let r = Remote::parse(Path::new("s3://b/x/y")).expect("parse");
+        assert_eq!(key(&r).as_ref(), "x/y/.dbtool-backup-state.json");
+        let r = Remote::parse(Path::new("s3://b")).expect("parse");
+        assert_eq!(key(&r).as_ref(), ".dbtool-backup-state.json");
+    }
+}
