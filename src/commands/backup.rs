@@ -122,7 +122,8 @@ fn print(report: &BackupReport, json: bool) -> anyhow::Result<()> {
 
 /// Tells `[notify]`/`--notify` how each database's backup went (one document per database,
 /// or one for a run that could not start); undelivered ones are counted in the destination's
-/// state and the metrics file rewritten. Never changes the run's result.
+/// state (a directory's file, or the state object of `--dest s3://…`) and the metrics file
+/// rewritten. Never changes the run's result.
 async fn tell(
     notify: &NotifyOptions,
     opts: &BackupOptions,
@@ -154,13 +155,11 @@ async fn tell(
     for e in &events {
         failed.extend(notify::notify(notify, e).await);
     }
-    // An object storage destination keeps no state file: the failures are in the log only.
-    let local = opts.dest.as_deref().filter(|d| !backup::remote::is_remote(d));
-    if let (false, Some(dest)) = (failed.is_empty(), local) {
-        let state = backup::metrics::record_notify_failures(dest, &failed);
-        if let Err(e) = backup::write_metrics(opts, dest, target, Some(state), None) {
-            tracing::warn!(error = %e, "could not rewrite the metrics file with the notification failures");
-        }
+    if failed.is_empty() {
+        return;
+    }
+    if let Err(e) = backup::record_notify_failures(opts, target, &failed).await {
+        tracing::warn!(error = %e, "could not count the notification failures in the destination's state and the metrics file");
     }
 }
 

@@ -111,15 +111,23 @@ fn state_path(dest: &Path) -> PathBuf {
     dest.join(STATE_FILE)
 }
 
-/// The state file, or an empty state when there is none (or it is unreadable: losing a
-/// counter is better than failing the backup over bookkeeping).
+/// The state file, or an empty state when there is none (or it is unreadable, logged: losing
+/// a counter is better than failing the backup over bookkeeping). For `--dest s3://…`, `dest`
+/// is the run's private directory, holding a copy of the state object (`remote/state.rs`).
 pub fn load_state(dest: &Path) -> State {
-    crate::report::atomic::existing_file(&state_path(dest))
-        .ok()
-        .flatten()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    let path = state_path(dest);
+    let read = match crate::report::atomic::existing_file(&path) {
+        Ok(None) => return State::default(),
+        Ok(Some(p)) => std::fs::read_to_string(p).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match read.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::info!(path = %path.display(), error = %e, "the backup state is not readable; the counters start at 0");
+            State::default()
+        }
+    }
 }
 
 /// Records an attempt (read-modify-write under the caller's per-database lock) and returns
@@ -222,4 +230,22 @@ pub fn write_file(path: &Path, target: &str, samples: &[Sample]) -> Result<(), B
         path: e.path,
         source: e.source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_garbled_state_is_an_empty_one_and_recording_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(load_state(dir.path()).databases.is_empty());
+        std::fs::write(dir.path().join(STATE_FILE), "{not json").expect("write");
+        assert!(load_state(dir.path()).databases.is_empty());
+        let at = Utc::now();
+        record(dir.path(), "app", at, 1.0, Some("refused".into()));
+        let state = record(dir.path(), "app", at, 1.0, Some("refused".into()));
+        assert_eq!(state.databases["app"].failures_total, 2);
+        assert_eq!(load_state(dir.path()).databases["app"].failures_total, 2);
+    }
 }

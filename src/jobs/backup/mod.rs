@@ -134,6 +134,7 @@ pub async fn run_with_session(
             for db in names {
                 state = Some(metrics::record(dest, &db, Utc::now(), 0.0, Some(e.to_string())));
             }
+            place.save_state().await;
             let remote = place.remote_backups().await;
             write_metrics(opts, dest, target, state, remote)?;
             return Err(e);
@@ -161,7 +162,8 @@ pub async fn run_with_session(
         let result = dump::backup_database(&job, &database).await;
         // A run refused because another one holds the lock is not an attempt: recording it
         // would report the running backup's database as failed while it is being backed up.
-        if !matches!(result, Err(BackupError::Busy { .. })) {
+        let attempted = !matches!(result, Err(BackupError::Busy { .. }));
+        if attempted {
             let error = result.as_ref().err().map(ToString::to_string);
             state = Some(metrics::record(
                 dest,
@@ -173,6 +175,10 @@ pub async fn run_with_session(
         }
         if let Some(up) = place.shipping.as_ref().and_then(|s| s.uploaded(&database)) {
             state = Some(metrics::record_upload(dest, &database, up.seconds, up.bytes));
+        }
+        // After each database, not once at the end: a run killed later keeps this count.
+        if attempted {
+            place.save_state().await;
         }
         report.outcomes.push(DbOutcome { database, result });
     }
@@ -202,6 +208,20 @@ pub async fn run_with_session(
     let remote = place.remote_backups().await;
     report.samples = write_metrics(opts, dest, target, state, remote)?;
     Ok(report)
+}
+
+/// Counts notifications that could not be delivered in the destination's state (a directory's
+/// file, or the state object of `--dest s3://…`) and rewrites the metrics file.
+pub async fn record_notify_failures(
+    opts: &BackupOptions,
+    target: &Target,
+    endpoints: &[String],
+) -> Result<(), BackupError> {
+    let place = remote::place::Place::open(opts).await?;
+    let state = metrics::record_notify_failures(place.local(), endpoints);
+    place.save_state().await;
+    let remote = place.remote_backups().await;
+    write_metrics(opts, place.local(), target, Some(state), remote).map(|_| ())
 }
 
 /// The destination exists, and which databases to dump.

@@ -76,7 +76,9 @@ pub struct Objects {
     pub has_manifest: bool,
 }
 
-/// Every object under the prefix, by backup id (objects outside `ID/…` are not dbtool's).
+/// Every object under the prefix, by backup id. Objects outside `ID/…` are no backup: another
+/// tool's, or dbtool's metrics state at the top of the prefix (`state.rs`), which listing,
+/// retention and the clean-up of unfinished uploads must never take for one.
 pub async fn list(remote: &Remote) -> Result<BTreeMap<String, Objects>, BackupError> {
     let root = remote.root();
     let strip = root.as_ref().map(|r| format!("{}/", r.as_ref())).unwrap_or_default();

@@ -8,6 +8,8 @@
 //! Writing: `stream.rs` streams pg_dump's output (custom format) straight into the store;
 //! `upload.rs` ships each file of a sealed local backup (`--copy-to`, directory format); both
 //! through `multipart.rs`, whose markers let the next run abort what a killed one left.
+//! The metrics state of a `--dest s3://…` run is one object at the top of the prefix
+//! (`state.rs`), never under an `ID/`.
 
 pub mod mirror;
 pub mod multipart;
@@ -17,6 +19,7 @@ pub mod read;
 pub mod restore;
 pub mod retain;
 pub mod source;
+pub mod state;
 pub mod stream;
 pub mod upload;
 

@@ -2,7 +2,8 @@
 //! (`--copy-to`); or object storage alone (`--dest s3://…`): a custom-format dump streamed
 //! straight into the store, a directory-format one through a private local staging directory
 //! that holds one backup at a time and is removed after its upload. The run's small files
-//! (lock file, metrics state) live in that private directory either way.
+//! live in that private directory either way: the lock file, and the metrics state, fetched
+//! from the store at the start and put back after each recorded attempt (`state.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,7 @@ impl Place {
                     let _ = std::fs::create_dir(staging.path().join(id));
                 }
             }
+            super::state::fetch(&remote, staging.path()).await;
             return Ok(Place {
                 local: staging.path().to_path_buf(),
                 shipping: Some(shipping(remote, false)),
@@ -138,6 +140,14 @@ impl Place {
     /// Whether the local directory is the destination (not a staging directory).
     pub fn keeps_local(&self) -> bool {
         self.shipping.as_ref().is_none_or(|s| s.keep_local)
+    }
+
+    /// Puts the run's metrics state back into the store (`--dest s3://…`; a directory's file,
+    /// `--copy-to` included, is written in place by `metrics.rs`). Never fails: logged.
+    pub async fn save_state(&self) {
+        if let Some(s) = self.shipping.as_ref().filter(|s| !s.keep_local) {
+            super::state::put(&s.remote, &self.local).await;
+        }
     }
 
     /// The remote's verified backups, for the metrics of a `--dest s3://…` run.
