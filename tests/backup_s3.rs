@@ -10,35 +10,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::backup::{
-    assert_exit, backup_cluster, backup_ids, client, client_major, contents, dbt, exec, run, seed, server_major, text,
+    assert_exit, backup_cluster, backup_ids, client, client_major, contents, exec, run, seed, server_major, text,
 };
-use common::s3::S3;
+use common::s3::{ids, S3};
 use common::{connect, fresh_db_on, SmallFs};
-
-/// dbtool with the server's AWS settings and its own TMPDIR (where a staged dump lives).
-fn dbs3(s3: &S3, tmp: &Path) -> Command {
-    let mut cmd = dbt();
-    s3.env(&mut cmd).env("TMPDIR", tmp).env("DBTOOL_LOG", "debug");
-    cmd
-}
 
 /// Runs it and checks that neither the secret key nor the key id is in its output or logs.
 fn run_s3(s3: &S3, cmd: &mut Command) -> Output {
     s3.run_quiet(cmd, &[])
-}
-
-fn listed(s3: &S3, tmp: &Path, url: &str) -> serde_json::Value {
-    let out = run_s3(s3, dbs3(s3, tmp).args(["backups", "list", "--json", "--dest", url]));
-    assert_exit(&out, 0);
-    serde_json::from_slice(&out.stdout).expect("list --json")
-}
-
-fn ids(list: &serde_json::Value) -> Vec<String> {
-    let backups = list["backups"].as_array().expect("backups");
-    backups
-        .iter()
-        .map(|b| b["id"].as_str().expect("id").to_string())
-        .collect()
 }
 
 fn staged(tmp: &Path) -> Vec<String> {
@@ -63,13 +42,13 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
     let url = s3.url("prod/app");
     let out = run_s3(
         &s3,
-        dbs3(&s3, &work)
+        s3.dbtool(&work)
             .args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--metrics"])
             .arg(&metrics),
     );
     assert_exit(&out, 0);
     assert!(staged(&work).is_empty(), "staging left behind: {:?}", staged(&work));
-    let list = listed(&s3, &work, &url);
+    let list = s3.listed(&work, &url);
     let got = ids(&list);
     assert_eq!(got.len(), 1, "{list}");
     let id = &got[0];
@@ -85,7 +64,7 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
 
     let out = run_s3(
         &s3,
-        dbs3(&s3, &work).args(["backups", "verify", "--full", "--dest", &url]),
+        s3.dbtool(&work).args(["backups", "verify", "--full", "--dest", &url]),
     );
     assert_exit(&out, 0);
     assert!(
@@ -97,7 +76,8 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
     let into = fresh_db_on(backup_cluster(), "s3_restored").await;
     let out = run_s3(
         &s3,
-        dbs3(&s3, &work).args(["restore", "--dest", &url, id, "--to", &into.dsn()]),
+        s3.dbtool(&work)
+            .args(["restore", "--dest", &url, id, "--to", &into.dsn()]),
     );
     assert_exit(&out, 0);
     assert_eq!(contents(&into.dsn()).await, contents(&db.dsn()).await);
@@ -120,7 +100,8 @@ async fn backup_to_s3_lists_verifies_and_restores_identical() {
 
     // Wrong credentials: refused by the server's signature check, named, never echoed.
     let wrong = "wrongSecretValue0123456789";
-    let out = run(dbs3(&s3, &work)
+    let out = run(s3
+        .dbtool(&work)
         .env("AWS_SECRET_ACCESS_KEY", wrong)
         .args(["backups", "list", "--dest", &url]));
     assert_exit(&out, 3);
@@ -141,7 +122,7 @@ async fn copy_to_keeps_the_local_backup_and_uploads_the_same_one() {
     let url = s3.url("copy");
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path())
+        s3.dbtool(tmp.path())
             .args(["backup", "--dsn", &db.dsn(), "--globals", "--dest"])
             .arg(&dest)
             .args(["--copy-to", &url]),
@@ -149,13 +130,14 @@ async fn copy_to_keeps_the_local_backup_and_uploads_the_same_one() {
     assert_exit(&out, 0);
     let local = backup_ids(&dest);
     assert_eq!(local.len(), 1);
-    assert_eq!(ids(&listed(&s3, tmp.path(), &url)), local);
+    assert_eq!(ids(&s3.listed(tmp.path(), &url)), local);
     let remote = s3.get(&format!("copy/{}/manifest.json", local[0]));
     let on_disk = std::fs::read(dest.join(&local[0]).join("manifest.json")).expect("local manifest");
     assert_eq!(remote, on_disk, "the uploaded manifest is the local one");
     assert!(s3.keys("copy/").iter().any(|k| k.ends_with("/globals.sql")));
     // --copy-to must name object storage.
-    let out = run(dbs3(&s3, tmp.path())
+    let out = run(s3
+        .dbtool(tmp.path())
         .args(["backup", "--dsn", &db.dsn(), "--dest"])
         .arg(&dest)
         .args(["--copy-to", "/tmp/elsewhere"]));
@@ -177,11 +159,12 @@ async fn a_tampered_object_fails_verify_and_restore_refuses_it() {
     assert_exit(
         &run_s3(
             &s3,
-            dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url]),
+            s3.dbtool(tmp.path())
+                .args(["backup", "--dsn", &db.dsn(), "--dest", &url]),
         ),
         0,
     );
-    let list = listed(&s3, tmp.path(), &url);
+    let list = s3.listed(tmp.path(), &url);
     let id = ids(&list).remove(0);
     let key = format!("tamper/{id}/{}", list["backups"][0]["dump"].as_str().expect("dump"));
     let mut body = s3.get(&key);
@@ -189,13 +172,14 @@ async fn a_tampered_object_fails_verify_and_restore_refuses_it() {
     body[mid] ^= 0xff;
     s3.put(&key, &body);
 
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backups", "verify", "--dest", &url]));
+    let out = run_s3(&s3, s3.dbtool(tmp.path()).args(["backups", "verify", "--dest", &url]));
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("sha256"), "{}", text(&out.stderr));
     let into = fresh_db_on(backup_cluster(), "s3_tamper_into").await;
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &into.dsn()]),
+        s3.dbtool(tmp.path())
+            .args(["restore", "--dest", &url, "--latest", "--to", &into.dsn()]),
     );
     assert_exit(&out, 2);
     let tables: i64 = connect(&into.dsn())
@@ -215,7 +199,8 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
     seed(&db, 400_000).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let url = s3.url("killed");
-    let mut child = dbs3(&s3, tmp.path())
+    let mut child = s3
+        .dbtool(tmp.path())
         .args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--compress", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -235,7 +220,7 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
         !staged(tmp.path()).is_empty(),
         "the killed run's staging directory should still be there"
     );
-    let list = listed(&s3, tmp.path(), &url);
+    let list = s3.listed(tmp.path(), &url);
     assert!(ids(&list).is_empty(), "a killed upload lists as a backup: {list}");
     assert!(
         staged(tmp.path()).is_empty(),
@@ -245,18 +230,20 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
     // What a run killed between two files leaves: a complete object and no manifest.
     let orphan = format!("killed/{}_20200101T000000Z/{}.dump", db.name(), db.name());
     s3.put(&orphan, b"half a backup");
-    let list = listed(&s3, tmp.path(), &url);
+    let list = s3.listed(tmp.path(), &url);
     assert!(ids(&list).is_empty(), "{list}");
     assert_eq!(list["unverified"].as_array().map(Vec::len), Some(1), "{list}");
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path()).args(["restore", "--dest", &url, "--latest", "--to", &db.dsn()]),
+        s3.dbtool(tmp.path())
+            .args(["restore", "--dest", &url, "--latest", "--to", &db.dsn()]),
     );
     assert_exit(&out, 3);
 
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--compress", "0"]),
+        s3.dbtool(tmp.path())
+            .args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--compress", "0"]),
     );
     assert_exit(&out, 0);
     assert!(
@@ -273,7 +260,7 @@ async fn a_killed_upload_is_never_listed_and_the_next_run_cleans_up() {
         "an upload marker was left: {:?}",
         s3.keys("killed/")
     );
-    assert_eq!(ids(&listed(&s3, tmp.path(), &url)).len(), 1);
+    assert_eq!(ids(&s3.listed(tmp.path(), &url)).len(), 1);
 }
 
 /// `backups prune` aborts the recorded uploads of runs killed more than a day ago (a younger
@@ -300,11 +287,12 @@ for name, began in (("app_20200101T000000Z", "2020-01-01T00:00:00Z"), ("app_2999
     assert_eq!(s3.open_uploads("stale/"), 2);
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url, "--dry-run"]),
+        s3.dbtool(tmp.path())
+            .args(["backups", "prune", "--dest", &url, "--dry-run"]),
     );
     assert_exit(&out, 0);
     assert_eq!(s3.open_uploads("stale/"), 2, "a dry run aborted an upload");
-    let out = run_s3(&s3, dbs3(&s3, tmp.path()).args(["backups", "prune", "--dest", &url]));
+    let out = run_s3(&s3, s3.dbtool(tmp.path()).args(["backups", "prune", "--dest", &url]));
     assert_exit(&out, 0);
     assert_eq!(s3.open_uploads("stale/"), 1, "prune must abort the old upload only");
     assert_eq!(
@@ -327,7 +315,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
     let url = s3.url("stream");
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp).args([
+        s3.dbtool(tmp).args([
             "backup",
             "--dsn",
             &db.dsn(),
@@ -340,7 +328,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
     );
     assert_exit(&out, 0);
     assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
-    let list = listed(&s3, tmp, &url);
+    let list = s3.listed(tmp, &url);
     let bytes = list["backups"][0]["bytes"].as_u64().expect("bytes");
     assert!(
         bytes > 2 << 20,
@@ -359,7 +347,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
         .to_string();
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp).args([
+        s3.dbtool(tmp).args([
             "backup",
             "--dsn",
             &db.dsn(),
@@ -374,7 +362,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
     );
     assert_exit(&out, 0);
     assert!(staged(tmp).is_empty(), "left under TMPDIR: {:?}", staged(tmp));
-    let list = listed(&s3, tmp, &url);
+    let list = s3.listed(tmp, &url);
     assert_eq!(ids(&list).len(), 2, "{list}");
     // The streamed encrypted object decrypts with the age CLI to what the manifest records.
     let sealed = list["backups"]
@@ -404,7 +392,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
     // and a restore (pg_restore 17+ cannot restore an encrypted dump into an older server).
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp)
+        s3.dbtool(tmp)
             .args(["backups", "verify", "--full", "--dest", &url, "--identity"])
             .arg(&key),
     );
@@ -414,7 +402,7 @@ async fn a_streamed_backup_writes_no_dump_under_tmpdir() {
     let into = fresh_db_on(backup_cluster(), "s3_stream_into").await;
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp)
+        s3.dbtool(tmp)
             .args(["restore", "--dest", &url, id, "--to", &into.dsn(), "--identity"])
             .arg(&key),
     );
@@ -442,11 +430,12 @@ async fn retention_applies_to_the_remote() {
     for _ in 0..3 {
         let out = run_s3(
             &s3,
-            dbs3(&s3, tmp.path()).args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--no-prune"]),
+            s3.dbtool(tmp.path())
+                .args(["backup", "--dsn", &db.dsn(), "--dest", &url, "--no-prune"]),
         );
         assert_exit(&out, 0);
     }
-    let all = ids(&listed(&s3, tmp.path(), &url));
+    let all = ids(&s3.listed(tmp.path(), &url));
     assert_eq!(all.len(), 3, "three distinct ids, even within one second: {all:?}");
     let keep = [
         "--keep-last",
@@ -460,20 +449,20 @@ async fn retention_applies_to_the_remote() {
     ];
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path())
+        s3.dbtool(tmp.path())
             .args(["backups", "prune", "--dest", &url, "--dry-run"])
             .args(keep),
     );
     assert_exit(&out, 0);
-    assert_eq!(ids(&listed(&s3, tmp.path(), &url)).len(), 3, "a dry run deleted");
+    assert_eq!(ids(&s3.listed(tmp.path(), &url)).len(), 3, "a dry run deleted");
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path())
+        s3.dbtool(tmp.path())
             .args(["backups", "prune", "--dest", &url])
             .args(keep),
     );
     assert_exit(&out, 0);
-    assert_eq!(ids(&listed(&s3, tmp.path(), &url)), vec![all[2].clone()]);
+    assert_eq!(ids(&s3.listed(tmp.path(), &url)), vec![all[2].clone()]);
     for gone in &all[..2] {
         // "ID/": within one second the ids are X, X-2, X-3, and X is a prefix of the others.
         let dir = format!("prune/{gone}/");
@@ -485,12 +474,12 @@ async fn retention_applies_to_the_remote() {
     // After a backup, the run's own retention prunes the remote too.
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path())
+        s3.dbtool(tmp.path())
             .args(["backup", "--dsn", &db.dsn(), "--dest", &url])
             .args(keep),
     );
     assert_exit(&out, 0);
-    let left = ids(&listed(&s3, tmp.path(), &url));
+    let left = ids(&s3.listed(tmp.path(), &url));
     assert_eq!(left.len(), 1);
     assert_ne!(left[0], all[2]);
 }
@@ -517,7 +506,7 @@ async fn an_encrypted_backup_reaches_the_store_encrypted_only() {
     let url = s3.url("sealed");
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path()).args([
+        s3.dbtool(tmp.path()).args([
             "backup",
             "--dsn",
             &db.dsn(),
@@ -543,7 +532,7 @@ async fn an_encrypted_backup_reaches_the_store_encrypted_only() {
     }
     let out = run_s3(
         &s3,
-        dbs3(&s3, tmp.path())
+        s3.dbtool(tmp.path())
             .args(["backups", "verify", "--dest", &url, "--identity"])
             .arg(&key),
     );

@@ -9,22 +9,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::backup::{assert_exit, backup_cluster, dbt, exec, seed, text};
+use common::backup::{assert_exit, backup_cluster, exec, seed, text};
 use common::fresh_db_on;
 use common::receiver::{Answer, Receiver};
-use common::s3::S3;
+use common::s3::{ids, S3};
 
 const STATE: &str = "state/app/.dbtool-backup-state.json";
-
-/// dbtool with the server's AWS settings, its own TMPDIR and debug logs (checked for secrets).
-fn dbs3(s3: &S3, tmp: &Path) -> Command {
-    let mut cmd = dbt();
-    s3.env(&mut cmd).env("TMPDIR", tmp).env("DBTOOL_LOG", "debug");
-    cmd
-}
 
 /// The value of the series of `name` whose labels contain `label`.
 fn value(prom: &str, name: &str, label: &str) -> f64 {
@@ -32,17 +22,6 @@ fn value(prom: &str, name: &str, label: &str) -> f64 {
         .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
         .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("{name} with {label} missing:\n{prom}"))
-}
-
-fn ids(s3: &S3, tmp: &Path, url: &str) -> Vec<String> {
-    let out = s3.run_quiet(dbs3(s3, tmp).args(["backups", "list", "--json", "--dest", url]), &[]);
-    assert_exit(&out, 0);
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
-    let backups = list["backups"].as_array().expect("backups");
-    backups
-        .iter()
-        .map(|b| b["id"].as_str().expect("id").to_string())
-        .collect()
 }
 
 #[tokio::test]
@@ -61,7 +40,7 @@ async fn an_s3_destination_keeps_its_counters_across_runs_in_the_bucket() {
     // A garbled state object is no reason to fail: the first run starts from 0 and says so.
     s3.put(STATE, b"{not json");
     let backup = |extra: &[&str]| {
-        let mut cmd = dbs3(&s3, &work);
+        let mut cmd = s3.dbtool(&work);
         cmd.args(["backup", "--dsn", &db.dsn(), "-d", &later, "--dest", &url, "--metrics"])
             .arg(&metrics)
             .args(["--notify", &hook.url("/hook"), "--notify-retries", "0"])
@@ -109,17 +88,17 @@ async fn an_s3_destination_keeps_its_counters_across_runs_in_the_bucket() {
     let state: serde_json::Value = serde_json::from_slice(&s3.get(STATE)).expect("state object");
     assert_eq!(state["databases"][&later]["failures_total"], 2, "{state}");
     assert_eq!(state["databases"][&later]["last_ok"], true, "{state}");
-    let only = ids(&s3, &work, &url);
+    let only = ids(&s3.listed(&work, &url));
     assert_eq!(only.len(), 1, "the state object is not a backup: {only:?}");
-    let out = s3.run_quiet(dbs3(&s3, &work).args(["backups", "verify", "--dest", &url]), &[]);
+    let out = s3.run_quiet(s3.dbtool(&work).args(["backups", "verify", "--dest", &url]), &[]);
     assert_exit(&out, 0);
     assert_eq!(text(&out.stdout).lines().count(), 1, "{}", text(&out.stdout));
 
     // A second backup, then retention that deletes everything it may (the newest stays).
     assert_exit(&backup(&["--no-prune"]), 0);
-    assert_eq!(ids(&s3, &work, &url).len(), 2);
+    assert_eq!(ids(&s3.listed(&work, &url)).len(), 2);
     let out = s3.run_quiet(
-        dbs3(&s3, &work).args(["backups", "prune", "--dest", &url]).args([
+        s3.dbtool(&work).args(["backups", "prune", "--dest", &url]).args([
             "--keep-last",
             "0",
             "--keep-daily",
@@ -132,7 +111,7 @@ async fn an_s3_destination_keeps_its_counters_across_runs_in_the_bucket() {
         &[],
     );
     assert_exit(&out, 0);
-    let left = ids(&s3, &work, &url);
+    let left = ids(&s3.listed(&work, &url));
     assert_eq!(left.len(), 1, "{left:?}");
     assert_ne!(left[0], only[0], "the newest is kept");
     let keys = s3.keys("state/app/");

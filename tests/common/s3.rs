@@ -5,7 +5,7 @@
 //! bucket is created with it. Inspected and tampered with through boto3 from the same
 //! virtualenv. Killed on drop; a missing server fails the test naming the fix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,15 @@ pub struct S3 {
     pub endpoint: String,
     pub key_id: String,
     pub secret: String,
+}
+
+/// The ids in a `backups list --json` document, in its order.
+pub fn ids(list: &serde_json::Value) -> Vec<String> {
+    let backups = list["backups"].as_array().expect("backups");
+    backups
+        .iter()
+        .map(|b| b["id"].as_str().expect("id").to_string())
+        .collect()
 }
 
 fn moto_dir() -> PathBuf {
@@ -96,7 +105,6 @@ impl S3 {
         panic!("moto_server did not start: {last}");
     }
 
-    /// `s3://dbtool-test/PREFIX`.
     /// Runs a dbtool command and checks that neither the secret key, nor the key id, nor any
     /// of `also_secret` is in its output (its debug logs included when they are on).
     pub fn run_quiet(&self, cmd: &mut Command, also_secret: &[&str]) -> Output {
@@ -115,8 +123,24 @@ impl S3 {
         out
     }
 
+    /// `s3://dbtool-test/PREFIX`.
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{BUCKET}/{prefix}")
+    }
+
+    /// dbtool with this server's AWS settings, its own TMPDIR (where a staged dump lives) and
+    /// debug logs (which `run_quiet` checks for secrets too).
+    pub fn dbtool(&self, tmp: &Path) -> Command {
+        let mut cmd = super::backup::dbt();
+        self.env(&mut cmd).env("TMPDIR", tmp).env("DBTOOL_LOG", "debug");
+        cmd
+    }
+
+    /// `backups list --json` of `url`, which must succeed.
+    pub fn listed(&self, tmp: &Path, url: &str) -> serde_json::Value {
+        let out = self.run_quiet(self.dbtool(tmp).args(["backups", "list", "--json", "--dest", url]), &[]);
+        super::backup::assert_exit(&out, 0);
+        serde_json::from_slice(&out.stdout).expect("list --json")
     }
 
     /// The standard AWS settings for this server on `cmd`.
