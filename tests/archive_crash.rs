@@ -171,15 +171,18 @@ async fn concurrent_writers_lose_nothing_and_are_never_blocked_long() {
         .map(|r| r.get(0))
         .collect();
     // dbtool's batches are single statements: statement_timeout bounds how long any of them
-    // holds row locks, whatever the machine's speed.
-    let statement_timeout = Duration::from_secs(1);
+    // holds row locks, whatever the machine's speed. 5 s, not 1: a batch takes milliseconds,
+    // but CI's parallel passes once starved one past 1 s three times in a row (and the final
+    // count too), failing the run; the bound still tells a lock held for a batch from one held
+    // for a run.
+    let statement_timeout = Duration::from_secs(5);
     let mut child = archive_cmd(
         &db.dsn(),
         &[
             "--batch-size",
             "500",
             "--statement-timeout",
-            "1s",
+            "5s",
             "--lock-timeout",
             "100ms",
         ],
