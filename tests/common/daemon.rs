@@ -28,13 +28,25 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// SIGHUP: the daemon reloads its configuration.
+    /// SIGHUP, then waits (30 s at most) until the daemon logs one more "configuration
+    /// reloaded" than before it.
     pub fn reload(&self) {
+        const RELOADED: &str = "configuration reloaded";
+        let before = self.log().matches(RELOADED).count();
         let ok = std::process::Command::new("kill")
             .args(["-HUP", &self.child.id().to_string()])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill -HUP failed");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.log().matches(RELOADED).count() <= before {
+            assert!(
+                std::time::Instant::now() < until,
+                "no reload in the log: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
